@@ -1,0 +1,11 @@
+.PHONY: run test ci
+# Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
+run:
+	scripts/run-local.sh
+# Everything: unit tests, integration tests against moto, events, concurrency.
+test:
+	scripts/ensure-venv.sh local/requirements.txt
+	cargo test --workspace --all-targets
+# What CI runs (tests plus lint, arm64 release build, SAM validation, Lambda smoke test).
+ci:
+	bash .ci/run

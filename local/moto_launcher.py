@@ -1,0 +1,141 @@
+"""Runs moto's DynamoDB/SNS/SES protocol server for local runs and tests.
+
+Why not plain `moto_server`:
+- moto applies a DynamoDB condition expression and its write without a lock, so two threads
+  can both pass `attribute_not_exists(x)`. Real DynamoDB is atomic per item. Every AWS request
+  here is served under one lock, which restores that guarantee; the service's concurrency
+  tests then check the service's own conditions, not moto's thread scheduling.
+- The messages moto "delivered" are read back fast and in order from `GET /_local/messages`
+  (moto's own /moto-api/data.json slows to seconds once a table has seen traffic).
+
+Usage: python moto_launcher.py [--host 127.0.0.1] [--port 5000] [--exit-with-parent]
+           [--template ../template.yaml --table-name NAME [--email-identity DOMAIN]]
+Prints `MOTO_READY port=<n>` once listening (port 0 picks a free port) and, with --template,
+once the table and e-mail identity of the template exist.
+"""
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
+from werkzeug.serving import make_server
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+_aws_lock = threading.Lock()
+_inbox = []  # delivered messages, oldest first
+_seen_sms = set()
+_seen_email = set()
+
+
+def _now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def _backends(backend_dict):
+    for account in list(backend_dict.values()):
+        for backend in list(account.values()):
+            yield backend
+
+
+def _collect_new_messages():
+    """Called under the lock after every AWS request, so order and time are exact."""
+    for backend in _backends(sns_backends):
+        for message_id, (phone, text) in list(backend.sms_messages.items()):
+            if message_id not in _seen_sms:
+                _seen_sms.add(message_id)
+                _inbox.append(
+                    {"channel": "sms", "to": phone, "subject": None, "body": text, "sentAt": _now_iso()}
+                )
+    for backend in _backends(ses_backends):
+        for message in list(backend.sent_messages):
+            if message.id in _seen_email:
+                continue
+            _seen_email.add(message.id)
+            destinations = getattr(message, "destinations", {}) or {}
+            to = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destinations.get(key, [])]
+            _inbox.append(
+                {
+                    "channel": "email",
+                    "to": ", ".join(to) if to else None,
+                    "subject": getattr(message, "subject", None),
+                    "body": getattr(message, "body", None) or getattr(message, "raw_data", None),
+                    "sentAt": _now_iso(),
+                }
+            )
+
+
+class LauncherApp:
+    def __init__(self):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_local/messages":
+            with _aws_lock:
+                body = json.dumps(_inbox).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/_local/health":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        with _aws_lock:
+            # Drain the body inside the lock: moto reads it lazily.
+            chunks = list(self.moto(environ, start_response))
+            _collect_new_messages()
+        return chunks
+
+
+def _exit_when_orphaned(parent):
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--exit-with-parent", action="store_true")
+    parser.add_argument("--template")
+    parser.add_argument("--table-name")
+    parser.add_argument("--email-identity")
+    args = parser.parse_args()
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    server = make_server(args.host, args.port, LauncherApp(), threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    if args.template:
+        from bootstrap import bootstrap
+
+        bootstrap(f"http://127.0.0.1:{server.server_port}", args.template, args.table_name, args.email_identity)
+    print(f"MOTO_READY port={server.server_port}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.shutdown()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

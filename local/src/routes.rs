@@ -1,0 +1,75 @@
+//! Routing of the local server: API Gateway's job, done the way API Gateway does it (path
+//! and method to function), then the function's own handler.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use shared::twofactor::{TwoFactor, handler};
+
+pub struct State {
+    pub two_factor: Arc<TwoFactor>,
+    pub moto: String,
+}
+
+pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_string();
+    let response = match path.as_str() {
+        "/health" => text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
+        "/_local/messages" => crate::inbox::messages(&state.moto).await,
+        "/api/TwoFactor/CreateTwoFactorSmsOtp" => {
+            let request = to_lambda(request).await;
+            from_lambda(handler::create(&state.two_factor, request).await)
+        }
+        "/api/TwoFactor/VerifyTwoFactorSmsOtp" => {
+            let request = to_lambda(request).await;
+            from_lambda(handler::verify(&state.two_factor, request).await)
+        }
+        _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
+    };
+    Ok(response)
+}
+
+pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Reads at most one byte past the handlers' limit: enough for them to refuse a large body in
+/// their own error shape, without holding an arbitrarily large one in memory.
+async fn to_lambda(request: Request<Incoming>) -> lambda_http::Request {
+    let (parts, mut body) = request.into_parts();
+    let mut bytes = Vec::new();
+    while bytes.len() <= shared::http::MAX_BODY_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            _ => break,
+        }
+    }
+    let mut lambda_request = lambda_http::Request::new(lambda_http::Body::Binary(bytes));
+    *lambda_request.method_mut() = parts.method;
+    *lambda_request.uri_mut() = parts.uri;
+    *lambda_request.headers_mut() = parts.headers;
+    lambda_request
+}
+
+fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
+}

@@ -1,0 +1,88 @@
+//! Generation of codes and identifiers from the operating system's CSPRNG.
+//!
+//! `random_range` samples uniformly (rejection sampling), so no digit or letter is more likely
+//! than another: no modulo bias.
+
+use rand::rngs::OsRng;
+use rand::{Rng, TryRngCore};
+
+/// Shortest and longest code a configuration may ask for.
+pub const MIN_CODE_LENGTH: usize = 4;
+pub const MAX_CODE_LENGTH: usize = 10;
+
+/// Letters of reference codes: no I or O, which read as 1 and 0 on a small screen.
+const REFERENCE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+fn rng() -> impl Rng {
+    // OsRng is the kernel's CSPRNG; a failure to read it is not recoverable.
+    OsRng.unwrap_err()
+}
+
+/// A code of `length` decimal digits (leading zeros allowed).
+pub fn numeric_code(length: usize) -> String {
+    let length = length.clamp(MIN_CODE_LENGTH, MAX_CODE_LENGTH);
+    let mut rng = rng();
+    (0..length).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+}
+
+/// A short code of capital letters shown on screen and in the SMS, so the user can match them.
+pub fn reference_code(length: usize) -> String {
+    let mut rng = rng();
+    (0..length).map(|_| char::from(REFERENCE_ALPHABET[rng.random_range(0..REFERENCE_ALPHABET.len())])).collect()
+}
+
+/// A positive integer below 2^53, so JavaScript clients read it exactly.
+pub fn numeric_id() -> u64 {
+    rng().random_range(1..(1u64 << 53))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_numeric_code_is_generated_should_have_requested_length_and_only_digits() {
+        for length in MIN_CODE_LENGTH..=MAX_CODE_LENGTH {
+            let code = numeric_code(length);
+            assert_eq!(code.len(), length);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        }
+    }
+
+    #[test]
+    fn when_many_codes_are_generated_should_use_every_digit_about_equally() {
+        let mut counts = [0u32; 10];
+        for _ in 0..10_000 {
+            for b in numeric_code(6).bytes() {
+                counts[(b - b'0') as usize] += 1;
+            }
+        }
+        // 60,000 digits: 6,000 expected each; 5,700..6,300 is over 4 standard deviations.
+        for (digit, count) in counts.iter().enumerate() {
+            assert!((5_700..=6_300).contains(count), "digit {digit}: {count}");
+        }
+    }
+
+    #[test]
+    fn when_codes_are_generated_should_not_repeat_a_sequence() {
+        let codes: std::collections::HashSet<_> = (0..1000).map(|_| numeric_code(10)).collect();
+        assert!(codes.len() > 990);
+    }
+
+    #[test]
+    fn when_reference_is_generated_should_use_only_unambiguous_capitals() {
+        for _ in 0..200 {
+            let r = reference_code(4);
+            assert_eq!(r.len(), 4);
+            assert!(r.bytes().all(|b| REFERENCE_ALPHABET.contains(&b)), "{r}");
+        }
+    }
+
+    #[test]
+    fn when_numeric_id_is_generated_should_be_below_two_to_the_53() {
+        for _ in 0..1000 {
+            let id = numeric_id();
+            assert!(id > 0 && id < (1 << 53));
+        }
+    }
+}

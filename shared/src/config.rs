@@ -1,0 +1,248 @@
+//! Typed configuration, read once from environment variables at cold start. A missing or
+//! invalid variable fails the cold start with a message naming it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::crypto::{KeyError, KeyRing};
+
+/// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
+const DEFAULT_PROFILES: &str = include_str!("../../config/two-factor-profiles.json");
+const DEFAULT_SMS_COUNTRIES: &str = "AR,BR,CL,CO,ES,MX,PE,PT,TR,US,UY";
+/// The key in `local/local.env`; public, so a deployed function refuses it.
+pub const LOCAL_ONLY_KEY: &str = "1:local-development-key-never-use-in-production";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("environment variable OTP_KEYS is invalid: {0}")]
+    Keys(#[from] KeyError),
+}
+
+/// A `TwoFactorConfigurationId` profile: code shape, texts and default limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TwoFactorProfile {
+    pub id: i64,
+    pub code_length: usize,
+    pub reference_length: usize,
+    pub sender_id: String,
+    pub default_language: String,
+    pub default_max_sms_count: i64,
+    pub default_max_sms_interval_seconds: i64,
+    pub default_otp_expiration_seconds: i64,
+    pub max_otp_expiration_seconds: i64,
+    /// Language (ISO 639-1) -> text with `{code}` and `{ref}` placeholders.
+    pub messages: BTreeMap<String, String>,
+}
+
+impl TwoFactorProfile {
+    fn check(&self) -> Result<(), String> {
+        let id = self.id;
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
+            return Err(format!("profile {id}: codeLength must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"));
+        }
+        if !(2..=8).contains(&self.reference_length) {
+            return Err(format!("profile {id}: referenceLength must be 2 to 8"));
+        }
+        if !self.messages.contains_key(&self.default_language) {
+            return Err(format!("profile {id}: no message for defaultLanguage"));
+        }
+        if let Some((lang, _)) = self.messages.iter().find(|(_, t)| !t.contains("{code}") || !t.contains("{ref}")) {
+            return Err(format!("profile {id}: message '{lang}' lacks {{code}} or {{ref}}"));
+        }
+        let positive = [
+            self.default_max_sms_count,
+            self.default_max_sms_interval_seconds,
+            self.default_otp_expiration_seconds,
+            self.max_otp_expiration_seconds,
+        ];
+        if positive.iter().any(|v| *v <= 0) || self.default_otp_expiration_seconds > self.max_otp_expiration_seconds {
+            return Err(format!("profile {id}: limits must be positive and the default expiry within the maximum"));
+        }
+        Ok(())
+    }
+
+    /// The message text for an `Accept-Language` value, else the profile's default language.
+    pub fn message(&self, accept_language: Option<&str>) -> (&str, &str) {
+        let wanted = accept_language.into_iter().flat_map(|h| h.split(',')).filter_map(|part| {
+            let tag = part.split(';').next()?.trim();
+            tag.split(['-', '_']).next().map(str::to_ascii_lowercase)
+        });
+        for lang in wanted {
+            if let Some((key, text)) = self.messages.get_key_value(lang.as_str()) {
+                return (key, text);
+            }
+        }
+        let text = &self.messages[&self.default_language];
+        (&self.default_language, text)
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub keys: KeyRing,
+    pub sms_allowed_countries: BTreeSet<String>,
+    pub profiles: BTreeMap<i64, TwoFactorProfile>,
+    /// Return the plain OTP in the create answer (test deployments only; off by default).
+    pub return_otp_code: bool,
+    pub max_verify_attempts: u32,
+    pub destination_failure_limit: u32,
+    pub destination_failure_window_seconds: u64,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required =
+            |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        let number =
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+                match get(name).filter(|v| !v.trim().is_empty()) {
+                    None => Ok(default),
+                    Some(v) => v.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                        ConfigError::Invalid { name, reason: format!("expected {}..={}", range.start(), range.end()) }
+                    }),
+                }
+            };
+
+        let key_spec = required("OTP_KEYS")?;
+        // AWS_EXECUTION_ENV is set by the Lambda service itself, never by local tooling.
+        if get("AWS_EXECUTION_ENV").is_some() && key_spec.split(',').any(|k| k.trim() == LOCAL_ONLY_KEY) {
+            return Err(ConfigError::Invalid {
+                name: "OTP_KEYS",
+                reason: "the local development key cannot be used in a deployed function".into(),
+            });
+        }
+        let profiles_json = get("TWO_FACTOR_PROFILES").filter(|v| !v.trim().is_empty());
+        let profiles: Vec<TwoFactorProfile> =
+            serde_json::from_str(profiles_json.as_deref().unwrap_or(DEFAULT_PROFILES))
+                .map_err(|e| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason: e.to_string() })?;
+        let mut by_id = BTreeMap::new();
+        for profile in profiles {
+            profile.check().map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
+            by_id.insert(profile.id, profile);
+        }
+
+        let countries = get("SMS_ALLOWED_COUNTRIES").unwrap_or_else(|| DEFAULT_SMS_COUNTRIES.to_string());
+        let sms_allowed_countries: BTreeSet<String> =
+            countries.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect();
+        if let Some(bad) =
+            sms_allowed_countries.iter().find(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "SMS_ALLOWED_COUNTRIES",
+                reason: format!("'{bad}' is not an ISO 3166-1 alpha-2 code"),
+            });
+        }
+
+        let return_otp_code = match get("RETURN_OTP_CODE").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid { name: "RETURN_OTP_CODE", reason: "expected true or false".into() });
+            }
+        };
+
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            keys: KeyRing::parse(&key_spec)?,
+            sms_allowed_countries,
+            profiles: by_id,
+            return_otp_code,
+            max_verify_attempts: number("MAX_VERIFY_ATTEMPTS", 5, 1..=20)? as u32,
+            destination_failure_limit: number("DESTINATION_FAILURE_LIMIT", 20, 1..=1000)? as u32,
+            destination_failure_window_seconds: number("DESTINATION_FAILURE_WINDOW_SECONDS", 86_400, 60..=30 * 86_400)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "t"), ("OTP_KEYS", LOCAL_ONLY_KEY)];
+
+    #[test]
+    fn when_only_required_variables_are_set_should_use_shipped_defaults() {
+        let config = Config::from_lookup(env(&BASE)).unwrap();
+        assert_eq!(config.table_name, "t");
+        let profile = &config.profiles[&1];
+        assert_eq!(profile.code_length, 6);
+        assert_eq!(profile.default_max_sms_count, 5);
+        assert_eq!(profile.default_max_sms_interval_seconds, 300);
+        assert_eq!(profile.default_otp_expiration_seconds, 180);
+        assert_eq!(profile.max_otp_expiration_seconds, 600);
+        for lang in ["en", "es", "tr"] {
+            assert!(profile.messages.contains_key(lang));
+        }
+        assert_eq!(config.sms_allowed_countries.len(), 11);
+        assert!(config.sms_allowed_countries.contains("TR"));
+        assert!(!config.return_otp_code);
+        assert_eq!(config.max_verify_attempts, 5);
+        assert_eq!(config.destination_failure_limit, 20);
+    }
+
+    #[test]
+    fn when_a_required_variable_is_missing_should_name_it() {
+        let err = Config::from_lookup(env(&[("OTP_KEYS", LOCAL_ONLY_KEY)])).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+        let err = Config::from_lookup(env(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert!(err.to_string().contains("OTP_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn when_deployed_with_the_local_key_should_refuse_to_start() {
+        let mut vars = BASE.to_vec();
+        vars.push(("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"));
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("local development key"), "{err}");
+    }
+
+    #[test]
+    fn when_values_are_invalid_should_refuse_with_the_variable_name() {
+        for (name, value) in [
+            ("SMS_ALLOWED_COUNTRIES", "TR,TUR"),
+            ("RETURN_OTP_CODE", "yes"),
+            ("MAX_VERIFY_ATTEMPTS", "0"),
+            ("TWO_FACTOR_PROFILES", "[{\"id\":1}]"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.push((name, value));
+            let err = Config::from_lookup(env(&vars)).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn when_profile_message_lacks_the_code_should_refuse() {
+        let profiles = DEFAULT_PROFILES.replace("Your verification code is {code}", "Hello");
+        let mut vars = BASE.to_vec();
+        vars.push(("TWO_FACTOR_PROFILES", &profiles));
+        assert!(Config::from_lookup(env(&vars)).is_err());
+    }
+
+    #[test]
+    fn when_accept_language_names_a_known_language_should_pick_its_text() {
+        let config = Config::from_lookup(env(&BASE)).unwrap();
+        let profile = &config.profiles[&1];
+        assert_eq!(profile.message(Some("tr-TR,tr;q=0.9")).0, "tr");
+        assert_eq!(profile.message(Some("de-DE, es;q=0.5")).0, "es");
+        assert_eq!(profile.message(Some("de")).0, "en");
+        assert_eq!(profile.message(None).0, "en");
+    }
+}

@@ -1,0 +1,211 @@
+//! Keyed hashes of codes at rest, and sealing of codes that wait for an asynchronous sender.
+//!
+//! Each key version holds one master secret; the HMAC key and the AEAD key are derived from it
+//! with distinct labels, so one secret per version is all a deployment manages. Every stored
+//! hash and ciphertext carries the version that made it, so keys can be rotated: new codes use
+//! the current version while codes made under an older one stay verifiable until they expire.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("OTP_KEYS is empty: expected `version:secret[,version:secret...]`")]
+    Empty,
+    #[error("OTP_KEYS entry {0} is not `version:secret` with a numeric version")]
+    Malformed(usize),
+    #[error("OTP_KEYS secret of version {0} is shorter than 32 characters")]
+    TooShort(u32),
+    #[error("OTP_KEYS names version {0} twice")]
+    Duplicate(u32),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("sealed value names unknown key version {0}")]
+    UnknownKey(u32),
+    #[error("sealed value is malformed or was tampered with")]
+    Invalid,
+}
+
+struct KeyPair {
+    hash: [u8; 32],
+    seal: Aes256Gcm,
+}
+
+/// Every key version the service knows, and which one makes new hashes and ciphertexts.
+pub struct KeyRing {
+    current: u32,
+    keys: BTreeMap<u32, KeyPair>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("KeyRing")
+            .field("current", &self.current)
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn derive(master: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes a key of any length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+impl KeyRing {
+    /// Parses `version:secret[,version:secret...]`; the first entry is the current key.
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
+        let mut keys = BTreeMap::new();
+        let mut current = None;
+        for (index, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+            let (version, secret) = entry.split_once(':').ok_or(KeyError::Malformed(index + 1))?;
+            let version: u32 = version.trim().parse().map_err(|_| KeyError::Malformed(index + 1))?;
+            if secret.len() < 32 {
+                return Err(KeyError::TooShort(version));
+            }
+            let seal_key = derive(secret.as_bytes(), b"otp-seal-v1");
+            let pair = KeyPair {
+                hash: derive(secret.as_bytes(), b"otp-hash-v1"),
+                seal: Aes256Gcm::new_from_slice(&seal_key).expect("32-byte key"),
+            };
+            if keys.insert(version, pair).is_some() {
+                return Err(KeyError::Duplicate(version));
+            }
+            current.get_or_insert(version);
+        }
+        Ok(Self { current: current.ok_or(KeyError::Empty)?, keys })
+    }
+
+    pub fn current_version(&self) -> u32 {
+        self.current
+    }
+
+    /// HMAC-SHA-256 of the code, bound to its purpose and id so a hash cannot be replayed
+    /// for another code. `None` when the version is unknown (a retired key).
+    pub fn hash(&self, version: u32, purpose: &str, id: &str, code: &str) -> Option<[u8; 32]> {
+        let key = self.keys.get(&version)?;
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&key.hash).expect("HMAC takes a key of any length");
+        for part in [purpose, id, code] {
+            mac.update(&(part.len() as u32).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    /// Compares a submitted code with a stored hash in constant time.
+    pub fn matches(&self, version: u32, purpose: &str, id: &str, code: &str, stored: &[u8]) -> bool {
+        match self.hash(version, purpose, id, code) {
+            Some(candidate) => bool::from(candidate.as_slice().ct_eq(stored)),
+            None => false,
+        }
+    }
+
+    /// `version(4, big endian) || nonce(12) || AES-256-GCM(plaintext)`, with `aad` bound in.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let key = &self.keys[&self.current];
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.try_fill_bytes(&mut nonce).expect("the OS random source is available");
+        let aad = Self::bind_version(self.current, aad);
+        let ciphertext = key
+            .seal
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .expect("AES-GCM encryption of a short message cannot fail");
+        let mut out = Vec::with_capacity(4 + NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
+        if sealed.len() < 4 + NONCE_LEN + 16 {
+            return Err(SealError::Invalid);
+        }
+        let version = u32::from_be_bytes(sealed[..4].try_into().map_err(|_| SealError::Invalid)?);
+        let key = self.keys.get(&version).ok_or(SealError::UnknownKey(version))?;
+        let nonce = Nonce::from_slice(&sealed[4..4 + NONCE_LEN]);
+        let aad = Self::bind_version(version, aad);
+        key.seal.decrypt(nonce, Payload { msg: &sealed[4 + NONCE_LEN..], aad: &aad }).map_err(|_| SealError::Invalid)
+    }
+
+    fn bind_version(version: u32, aad: &[u8]) -> Vec<u8> {
+        let mut bound = version.to_be_bytes().to_vec();
+        bound.extend_from_slice(aad);
+        bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "1:0123456789abcdef0123456789abcdef";
+    const K2: &str = "2:fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn when_keys_are_malformed_should_say_what_is_wrong() {
+        assert_eq!(KeyRing::parse("").unwrap_err(), KeyError::Empty);
+        assert_eq!(KeyRing::parse("abc").unwrap_err(), KeyError::Malformed(1));
+        assert_eq!(KeyRing::parse("x:0123456789abcdef0123456789abcdef").unwrap_err(), KeyError::Malformed(1));
+        assert_eq!(KeyRing::parse("1:short").unwrap_err(), KeyError::TooShort(1));
+        assert_eq!(KeyRing::parse(&format!("{K1},{K1}")).unwrap_err(), KeyError::Duplicate(1));
+    }
+
+    #[test]
+    fn when_code_is_hashed_should_match_only_the_same_code_id_and_purpose() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let h = ring.hash(1, "2fa", "id-1", "123456").unwrap();
+        assert!(ring.matches(1, "2fa", "id-1", "123456", &h));
+        assert!(!ring.matches(1, "2fa", "id-1", "123457", &h));
+        assert!(!ring.matches(1, "2fa", "id-2", "123456", &h));
+        assert!(!ring.matches(1, "signup", "id-1", "123456", &h));
+        assert!(!ring.matches(9, "2fa", "id-1", "123456", &h));
+        assert!(!ring.matches(1, "2fa", "id-1", "123456", &h[..31]));
+    }
+
+    #[test]
+    fn when_key_is_rotated_should_verify_old_hashes_and_hash_new_ones_with_new_key() {
+        let old = KeyRing::parse(K1).unwrap();
+        let h = old.hash(1, "2fa", "id", "0000").unwrap();
+        let rotated = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
+        assert_eq!(rotated.current_version(), 2);
+        assert!(rotated.matches(1, "2fa", "id", "0000", &h));
+        assert_ne!(rotated.hash(2, "2fa", "id", "0000").unwrap(), h);
+        let sealed = old.seal(b"code", b"item");
+        assert_eq!(rotated.open(&sealed, b"item").unwrap(), b"code");
+    }
+
+    #[test]
+    fn when_sealed_value_is_tampered_or_moved_should_not_open() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let sealed = ring.seal(b"123456", b"OTP#a");
+        assert_eq!(ring.open(&sealed, b"OTP#a").unwrap(), b"123456");
+        assert_eq!(ring.open(&sealed, b"OTP#b").unwrap_err(), SealError::Invalid);
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(ring.open(&flipped, b"OTP#a").unwrap_err(), SealError::Invalid);
+        assert_eq!(ring.open(&sealed[..10], b"OTP#a").unwrap_err(), SealError::Invalid);
+        assert_ne!(ring.seal(b"123456", b"OTP#a"), sealed, "nonce must be fresh");
+    }
+
+    #[test]
+    fn when_key_ring_is_debug_printed_should_not_show_secrets() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let printed = format!("{ring:?}");
+        assert!(!printed.contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,266 @@
+//! DynamoDB building blocks: attribute helpers, transactions with their cancellation
+//! reasons, and an atomic windowed counter (rate limits and failure caps).
+//!
+//! Every invariant is a condition expression evaluated by DynamoDB, never a read followed by
+//! a write, so it holds under any number of concurrent requests.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB call failed: {0}")]
+    Aws(String),
+    #[error("DynamoDB request could not be built: {0}")]
+    Build(String),
+    #[error("too much contention on one item; try again")]
+    Contention,
+    #[error("stored item is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl StoreError {
+    pub fn aws<E: std::error::Error + 'static>(err: E) -> Self {
+        Self::Aws(DisplayErrorContext(&err).to_string())
+    }
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+pub fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
+    item.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref())
+}
+
+pub fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// Why one item of a cancelled transaction was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Its condition was false; the item as it was, when it existed.
+    Condition(Option<Item>),
+    /// Another transaction touched it at the same moment: retrying may pass.
+    Conflict,
+    Other(String),
+}
+
+/// `Ok(None)`: written. `Ok(Some(reasons))`: cancelled, one entry per item (`None` = that
+/// item was fine).
+pub async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Option<Vec<Option<Refusal>>>, StoreError> {
+    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+        Ok(_) => Ok(None),
+        Err(err) => match err.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(Some(
+                cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| match reason.code() {
+                        None | Some("None") => None,
+                        Some("ConditionalCheckFailed") => Some(Refusal::Condition(reason.item().cloned())),
+                        Some("TransactionConflict") => Some(Refusal::Conflict),
+                        Some(other) => Some(Refusal::Other(other.to_string())),
+                    })
+                    .collect(),
+            )),
+            other => Err(StoreError::aws(other)),
+        },
+    }
+}
+
+/// An atomic counter of events in a window that opens with the first event and lasts
+/// `interval_ms`: "at most `max` events per window". Attributes: `ws` (window start, epoch
+/// ms), `cnt`, `ttl`.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub table: String,
+    pub pk: String,
+    pub max: u32,
+    pub interval_ms: u64,
+}
+
+const WINDOW_SK: &str = "WINDOW";
+
+/// What the stored window says at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowState {
+    /// No window is open: the next event opens one.
+    Closed,
+    Open {
+        count: u32,
+    },
+}
+
+impl Window {
+    fn cutoff(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.interval_ms)
+    }
+
+    fn ttl(&self, now_ms: u64) -> u64 {
+        (now_ms + self.interval_ms) / 1000 + 60
+    }
+
+    pub fn key(&self) -> Item {
+        key(&self.pk, WINDOW_SK)
+    }
+
+    pub fn state(&self, item: Option<&Item>, now_ms: u64) -> WindowState {
+        match item {
+            Some(item) if get_n::<u64>(item, "ws").is_some_and(|ws| ws > self.cutoff(now_ms)) => {
+                WindowState::Open { count: get_n(item, "cnt").unwrap_or(0) }
+            }
+            _ => WindowState::Closed,
+        }
+    }
+
+    /// Opens a new window with this event; refused while a window is open.
+    pub fn open(&self, now_ms: u64) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key()))
+            .update_expression("SET ws = :now, cnt = :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR ws <= :cutoff")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
+            .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Build(e.to_string()))
+    }
+
+    /// Counts this event in the open window; refused when none is open or it is full.
+    pub fn increment(&self, now_ms: u64) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key()))
+            .update_expression("SET cnt = cnt + :one")
+            .condition_expression("ws > :cutoff AND cnt < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
+            .expression_attribute_values(":max", n(self.max))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Build(e.to_string()))
+    }
+
+    /// Passes while the window is not full.
+    pub fn not_full(&self, now_ms: u64) -> Result<ConditionCheck, StoreError> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key()))
+            .condition_expression("attribute_not_exists(pk) OR ws <= :cutoff OR cnt < :max")
+            .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
+            .expression_attribute_values(":max", n(self.max))
+            .build()
+            .map_err(|e| StoreError::Build(e.to_string()))
+    }
+
+    /// Which update to try after a refusal that returned `old`; `None`: the window is full.
+    pub fn next_try(&self, old: Option<&Item>, now_ms: u64) -> Option<Result<Update, StoreError>> {
+        match self.state(old, now_ms) {
+            WindowState::Closed => Some(self.open(now_ms)),
+            WindowState::Open { count } if count < self.max => Some(self.increment(now_ms)),
+            WindowState::Open { .. } => None,
+        }
+    }
+
+    /// Counts one event outside any transaction and returns the window's new count.
+    pub async fn hit(&self, client: &Client, now_ms: u64) -> Result<u32, StoreError> {
+        let mut update = self.open(now_ms)?;
+        for _ in 0..8 {
+            let result = client
+                .update_item()
+                .table_name(update.table_name())
+                .set_key(Some(update.key().clone()))
+                .update_expression(update.update_expression())
+                .set_condition_expression(update.condition_expression().map(str::to_string))
+                .set_expression_attribute_names(update.expression_attribute_names().cloned())
+                .set_expression_attribute_values(update.expression_attribute_values().cloned())
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => return out.attributes().and_then(|a| get_n(a, "cnt")).ok_or(StoreError::Malformed("cnt")),
+                Err(err) => match err.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
+                        // A full window still counts events (failures keep being recorded), so
+                        // "full" here means: add one past the maximum.
+                        update = match self.state(e.item(), now_ms) {
+                            WindowState::Closed => self.open(now_ms)?,
+                            WindowState::Open { .. } => Window { max: u32::MAX, ..self.clone() }.increment(now_ms)?,
+                        };
+                    }
+                    other => return Err(StoreError::aws(other)),
+                },
+            }
+        }
+        Err(StoreError::Contention)
+    }
+}
+
+pub fn update_item(update: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update).build()
+}
+
+pub fn check_item(check: ConditionCheck) -> TransactWriteItem {
+    TransactWriteItem::builder().condition_check(check).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> Window {
+        Window { table: "t".into(), pk: "RATE#x".into(), max: 3, interval_ms: 10_000 }
+    }
+
+    fn item(ws: u64, cnt: u32) -> Item {
+        HashMap::from([("ws".to_string(), n(ws)), ("cnt".to_string(), n(cnt))])
+    }
+
+    #[test]
+    fn when_window_started_before_the_interval_should_be_closed() {
+        let w = window();
+        assert_eq!(w.state(None, 50_000), WindowState::Closed);
+        assert_eq!(w.state(Some(&item(40_000, 3)), 50_000), WindowState::Closed);
+        assert_eq!(w.state(Some(&item(40_001, 3)), 50_000), WindowState::Open { count: 3 });
+    }
+
+    #[test]
+    fn when_window_is_full_should_offer_no_next_try() {
+        let w = window();
+        assert!(w.next_try(Some(&item(45_000, 3)), 50_000).is_none());
+        let next = w.next_try(Some(&item(45_000, 2)), 50_000).unwrap().unwrap();
+        assert_eq!(next.update_expression(), "SET cnt = cnt + :one");
+        let next = w.next_try(None, 50_000).unwrap().unwrap();
+        assert!(next.update_expression().starts_with("SET ws = :now"));
+    }
+}

@@ -1,0 +1,53 @@
+//! Sending SMS: a port (so tests can make delivery fail) and its Amazon SNS adapter.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_sns::types::MessageAttributeValue;
+
+#[derive(Debug, thiserror::Error)]
+#[error("SMS delivery failed: {0}")]
+pub struct SmsError(pub String);
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SmsError>> + Send + 'a>>;
+
+pub trait SmsSender: Send + Sync {
+    /// Hands one SMS to the carrier network. `to` is E.164.
+    fn send<'a>(&'a self, to: &'a str, text: &'a str, sender_id: &'a str) -> SendFuture<'a>;
+}
+
+pub struct SnsSmsSender {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsSmsSender {
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+}
+
+impl SmsSender for SnsSmsSender {
+    fn send<'a>(&'a self, to: &'a str, text: &'a str, sender_id: &'a str) -> SendFuture<'a> {
+        Box::pin(async move {
+            let mut request = self.client.publish().phone_number(to).message(text);
+            // Transactional: SNS routes one-time codes over its higher-reliability path.
+            if let Some(kind) = string_attribute("Transactional") {
+                request = request.message_attributes("AWS.SNS.SMS.SMSType", kind);
+            }
+            if !sender_id.is_empty() {
+                if let Some(sender) = string_attribute(sender_id) {
+                    request = request.message_attributes("AWS.SNS.SMS.SenderID", sender);
+                }
+            }
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| SmsError(aws_sdk_sns::error::DisplayErrorContext(&e).to_string()))
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! Family C: two-factor SMS one-time passwords (`/api/TwoFactor/...`).
+
+pub mod handler;
+pub mod request;
+pub mod response;
+pub mod sender;
+pub mod service;
+pub mod store;
+
+pub use service::TwoFactor;
+
+/// Purpose bound into every family C hash and ciphertext.
+pub const PURPOSE: &str = "2fa-sms-otp";
+
+/// The legacy `Code` values: a number in JSON, its name in XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Success = 1000,
+    MaxOtpRequestExceeded = 4000,
+    InvalidRequest = 4001,
+    TwoFactorConfigurationNotFound = 4002,
+    OtpNotFound = 4003,
+    OtpExpired = 4004,
+    OtpMismatch = 4005,
+    MaxVerifyAttemptsExceeded = 4006,
+    OtpAlreadyVerified = 4007,
+    SmsSendFailed = 5000,
+    InternalError = 5001,
+}
+
+impl Code {
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Success => "SuccessCode",
+            Self::MaxOtpRequestExceeded => "MaxOtpRequestExceededCode",
+            Self::InvalidRequest => "InvalidRequestCode",
+            Self::TwoFactorConfigurationNotFound => "TwoFactorConfigurationNotFoundCode",
+            Self::OtpNotFound => "OtpNotFoundCode",
+            Self::OtpExpired => "OtpExpiredCode",
+            Self::OtpMismatch => "OtpMismatchCode",
+            Self::MaxVerifyAttemptsExceeded => "MaxVerifyAttemptsExceededCode",
+            Self::OtpAlreadyVerified => "OtpAlreadyVerifiedCode",
+            Self::SmsSendFailed => "SmsSendFailedCode",
+            Self::InternalError => "InternalErrorCode",
+        }
+    }
+}
+
+/// Every way a family C operation can fail, with the status and `Code` it answers.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TwoFactorError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("only POST is allowed on this path")]
+    MethodNotAllowed,
+    #[error("TwoFactorConfigurationId {0} is not configured")]
+    ConfigurationNotFound(i64),
+    #[error("too many OTP requests for this number; try again later")]
+    RateLimited,
+    #[error("OTP not found")]
+    OtpNotFound,
+    #[error("OTP has expired; request a new one")]
+    Expired,
+    #[error("OTP code does not match")]
+    Mismatch { remaining: u32 },
+    #[error("too many failed attempts; request a new OTP later")]
+    TooManyAttempts,
+    #[error("OTP has already been verified")]
+    AlreadyVerified,
+    #[error("the SMS could not be sent")]
+    SmsFailed,
+    #[error("the service is busy; try again")]
+    Busy,
+    #[error("internal error")]
+    Internal,
+}
+
+impl TwoFactorError {
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidRequest(_) | Self::PayloadTooLarge | Self::MethodNotAllowed => Code::InvalidRequest,
+            Self::ConfigurationNotFound(_) => Code::TwoFactorConfigurationNotFound,
+            Self::RateLimited => Code::MaxOtpRequestExceeded,
+            Self::OtpNotFound => Code::OtpNotFound,
+            Self::Expired => Code::OtpExpired,
+            Self::Mismatch { .. } => Code::OtpMismatch,
+            Self::TooManyAttempts => Code::MaxVerifyAttemptsExceeded,
+            Self::AlreadyVerified => Code::OtpAlreadyVerified,
+            Self::SmsFailed => Code::SmsSendFailed,
+            Self::Busy | Self::Internal => Code::InternalError,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidRequest(_) | Self::ConfigurationNotFound(_) | Self::Mismatch { .. } => 400,
+            Self::PayloadTooLarge => 413,
+            Self::MethodNotAllowed => 405,
+            Self::OtpNotFound => 404,
+            Self::Expired => 410,
+            Self::AlreadyVerified => 409,
+            Self::RateLimited | Self::TooManyAttempts => 429,
+            Self::SmsFailed => 502,
+            Self::Busy => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+impl From<crate::dynamo::StoreError> for TwoFactorError {
+    fn from(err: crate::dynamo::StoreError) -> Self {
+        match err {
+            crate::dynamo::StoreError::Contention => Self::Busy,
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::Internal
+            }
+        }
+    }
+}

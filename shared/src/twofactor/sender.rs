@@ -1,0 +1,95 @@
+//! Asynchronous SMS delivery (`IsSync: false`), fed by the table's DynamoDB Stream.
+//!
+//! The create function only writes the OTP, with its code sealed (AES-256-GCM, bound to the
+//! item's key). The stream delivers that write to this sender even if the create function
+//! was frozen right after answering, and nothing is written twice: the item is the outbox.
+//! A record whose SMS could not be handed to SNS is reported as a batch item failure, so
+//! Lambda retries it and, after its retries, sends it to the on-failure destination.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+
+use super::service::{TwoFactor, sms_text};
+use super::store::{StoredOtp, otp_pk};
+use crate::dynamo::{Item, StoreError};
+use crate::mask;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    /// Not an OTP waiting for its SMS (the stream filter should not have passed it).
+    Skipped,
+    Sent,
+    /// Can never be delivered (expired, unreadable): recorded as failed, not retried.
+    Abandoned(&'static str),
+}
+
+pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        match deliver(app, &record).await {
+            Ok(Delivery::Sent) => {}
+            Ok(Delivery::Skipped) => tracing::debug!(event = %record.event_id, "record skipped"),
+            Ok(Delivery::Abandoned(why)) => tracing::warn!(event = %record.event_id, why, "SMS abandoned"),
+            Err(err) => {
+                tracing::error!(event = %record.event_id, error = %err, "SMS delivery failed; will retry");
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = record.change.sequence_number.clone();
+                failures.push(failure);
+                // Lambda retries from the first failure on; later records would repeat.
+                break;
+            }
+        }
+    }
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
+}
+
+async fn deliver(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
+    if record.event_name != "INSERT" {
+        return Ok(Delivery::Skipped);
+    }
+    let image: Item = record.change.new_image.clone().into();
+    if !image.contains_key("sct") {
+        return Ok(Delivery::Skipped);
+    }
+    let otp = match StoredOtp::from_item(&image) {
+        Ok(otp) => otp,
+        Err(_) => return Ok(Delivery::Skipped),
+    };
+    let Some(sealed) = otp.sealed_code.as_deref() else { return Ok(Delivery::Skipped) };
+    // Stream records can arrive more than once; the item says whether this one still waits.
+    match app.store.get(&otp.id).await? {
+        Some(current) if current.delivery == "pending" => {}
+        _ => return Ok(Delivery::Skipped),
+    }
+    if otp.expires_ms <= app.clock.now_ms() {
+        app.store.finish_delivery(&otp.id, "failed", true).await?;
+        return Ok(Delivery::Abandoned("expired before delivery"));
+    }
+    let Some(profile) = app.config.profiles.get(&otp.profile) else {
+        app.store.finish_delivery(&otp.id, "failed", true).await?;
+        return Ok(Delivery::Abandoned("profile no longer configured"));
+    };
+    let code = match app.config.keys.open(sealed, otp_pk(&otp.id).as_bytes()) {
+        Ok(code) => String::from_utf8(code).unwrap_or_default(),
+        Err(_) => {
+            app.store.finish_delivery(&otp.id, "failed", true).await?;
+            return Ok(Delivery::Abandoned("sealed code cannot be opened"));
+        }
+    };
+    let text = sms_text(profile, &otp.language, &code, &otp.reference);
+    app.sms.send(&otp.phone, &text, &profile.sender_id).await?;
+    // A repeat of this record finds the item no longer pending and sends nothing more.
+    app.store.finish_delivery(&otp.id, "sent", true).await?;
+    tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "SMS delivered");
+    Ok(Delivery::Sent)
+}

@@ -1,0 +1,277 @@
+//! Family C operations: create an OTP (and send it), verify an OTP.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::request::{CreateRequest, VerifyRequest};
+use super::store::{ConsumeOutcome, CreateOutcome, NewOtp, OtpStore, StoredOtp, otp_pk};
+use super::{PURPOSE, TwoFactorError};
+use crate::clock::Clock;
+use crate::config::{Config, TwoFactorProfile};
+use crate::sms::SmsSender;
+use crate::{codes, mask, phone};
+
+/// Upper bounds of the request's own limits (API.md: the interval at most one day).
+const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
+const MAX_SMS_COUNT: i64 = 1_000;
+
+pub struct TwoFactor {
+    pub config: Arc<Config>,
+    pub store: OtpStore,
+    pub sms: Arc<dyn SmsSender>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub numeric_id: u64,
+    pub otp_id: Uuid,
+    pub reference: String,
+    /// Only when the deployment enables returning it.
+    pub code: Option<String>,
+    pub expires_in_seconds: u64,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub otp_id: Uuid,
+    pub remaining_attempts: u32,
+}
+
+/// Request values after defaults and bounds.
+struct Limits {
+    max_sms_count: u32,
+    interval_seconds: u64,
+    expiration_seconds: u64,
+}
+
+fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits, TwoFactorError> {
+    let or_default = |value: i64, default: i64| if value == 0 { default } else { value };
+    let count = or_default(request.max_sms_count, profile.default_max_sms_count);
+    let interval = or_default(request.max_sms_interval, profile.default_max_sms_interval_seconds);
+    let expiration = or_default(request.otp_expiration_period, profile.default_otp_expiration_seconds);
+    let mut errors = Vec::new();
+    if count > MAX_SMS_COUNT {
+        errors.push(format!("MaxSMSCount must be at most {MAX_SMS_COUNT}"));
+    }
+    if interval > MAX_SMS_INTERVAL_SECONDS {
+        errors.push(format!("MaxSMSInterval must be at most {MAX_SMS_INTERVAL_SECONDS} seconds"));
+    }
+    if expiration > profile.max_otp_expiration_seconds {
+        errors.push(format!("OtpExpirationPeriod must be at most {} seconds", profile.max_otp_expiration_seconds));
+    }
+    if !errors.is_empty() {
+        return Err(TwoFactorError::InvalidRequest(errors.join("; ")));
+    }
+    Ok(Limits { max_sms_count: count as u32, interval_seconds: interval as u64, expiration_seconds: expiration as u64 })
+}
+
+/// The SMS text: the profile's template with the code and the reference filled in.
+pub fn sms_text(profile: &TwoFactorProfile, language: &str, code: &str, reference: &str) -> String {
+    let (_, template) = profile.message(Some(language));
+    template.replace("{code}", code).replace("{ref}", reference)
+}
+
+impl TwoFactor {
+    /// Everything a family C function needs, from the environment (fails the cold start
+    /// with the name of a missing or invalid variable).
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = crate::aws::sdk_config().await;
+        Ok(Self {
+            store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))),
+            clock: Arc::new(crate::clock::SystemClock),
+            config: Arc::new(config),
+        })
+    }
+
+    fn profile(&self, id: i64) -> Result<&TwoFactorProfile, TwoFactorError> {
+        self.config.profiles.get(&id).ok_or(TwoFactorError::ConfigurationNotFound(id))
+    }
+
+    fn failure_window(&self, phone: &str) -> crate::dynamo::Window {
+        self.store.failure_window(
+            phone,
+            self.config.destination_failure_limit,
+            self.config.destination_failure_window_seconds * 1000,
+        )
+    }
+
+    pub async fn create(
+        &self,
+        request: CreateRequest,
+        accept_language: Option<&str>,
+    ) -> Result<Created, TwoFactorError> {
+        let profile = self.profile(request.configuration_id)?;
+        let limits = limits(&request, profile)?;
+        let phone = phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
+            .map_err(|e| TwoFactorError::InvalidRequest(format!("GsmNumber {e}")))?;
+        let (language, _) = profile.message(accept_language);
+        let language = language.to_string();
+        let rate = self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000);
+        let lock = self.failure_window(&phone.e164);
+        let keys = &self.config.keys;
+
+        for _ in 0..3 {
+            let now = self.clock.now_ms();
+            let id = Uuid::new_v4();
+            let code = codes::numeric_code(profile.code_length);
+            let reference = codes::reference_code(profile.reference_length);
+            let pk = otp_pk(&id);
+            let otp = NewOtp {
+                id,
+                numeric_id: codes::numeric_id(),
+                user_id: request.user_id,
+                phone: phone.e164.clone(),
+                hash: keys
+                    .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
+                    .ok_or(TwoFactorError::Internal)?,
+                key_version: keys.current_version(),
+                reference: reference.clone(),
+                profile: profile.id,
+                language: language.clone(),
+                source: request.source.clone(),
+                created_ms: now,
+                expires_ms: now + limits.expiration_seconds * 1000,
+                max_attempts: self.config.max_verify_attempts,
+                sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
+            };
+            match self.store.create(&otp, &rate, &lock, now).await? {
+                CreateOutcome::Created => {}
+                CreateOutcome::IdTaken => continue,
+                CreateOutcome::RateLimited => {
+                    tracing::info!(phone = %mask::phone(&phone.e164), "OTP refused: send limit reached");
+                    return Err(TwoFactorError::RateLimited);
+                }
+                CreateOutcome::DestinationLocked => {
+                    tracing::warn!(phone = %mask::phone(&phone.e164), "OTP refused: number locked by failed verifications");
+                    return Err(TwoFactorError::TooManyAttempts);
+                }
+            }
+            if request.is_sync {
+                let text = sms_text(profile, &language, &code, &reference);
+                if let Err(err) = self.sms.send(&phone.e164, &text, &profile.sender_id).await {
+                    tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error = %err, "SMS send failed");
+                    // The code never reached the user: make sure it can never be used.
+                    self.store.finish_delivery(&id, "failed", false).await?;
+                    return Err(TwoFactorError::SmsFailed);
+                }
+            }
+            tracing::info!(phone = %mask::phone(&phone.e164), otp = %id, sync = request.is_sync, "OTP created");
+            return Ok(Created {
+                numeric_id: otp.numeric_id,
+                otp_id: id,
+                reference,
+                code: self.config.return_otp_code.then_some(code),
+                expires_in_seconds: limits.expiration_seconds,
+                phone: phone.e164,
+            });
+        }
+        Err(TwoFactorError::Busy)
+    }
+
+    /// Why a stored OTP cannot be verified now, checked in the order a user would want to
+    /// hear it: a used code is "already verified" even when it has expired since.
+    fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<TwoFactorError> {
+        if otp.user_id != request.user_id.to_string() || otp.delivery == "failed" {
+            Some(TwoFactorError::OtpNotFound)
+        } else if otp.verified {
+            Some(TwoFactorError::AlreadyVerified)
+        } else if otp.attempts >= otp.max_attempts {
+            Some(TwoFactorError::TooManyAttempts)
+        } else if otp.expires_ms <= now {
+            Some(TwoFactorError::Expired)
+        } else {
+            None
+        }
+    }
+
+    pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, TwoFactorError> {
+        for _ in 0..8 {
+            let now = self.clock.now_ms();
+            let otp = self.store.get(&request.otp_id).await?.ok_or(TwoFactorError::OtpNotFound)?;
+            if let Some(err) = self.unusable(&otp, &request, now) {
+                return Err(err);
+            }
+            let lock = self.failure_window(&otp.phone);
+            let id = otp.id.to_string();
+            if self.config.keys.matches(otp.key_version, PURPOSE, &id, &request.otp_code, &otp.hash) {
+                match self.store.consume(&otp, &lock, now).await? {
+                    ConsumeOutcome::Consumed => {
+                        tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "OTP verified");
+                        return Ok(Verified { otp_id: otp.id, remaining_attempts: otp.max_attempts - otp.attempts });
+                    }
+                    ConsumeOutcome::DestinationLocked => return Err(TwoFactorError::TooManyAttempts),
+                    ConsumeOutcome::Changed => continue,
+                }
+            }
+            let Some(attempts) = self.store.record_failure(&otp.id).await? else { continue };
+            let failures = lock.hit(self.store.client(), now).await?;
+            tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
+            if failures >= self.config.destination_failure_limit {
+                tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
+                return Err(TwoFactorError::TooManyAttempts);
+            }
+            return Err(TwoFactorError::Mismatch { remaining: otp.max_attempts.saturating_sub(attempts) });
+        }
+        Err(TwoFactorError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> TwoFactorProfile {
+        let config = Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some("t".into()),
+            "OTP_KEYS" => Some(crate::config::LOCAL_ONLY_KEY.into()),
+            _ => None,
+        })
+        .unwrap();
+        config.profiles[&1].clone()
+    }
+
+    fn request(count: i64, interval: i64, expiration: i64) -> CreateRequest {
+        CreateRequest {
+            user_id: Uuid::new_v4(),
+            gsm_number: "+905321234567".into(),
+            configuration_id: 1,
+            max_sms_count: count,
+            max_sms_interval: interval,
+            otp_expiration_period: expiration,
+            is_sync: true,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn when_limits_are_zero_should_take_the_profile_defaults() {
+        let l = limits(&request(0, 0, 0), &profile()).unwrap();
+        assert_eq!((l.max_sms_count, l.interval_seconds, l.expiration_seconds), (5, 300, 180));
+        let l = limits(&request(2, 60, 600), &profile()).unwrap();
+        assert_eq!((l.max_sms_count, l.interval_seconds, l.expiration_seconds), (2, 60, 600));
+    }
+
+    #[test]
+    fn when_limits_exceed_their_bounds_should_refuse_each() {
+        let Err(TwoFactorError::InvalidRequest(message)) = limits(&request(1001, 86_401, 601), &profile()) else {
+            panic!("expected InvalidRequest");
+        };
+        assert!(message.contains("MaxSMSCount"));
+        assert!(message.contains("MaxSMSInterval"));
+        assert!(message.contains("OtpExpirationPeriod must be at most 600"));
+    }
+
+    #[test]
+    fn when_sms_text_is_built_should_contain_code_and_reference_in_the_language() {
+        let p = profile();
+        let text = sms_text(&p, "tr", "012345", "ABCD");
+        assert!(text.contains("012345") && text.contains("ABCD") && text.starts_with("Doğrulama"), "{text}");
+        assert!(sms_text(&p, "es", "1", "R").starts_with("Tu código"));
+        assert!(sms_text(&p, "xx", "1", "R").starts_with("Your"));
+    }
+}

@@ -1,0 +1,316 @@
+//! Family C items in the one table.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | OTP | `OTP#<uuid>` | `OTP` |
+//! | numeric id reservation (keeps `Id` unique) | `OTPID#<n>` | `OTP` |
+//! | SMS rate window of a number | `2FA#RATE#<e164>` | `WINDOW` |
+//! | failed-verification window of a number | `2FA#FAIL#<e164>` | `WINDOW` |
+//!
+//! OTP attributes: `uid`, `dest`, `h` (HMAC), `kv` (key version), `ref`, `nid`, `prof`,
+//! `lang`, `src`, `cat` / `exp` (epoch ms; `exp` is what the service enforces), `ttl` (epoch
+//! s, clean-up only), `att` / `matt` (failed attempts / their maximum), `vat` (verified at),
+//! `dlv` (`sync`, `pending`, `sent`, `failed`), `sct` (code sealed for the asynchronous
+//! sender, erased once sent).
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use uuid::Uuid;
+
+use crate::dynamo::{self, Item, Refusal, StoreError, Window, get_b, get_n, get_s, key, n, s};
+
+/// Items stay for a day after expiry, for audit, before TTL removes them.
+const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
+const OTP_SK: &str = "OTP";
+
+pub fn otp_pk(id: &Uuid) -> String {
+    format!("OTP#{id}")
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOtp {
+    pub id: Uuid,
+    pub numeric_id: u64,
+    pub user_id: Uuid,
+    pub phone: String,
+    pub hash: [u8; 32],
+    pub key_version: u32,
+    pub reference: String,
+    pub profile: i64,
+    pub language: String,
+    pub source: Option<String>,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub max_attempts: u32,
+    pub sealed_code: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOtp {
+    pub id: Uuid,
+    pub user_id: String,
+    pub phone: String,
+    pub hash: Vec<u8>,
+    pub key_version: u32,
+    pub reference: String,
+    pub profile: i64,
+    pub language: String,
+    pub expires_ms: u64,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub verified: bool,
+    pub delivery: String,
+    pub sealed_code: Option<Vec<u8>>,
+}
+
+impl StoredOtp {
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let id = get_s(item, "pk")
+            .and_then(|pk| pk.strip_prefix("OTP#"))
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or(StoreError::Malformed("pk"))?;
+        let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
+        let num = |name: &'static str| get_n::<u64>(item, name).ok_or(StoreError::Malformed(name));
+        Ok(Self {
+            id,
+            user_id: text("uid")?,
+            phone: text("dest")?,
+            hash: get_b(item, "h").ok_or(StoreError::Malformed("h"))?.to_vec(),
+            key_version: num("kv")? as u32,
+            reference: text("ref")?,
+            profile: get_n(item, "prof").ok_or(StoreError::Malformed("prof"))?,
+            language: text("lang")?,
+            expires_ms: num("exp")?,
+            attempts: num("att")? as u32,
+            max_attempts: num("matt")? as u32,
+            verified: item.contains_key("vat"),
+            delivery: text("dlv")?,
+            sealed_code: get_b(item, "sct").map(<[u8]>::to_vec),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    RateLimited,
+    DestinationLocked,
+    /// The random id or numeric id is taken (astronomically rare): draw new ones.
+    IdTaken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    Consumed,
+    DestinationLocked,
+    /// The OTP changed since it was read (verified, attempts, expiry): read it again.
+    Changed,
+}
+
+#[derive(Clone)]
+pub struct OtpStore {
+    client: Client,
+    table: String,
+}
+
+fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Build(e.to_string()))
+}
+
+impl OtpStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
+        Window { table: self.table.clone(), pk: format!("2FA#RATE#{phone}"), max, interval_ms }
+    }
+
+    pub fn failure_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
+        Window { table: self.table.clone(), pk: format!("2FA#FAIL#{phone}"), max, interval_ms }
+    }
+
+    fn otp_item(&self, otp: &NewOtp) -> Item {
+        let mut item = key(&otp_pk(&otp.id), OTP_SK);
+        item.extend([
+            ("uid".to_string(), s(otp.user_id.to_string())),
+            ("dest".to_string(), s(&otp.phone)),
+            ("h".to_string(), aws_sdk_dynamodb::types::AttributeValue::B(Blob::new(otp.hash.to_vec()))),
+            ("kv".to_string(), n(otp.key_version)),
+            ("ref".to_string(), s(&otp.reference)),
+            ("nid".to_string(), n(otp.numeric_id)),
+            ("prof".to_string(), n(otp.profile)),
+            ("lang".to_string(), s(&otp.language)),
+            ("cat".to_string(), n(otp.created_ms)),
+            ("exp".to_string(), n(otp.expires_ms)),
+            ("ttl".to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S)),
+            ("att".to_string(), n(0)),
+            ("matt".to_string(), n(otp.max_attempts)),
+        ]);
+        if let Some(source) = &otp.source {
+            item.insert("src".to_string(), s(source));
+        }
+        match &otp.sealed_code {
+            Some(sealed) => {
+                item.insert("dlv".to_string(), s("pending"));
+                item.insert("sct".to_string(), aws_sdk_dynamodb::types::AttributeValue::B(Blob::new(sealed.clone())));
+            }
+            None => {
+                item.insert("dlv".to_string(), s("sync"));
+            }
+        }
+        item
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Stores the OTP and counts it against the number's rate window, in one transaction
+    /// that also refuses a number locked by too many failed verifications.
+    pub async fn create(
+        &self,
+        otp: &NewOtp,
+        rate: &Window,
+        lock: &Window,
+        now_ms: u64,
+    ) -> Result<CreateOutcome, StoreError> {
+        let otp_item = self.otp_item(otp);
+        let id_item = key(&format!("OTPID#{}", otp.numeric_id), OTP_SK);
+        let mut rate_update = rate.open(now_ms)?;
+        for _ in 0..8 {
+            let items = vec![
+                dynamo::check_item(lock.not_full(now_ms)?),
+                dynamo::update_item(rate_update.clone()),
+                self.put_new(otp_item.clone())?,
+                self.put_new(id_item.clone())?,
+            ];
+            let Some(reasons) = dynamo::transact(&self.client, items).await? else {
+                return Ok(CreateOutcome::Created);
+            };
+            let reason = |i: usize| reasons.get(i).cloned().flatten();
+            if let Some(Refusal::Condition(_)) = reason(0) {
+                return Ok(CreateOutcome::DestinationLocked);
+            }
+            if matches!(reason(2), Some(Refusal::Condition(_))) || matches!(reason(3), Some(Refusal::Condition(_))) {
+                return Ok(CreateOutcome::IdTaken);
+            }
+            if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
+                return Err(StoreError::Aws(code.clone()));
+            }
+            match reason(1) {
+                Some(Refusal::Condition(old)) => match rate.next_try(old.as_ref(), now_ms) {
+                    Some(next) => rate_update = next?,
+                    None => return Ok(CreateOutcome::RateLimited),
+                },
+                // A conflict with a concurrent transaction on one of the items.
+                _ => backoff().await,
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    pub async fn get(&self, id: &Uuid) -> Result<Option<StoredOtp>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&otp_pk(id), OTP_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        out.item().map(StoredOtp::from_item).transpose()
+    }
+
+    /// Marks the OTP verified, if it is still usable and its number is not locked.
+    pub async fn consume(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<ConsumeOutcome, StoreError> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&otp_pk(&otp.id), OTP_SK)))
+                .update_expression("SET vat = :now")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed",
+                )
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":failed", s("failed"))
+                .build(),
+        )?;
+        let items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        match dynamo::transact(&self.client, items).await? {
+            None => Ok(ConsumeOutcome::Consumed),
+            Some(reasons) => match reasons.first().cloned().flatten() {
+                Some(Refusal::Condition(_)) => Ok(ConsumeOutcome::DestinationLocked),
+                _ => Ok(ConsumeOutcome::Changed),
+            },
+        }
+    }
+
+    /// Counts one failed attempt; `None` when the OTP was verified or used up meanwhile.
+    pub async fn record_failure(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&otp_pk(id), OTP_SK)))
+            .update_expression("SET att = att + :one")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "att")).ok_or(StoreError::Malformed("att"))?)),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(StoreError::aws(other)),
+            },
+        }
+    }
+
+    /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does
+    /// nothing when another delivery attempt already finished (stream records repeat).
+    pub async fn finish_delivery(&self, id: &Uuid, outcome: &str, only_if_pending: bool) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&otp_pk(id), OTP_SK)))
+            .update_expression("SET dlv = :outcome REMOVE sct")
+            .expression_attribute_values(":outcome", s(outcome))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+        request = if only_if_pending {
+            request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
+        } else {
+            request.condition_expression("attribute_exists(pk)")
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::aws(other)),
+            },
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A short random pause before retrying a conflicting transaction.
+async fn backoff() {
+    use rand::Rng;
+    let ms = rand::rng().random_range(5..40);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
