@@ -25,6 +25,9 @@ impl ManualClock {
     pub fn at(ms: u64) -> Self {
         Self(Arc::new(AtomicU64::new(ms)))
     }
+    pub fn set_ms(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
     pub fn advance_ms(&self, ms: u64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }

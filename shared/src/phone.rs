@@ -108,6 +108,6 @@ mod tests {
     fn when_country_is_not_allowed_should_refuse_with_its_region() {
         let allowed = allow(&["TR", "US"]);
         assert!(parse_for_sms("+905321234567", &allowed).is_ok());
-        assert_eq!(parse_for_sms("+447911123456", &allowed).unwrap_err(), PhoneError::CountryNotAllowed("GB".into()));
+        assert_eq!(parse_for_sms("+4915123456789", &allowed).unwrap_err(), PhoneError::CountryNotAllowed("DE".into()));
     }
 }

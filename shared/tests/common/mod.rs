@@ -1,0 +1,95 @@
+//! Family C test wiring: the real store against this binary's moto, SMS through moto's SNS
+//! unless a test brings its own sender, and a clock the test may move.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::Config;
+use shared::clock::ManualClock;
+use shared::sms::{SendFuture, SmsError, SmsSender, SnsSmsSender};
+use shared::twofactor::TwoFactor;
+use shared::twofactor::store::OtpStore;
+
+pub const USER: &str = "3698b76f-a5c0-4b04-b579-bc084019fb95";
+
+pub struct Harness {
+    pub app: Arc<TwoFactor>,
+    pub clock: ManualClock,
+}
+
+pub async fn harness(overrides: &[(&str, &str)]) -> Harness {
+    harness_with(overrides, None).await
+}
+
+pub async fn harness_with(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
+    let sdk = testkit::sdk_config().await;
+    let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
+    let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
+    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))));
+    let app = TwoFactor {
+        store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+        sms,
+        clock: Arc::new(clock.clone()),
+        config: Arc::new(config),
+    };
+    Harness { app: Arc::new(app), clock }
+}
+
+/// Refuses every SMS but remembers its text, so a test can try the code that never left.
+#[derive(Default)]
+pub struct FailingSms(pub Mutex<Vec<String>>);
+
+impl SmsSender for FailingSms {
+    fn send<'a>(&'a self, _to: &'a str, text: &'a str, _sender: &'a str) -> SendFuture<'a> {
+        self.0.lock().expect("lock").push(text.to_string());
+        Box::pin(async { Err(SmsError("carrier unavailable".into())) })
+    }
+}
+
+pub fn post(body: &str) -> Request {
+    let mut request = Request::new(Body::Text(body.to_string()));
+    *request.method_mut() = lambda_http::http::Method::POST;
+    request
+}
+
+pub async fn read(response: Response<Body>) -> (StatusCode, Value) {
+    let status = response.status();
+    let body: &[u8] = response.body().as_ref();
+    (status, serde_json::from_slice(body).expect("answers are JSON"))
+}
+
+pub fn create_body(phone: &str, extra: Value) -> String {
+    let mut body = json!({"UserId": USER, "GsmNumber": phone, "TwoFactorConfigurationId": 1, "IsSync": true});
+    if let (Some(map), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    body.to_string()
+}
+
+impl Harness {
+    pub async fn create(&self, body: &str) -> (StatusCode, Value) {
+        read(shared::twofactor::handler::create(&self.app, post(body)).await).await
+    }
+
+    pub async fn verify(&self, otp_id: &str, code: &str) -> (StatusCode, Value) {
+        self.verify_as(USER, otp_id, code).await
+    }
+
+    pub async fn verify_as(&self, user: &str, otp_id: &str, code: &str) -> (StatusCode, Value) {
+        let body = json!({"UserId": user, "OtpIdReference": otp_id, "OtpCode": code}).to_string();
+        read(shared::twofactor::handler::verify(&self.app, post(&body)).await).await
+    }
+
+    /// Creates a synchronous OTP for `phone` and returns its id and the code from the SMS.
+    pub async fn otp(&self, phone: &str, extra: Value) -> (String, String) {
+        let before = testkit::sms_to(phone).await.len();
+        let (status, body) = self.create(&create_body(phone, extra)).await;
+        assert_eq!(status, 200, "{body}");
+        let sms = testkit::wait_for_sms(phone, before + 1, testkit::TIMEOUT).await;
+        let code = testkit::digits(sms.last().expect("an SMS"), 6).expect("a 6-digit code");
+        (body["OtpIdReference"].as_str().expect("id").to_string(), code)
+    }
+}

@@ -1,0 +1,162 @@
+//! Every file in events/ goes through its function's handler, as Lambda would deliver it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::dynamodb::Event;
+use shared::dynamo::Item;
+use shared::twofactor::store::NewOtp;
+use shared::twofactor::{PURPOSE, handler, sender};
+use uuid::Uuid;
+
+fn events_dir() -> PathBuf {
+    testkit::workspace_root().join("events")
+}
+
+fn read_event(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn http_request(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&read_event(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// What each HTTP event must answer: (file, status, family C code).
+const HTTP_EVENTS: &[(&str, u16, u64)] = &[
+    ("create-two-factor-sms-otp.json", 200, 1000),
+    ("create-two-factor-sms-otp-async.json", 200, 1000),
+    ("create-two-factor-sms-otp-rest-v1.json", 200, 1000),
+    ("create-two-factor-sms-otp-seed-sample.json", 400, 4002),
+    ("create-two-factor-sms-otp-malformed.json", 400, 4001),
+    ("verify-two-factor-sms-otp-malformed.json", 400, 4001),
+    // The two below verify the OTP seeded by `seed_verify_otp`, wrong code first.
+    ("verify-two-factor-sms-otp-wrong-code.json", 400, 4005),
+    ("verify-two-factor-sms-otp.json", 200, 1000),
+];
+const STREAM_EVENTS: &[&str] = &["two-factor-sms-sender-insert.json", "two-factor-sms-sender-modify.json"];
+
+#[test]
+fn when_a_file_is_added_to_events_should_be_covered_here() {
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let known = HTTP_EVENTS.iter().any(|(f, _, _)| *f == name) || STREAM_EVENTS.contains(&name.as_str());
+        assert!(known, "events/{name} is fed to no handler by this test");
+    }
+}
+
+async fn seed_verify_otp(h: &common::Harness) {
+    let id = Uuid::parse_str("5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0").unwrap();
+    let now = h.clock.now_ms();
+    let keys = &h.app.config.keys;
+    let otp = NewOtp {
+        id,
+        numeric_id: 4_503_599_627_370_001,
+        user_id: Uuid::parse_str(common::USER).unwrap(),
+        phone: "+905551112233".into(),
+        hash: keys.hash(1, PURPOSE, &id.to_string(), "123456").unwrap(),
+        key_version: 1,
+        reference: "ABCD".into(),
+        profile: 1,
+        language: "en".into(),
+        source: None,
+        created_ms: now,
+        expires_ms: now + 180_000,
+        max_attempts: 5,
+        sealed_code: None,
+    };
+    let rate = h.app.store.rate_window(&otp.phone, 5, 300_000);
+    let lock = h.app.store.failure_window(&otp.phone, 20, 86_400_000);
+    h.app.store.create(&otp, &rate, &lock, now).await.unwrap();
+}
+
+use shared::clock::Clock;
+
+#[tokio::test]
+async fn when_http_events_are_handled_should_answer_as_documented() {
+    let h = common::harness(&[]).await;
+    seed_verify_otp(&h).await;
+    for (name, status, code) in HTTP_EVENTS {
+        let request = http_request(name);
+        let response = if name.starts_with("create") {
+            handler::create(&h.app, request).await
+        } else {
+            handler::verify(&h.app, request).await
+        };
+        let (got, body) = common::read(response).await;
+        assert_eq!((got.as_u16(), body["Code"].as_u64()), (*status, Some(*code)), "{name}: {body}");
+    }
+    // The REST v1 event asks for Spanish.
+    let sms = testkit::wait_for_sms("+34612345678", 1, testkit::TIMEOUT).await;
+    assert!(sms[0].starts_with("Tu código"), "{}", sms[0]);
+}
+
+fn stream_event(name: &str) -> Event {
+    serde_json::from_str(&read_event(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+async fn put_image(h: &common::Harness, event: &Event) {
+    let image: Item = event.records[0].change.new_image.clone().into();
+    h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send().await.unwrap();
+}
+
+fn created_ms(event: &Event) -> u64 {
+    let image: Item = event.records[0].change.new_image.clone().into();
+    shared::dynamo::get_n(&image, "cat").unwrap()
+}
+
+#[tokio::test]
+async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_once_and_erase_sealed_code() {
+    let h = common::harness(&[]).await;
+    let insert = stream_event("two-factor-sms-sender-insert.json");
+    put_image(&h, &insert).await;
+    h.clock.set_ms(created_ms(&insert) + 1_000);
+
+    let id = Uuid::parse_str("9d4f6a1e-2b7c-4e3a-8f5d-0c1b2a3d4e5f").unwrap();
+
+    // WHEN the carrier refuses THEN the record is reported for Lambda to retry, code kept.
+    let failing = common::harness_with(&[], Some(std::sync::Arc::new(common::FailingSms::default()))).await;
+    failing.clock.set_ms(created_ms(&insert) + 1_000);
+    let response = sender::handle(&failing.app, insert.clone()).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(response.batch_item_failures[0].item_identifier, insert.records[0].change.sequence_number);
+    assert_eq!(h.app.store.get(&id).await.unwrap().unwrap().delivery, "pending", "kept for the retry");
+
+    // WHEN the retry reaches the carrier THEN the SMS goes out
+    let response = sender::handle(&h.app, insert.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sms: Vec<_> = testkit::sms_to("+5491123456789").await.into_iter().filter(|s| s.contains("KMTX")).collect();
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].contains("123456") && sms[0].starts_with("Tu código"), "{}", sms[0]);
+
+    let stored = h.app.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.delivery, "sent");
+    assert_eq!(stored.sealed_code, None);
+
+    // The same record again (Lambda delivers at least once) sends nothing more.
+    sender::handle(&h.app, insert).await;
+    sender::handle(&h.app, stream_event("two-factor-sms-sender-modify.json")).await;
+    let again: Vec<_> = testkit::sms_to("+5491123456789").await.into_iter().filter(|s| s.contains("KMTX")).collect();
+    assert_eq!(again.len(), 1);
+
+    // And the delivered code verifies.
+    let (status, body) = h.verify(&id.to_string(), "123456").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
+    let h = common::harness(&[]).await;
+    let mut insert = stream_event("two-factor-sms-sender-insert.json");
+    // Another OTP id, so this test does not race the others on one item.
+    let image = &mut insert.records[0].change.new_image;
+    let id = "0a0b0c0d-1111-4222-8333-444455556666";
+    image.insert("pk".into(), serde_dynamo::AttributeValue::S(format!("OTP#{id}")));
+    put_image(&h, &insert).await;
+    h.clock.set_ms(created_ms(&insert) + 181_000);
+    let response = sender::handle(&h.app, insert).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.delivery, "failed");
+    assert_eq!(stored.sealed_code, None, "sealed code erased");
+}

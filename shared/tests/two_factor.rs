@@ -1,0 +1,237 @@
+//! Family C end to end through the handlers, against moto.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{FailingSms, USER, create_body, harness, harness_with, post, read};
+use serde_json::json;
+use testkit::unique_phone;
+
+#[tokio::test]
+async fn when_otp_is_created_should_text_code_and_reference_and_verify_once() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    // GIVEN a created OTP
+    let (status, created) = h.create(&create_body(&phone, json!({"OtpExpirationPeriod": 120}))).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["Code"], 1000);
+    assert_eq!(created["Success"], true);
+    assert_eq!(created["OtpCode"], serde_json::Value::Null, "the code is not returned by default");
+    assert_eq!(created["RemainingExpirationSeconds"], 120);
+    assert_eq!(created["GsmNumber"], phone.as_str());
+    assert!(created["Id"].as_u64().is_some_and(|id| id > 0 && id < 1 << 53));
+    let reference = created["ReferenceCode"].as_str().unwrap().to_string();
+    let otp_id = created["OtpIdReference"].as_str().unwrap().to_string();
+    // THEN the SMS carries a 6-digit code and the reference
+    let sms = testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await;
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].contains(&reference), "{}", sms[0]);
+    let code = testkit::digits(&sms[0], 6).expect("6-digit code");
+
+    // WHEN a wrong code is tried THEN 400 with the attempts left
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = h.verify(&otp_id, wrong).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (400, Some(4005)), "{body}");
+    assert_eq!(body["RemainingAttempts"], 4);
+    assert_eq!(body["Success"], false);
+
+    // WHEN the right code is tried THEN it verifies, once
+    let (status, body) = h.verify(&otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (200, Some(1000)), "{body}");
+    assert_eq!(body["OtpIdReference"], otp_id.as_str());
+    let (status, body) = h.verify(&otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (409, Some(4007)), "{body}");
+}
+
+#[tokio::test]
+async fn when_otp_belongs_to_another_user_or_does_not_exist_should_answer_not_found() {
+    let h = harness(&[]).await;
+    let (otp_id, code) = h.otp(&unique_phone(), json!({})).await;
+    let (status, body) = h.verify_as("0f8fad5b-d9cb-469f-a165-70867728950e", &otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (404, Some(4003)), "{body}");
+    let (status, body) = h.verify("1b4e28ba-2fa1-11d2-883f-0016d3cca427", &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (404, Some(4003)), "{body}");
+    // The owner still can: the other user's try did not consume it.
+    let (status, _) = h.verify(&otp_id, &code).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn when_five_attempts_failed_should_refuse_even_the_right_code() {
+    let h = harness(&[]).await;
+    let (otp_id, code) = h.otp(&unique_phone(), json!({})).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for remaining in (0..5).rev() {
+        let (status, body) = h.verify(&otp_id, wrong).await;
+        assert_eq!((status.as_u16(), body["Code"].as_u64()), (400, Some(4005)), "{body}");
+        assert_eq!(body["RemainingAttempts"], remaining);
+    }
+    let (status, body) = h.verify(&otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (429, Some(4006)), "{body}");
+}
+
+#[tokio::test]
+async fn when_otp_has_expired_should_answer_gone_even_with_the_right_code() {
+    let h = harness(&[]).await;
+    let (otp_id, code) = h.otp(&unique_phone(), json!({"OtpExpirationPeriod": 60})).await;
+    h.clock.advance_ms(60_000);
+    let (status, body) = h.verify(&otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (410, Some(4004)), "{body}");
+}
+
+#[tokio::test]
+async fn when_send_limit_is_reached_should_refuse_until_the_window_ends() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    let body = create_body(&phone, json!({"MaxSMSCount": 2, "MaxSMSInterval": 60}));
+    assert_eq!(h.create(&body).await.0, 200);
+    h.clock.advance_ms(30_000);
+    assert_eq!(h.create(&body).await.0, 200);
+    let (status, refused) = h.create(&body).await;
+    assert_eq!((status.as_u16(), refused["Code"].as_u64()), (429, Some(4000)), "{refused}");
+    assert_eq!(refused["Success"], false);
+    assert_eq!(testkit::sms_to(&phone).await.len(), 2, "no SMS for a refused request");
+    // The window opened with the first SMS and lasts 60 s.
+    h.clock.advance_ms(30_000);
+    assert_eq!(h.create(&body).await.0, 200);
+}
+
+#[tokio::test]
+async fn when_number_failed_too_often_should_lock_its_codes_and_refuse_new_ones() {
+    let h = harness(&[("DESTINATION_FAILURE_LIMIT", "3")]).await;
+    let phone = unique_phone();
+    let (first, _) = h.otp(&phone, json!({})).await;
+    let (second, code) = h.otp(&phone, json!({})).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_eq!(h.verify(&first, wrong).await.0, 400);
+    assert_eq!(h.verify(&first, wrong).await.0, 400);
+    // The third failure of the number, on another OTP, reaches the cap.
+    let (status, body) = h.verify(&second, wrong).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (429, Some(4006)), "{body}");
+    let (status, body) = h.verify(&second, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (429, Some(4006)), "{body}");
+    // A fresh code does not reset the count.
+    let (status, body) = h.create(&create_body(&phone, json!({}))).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (429, Some(4006)), "{body}");
+}
+
+#[tokio::test]
+async fn when_sync_sms_fails_should_report_it_and_make_the_code_unusable() {
+    let failing = Arc::new(FailingSms::default());
+    let h = harness_with(&[], Some(failing.clone())).await;
+    let (status, body) = h.create(&create_body(&unique_phone(), json!({}))).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (502, Some(5000)), "{body}");
+    assert_eq!(body["Success"], false);
+    let text = failing.0.lock().unwrap().last().cloned().expect("an attempted SMS");
+    let code = testkit::digits(&text, 6).unwrap();
+    // The id never reached the client, but even someone who had it could not use the code.
+    let items = scan_otps(&h).await;
+    let otp_id = items
+        .iter()
+        .find(|i| i.get("dlv").and_then(|v| v.as_s().ok()).is_some_and(|d| d == "failed"))
+        .and_then(|i| i.get("pk")?.as_s().ok()?.strip_prefix("OTP#").map(str::to_string))
+        .expect("the failed OTP is stored as failed");
+    let (status, body) = h.verify(&otp_id, &code).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (404, Some(4003)), "{body}");
+}
+
+async fn scan_otps(
+    h: &common::Harness,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    h.app
+        .store
+        .client()
+        .scan()
+        .table_name(testkit::TABLE)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("OTP#")))
+        .collect()
+}
+
+#[tokio::test]
+async fn when_codes_are_stored_should_never_store_the_plain_code() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    let (sync_id, sync_code) = h.otp(&phone, json!({})).await;
+    let (status, created) = h.create(&create_body(&phone, json!({"IsSync": false}))).await;
+    assert_eq!(status, 200, "{created}");
+    let async_id = created["OtpIdReference"].as_str().unwrap();
+    for item in scan_otps(&h).await {
+        let pk = item["pk"].as_s().unwrap();
+        if pk.ends_with(&sync_id) {
+            assert!(!format!("{item:?}").contains(&sync_code), "plain code stored: {item:?}");
+            assert!(!item.contains_key("sct"), "synchronous OTPs keep no sealed code");
+        }
+        if pk.ends_with(async_id) {
+            assert!(item.contains_key("sct"), "asynchronous OTP waits sealed for its sender");
+        }
+        assert_eq!(item["h"].as_b().unwrap().as_ref().len(), 32, "HMAC-SHA-256 at rest");
+    }
+}
+
+#[tokio::test]
+async fn when_return_of_the_code_is_enabled_should_answer_it() {
+    let h = harness(&[("RETURN_OTP_CODE", "true")]).await;
+    let phone = unique_phone();
+    let (_, created) = h.create(&create_body(&phone, json!({}))).await;
+    let sms = testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await;
+    assert_eq!(created["OtpCode"].as_str(), testkit::digits(&sms[0], 6).as_deref());
+}
+
+#[tokio::test]
+async fn when_accept_language_is_turkish_should_text_in_turkish() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    let mut request = post(&create_body(&phone, json!({})));
+    request.headers_mut().insert("accept-language", "tr-TR,tr;q=0.9".parse().unwrap());
+    let (status, _) = read(shared::twofactor::handler::create(&h.app, request).await).await;
+    assert_eq!(status, 200);
+    let sms = testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await;
+    assert!(sms[0].starts_with("Doğrulama kodunuz"), "{}", sms[0]);
+}
+
+#[tokio::test]
+async fn when_input_is_bad_should_answer_4xx_with_a_code_and_store_nothing() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    let cases: Vec<(String, u16, u64)> = vec![
+        (String::new(), 400, 4001),
+        ("{".into(), 400, 4001),
+        ("[]".into(), 400, 4001),
+        (json!({"UserId": USER, "GsmNumber": "sample string 2", "TwoFactorConfigurationId": 1}).to_string(), 400, 4001),
+        (create_body(&phone, json!({"TwoFactorConfigurationId": 3})), 400, 4002),
+        (create_body(&phone, json!({"TwoFactorConfigurationId": null})), 400, 4002),
+        (create_body(&phone, json!({"MaxSMSCount": -1})), 400, 4001),
+        (create_body(&phone, json!({"OtpExpirationPeriod": 601})), 400, 4001),
+        (create_body(&phone, json!({"MaxSMSInterval": 86_401})), 400, 4001),
+        (create_body(&phone, json!({"UserId": "not-a-guid"})), 400, 4001),
+        (create_body(&phone, json!({"IsSync": "maybe"})), 400, 4001),
+        (create_body("+4915123456789", json!({})), 400, 4001),
+        (create_body("+902122345678", json!({})), 400, 4001),
+        (create_body(&phone, json!({"MaxSMSCount": 1e20})), 400, 4001),
+    ];
+    for (body, status, code) in cases {
+        let (got_status, answer) = h.create(&body).await;
+        assert_eq!((got_status.as_u16(), answer["Code"].as_u64()), (status, Some(code)), "{body} -> {answer}");
+        assert!(answer["ExceptionMessage"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Too large, not UTF-8, wrong method: still the family's shape.
+    let mut big = post(&format!("{{\"Source\":\"{}\"}}", "x".repeat(70_000)));
+    let (status, answer) = read(shared::twofactor::handler::create(&h.app, big).await).await;
+    assert_eq!((status.as_u16(), answer["Code"].as_u64()), (413, Some(4001)));
+    big = lambda_http::Request::new(lambda_http::Body::Binary(vec![b'{', 0xff, b'}']));
+    *big.method_mut() = lambda_http::http::Method::POST;
+    let (status, answer) = read(shared::twofactor::handler::verify(&h.app, big).await).await;
+    assert_eq!((status.as_u16(), answer["Code"].as_u64()), (400, Some(4001)));
+    let get = lambda_http::Request::new(lambda_http::Body::Empty);
+    let (status, answer) = read(shared::twofactor::handler::create(&h.app, get).await).await;
+    assert_eq!((status.as_u16(), answer["Code"].as_u64()), (405, Some(4001)));
+    assert!(testkit::sms_to(&phone).await.is_empty(), "nothing sent for refused requests");
+    assert!(testkit::sms_to("+4915123456789").await.is_empty());
+}
