@@ -1,5 +1,7 @@
 //! Concurrency claims, with real concurrent requests against the DynamoDB-protocol server.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 mod common;
 
 use common::{create_body, harness};

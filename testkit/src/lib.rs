@@ -37,6 +37,9 @@ pub fn moto() -> &'static str {
             return endpoint;
         }
         let root = workspace_root();
+        // Never waited for on purpose: moto lives as long as this test process, and the
+        // launcher exits by itself once its parent is gone (--exit-with-parent).
+        #[allow(clippy::zombie_processes)]
         let mut child = Command::new(python())
             .arg(root.join("local/moto_launcher.py"))
             .args(["--port", "0", "--exit-with-parent", "--table-name", TABLE, "--template"])

@@ -178,7 +178,8 @@ impl VerifyRequest {
         let user_id = f.guid("UserId");
         let otp_id = f.guid("OtpIdReference");
         let otp_code = f.required_string("OtpCode").map(|c| c.trim().to_string()).unwrap_or_default();
-        if !otp_code.is_empty() && !(otp_code.len() <= 10 && otp_code.bytes().all(|b| b.is_ascii_digit())) {
+        let well_formed = otp_code.len() <= 10 && otp_code.bytes().all(|b| b.is_ascii_digit());
+        if !otp_code.is_empty() && !well_formed {
             f.errors.push("OtpCode must be a string of at most 10 digits".into());
         }
         f.finish(Self { user_id, otp_id, otp_code })
