@@ -23,8 +23,22 @@ pub fn email(address: &str) -> String {
     }
 }
 
+/// An error text from a provider, with the number masked and the code removed: SDK errors
+/// may echo request parameters, and logs must carry neither.
+pub fn redact(text: &str, phone_e164: &str, code: &str) -> String {
+    let masked = text.replace(phone_e164, &phone(phone_e164));
+    if code.is_empty() { masked } else { masked.replace(code, "[code]") }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn when_error_echoes_number_and_code_should_hide_both() {
+        let text = "Invalid parameter: PhoneNumber +905321234567, message 'code 123456'";
+        let redacted = super::redact(text, "+905321234567", "123456");
+        assert_eq!(redacted, "Invalid parameter: PhoneNumber +90*******567, message 'code [code]'");
+    }
+
     #[test]
     fn when_phone_is_masked_should_hide_the_middle_digits() {
         assert_eq!(super::phone("+905321234567"), "+90*******567");

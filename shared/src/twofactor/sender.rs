@@ -87,7 +87,9 @@ async fn deliver(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, Deli
         }
     };
     let text = sms_text(profile, &otp.language, &code, &otp.reference);
-    app.sms.send(&otp.phone, &text, &profile.sender_id).await?;
+    if let Err(err) = app.sms.send(&otp.phone, &text, &profile.sender_id).await {
+        return Err(crate::sms::SmsError(mask::redact(&err.0, &otp.phone, &code)).into());
+    }
     // A repeat of this record finds the item no longer pending and sends nothing more.
     app.store.finish_delivery(&otp.id, "sent", true).await?;
     tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "SMS delivered");

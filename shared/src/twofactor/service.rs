@@ -154,7 +154,8 @@ impl TwoFactor {
             if request.is_sync {
                 let text = sms_text(profile, &language, &code, &reference);
                 if let Err(err) = self.sms.send(&phone.e164, &text, &profile.sender_id).await {
-                    tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error = %err, "SMS send failed");
+                    let error = mask::redact(&err.to_string(), &phone.e164, &code);
+                    tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
                     self.store.finish_delivery(&id, "failed", false).await?;
                     return Err(TwoFactorError::SmsFailed);
