@@ -226,6 +226,64 @@ impl Window {
     }
 }
 
+/// How a transaction that counts one event in some windows ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Counted {
+    Written,
+    /// The window at this index is full: nothing was written.
+    WindowFull(usize),
+    /// The condition of `others[index]` was false (with the item as it was, when asked for).
+    Refused { index: usize, item: Option<Item> },
+}
+
+/// Writes `others` in one transaction that also counts one event in each window, choosing
+/// for each window between opening a new one and counting in the open one from what a
+/// refusal returns, so a steady state takes one call and the counts are exact under races.
+pub async fn transact_counting(
+    client: &Client,
+    windows: &[Window],
+    others: &[TransactWriteItem],
+    now_ms: u64,
+) -> Result<Counted, StoreError> {
+    let mut updates = windows.iter().map(|w| w.open(now_ms)).collect::<Result<Vec<_>, _>>()?;
+    for _ in 0..8 {
+        let mut items: Vec<TransactWriteItem> = updates.iter().cloned().map(update_item).collect();
+        items.extend(others.iter().cloned());
+        let Some(reasons) = transact(client, items).await? else { return Ok(Counted::Written) };
+        let reason = |i: usize| reasons.get(i).cloned().flatten();
+        if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
+            return Err(StoreError::Aws(code.clone()));
+        }
+        for index in 0..others.len() {
+            if let Some(Refusal::Condition(item)) = reason(windows.len() + index) {
+                return Ok(Counted::Refused { index, item });
+            }
+        }
+        let mut conflict = false;
+        for (i, window) in windows.iter().enumerate() {
+            match reason(i) {
+                Some(Refusal::Condition(old)) => match window.next_try(old.as_ref(), now_ms) {
+                    Some(next) => updates[i] = next?,
+                    None => return Ok(Counted::WindowFull(i)),
+                },
+                Some(_) => conflict = true,
+                None => {}
+            }
+        }
+        if conflict || reasons.iter().all(Option::is_none) {
+            backoff().await;
+        }
+    }
+    Err(StoreError::Contention)
+}
+
+/// A short random pause before retrying a conflicting transaction.
+pub async fn backoff() {
+    use rand::Rng;
+    let ms = rand::rng().random_range(5..40);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
 pub fn update_item(update: Update) -> TransactWriteItem {
     TransactWriteItem::builder().update(update).build()
 }

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Item, Refusal, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, Refusal, StoreError, Window, get_b, get_n, get_s, key, n, s};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
@@ -184,39 +184,17 @@ impl OtpStore {
         lock: &Window,
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
-        let otp_item = self.otp_item(otp);
-        let id_item = key(&format!("OTPID#{}", otp.numeric_id), OTP_SK);
-        let mut rate_update = rate.open(now_ms)?;
-        for _ in 0..8 {
-            let items = vec![
-                dynamo::check_item(lock.not_full(now_ms)?),
-                dynamo::update_item(rate_update.clone()),
-                self.put_new(otp_item.clone())?,
-                self.put_new(id_item.clone())?,
-            ];
-            let Some(reasons) = dynamo::transact(&self.client, items).await? else {
-                return Ok(CreateOutcome::Created);
-            };
-            let reason = |i: usize| reasons.get(i).cloned().flatten();
-            if let Some(Refusal::Condition(_)) = reason(0) {
-                return Ok(CreateOutcome::DestinationLocked);
-            }
-            if matches!(reason(2), Some(Refusal::Condition(_))) || matches!(reason(3), Some(Refusal::Condition(_))) {
-                return Ok(CreateOutcome::IdTaken);
-            }
-            if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-                return Err(StoreError::Aws(code.clone()));
-            }
-            match reason(1) {
-                Some(Refusal::Condition(old)) => match rate.next_try(old.as_ref(), now_ms) {
-                    Some(next) => rate_update = next?,
-                    None => return Ok(CreateOutcome::RateLimited),
-                },
-                // A conflict with a concurrent transaction on one of the items.
-                _ => backoff().await,
-            }
-        }
-        Err(StoreError::Contention)
+        let others = [
+            dynamo::check_item(lock.not_full(now_ms)?),
+            self.put_new(self.otp_item(otp))?,
+            self.put_new(key(&format!("OTPID#{}", otp.numeric_id), OTP_SK))?,
+        ];
+        Ok(match dynamo::transact_counting(&self.client, std::slice::from_ref(rate), &others, now_ms).await? {
+            Counted::Written => CreateOutcome::Created,
+            Counted::WindowFull(_) => CreateOutcome::RateLimited,
+            Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
+            Counted::Refused { .. } => CreateOutcome::IdTaken,
+        })
     }
 
     pub async fn get(&self, id: &Uuid) -> Result<Option<StoredOtp>, StoreError> {
@@ -306,11 +284,4 @@ impl OtpStore {
     pub fn client(&self) -> &Client {
         &self.client
     }
-}
-
-/// A short random pause before retrying a conflicting transaction.
-async fn backoff() {
-    use rand::Rng;
-    let ms = rand::rng().random_range(5..40);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
