@@ -23,13 +23,13 @@ CREATED_MS = 1795000000000
 TIME_EPOCH = CREATED_MS
 
 
-def http_v2(path, body, headers=None, method="POST"):
+def http_v2(path, body, headers=None, method="POST", query=""):
     headers = {"content-type": "application/json", **(headers or {})}
-    return {
+    event = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
@@ -46,6 +46,9 @@ def http_v2(path, body, headers=None, method="POST"):
         "body": body,
         "isBase64Encoded": False,
     }
+    if query:
+        event["queryStringParameters"] = dict(pair.split("=", 1) for pair in query.split("&"))
+    return event
 
 
 def rest_v1(path, body, stage="prod"):
@@ -162,6 +165,13 @@ def main():
     write("verify-two-factor-sms-otp.json", http_v2(verify, verify_body("123456")))
     write("verify-two-factor-sms-otp-wrong-code.json", http_v2(verify, verify_body("654321")))
     write("verify-two-factor-sms-otp-malformed.json", http_v2(verify, "not json"))
+    signup = "/CognitoSendConfirmCodeRequest"
+    write("cognito-send-confirm-code-request.json", http_v2(signup, json.dumps({"EmailAddress": "ana@example.com"})))
+    write("cognito-send-confirm-code-request-confirm.json", http_v2(signup, json.dumps({"EmailAddress": "confirm.me@example.com", "ConfirmationCode": "123456"})))
+    write("cognito-send-confirm-code-request-seed-csv.json", http_v2(signup, '{"EmailAddress":"String","ConfirmationCode":"String"}', {"content-type": "text/csv", "accept": "text/csv"}))
+    write("cognito-send-confirm-code-request-malformed.json", http_v2(signup, '{"EmailAddress": "ana@exa'))
+    write("cognito-send-confirm-code-request-xml.json", http_v2(signup + ".xml", "<CognitoSendConfirmCodeRequest><EmailAddress>xml.client@example.com</EmailAddress></CognitoSendConfirmCodeRequest>", {"content-type": "application/xml"}))
+    write("cognito-send-confirm-code-request-format-csv.json", http_v2(signup, json.dumps({"EmailAddress": "csv.client@example.com"}), query="format=csv"))
     sender_id = "9d4f6a1e-2b7c-4e3a-8f5d-0c1b2a3d4e5f"
     write("two-factor-sms-sender-insert.json", stream("INSERT", otp_image(sender_id, "+5491123456789", "pending", True)))
     write("two-factor-sms-sender-modify.json", stream("MODIFY", otp_image(sender_id, "+5491123456789", "sent", False)))

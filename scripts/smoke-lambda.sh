@@ -35,6 +35,12 @@ declare -A expected=(
   [verify-two-factor-sms-otp.json]=404
   [verify-two-factor-sms-otp-wrong-code.json]=404
   [verify-two-factor-sms-otp-malformed.json]=400
+  [cognito-send-confirm-code-request.json]=200
+  [cognito-send-confirm-code-request-confirm.json]=404
+  [cognito-send-confirm-code-request-seed-csv.json]=400
+  [cognito-send-confirm-code-request-malformed.json]=400
+  [cognito-send-confirm-code-request-xml.json]=200
+  [cognito-send-confirm-code-request-format-csv.json]=200
   [two-factor-sms-sender-insert.json]=stream
   [two-factor-sms-sender-modify.json]=stream
 )
@@ -46,6 +52,7 @@ for event in events/*.json; do
     create-two-factor-sms-otp*) fn=create-two-factor-sms-otp ;;
     verify-two-factor-sms-otp*) fn=verify-two-factor-sms-otp ;;
     two-factor-sms-sender*) fn=two-factor-sms-sender ;;
+    cognito-send-confirm-code-request*) fn=cognito-send-confirm-code-request ;;
     *) echo "smoke: no function for $name"; failed=$((failed + 1)); continue ;;
   esac
   want=${expected[$name]:-}
@@ -65,9 +72,11 @@ else: print("unknown")')
     echo "smoke: FAIL $fn <- $name: expected $want, got $got: $out"; failed=$((failed + 1))
   fi
 done
-sms=$(curl -s "$moto/_local/messages" | .venv/bin/python -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["channel"]=="sms"))')
-echo "smoke: moto received $sms SMS"
+count() { curl -s "$moto/_local/messages" | .venv/bin/python -c "import json,sys; print(sum(1 for m in json.load(sys.stdin) if m['channel']=='$1'))"; }
+sms=$(count sms); email=$(count email)
+echo "smoke: moto received $sms SMS and $email e-mails"
 if [ "$sms" -ge 2 ]; then passed=$((passed + 1)); else echo "smoke: FAIL expected the synchronous creates to send SMS"; failed=$((failed + 1)); fi
+if [ "$email" -ge 3 ]; then passed=$((passed + 1)); else echo "smoke: FAIL expected the sign-up sends to e-mail codes"; failed=$((failed + 1)); fi
 if [ "$failed" -ne 0 ]; then tail -50 /tmp/smoke-watch.log; fi
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

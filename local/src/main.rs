@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use shared::signup::Signup;
 use shared::twofactor::TwoFactor;
 
 #[tokio::main]
@@ -28,6 +29,7 @@ async fn serve() -> Result<(), String> {
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local moto server".to_string())?;
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let two_factor = Arc::new(TwoFactor::from_env().await.map_err(|e| e.to_string())?);
+    let signup = Arc::new(Signup::from_env().await.map_err(|e| e.to_string())?);
     let sdk = shared::aws::sdk_config().await;
 
     tokio::spawn(streams::deliver_forever(
@@ -41,7 +43,7 @@ async fn serve() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let state = Arc::new(routes::State { two_factor, moto: endpoint });
+    let state = Arc::new(routes::State { two_factor, signup, moto: endpoint });
     println!("local-server: listening on http://127.0.0.1:{port}");
     loop {
         tokio::select! {

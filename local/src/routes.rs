@@ -7,10 +7,12 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use shared::signup::{self, Signup};
 use shared::twofactor::{TwoFactor, handler};
 
 pub struct State {
     pub two_factor: Arc<TwoFactor>,
+    pub signup: Arc<Signup>,
     pub moto: String,
 }
 
@@ -26,6 +28,13 @@ pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Resp
         "/api/TwoFactor/VerifyTwoFactorSmsOtp" => {
             let request = to_lambda(request).await;
             from_lambda(handler::verify(&state.two_factor, request).await)
+        }
+        "/CognitoSendConfirmCodeRequest"
+        | "/CognitoSendConfirmCodeRequest.json"
+        | "/CognitoSendConfirmCodeRequest.xml"
+        | "/CognitoSendConfirmCodeRequest.csv" => {
+            let request = to_lambda(request).await;
+            from_lambda(signup::handler::handle(&state.signup, request).await)
         }
         _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
     };

@@ -95,6 +95,16 @@ pub struct Config {
     pub max_verify_attempts: u32,
     pub destination_failure_limit: u32,
     pub destination_failure_window_seconds: u64,
+    /// Family A: the user pool the users belong to, as Cognito names it.
+    pub user_pool_id: String,
+    pub user_pool_client_id: String,
+    /// Sender of e-mail (an address of the SES identity).
+    pub email_from: String,
+    /// Family A send limits per address: `signup_send_limit` per window, and a gap between two.
+    pub signup_send_limit: u32,
+    pub signup_send_window_seconds: u64,
+    pub signup_resend_gap_seconds: u64,
+    pub signup_code_ttl_seconds: u64,
 }
 
 impl Config {
@@ -162,6 +172,17 @@ impl Config {
             max_verify_attempts: number("MAX_VERIFY_ATTEMPTS", 5, 1..=20)? as u32,
             destination_failure_limit: number("DESTINATION_FAILURE_LIMIT", 20, 1..=1000)? as u32,
             destination_failure_window_seconds: number("DESTINATION_FAILURE_WINDOW_SECONDS", 86_400, 60..=30 * 86_400)?,
+            user_pool_id: get("USER_POOL_ID").unwrap_or_else(|| "us-east-1_LocalPool".to_string()),
+            user_pool_client_id: get("USER_POOL_CLIENT_ID").unwrap_or_else(|| "local-client".to_string()),
+            email_from: match get("EMAIL_FROM") {
+                None => "no-reply@example.com".to_string(),
+                Some(from) => crate::email::normalise_address(&from)
+                    .ok_or(ConfigError::Invalid { name: "EMAIL_FROM", reason: "not an e-mail address".into() })?,
+            },
+            signup_send_limit: number("SIGNUP_SEND_LIMIT", 5, 1..=1000)? as u32,
+            signup_send_window_seconds: number("SIGNUP_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
+            signup_resend_gap_seconds: number("SIGNUP_RESEND_GAP_SECONDS", 30, 0..=3600)?,
+            signup_code_ttl_seconds: number("SIGNUP_CODE_TTL_SECONDS", 86_400, 60..=7 * 86_400)?,
         })
     }
 }

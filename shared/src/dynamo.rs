@@ -233,7 +233,10 @@ pub enum Counted {
     /// The window at this index is full: nothing was written.
     WindowFull(usize),
     /// The condition of `others[index]` was false (with the item as it was, when asked for).
-    Refused { index: usize, item: Option<Item> },
+    Refused {
+        index: usize,
+        item: Option<Item>,
+    },
 }
 
 /// Writes `others` in one transaction that also counts one event in each window, choosing

@@ -9,10 +9,13 @@ pub mod codes;
 pub mod config;
 pub mod crypto;
 pub mod dynamo;
+pub mod email;
 pub mod http;
 pub mod mask;
 pub mod phone;
+pub mod signup;
 pub mod sms;
 pub mod twofactor;
+pub mod xml;
 
 pub use config::Config;

@@ -36,13 +36,24 @@ const HTTP_EVENTS: &[(&str, u16, u64)] = &[
     ("verify-two-factor-sms-otp-wrong-code.json", 400, 4005),
     ("verify-two-factor-sms-otp.json", 200, 1000),
 ];
+/// Family A events: (file, status, OpCode, content type the answer comes in).
+const SIGNUP_EVENTS: &[(&str, u16, i64, &str)] = &[
+    ("cognito-send-confirm-code-request.json", 200, 0, "application/json"),
+    ("cognito-send-confirm-code-request-confirm.json", 200, 0, "application/json"),
+    ("cognito-send-confirm-code-request-seed-csv.json", 400, 1001, "text/csv"),
+    ("cognito-send-confirm-code-request-malformed.json", 400, 1001, "application/json"),
+    ("cognito-send-confirm-code-request-xml.json", 200, 0, "application/xml"),
+    ("cognito-send-confirm-code-request-format-csv.json", 200, 0, "text/csv"),
+];
 const STREAM_EVENTS: &[&str] = &["two-factor-sms-sender-insert.json", "two-factor-sms-sender-modify.json"];
 
 #[test]
 fn when_a_file_is_added_to_events_should_be_covered_here() {
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        let known = HTTP_EVENTS.iter().any(|(f, _, _)| *f == name) || STREAM_EVENTS.contains(&name.as_str());
+        let known = HTTP_EVENTS.iter().any(|(f, _, _)| *f == name)
+            || SIGNUP_EVENTS.iter().any(|(f, _, _, _)| *f == name)
+            || STREAM_EVENTS.contains(&name.as_str());
         assert!(known, "events/{name} is fed to no handler by this test");
     }
 }
@@ -161,4 +172,50 @@ async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
     let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
     assert_eq!(stored.delivery, "failed");
     assert_eq!(stored.sealed_code, None, "sealed code erased");
+}
+
+/// The OpCode of an answer in any of the three formats.
+fn op_code(content_type: &str, body: &str) -> i64 {
+    if content_type.starts_with("text/csv") {
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        reader.records().next().unwrap().unwrap()[1].parse().unwrap()
+    } else if content_type.starts_with("application/xml") {
+        shared::xml::parse(body).unwrap().child("OpCode").unwrap().text.parse().unwrap()
+    } else {
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["OpCode"].as_i64().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn when_signup_events_are_handled_should_answer_as_documented() {
+    let h = common::signup::harness(&[], None).await;
+    // Seed the user the confirm event confirms, with the code 123456.
+    let keys = &h.app.config.keys;
+    let now = h.clock.now_ms();
+    let code = shared::signup::store::OutstandingCode {
+        id: "code-1".into(),
+        hash: keys.hash(1, shared::signup::PURPOSE, "code-1", "123456").unwrap().to_vec(),
+        key_version: 1,
+        expires_ms: now + 60_000,
+        attempts: 0,
+        max_attempts: 5,
+    };
+    let new = shared::signup::store::NewCode {
+        user_id: "u-confirm",
+        email: "confirm.me@example.com",
+        existing: false,
+        code: &code,
+    };
+    let lock = h.app.store.window("FAIL", "confirm.me@example.com", 20, 86_400_000);
+    h.app.store.replace_code(&new, &[], &lock, now).await.unwrap();
+
+    for (name, status, op, content_type) in SIGNUP_EVENTS {
+        let response = shared::signup::handler::handle(&h.app, http_request(name)).await;
+        let got_type = response.headers()["content-type"].to_str().unwrap().to_string();
+        let body = String::from_utf8_lossy(response.body().as_ref()).to_string();
+        assert_eq!(response.status().as_u16(), *status, "{name}: {body}");
+        assert!(got_type.starts_with(content_type), "{name}: {got_type}");
+        assert_eq!(op_code(&got_type, &body), *op, "{name}: {body}");
+    }
+    assert_eq!(common::signup::emails_to("ana@example.com").await.len(), 1);
 }

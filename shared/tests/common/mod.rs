@@ -93,3 +93,103 @@ impl Harness {
         (body["OtpIdReference"].as_str().expect("id").to_string(), code)
     }
 }
+
+pub mod signup {
+    use std::sync::{Arc, Mutex};
+
+    use lambda_http::http::StatusCode;
+    use serde_json::Value;
+    use shared::Config;
+    use shared::clock::ManualClock;
+    use shared::email::{Email, EmailError, EmailSender, SendFuture, SesEmailSender};
+    use shared::signup::Signup;
+    use shared::signup::store::UserStore;
+
+    pub struct Harness {
+        pub app: Arc<Signup>,
+        pub clock: ManualClock,
+    }
+
+    /// Refuses every e-mail but remembers it.
+    #[derive(Default)]
+    pub struct FailingEmail(pub Mutex<Vec<Email>>);
+
+    impl EmailSender for FailingEmail {
+        fn send<'a>(&'a self, email: &'a Email) -> SendFuture<'a> {
+            self.0.lock().expect("lock").push(email.clone());
+            Box::pin(async { Err(EmailError("mailbox unavailable".into())) })
+        }
+    }
+
+    pub async fn harness(overrides: &[(&str, &str)], email: Option<Arc<dyn EmailSender>>) -> Harness {
+        let sdk = testkit::sdk_config().await;
+        let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
+        let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
+        let email = email.unwrap_or_else(|| {
+            Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(&sdk), config.email_from.clone()))
+        });
+        let app = Signup {
+            store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            email,
+            clock: Arc::new(clock.clone()),
+            config: Arc::new(config),
+        };
+        Harness { app: Arc::new(app), clock }
+    }
+
+    pub fn unique_address() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        format!("user{}-{}@example.com", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
+    }
+
+    pub async fn emails_to(address: &str) -> Vec<String> {
+        testkit::messages()
+            .await
+            .into_iter()
+            .filter(|m| m["channel"] == "email" && m["to"] == address)
+            .filter_map(|m| m["body"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    impl Harness {
+        pub async fn call(&self, path: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String, String) {
+            let mut request = super::post(body);
+            *request.uri_mut() = path.parse().expect("uri");
+            for (name, value) in headers {
+                request.headers_mut().insert(
+                    lambda_http::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                    value.parse().expect("value"),
+                );
+            }
+            let response = shared::signup::handler::handle(&self.app, request).await;
+            let content_type =
+                response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = String::from_utf8_lossy(response.body().as_ref()).to_string();
+            (response.status(), content_type, body)
+        }
+
+        pub async fn json(&self, body: &str) -> (StatusCode, Value) {
+            let (status, _, text) = self.call("/CognitoSendConfirmCodeRequest", &[], body).await;
+            (status, serde_json::from_str(&text).expect("JSON answer"))
+        }
+
+        pub async fn send(&self, address: &str) -> (StatusCode, Value) {
+            self.json(&serde_json::json!({ "EmailAddress": address }).to_string()).await
+        }
+
+        pub async fn confirm(&self, address: &str, code: &str) -> (StatusCode, Value) {
+            self.json(&serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string()).await
+        }
+
+        /// Sends a code and returns it, read from the e-mail moto received.
+        pub async fn send_and_read(&self, address: &str) -> String {
+            let before = emails_to(address).await.len();
+            let (status, body) = self.send(address).await;
+            assert_eq!(status, 200, "{body}");
+            let emails = emails_to(address).await;
+            assert_eq!(emails.len(), before + 1);
+            testkit::digits(emails.last().expect("an e-mail"), 6).expect("a 6-digit code")
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Sending e-mail: a port (so tests can make delivery fail) and its Amazon SES v2 adapter.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+#[derive(Debug, thiserror::Error)]
+#[error("e-mail delivery failed: {0}")]
+pub struct EmailError(pub String);
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EmailError>> + Send + 'a>>;
+
+/// One message with a plain-text and an HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub trait EmailSender: Send + Sync {
+    fn send<'a>(&'a self, email: &'a Email) -> SendFuture<'a>;
+}
+
+pub struct SesEmailSender {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+}
+
+impl SesEmailSender {
+    pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
+        Self { client, from: from.into() }
+    }
+}
+
+fn content(data: &str) -> Result<Content, EmailError> {
+    Content::builder().data(data).charset("UTF-8").build().map_err(|e| EmailError(e.to_string()))
+}
+
+impl EmailSender for SesEmailSender {
+    fn send<'a>(&'a self, email: &'a Email) -> SendFuture<'a> {
+        Box::pin(async move {
+            let message = Message::builder()
+                .subject(content(&email.subject)?)
+                .body(Body::builder().text(content(&email.text)?).html(content(&email.html)?).build())
+                .build();
+            self.client
+                .send_email()
+                .from_email_address(&self.from)
+                .destination(Destination::builder().to_addresses(&email.to).build())
+                .content(EmailContent::builder().simple(message).build())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| EmailError(aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string()))
+        })
+    }
+}
+
+/// Escapes text for an HTML body.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A syntactically usable address (what SES would accept), lower-cased for use as a key:
+/// one `@`, a dotted domain of letters, digits and hyphens, no spaces, at most 254 chars.
+pub fn normalise_address(input: &str) -> Option<String> {
+    let address = input.trim().to_lowercase();
+    let (local, domain) = address.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    (local_ok && domain_ok && address.len() <= 254).then_some(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_address_is_usable_should_normalise_it() {
+        assert_eq!(
+            normalise_address("  Ana.Perez+signup@Example.COM ").as_deref(),
+            Some("ana.perez+signup@example.com")
+        );
+        assert_eq!(normalise_address("x@sub.domain.online").as_deref(), Some("x@sub.domain.online"));
+    }
+
+    #[test]
+    fn when_address_is_not_usable_should_refuse() {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "ana@@example.com",
+            "a b@example.com",
+            "ana@exa_mple.com",
+            "ana@-example.com",
+            "ana@example.c0m",
+            ".ana@example.com",
+            "ana..b@example.com",
+        ] {
+            assert_eq!(normalise_address(bad), None, "{bad}");
+        }
+        assert_eq!(normalise_address(&format!("{}@example.com", "a".repeat(65))), None);
+    }
+
+    #[test]
+    fn when_text_goes_into_html_should_be_escaped() {
+        assert_eq!(html_escape("<b>\"x\" & 'y'</b>"), "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;");
+    }
+}

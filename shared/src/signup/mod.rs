@@ -1,0 +1,85 @@
+//! Family A: Cognito-style sign-up confirmation by e-mail (`POST /CognitoSendConfirmCodeRequest`),
+//! answered in ServiceStack's `BaseResponse` envelope as JSON, XML or CSV.
+
+pub mod format;
+pub mod handler;
+pub mod model;
+pub mod request;
+pub mod service;
+pub mod store;
+
+pub use service::Signup;
+
+/// Purpose bound into every family A hash.
+pub const PURPOSE: &str = "signup-email";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignupError {
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("only POST is allowed on this path")]
+    MethodNotAllowed,
+    #[error("Invalid verification code provided, please try again.")]
+    CodeMismatch,
+    #[error("Invalid code provided, please request a code again.")]
+    ExpiredCode,
+    #[error("Too many failed attempts; request a new code later.")]
+    TooManyFailedAttempts,
+    #[error("Attempt limit exceeded, please try after some time.")]
+    LimitExceeded,
+    #[error("User does not exist.")]
+    UserNotFound,
+    #[error("User is already confirmed.")]
+    AlreadyConfirmed,
+    #[error("The confirmation code could not be e-mailed.")]
+    CodeDeliveryFailure,
+    #[error("The service is busy; try again.")]
+    Busy,
+    #[error("Internal error.")]
+    Internal,
+}
+
+impl SignupError {
+    pub fn op_code(&self) -> i32 {
+        match self {
+            Self::InvalidParameter(_) | Self::PayloadTooLarge | Self::MethodNotAllowed => 1001,
+            Self::CodeMismatch => 1002,
+            Self::ExpiredCode => 1003,
+            Self::TooManyFailedAttempts => 1004,
+            Self::LimitExceeded => 1005,
+            Self::UserNotFound => 1006,
+            Self::AlreadyConfirmed => 1007,
+            Self::CodeDeliveryFailure => 1500,
+            Self::Busy | Self::Internal => 1999,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidParameter(_) | Self::CodeMismatch => 400,
+            Self::PayloadTooLarge => 413,
+            Self::MethodNotAllowed => 405,
+            Self::ExpiredCode => 410,
+            Self::TooManyFailedAttempts | Self::LimitExceeded => 429,
+            Self::UserNotFound => 404,
+            Self::AlreadyConfirmed => 409,
+            Self::CodeDeliveryFailure => 502,
+            Self::Busy => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+impl From<crate::dynamo::StoreError> for SignupError {
+    fn from(err: crate::dynamo::StoreError) -> Self {
+        match err {
+            crate::dynamo::StoreError::Contention => Self::Busy,
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The request body, read the way ServiceStack read it: JSON whatever the Content-Type says
+//! (the seed's own sample posts JSON labelled text/csv), or XML when it starts with `<`.
+//! Property names match case-insensitively; unknown ones are ignored.
+
+use serde_json::Value;
+
+use super::SignupError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SignupRequest {
+    pub email_address: Option<String>,
+    pub confirmation_code: Option<String>,
+}
+
+const ROOT: &str = "CognitoSendConfirmCodeRequest";
+
+impl SignupRequest {
+    pub fn parse(body: &str) -> Result<Self, SignupError> {
+        let trimmed = body.trim_start_matches('\u{feff}').trim();
+        if trimmed.is_empty() {
+            return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
+        }
+        if trimmed.starts_with('<') { Self::from_xml(trimmed) } else { Self::from_json(trimmed) }
+    }
+
+    fn from_json(body: &str) -> Result<Self, SignupError> {
+        let value: Value = serde_json::from_str(body).map_err(|e| {
+            SignupError::InvalidParameter(format!(
+                "The request body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let Value::Object(map) = value else {
+            return Err(SignupError::InvalidParameter("The request body must be a JSON object.".into()));
+        };
+        let field = |name: &str| -> Result<Option<String>, SignupError> {
+            match map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(_) => Err(SignupError::InvalidParameter(format!("{name} must be a string."))),
+            }
+        };
+        Ok(Self { email_address: field("EmailAddress")?, confirmation_code: field("ConfirmationCode")? })
+    }
+
+    /// Element names are matched without their namespace, in any order.
+    fn from_xml(body: &str) -> Result<Self, SignupError> {
+        let root = crate::xml::parse(body)
+            .map_err(|e| SignupError::InvalidParameter(format!("{}.", capitalise(&e.to_string()))))?;
+        if root.name != ROOT {
+            return Err(SignupError::InvalidParameter(format!("The root element must be {ROOT}.")));
+        }
+        let text = |name: &str| root.child(name).map(|e| e.text.clone());
+        Ok(Self { email_address: text("EmailAddress"), confirmation_code: text("ConfirmationCode") })
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(body: &str) -> String {
+        match SignupRequest::parse(body) {
+            Err(SignupError::InvalidParameter(m)) => m,
+            other => panic!("expected InvalidParameter for {body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn when_seed_sample_json_is_read_should_take_both_fields() {
+        let r = SignupRequest::parse(r#"{"EmailAddress":"String","ConfirmationCode":"String"}"#).unwrap();
+        assert_eq!(r.email_address.as_deref(), Some("String"));
+        assert_eq!(r.confirmation_code.as_deref(), Some("String"));
+        let r = SignupRequest::parse(r#"{"emailaddress":"a@b.co","confirmationCode":null,"x":1}"#).unwrap();
+        assert_eq!((r.email_address.as_deref(), r.confirmation_code), (Some("a@b.co"), None));
+    }
+
+    #[test]
+    fn when_body_is_xml_should_read_elements_in_any_order_and_namespace() {
+        let r = SignupRequest::parse(
+            r#"<?xml version="1.0"?><CognitoSendConfirmCodeRequest xmlns="http://schemas.servicestack.net/types">
+               <ConfirmationCode>012345</ConfirmationCode><EmailAddress>ana&amp;co@example.com</EmailAddress>
+               </CognitoSendConfirmCodeRequest>"#,
+        )
+        .unwrap();
+        assert_eq!(r.email_address.as_deref(), Some("ana&co@example.com"));
+        assert_eq!(r.confirmation_code.as_deref(), Some("012345"));
+    }
+
+    #[test]
+    fn when_body_is_malformed_should_say_so() {
+        assert!(invalid("").contains("EmailAddress is required"));
+        assert!(invalid(r#"{"EmailAddress":"a@b.co""#).contains("not valid JSON"));
+        assert!(invalid("[1]").contains("JSON object"));
+        assert!(invalid(r#"{"EmailAddress":["a"]}"#).contains("EmailAddress must be a string"));
+        assert!(invalid("<Other><EmailAddress>a@b.co</EmailAddress></Other>").contains("root element must be"));
+        assert!(invalid("<CognitoSendConfirmCodeRequest><EmailAddress>a").contains("not valid XML"));
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>
+            <CognitoSendConfirmCodeRequest><EmailAddress>&lol2;</EmailAddress></CognitoSendConfirmCodeRequest>"#;
+        assert!(invalid(bomb).contains("DTDs are not accepted"), "{}", invalid(bomb));
+    }
+}

@@ -1,0 +1,201 @@
+//! Family A operations: send a confirmation code (creating the user), confirm it.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::model::{Attributes, CognitoUser, Settings, UserPool};
+use super::request::SignupRequest;
+use super::store::{CONFIRMED, ConfirmOutcome, NewCode, OutstandingCode, SendOutcome, User, UserStore};
+use super::{PURPOSE, SignupError};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::email::{Email, EmailSender, html_escape, normalise_address};
+use crate::{codes, mask};
+
+const CODE_LENGTH: usize = 6;
+
+pub struct Signup {
+    pub config: Arc<Config>,
+    pub store: UserStore,
+    pub email: Arc<dyn EmailSender>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn confirmation_email(to: &str, code: &str, hours: u64) -> Email {
+    let validity = if hours == 1 { "1 hour".to_string() } else { format!("{hours} hours") };
+    Email {
+        to: to.to_string(),
+        subject: "Your verification code".to_string(),
+        text: format!(
+            "Your confirmation code is {code}.\r\n\r\nIt is valid for {validity}. If you did not sign up, ignore this message."
+        ),
+        html: format!(
+            "<!DOCTYPE html><html><body><p>Your confirmation code is <strong>{}</strong>.</p>\
+             <p>It is valid for {validity}. If you did not sign up, ignore this message.</p></body></html>",
+            html_escape(code)
+        ),
+    }
+}
+
+impl Signup {
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = crate::aws::sdk_config().await;
+        Ok(Self {
+            store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            email: Arc::new(crate::email::SesEmailSender::new(
+                aws_sdk_sesv2::Client::new(&sdk),
+                config.email_from.clone(),
+            )),
+            clock: Arc::new(crate::clock::SystemClock),
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn user_view(&self, user: &User) -> CognitoUser {
+        let pool =
+            UserPool { pool_id: self.config.user_pool_id.clone(), client_id: self.config.user_pool_client_id.clone() };
+        CognitoUser {
+            session_tokens: None,
+            device: None,
+            user_id: user.user_id.clone(),
+            username: user.email.clone(),
+            client_id: pool.client_id.clone(),
+            user_pool: pool,
+            status: user.status.clone(),
+            attributes: Attributes {
+                sub: user.user_id.clone(),
+                email: user.email.clone(),
+                email_verified: user.email_verified.to_string(),
+            },
+            settings: Settings {},
+        }
+    }
+
+    fn lock(&self, address: &str) -> crate::dynamo::Window {
+        self.store.window(
+            "FAIL",
+            address,
+            self.config.destination_failure_limit,
+            self.config.destination_failure_window_seconds * 1000,
+        )
+    }
+
+    /// Send or confirm, as the request asks.
+    pub async fn handle(&self, request: SignupRequest) -> Result<User, SignupError> {
+        let raw = request.email_address.unwrap_or_default();
+        if raw.trim().is_empty() {
+            return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
+        }
+        let address = normalise_address(&raw)
+            .ok_or_else(|| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
+        match request.confirmation_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
+            None => self.send(&address).await,
+            Some(code) => {
+                if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
+                    return Err(SignupError::InvalidParameter("ConfirmationCode must be digits only.".into()));
+                }
+                self.confirm(&address, &code).await
+            }
+        }
+    }
+
+    pub async fn send(&self, address: &str) -> Result<User, SignupError> {
+        let config = &self.config;
+        let mut windows = vec![self.store.window(
+            "RATE",
+            address,
+            config.signup_send_limit,
+            config.signup_send_window_seconds * 1000,
+        )];
+        if config.signup_resend_gap_seconds > 0 {
+            windows.push(self.store.window("GAP", address, 1, config.signup_resend_gap_seconds * 1000));
+        }
+        let lock = self.lock(address);
+        for _ in 0..5 {
+            let now = self.clock.now_ms();
+            let existing = self.store.get(address).await?;
+            if existing.as_ref().is_some_and(|u| u.status == CONFIRMED) {
+                return Err(SignupError::AlreadyConfirmed);
+            }
+            let user_id = existing.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| Uuid::new_v4().to_string());
+            let code = codes::numeric_code(CODE_LENGTH);
+            let code_id = Uuid::new_v4().to_string();
+            let keys = &config.keys;
+            let outstanding = OutstandingCode {
+                hash: keys
+                    .hash(keys.current_version(), PURPOSE, &code_id, &code)
+                    .ok_or(SignupError::Internal)?
+                    .to_vec(),
+                id: code_id,
+                key_version: keys.current_version(),
+                expires_ms: now + config.signup_code_ttl_seconds * 1000,
+                attempts: 0,
+                max_attempts: config.max_verify_attempts,
+            };
+            let new = NewCode { user_id: &user_id, email: address, existing: existing.is_some(), code: &outstanding };
+            match self.store.replace_code(&new, &windows, &lock, now).await? {
+                SendOutcome::Stored => {}
+                SendOutcome::Changed => continue,
+                SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
+                SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
+            }
+            let email = confirmation_email(address, &code, config.signup_code_ttl_seconds / 3600);
+            if let Err(err) = self.email.send(&email).await {
+                let error = err.0.replace(address, &mask::email(address)).replace(&code, "[code]");
+                tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
+                self.store.drop_code(address, &outstanding.id).await?;
+                return Err(SignupError::CodeDeliveryFailure);
+            }
+            tracing::info!(email = %mask::email(address), new_user = existing.is_none(), "confirmation code sent");
+            return Ok(User {
+                user_id,
+                email: address.to_string(),
+                status: super::store::UNCONFIRMED.to_string(),
+                email_verified: existing.is_some_and(|u| u.email_verified),
+                code: Some(outstanding),
+            });
+        }
+        Err(SignupError::Busy)
+    }
+
+    pub async fn confirm(&self, address: &str, code: &str) -> Result<User, SignupError> {
+        let lock = self.lock(address);
+        for _ in 0..8 {
+            let now = self.clock.now_ms();
+            let user = self.store.get(address).await?.ok_or(SignupError::UserNotFound)?;
+            if user.status == CONFIRMED {
+                return Err(SignupError::AlreadyConfirmed);
+            }
+            let outstanding = user.code.clone().ok_or(SignupError::ExpiredCode)?;
+            if outstanding.attempts >= outstanding.max_attempts {
+                return Err(SignupError::TooManyFailedAttempts);
+            }
+            if outstanding.expires_ms <= now {
+                return Err(SignupError::ExpiredCode);
+            }
+            let keys = &self.config.keys;
+            if keys.matches(outstanding.key_version, PURPOSE, &outstanding.id, code, &outstanding.hash) {
+                match self.store.confirm(address, &outstanding.id, &lock, now).await? {
+                    ConfirmOutcome::Confirmed => {
+                        tracing::info!(email = %mask::email(address), "user confirmed");
+                        return Ok(User { status: CONFIRMED.to_string(), email_verified: true, code: None, ..user });
+                    }
+                    ConfirmOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
+                    ConfirmOutcome::Changed => continue,
+                }
+            }
+            if self.store.record_failure(address, &outstanding.id).await?.is_none() {
+                continue;
+            }
+            let failures = lock.hit(self.store.client(), now).await?;
+            tracing::info!(email = %mask::email(address), "confirmation code mismatch");
+            if failures >= self.config.destination_failure_limit {
+                return Err(SignupError::TooManyFailedAttempts);
+            }
+            return Err(SignupError::CodeMismatch);
+        }
+        Err(SignupError::Busy)
+    }
+}

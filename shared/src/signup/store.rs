@@ -1,0 +1,247 @@
+//! Family A items in the one table.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | user | `USER#<address>` | `USER` |
+//! | send window / resend gap / failed-confirmation window of an address | `SIGNUP#RATE#`, `SIGNUP#GAP#`, `SIGNUP#FAIL#` + address | `WINDOW` |
+//!
+//! User attributes: `uid` (UserID and `sub`), `email`, `st` (UNCONFIRMED / CONFIRMED), `ev`
+//! (`email_verified`), `cat`, `vat`; the outstanding code: `cid` (its id, bound into the
+//! hash), `h`, `kv`, `cexp` (epoch ms), `catt` / `cmatt` (failed attempts / maximum).
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
+
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+
+pub const UNCONFIRMED: &str = "UNCONFIRMED";
+pub const CONFIRMED: &str = "CONFIRMED";
+const USER_SK: &str = "USER";
+
+fn user_pk(address: &str) -> String {
+    format!("USER#{address}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutstandingCode {
+    pub id: String,
+    pub hash: Vec<u8>,
+    pub key_version: u32,
+    pub expires_ms: u64,
+    pub attempts: u32,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    pub status: String,
+    pub email_verified: bool,
+    pub code: Option<OutstandingCode>,
+}
+
+impl User {
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
+        let code = match (get_s(item, "cid"), get_b(item, "h")) {
+            (Some(id), Some(hash)) => Some(OutstandingCode {
+                id: id.to_string(),
+                hash: hash.to_vec(),
+                key_version: get_n(item, "kv").ok_or(StoreError::Malformed("kv"))?,
+                expires_ms: get_n(item, "cexp").ok_or(StoreError::Malformed("cexp"))?,
+                attempts: get_n(item, "catt").ok_or(StoreError::Malformed("catt"))?,
+                max_attempts: get_n(item, "cmatt").ok_or(StoreError::Malformed("cmatt"))?,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            user_id: text("uid")?,
+            email: text("email")?,
+            status: text("st")?,
+            email_verified: get_s(item, "ev") == Some("true"),
+            code,
+        })
+    }
+}
+
+/// What `replace_code` stores.
+pub struct NewCode<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub existing: bool,
+    pub code: &'a OutstandingCode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    Stored,
+    LimitExceeded,
+    Locked,
+    /// The user changed since it was read (created, confirmed, re-sent): read it again.
+    Changed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    Locked,
+    Changed,
+}
+
+#[derive(Clone)]
+pub struct UserStore {
+    client: Client,
+    table: String,
+}
+
+fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Build(e.to_string()))
+}
+
+impl UserStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn window(&self, kind: &str, address: &str, max: u32, interval_ms: u64) -> Window {
+        Window { table: self.table.clone(), pk: format!("SIGNUP#{kind}#{address}"), max, interval_ms }
+    }
+
+    pub async fn get(&self, address: &str) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        out.item().map(User::from_item).transpose()
+    }
+
+    /// Creates the user if new and replaces its code, counting one send in each window, in
+    /// one transaction that holds only while the user is as it was read and unconfirmed.
+    pub async fn replace_code(
+        &self,
+        new: &NewCode<'_>,
+        windows: &[Window],
+        lock: &Window,
+        now_ms: u64,
+    ) -> Result<SendOutcome, StoreError> {
+        let code = new.code;
+        let condition = if new.existing { "uid = :uid AND st = :unconfirmed" } else { "attribute_not_exists(pk)" };
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&user_pk(new.email), USER_SK)))
+                .update_expression(
+                    "SET uid = :uid, email = :email, st = :unconfirmed, ev = if_not_exists(ev, :false), \
+                     cat = if_not_exists(cat, :now), cid = :cid, h = :h, kv = :kv, cexp = :cexp, catt = :zero, cmatt = :max",
+                )
+                .condition_expression(condition)
+                .expression_attribute_values(":uid", s(new.user_id))
+                .expression_attribute_values(":email", s(new.email))
+                .expression_attribute_values(":unconfirmed", s(UNCONFIRMED))
+                .expression_attribute_values(":false", s("false"))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":cid", s(&code.id))
+                .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
+                .expression_attribute_values(":kv", n(code.key_version))
+                .expression_attribute_values(":cexp", n(code.expires_ms))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":max", n(code.max_attempts))
+                .build(),
+        )?;
+        let others = [dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+            Counted::Written => SendOutcome::Stored,
+            Counted::WindowFull(_) => SendOutcome::LimitExceeded,
+            Counted::Refused { index: 0, .. } => SendOutcome::Locked,
+            Counted::Refused { .. } => SendOutcome::Changed,
+        })
+    }
+
+    /// Forgets the code (its e-mail never left), if it is still the outstanding one.
+    pub async fn drop_code(&self, address: &str, code_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            .update_expression("REMOVE cid, h, kv, cexp, catt, cmatt")
+            .condition_expression("cid = :cid")
+            .expression_attribute_values(":cid", s(code_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(StoreError::aws(other)),
+            },
+        }
+    }
+
+    /// Confirms the user and consumes the code in one step, if the code is still the one
+    /// checked, usable, and the address is not locked.
+    pub async fn confirm(
+        &self,
+        address: &str,
+        code_id: &str,
+        lock: &Window,
+        now_ms: u64,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&user_pk(address), USER_SK)))
+                .update_expression("SET st = :confirmed, ev = :true, vat = :now REMOVE cid, h, kv, cexp, catt, cmatt")
+                .condition_expression("cid = :cid AND st = :unconfirmed AND catt < cmatt AND cexp > :now")
+                .expression_attribute_values(":confirmed", s(CONFIRMED))
+                .expression_attribute_values(":unconfirmed", s(UNCONFIRMED))
+                .expression_attribute_values(":true", s("true"))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":cid", s(code_id))
+                .build(),
+        )?;
+        let items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        Ok(match dynamo::transact(&self.client, items).await? {
+            None => ConfirmOutcome::Confirmed,
+            Some(reasons) => match reasons.first().cloned().flatten() {
+                Some(dynamo::Refusal::Condition(_)) => ConfirmOutcome::Locked,
+                _ => ConfirmOutcome::Changed,
+            },
+        })
+    }
+
+    /// Counts a failed confirmation of this code; `None` when the code changed meanwhile.
+    pub async fn record_failure(&self, address: &str, code_id: &str) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            .update_expression("SET catt = catt + :one")
+            .condition_expression("cid = :cid AND catt < cmatt")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cid", s(code_id))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "catt")).ok_or(StoreError::Malformed("catt"))?)),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(StoreError::aws(other)),
+            },
+        }
+    }
+}

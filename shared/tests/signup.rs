@@ -1,0 +1,258 @@
+//! Family A end to end through the handler, against moto.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::sync::Arc;
+
+use common::signup::{FailingEmail, emails_to, harness, unique_address};
+
+const NO_GAP: &[(&str, &str)] = &[("SIGNUP_RESEND_GAP_SECONDS", "0")];
+
+fn other_code(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+#[tokio::test]
+async fn when_new_address_signs_up_should_create_user_email_code_and_confirm_once() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    // WHEN a code is requested for a new address
+    let (status, body) = h.send(&address.to_uppercase()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["Total"].as_i64(), body["OpCode"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(body["ErrorText"], serde_json::Value::Null);
+    assert_eq!(body["CachedResponse"], false);
+    assert_eq!(body["Data2"], serde_json::Value::Null);
+    let data = &body["Data"];
+    assert_eq!(data["Status"], "UNCONFIRMED");
+    assert_eq!(data["Username"], address.as_str(), "addresses are normalised");
+    let user_id = data["UserID"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(user_id).is_ok());
+    assert_eq!(data["Attributes"], serde_json::json!({"sub": user_id, "email": address, "email_verified": "false"}));
+    assert_eq!(data["UserPool"], serde_json::json!({"PoolID": "us-east-1_LocalPool", "ClientID": "local-client"}));
+    assert_eq!(data["ClientID"], "local-client");
+    assert_eq!((data["SessionTokens"].is_null(), data["Device"].is_null()), (true, true));
+    assert_eq!(data["Settings"], serde_json::json!({}));
+    assert!(body["TotalExecutionTime"].as_str().unwrap().starts_with("00:00:"));
+    assert!(body["RequestTime"].as_str().unwrap().ends_with('Z'));
+    // THEN the e-mail carries the code
+    let emails = emails_to(&address).await;
+    assert_eq!(emails.len(), 1);
+    let code = testkit::digits(&emails[0], 6).unwrap();
+
+    let (status, body) = h.confirm(&address, other_code(&code)).await;
+    assert_eq!(
+        (status.as_u16(), body["OpCode"].as_i64(), body["Total"].as_i64()),
+        (400, Some(1002), Some(0)),
+        "{body}"
+    );
+    assert!(body["Data"].is_null() && body["ErrorText"].is_string());
+
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Data"]["Status"], "CONFIRMED");
+    assert_eq!(body["Data"]["Attributes"]["email_verified"], "true");
+    assert_eq!(body["Data"]["UserID"], user_id);
+
+    for (status, body) in [h.confirm(&address, &code).await, h.send(&address).await] {
+        assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (409, Some(1007)), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn when_input_is_bad_or_user_unknown_should_answer_4xx_in_the_envelope() {
+    let h = harness(&[], None).await;
+    for (body, status, op) in [
+        ("{\"EmailAddress\":\"a@b.co\"", 400, 1001),
+        ("", 400, 1001),
+        ("{\"EmailAddress\":\"not an address\"}", 400, 1001),
+        ("{\"EmailAddress\":\"String\",\"ConfirmationCode\":\"String\"}", 400, 1001),
+        ("{\"EmailAddress\":\"nobody@example.com\",\"ConfirmationCode\":\"123456\"}", 404, 1006),
+        ("{\"EmailAddress\":[1]}", 400, 1001),
+    ] {
+        let (got, answer) = h.json(body).await;
+        assert_eq!((got.as_u16(), answer["OpCode"].as_i64()), (status, Some(op)), "{body} -> {answer}");
+        assert_eq!(answer["Total"], 0);
+    }
+}
+
+#[tokio::test]
+async fn when_code_is_requested_again_at_once_should_refuse_then_replace_it_after_the_gap() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let first = h.send_and_read(&address).await;
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1005)), "{body}");
+    assert_eq!(emails_to(&address).await.len(), 1);
+    h.clock.advance_ms(30_000);
+    let second = h.send_and_read(&address).await;
+    if first != second {
+        let (status, body) = h.confirm(&address, &first).await;
+        assert_eq!(
+            (status.as_u16(), body["OpCode"].as_i64()),
+            (400, Some(1002)),
+            "the earlier code is replaced: {body}"
+        );
+    }
+    assert_eq!(h.confirm(&address, &second).await.0, 200);
+}
+
+#[tokio::test]
+async fn when_five_codes_were_sent_this_hour_should_refuse_the_sixth() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    for _ in 0..5 {
+        assert_eq!(h.send(&address).await.0, 200);
+    }
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1005)), "{body}");
+    h.clock.advance_ms(3_600_000);
+    assert_eq!(h.send(&address).await.0, 200);
+}
+
+#[tokio::test]
+async fn when_code_is_a_day_old_should_answer_expired() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    h.clock.advance_ms(24 * 3_600_000);
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (410, Some(1003)), "{body}");
+}
+
+#[tokio::test]
+async fn when_five_confirmations_failed_should_refuse_the_right_code() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    for _ in 0..5 {
+        assert_eq!(h.confirm(&address, other_code(&code)).await.0, 400);
+    }
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
+}
+
+#[tokio::test]
+async fn when_email_cannot_be_sent_should_answer_delivery_failure_and_drop_the_code() {
+    let failing = Arc::new(FailingEmail::default());
+    let h = harness(&[], Some(failing.clone())).await;
+    let address = unique_address();
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (502, Some(1500)), "{body}");
+    let attempted = failing.0.lock().unwrap().last().cloned().unwrap();
+    assert!(attempted.text.contains("confirmation code") && attempted.html.contains("<strong>"));
+    let code = testkit::digits(&attempted.text, 6).unwrap();
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (410, Some(1003)), "{body}");
+}
+
+#[tokio::test]
+async fn when_answer_format_is_chosen_should_follow_query_then_suffix_then_accept() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let body = serde_json::json!({ "EmailAddress": address }).to_string();
+    let csv_header = "Total,OpCode,ErrorText,RequestTime,ResponseTime,TotalExecutionTime,CachedResponse,Data,Data2";
+    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+        ("/CognitoSendConfirmCodeRequest?format=csv", &[("accept", "application/xml")], "text/csv"),
+        ("/CognitoSendConfirmCodeRequest.csv", &[("accept", "application/json")], "text/csv"),
+        ("/CognitoSendConfirmCodeRequest", &[("accept", "text/csv")], "text/csv"),
+        ("/CognitoSendConfirmCodeRequest.xml", &[], "application/xml"),
+        ("/CognitoSendConfirmCodeRequest.json", &[("accept", "text/csv")], "application/json"),
+    ];
+    for (path, headers, want) in cases {
+        let (status, content_type, text) = h.call(path, headers, &body).await;
+        assert_eq!(status, 200, "{path}: {text}");
+        assert!(content_type.starts_with(want), "{path}: {content_type}");
+        match want {
+            "text/csv" => {
+                let mut reader = csv::Reader::from_reader(text.as_bytes());
+                assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>().join(","), csv_header);
+                let row = reader.records().next().unwrap().unwrap();
+                assert_eq!((&row[0], &row[1]), ("1", "0"));
+                let data: serde_json::Value = serde_json::from_str(&row[7]).unwrap();
+                assert_eq!(data["Username"], address.as_str());
+            }
+            "application/xml" => {
+                let root = shared::xml::parse(&text).unwrap();
+                assert_eq!(root.name, "CognitoSendConfirmCodeResponse");
+                assert_eq!(root.child("Data").unwrap().child("Username").unwrap().text, address);
+            }
+            _ => assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap()["Total"], 1),
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_body_is_xml_or_json_labelled_csv_should_read_it() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let xml = format!(
+        "<CognitoSendConfirmCodeRequest xmlns=\"http://schemas.servicestack.net/types\"><EmailAddress>{address}</EmailAddress></CognitoSendConfirmCodeRequest>"
+    );
+    let (status, _, text) =
+        h.call("/CognitoSendConfirmCodeRequest", &[("content-type", "application/xml")], &xml).await;
+    assert_eq!(status, 200, "{text}");
+    let labelled = serde_json::json!({ "EmailAddress": address }).to_string();
+    let (status, content_type, text) = h
+        .call("/CognitoSendConfirmCodeRequest", &[("content-type", "text/csv"), ("accept", "text/csv")], &labelled)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(content_type.starts_with("text/csv"));
+    let bomb = "<!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]><CognitoSendConfirmCodeRequest><EmailAddress>&b;</EmailAddress></CognitoSendConfirmCodeRequest>";
+    let (status, _, text) = h.call("/CognitoSendConfirmCodeRequest.xml", &[], bomb).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("<OpCode>1001</OpCode>"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_30_confirmations_of_the_right_code_race_should_confirm_exactly_once() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let app = h.app.clone();
+            let body = serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string();
+            tokio::spawn(async move {
+                let response = shared::signup::handler::handle(&app, common::post(&body)).await;
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 29, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_20_sends_race_for_a_new_address_should_send_exactly_the_limit_to_one_user() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = h.app.clone();
+            let body = serde_json::json!({ "EmailAddress": address }).to_string();
+            tokio::spawn(async move {
+                let response = shared::signup::handler::handle(&app, common::post(&body)).await;
+                let status = response.status().as_u16();
+                let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+                (status, body["Data"]["UserID"].as_str().map(str::to_string))
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let ok: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(ok.len(), 5, "{results:?}");
+    assert_eq!(results.iter().filter(|(s, _)| *s == 429).count(), 15, "{results:?}");
+    let ids: std::collections::BTreeSet<_> = ok.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids.len(), 1, "one user, whatever the race: {ids:?}");
+    assert_eq!(emails_to(&address).await.len(), 5);
+}
