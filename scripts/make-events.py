@@ -172,6 +172,20 @@ def main():
     write("cognito-send-confirm-code-request-malformed.json", http_v2(signup, '{"EmailAddress": "ana@exa'))
     write("cognito-send-confirm-code-request-xml.json", http_v2(signup + ".xml", "<CognitoSendConfirmCodeRequest><EmailAddress>xml.client@example.com</EmailAddress></CognitoSendConfirmCodeRequest>", {"content-type": "application/xml"}))
     write("cognito-send-confirm-code-request-format-csv.json", http_v2(signup, json.dumps({"EmailAddress": "csv.client@example.com"}), query="format=csv"))
+    generate = "/api/Auth/1/1/GenerateCnfCodeNotUser"
+    validate = "/api/Auth/1/1/ValidateCnfCodeNotUser"
+    write("generate-cnf-code-not-user.json", http_v2(generate, json.dumps({
+        "applicationId": "demo-encrypted", "internationalPrefix": "54", "mobileNumber": "91123456789",
+        "emailAddress": "ana.gomez@tienda.online", "language": "es", "applicationVersion": "5.2.0", "applicationOS": "ANDROID",
+        "deviceAltId": "7f9c2ba4e88f827d", "ipAddress": "203.0.113.7", "latitude": "-34.6037", "longitude": "-58.3816",
+        "auditInfo": {"ipAddress": "203.0.113.7", "latitude": "-34.6037", "longitude": "-58.3816", "countryCode": "AR"},
+        "additionalParameters": {"campaign": "spring"}}, ensure_ascii=False)))
+    seed_b = open(os.path.join(HERE, "seed-generate-cnf-code-not-user.json"), encoding="utf-8").read()
+    write("generate-cnf-code-not-user-seed-sample.json", http_v2(generate, seed_b))
+    write("generate-cnf-code-not-user-malformed.json", http_v2(generate, '{"applicationId": "demo", "emailAddress": '))
+    write("validate-cnf-code-not-user.json", http_v2(validate, json.dumps({
+        "applicationId": "demo", "confirmationId": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f", "confirmationCode": "123456", "language": "es"})))
+    write("validate-cnf-code-not-user-malformed.json", http_v2(validate, "<not json>"))
     sender_id = "9d4f6a1e-2b7c-4e3a-8f5d-0c1b2a3d4e5f"
     write("two-factor-sms-sender-insert.json", stream("INSERT", otp_image(sender_id, "+5491123456789", "pending", True)))
     write("two-factor-sms-sender-modify.json", stream("MODIFY", otp_image(sender_id, "+5491123456789", "sent", False)))

@@ -41,6 +41,11 @@ declare -A expected=(
   [cognito-send-confirm-code-request-malformed.json]=400
   [cognito-send-confirm-code-request-xml.json]=200
   [cognito-send-confirm-code-request-format-csv.json]=200
+  [generate-cnf-code-not-user.json]=200
+  [generate-cnf-code-not-user-seed-sample.json]=400
+  [generate-cnf-code-not-user-malformed.json]=400
+  [validate-cnf-code-not-user.json]=404
+  [validate-cnf-code-not-user-malformed.json]=400
   [two-factor-sms-sender-insert.json]=stream
   [two-factor-sms-sender-modify.json]=stream
 )
@@ -53,6 +58,8 @@ for event in events/*.json; do
     verify-two-factor-sms-otp*) fn=verify-two-factor-sms-otp ;;
     two-factor-sms-sender*) fn=two-factor-sms-sender ;;
     cognito-send-confirm-code-request*) fn=cognito-send-confirm-code-request ;;
+    generate-cnf-code-not-user*) fn=generate-cnf-code-not-user ;;
+    validate-cnf-code-not-user*) fn=validate-cnf-code-not-user ;;
     *) echo "smoke: no function for $name"; failed=$((failed + 1)); continue ;;
   esac
   want=${expected[$name]:-}

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use shared::preregistration::Preregistration;
 use shared::signup::Signup;
 use shared::twofactor::TwoFactor;
 
@@ -30,6 +31,7 @@ async fn serve() -> Result<(), String> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let two_factor = Arc::new(TwoFactor::from_env().await.map_err(|e| e.to_string())?);
     let signup = Arc::new(Signup::from_env().await.map_err(|e| e.to_string())?);
+    let preregistration = Arc::new(Preregistration::from_env().await.map_err(|e| e.to_string())?);
     let sdk = shared::aws::sdk_config().await;
 
     tokio::spawn(streams::deliver_forever(
@@ -43,7 +45,7 @@ async fn serve() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let state = Arc::new(routes::State { two_factor, signup, moto: endpoint });
+    let state = Arc::new(routes::State { two_factor, signup, preregistration, moto: endpoint });
     println!("local-server: listening on http://127.0.0.1:{port}");
     loop {
         tokio::select! {

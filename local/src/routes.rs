@@ -7,12 +7,14 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use shared::preregistration::{self, Preregistration};
 use shared::signup::{self, Signup};
 use shared::twofactor::{TwoFactor, handler};
 
 pub struct State {
     pub two_factor: Arc<TwoFactor>,
     pub signup: Arc<Signup>,
+    pub preregistration: Arc<Preregistration>,
     pub moto: String,
 }
 
@@ -28,6 +30,14 @@ pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Resp
         "/api/TwoFactor/VerifyTwoFactorSmsOtp" => {
             let request = to_lambda(request).await;
             from_lambda(handler::verify(&state.two_factor, request).await)
+        }
+        "/api/Auth/1/1/GenerateCnfCodeNotUser" => {
+            let request = to_lambda(request).await;
+            from_lambda(preregistration::handler::generate(&state.preregistration, request).await)
+        }
+        "/api/Auth/1/1/ValidateCnfCodeNotUser" => {
+            let request = to_lambda(request).await;
+            from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
         }
         "/CognitoSendConfirmCodeRequest"
         | "/CognitoSendConfirmCodeRequest.json"

@@ -105,6 +105,12 @@ pub struct Config {
     pub signup_send_window_seconds: u64,
     pub signup_resend_gap_seconds: u64,
     pub signup_code_ttl_seconds: u64,
+    /// Family B: the applications allowed to ask for codes, and their send limits.
+    pub applications: crate::preregistration::apps::Applications,
+    pub cnf_code_ttl_seconds: u64,
+    pub cnf_send_limit: u32,
+    pub cnf_send_window_seconds: u64,
+    pub cnf_resend_gap_seconds: u64,
 }
 
 impl Config {
@@ -183,6 +189,15 @@ impl Config {
             signup_send_window_seconds: number("SIGNUP_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
             signup_resend_gap_seconds: number("SIGNUP_RESEND_GAP_SECONDS", 30, 0..=3600)?,
             signup_code_ttl_seconds: number("SIGNUP_CODE_TTL_SECONDS", 86_400, 60..=7 * 86_400)?,
+            applications: crate::preregistration::apps::Applications::parse(
+                &get("CNF_APPLICATIONS").unwrap_or_default(),
+                &get,
+            )
+            .map_err(|reason| ConfigError::Invalid { name: "CNF_APPLICATIONS", reason })?,
+            cnf_code_ttl_seconds: number("CNF_CODE_TTL_SECONDS", 600, 60..=3600)?,
+            cnf_send_limit: number("CNF_SEND_LIMIT", 5, 1..=1000)? as u32,
+            cnf_send_window_seconds: number("CNF_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
+            cnf_resend_gap_seconds: number("CNF_RESEND_GAP_SECONDS", 30, 0..=3600)?,
         })
     }
 }

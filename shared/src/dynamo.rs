@@ -287,6 +287,70 @@ pub async fn backoff() {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
+/// The stored one-time codes of every family share these attributes: `h` / `kv` (hash and
+/// key version), `exp` (epoch ms), `att` / `matt` (failed attempts / maximum), `vat`
+/// (verified at), `dlv` (`failed` when the code never reached its owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumed {
+    Yes,
+    /// A lock window (by index) is full: too many failures for a destination.
+    Locked(usize),
+    /// The code changed since it was read (verified, attempts, expiry): read it again.
+    Changed,
+}
+
+/// Marks a code verified, if it is still usable and none of `locks` is full, in one step.
+pub async fn consume_code(
+    client: &Client,
+    table: &str,
+    item_key: Item,
+    locks: &[Window],
+    now_ms: u64,
+) -> Result<Consumed, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key))
+        .update_expression("SET vat = :now")
+        .condition_expression(
+            "attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed",
+        )
+        .expression_attribute_values(":now", n(now_ms))
+        .expression_attribute_values(":failed", s("failed"))
+        .build()
+        .map_err(|e| StoreError::Build(e.to_string()))?;
+    let mut items = locks.iter().map(|l| l.not_full(now_ms).map(check_item)).collect::<Result<Vec<_>, _>>()?;
+    items.push(update_item(update));
+    match transact(client, items).await? {
+        None => Ok(Consumed::Yes),
+        Some(reasons) => Ok(reasons
+            .iter()
+            .take(locks.len())
+            .position(|r| matches!(r, Some(Refusal::Condition(_))))
+            .map_or(Consumed::Changed, Consumed::Locked)),
+    }
+}
+
+/// Counts one failed attempt on a code; `None` when it was verified or used up meanwhile.
+pub async fn count_failed_attempt(client: &Client, table: &str, item_key: Item) -> Result<Option<u32>, StoreError> {
+    let result = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(item_key))
+        .update_expression("SET att = att + :one")
+        .condition_expression("attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt")
+        .expression_attribute_values(":one", n(1))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "att")).ok_or(StoreError::Malformed("att"))?)),
+        Err(err) => match err.into_service_error() {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+            other => Err(StoreError::aws(other)),
+        },
+    }
+}
+
 pub fn update_item(update: Update) -> TransactWriteItem {
     TransactWriteItem::builder().update(update).build()
 }

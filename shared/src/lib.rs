@@ -13,6 +13,7 @@ pub mod email;
 pub mod http;
 pub mod mask;
 pub mod phone;
+pub mod preregistration;
 pub mod signup;
 pub mod sms;
 pub mod twofactor;

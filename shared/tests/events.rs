@@ -45,6 +45,14 @@ const SIGNUP_EVENTS: &[(&str, u16, i64, &str)] = &[
     ("cognito-send-confirm-code-request-xml.json", 200, 0, "application/xml"),
     ("cognito-send-confirm-code-request-format-csv.json", 200, 0, "text/csv"),
 ];
+/// Family B events: (file, status).
+const PREREGISTRATION_EVENTS: &[(&str, u16)] = &[
+    ("generate-cnf-code-not-user.json", 200),
+    ("generate-cnf-code-not-user-seed-sample.json", 400),
+    ("generate-cnf-code-not-user-malformed.json", 400),
+    ("validate-cnf-code-not-user.json", 200),
+    ("validate-cnf-code-not-user-malformed.json", 400),
+];
 const STREAM_EVENTS: &[&str] = &["two-factor-sms-sender-insert.json", "two-factor-sms-sender-modify.json"];
 
 #[test]
@@ -53,6 +61,7 @@ fn when_a_file_is_added_to_events_should_be_covered_here() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         let known = HTTP_EVENTS.iter().any(|(f, _, _)| *f == name)
             || SIGNUP_EVENTS.iter().any(|(f, _, _, _)| *f == name)
+            || PREREGISTRATION_EVENTS.iter().any(|(f, _)| *f == name)
             || STREAM_EVENTS.contains(&name.as_str());
         assert!(known, "events/{name} is fed to no handler by this test");
     }
@@ -218,4 +227,43 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
         assert_eq!(op_code(&got_type, &body), *op, "{name}: {body}");
     }
     assert_eq!(common::signup::emails_to("ana@example.com").await.len(), 1);
+}
+
+#[tokio::test]
+async fn when_preregistration_events_are_handled_should_answer_as_documented() {
+    let h = common::preregistration::harness(&[], None).await;
+    // Seed the code the validate event validates (123456, application demo).
+    let id = Uuid::parse_str("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f").unwrap();
+    let now = h.clock.now_ms();
+    let code = shared::preregistration::store::NewCode {
+        id,
+        application: "demo".into(),
+        mobile: None,
+        email: Some("seeded@example.com".into()),
+        hash: h.app.config.keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        key_version: 1,
+        language: "es".into(),
+        audit_json: "{}".into(),
+        created_ms: now,
+        expires_ms: now + 600_000,
+        max_attempts: 5,
+    };
+    h.app.store.create(&code, &[], &[], now).await.unwrap();
+
+    for (name, status) in PREREGISTRATION_EVENTS {
+        let request = http_request(name);
+        let response = if name.starts_with("generate") {
+            shared::preregistration::handler::generate(&h.app, request).await
+        } else {
+            shared::preregistration::handler::validate(&h.app, request).await
+        };
+        let (got, body) = common::read(response).await;
+        assert_eq!(got.as_u16(), *status, "{name}: {body}");
+        if *status == 400 {
+            assert_eq!(body["Message"], "The request is invalid.", "{name}: {body}");
+        }
+    }
+    let sms = testkit::wait_for_sms("+5491123456789", 1, testkit::TIMEOUT).await;
+    let emails = common::signup::emails_to("ana.gomez@tienda.online").await;
+    assert_eq!(testkit::digits(&sms[0], 6), testkit::digits(&emails[0], 6), "one code, both channels");
 }

@@ -154,7 +154,8 @@ async fn when_answer_format_is_chosen_should_follow_query_then_suffix_then_accep
     let address = unique_address();
     let body = serde_json::json!({ "EmailAddress": address }).to_string();
     let csv_header = "Total,OpCode,ErrorText,RequestTime,ResponseTime,TotalExecutionTime,CachedResponse,Data,Data2";
-    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         ("/CognitoSendConfirmCodeRequest?format=csv", &[("accept", "application/xml")], "text/csv"),
         ("/CognitoSendConfirmCodeRequest.csv", &[("accept", "application/json")], "text/csv"),
         ("/CognitoSendConfirmCodeRequest", &[("accept", "text/csv")], "text/csv"),

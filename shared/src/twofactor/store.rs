@@ -16,10 +16,10 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Counted, Item, Refusal, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
@@ -212,48 +212,19 @@ impl OtpStore {
 
     /// Marks the OTP verified, if it is still usable and its number is not locked.
     pub async fn consume(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<ConsumeOutcome, StoreError> {
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&otp_pk(&otp.id), OTP_SK)))
-                .update_expression("SET vat = :now")
-                .condition_expression(
-                    "attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed",
-                )
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":failed", s("failed"))
-                .build(),
-        )?;
-        let items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
-        match dynamo::transact(&self.client, items).await? {
-            None => Ok(ConsumeOutcome::Consumed),
-            Some(reasons) => match reasons.first().cloned().flatten() {
-                Some(Refusal::Condition(_)) => Ok(ConsumeOutcome::DestinationLocked),
-                _ => Ok(ConsumeOutcome::Changed),
+        let item_key = key(&otp_pk(&otp.id), OTP_SK);
+        Ok(
+            match dynamo::consume_code(&self.client, &self.table, item_key, std::slice::from_ref(lock), now_ms).await? {
+                dynamo::Consumed::Yes => ConsumeOutcome::Consumed,
+                dynamo::Consumed::Locked(_) => ConsumeOutcome::DestinationLocked,
+                dynamo::Consumed::Changed => ConsumeOutcome::Changed,
             },
-        }
+        )
     }
 
     /// Counts one failed attempt; `None` when the OTP was verified or used up meanwhile.
     pub async fn record_failure(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&otp_pk(id), OTP_SK)))
-            .update_expression("SET att = att + :one")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "att")).ok_or(StoreError::Malformed("att"))?)),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
-                other => Err(StoreError::aws(other)),
-            },
-        }
+        dynamo::count_failed_attempt(&self.client, &self.table, key(&otp_pk(id), OTP_SK)).await
     }
 
     /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does

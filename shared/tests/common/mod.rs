@@ -193,3 +193,67 @@ pub mod signup {
         }
     }
 }
+
+pub mod preregistration {
+    use std::sync::Arc;
+
+    use base64::Engine;
+    use lambda_http::http::StatusCode;
+    use serde_json::Value;
+    use shared::Config;
+    use shared::clock::ManualClock;
+    use shared::email::SesEmailSender;
+    use shared::preregistration::Preregistration;
+    use shared::preregistration::store::CodeStore;
+    use shared::sms::{SmsSender, SnsSmsSender};
+
+    pub const KEY: &str = "bG9jYWwtZGVtby1rZXktMzItYnl0ZXMtbG9uZyEhISE=";
+
+    pub struct Harness {
+        pub app: Arc<Preregistration>,
+        pub clock: ManualClock,
+    }
+
+    pub async fn harness(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
+        let sdk = testkit::sdk_config().await;
+        let mut all = vec![("CNF_APPLICATIONS", "demo,demo-encrypted:DEMO_APP_KEY,other"), ("DEMO_APP_KEY", KEY)];
+        all.extend_from_slice(overrides);
+        let config = Config::from_lookup(testkit::env(&all)).expect("test configuration");
+        let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
+        let app = Preregistration {
+            store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk)))),
+            email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(&sdk), config.email_from.clone())),
+            clock: Arc::new(clock.clone()),
+            config: Arc::new(config),
+        };
+        Harness { app: Arc::new(app), clock }
+    }
+
+    /// The plain payload of a `GenericResult`, decrypting `encryptedData` with the demo key.
+    pub fn payload(body: &Value) -> Value {
+        match body["encryptedData"].as_str() {
+            None => body["response"].clone(),
+            Some(data) => {
+                use aes_gcm::aead::{Aead, KeyInit};
+                let engine = base64::engine::general_purpose::STANDARD;
+                let sealed = engine.decode(data).expect("base64");
+                let key = aes_gcm::Aes256Gcm::new_from_slice(&engine.decode(KEY).expect("key")).expect("32 bytes");
+                let plain = key.decrypt(aes_gcm::Nonce::from_slice(&sealed[..12]), &sealed[12..]).expect("decrypts");
+                serde_json::from_slice(&plain).expect("JSON inside")
+            }
+        }
+    }
+
+    impl Harness {
+        pub async fn generate(&self, body: &Value) -> (StatusCode, Value) {
+            let response = shared::preregistration::handler::generate(&self.app, super::post(&body.to_string())).await;
+            super::read(response).await
+        }
+
+        pub async fn validate(&self, body: &Value) -> (StatusCode, Value) {
+            let response = shared::preregistration::handler::validate(&self.app, super::post(&body.to_string())).await;
+            super::read(response).await
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `POST /api/Auth/1/1/GenerateCnfCodeNotUser`: wiring only; the handler lives in `shared`.
+
+use std::sync::Arc;
+
+use lambda_http::{Error, Request, run, service_fn};
+use shared::preregistration::{Preregistration, handler};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = Arc::new(Preregistration::from_env().await?);
+    run(service_fn(move |request: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Error>(handler::generate(&app, request).await) }
+    }))
+    .await
+}

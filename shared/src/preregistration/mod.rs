@@ -1,0 +1,178 @@
+//! Family B: codes before registration, by SMS and/or e-mail, for mobile apps
+//! (`POST /api/Auth/1/1/GenerateCnfCodeNotUser`, `.../ValidateCnfCodeNotUser`).
+
+pub mod apps;
+pub mod handler;
+pub mod service;
+pub mod store;
+pub mod validation;
+
+pub use service::Preregistration;
+use validation::ModelState;
+
+/// Purpose bound into every family B hash.
+pub const PURPOSE: &str = "cnf-code-not-user";
+
+/// Message languages; anything else falls back to Spanish, the legacy default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Es,
+    En,
+    Pt,
+}
+
+impl Language {
+    pub fn pick(requested: Option<&str>) -> Self {
+        let code: String =
+            requested.unwrap_or_default().trim().chars().take(2).collect::<String>().to_ascii_lowercase();
+        match code.as_str() {
+            "en" => Self::En,
+            "pt" => Self::Pt,
+            _ => Self::Es,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Es => "es",
+            Self::En => "en",
+            Self::Pt => "pt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CnfError {
+    Invalid(ModelState),
+    PayloadTooLarge,
+    MethodNotAllowed,
+    UnknownApplication,
+    RateLimited,
+    NotFound,
+    Expired,
+    Mismatch { remaining: u32 },
+    TooManyAttempts,
+    AlreadyUsed,
+    DeliveryFailed,
+    Busy,
+    Internal,
+}
+
+impl CnfError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) | Self::Mismatch { .. } => 400,
+            Self::PayloadTooLarge => 413,
+            Self::MethodNotAllowed => 405,
+            Self::UnknownApplication => 401,
+            Self::RateLimited | Self::TooManyAttempts => 429,
+            Self::NotFound => 404,
+            Self::Expired => 410,
+            Self::AlreadyUsed => 409,
+            Self::DeliveryFailed => 502,
+            Self::Busy => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The `Message` in the request's language (ModelState answers keep .NET's English).
+    pub fn message(&self, language: Language) -> &'static str {
+        use Language::*;
+        match (self, language) {
+            (Self::Invalid(_), _) => "The request is invalid.",
+            (Self::PayloadTooLarge, Es) => "El cuerpo de la petición supera los 64 KiB.",
+            (Self::PayloadTooLarge, En) => "The request body is larger than 64 KiB.",
+            (Self::PayloadTooLarge, Pt) => "O corpo da requisição excede 64 KiB.",
+            (Self::MethodNotAllowed, _) => "The requested resource does not support http method.",
+            (Self::UnknownApplication, Es) => "Aplicación no autorizada.",
+            (Self::UnknownApplication, En) => "Application not authorized.",
+            (Self::UnknownApplication, Pt) => "Aplicação não autorizada.",
+            (Self::RateLimited, Es) => "Se solicitaron demasiados códigos; intente nuevamente más tarde.",
+            (Self::RateLimited, En) => "Too many codes requested; try again later.",
+            (Self::RateLimited, Pt) => "Muitos códigos solicitados; tente novamente mais tarde.",
+            (Self::NotFound, Es) => "Código de confirmación no encontrado.",
+            (Self::NotFound, En) => "Confirmation code not found.",
+            (Self::NotFound, Pt) => "Código de confirmação não encontrado.",
+            (Self::Expired, Es) => "El código de confirmación expiró; solicite uno nuevo.",
+            (Self::Expired, En) => "The confirmation code has expired; request a new one.",
+            (Self::Expired, Pt) => "O código de confirmação expirou; solicite um novo.",
+            (Self::Mismatch { .. }, Es) => "El código de confirmación es incorrecto.",
+            (Self::Mismatch { .. }, En) => "The confirmation code is incorrect.",
+            (Self::Mismatch { .. }, Pt) => "O código de confirmação está incorreto.",
+            (Self::TooManyAttempts, Es) => "Demasiados intentos fallidos; solicite un código nuevo más tarde.",
+            (Self::TooManyAttempts, En) => "Too many failed attempts; request a new code later.",
+            (Self::TooManyAttempts, Pt) => "Muitas tentativas falhas; solicite um novo código mais tarde.",
+            (Self::AlreadyUsed, Es) => "El código de confirmación ya fue utilizado.",
+            (Self::AlreadyUsed, En) => "The confirmation code has already been used.",
+            (Self::AlreadyUsed, Pt) => "O código de confirmação já foi utilizado.",
+            (Self::DeliveryFailed, Es) => "No se pudo enviar el código de confirmación.",
+            (Self::DeliveryFailed, En) => "The confirmation code could not be sent.",
+            (Self::DeliveryFailed, Pt) => "Não foi possível enviar o código de confirmação.",
+            (Self::Busy, _) | (Self::Internal, _) => "An error has occurred.",
+        }
+    }
+}
+
+impl From<crate::dynamo::StoreError> for CnfError {
+    fn from(err: crate::dynamo::StoreError) -> Self {
+        match err {
+            crate::dynamo::StoreError::Contention => Self::Busy,
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// The SMS and e-mail texts: (sms, subject, text body, html body).
+pub fn texts(language: Language, code: &str, minutes: u64) -> (String, String, String, String) {
+    let (sms, subject, line, validity) = match language {
+        Language::Es => (
+            format!("Tu código de confirmación es {code}. Vence en {minutes} minutos. No lo compartas."),
+            "Tu código de confirmación",
+            format!("Tu código de confirmación es {code}."),
+            format!("Vence en {minutes} minutos. Si no lo solicitaste, ignora este mensaje."),
+        ),
+        Language::En => (
+            format!("Your confirmation code is {code}. It expires in {minutes} minutes. Do not share it."),
+            "Your confirmation code",
+            format!("Your confirmation code is {code}."),
+            format!("It expires in {minutes} minutes. If you did not ask for it, ignore this message."),
+        ),
+        Language::Pt => (
+            format!("Seu código de confirmação é {code}. Expira em {minutes} minutos. Não o compartilhe."),
+            "Seu código de confirmação",
+            format!("Seu código de confirmação é {code}."),
+            format!("Expira em {minutes} minutos. Se você não o solicitou, ignore esta mensagem."),
+        ),
+    };
+    let html = format!(
+        "<!DOCTYPE html><html><body><p>{}</p><p>{}</p></body></html>",
+        crate::email::html_escape(&line).replace(code, &format!("<strong>{code}</strong>")),
+        crate::email::html_escape(&validity)
+    );
+    (sms, subject.to_string(), format!("{line}\r\n\r\n{validity}"), html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_language_is_unknown_should_fall_back_to_spanish() {
+        assert_eq!(Language::pick(Some("en-US")), Language::En);
+        assert_eq!(Language::pick(Some("PT")), Language::Pt);
+        assert_eq!(Language::pick(Some("de")), Language::Es);
+        assert_eq!(Language::pick(None), Language::Es);
+    }
+
+    #[test]
+    fn when_texts_are_built_should_carry_the_code_in_every_part() {
+        for language in [Language::Es, Language::En, Language::Pt] {
+            let (sms, subject, text, html) = texts(language, "012345", 10);
+            assert!(sms.contains("012345") && text.contains("012345") && html.contains("<strong>012345</strong>"));
+            assert!(!subject.is_empty() && sms.contains("10"));
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Family B operations: generate a code (SMS and/or e-mail), validate it.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::apps::Application;
+use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
+use super::validation::{GenerateRequest, ModelState, ValidateRequest};
+use super::{CnfError, Language, PURPOSE, texts};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::dynamo::{Consumed, Window};
+use crate::email::{Email, EmailSender, normalise_address};
+use crate::sms::SmsSender;
+use crate::{codes, mask, phone};
+
+const CODE_LENGTH: usize = 6;
+/// Sender id of family B's SMS.
+const SMS_SENDER_ID: &str = "VERIFY";
+
+pub struct Preregistration {
+    pub config: Arc<Config>,
+    pub store: CodeStore,
+    pub sms: Arc<dyn SmsSender>,
+    pub email: Arc<dyn EmailSender>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What the client is told (then serialised, and encrypted for applications with a key).
+pub type Payload = serde_json::Value;
+
+fn invalid(field: &str, message: String) -> CnfError {
+    CnfError::Invalid(ModelState::from([(format!("request.{field}"), vec![message])]))
+}
+
+/// `+54 9 11 2345-6789` -> `+54 9 ** ****-**89`: the country code, the first digit and the
+/// last two stay readable.
+pub fn mask_mobile(e164: &str) -> String {
+    let formatted = phonenumber::parse(None, e164)
+        .map(|n| n.format().mode(phonenumber::Mode::International).to_string())
+        .unwrap_or_else(|_| e164.to_string());
+    let (country, rest) = formatted.split_once(' ').unwrap_or(("", &formatted));
+    let total = rest.chars().filter(char::is_ascii_digit).count();
+    let mut seen = 0;
+    let masked: String = rest
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            if seen == 1 || seen > total.saturating_sub(2) { c } else { '*' }
+        })
+        .collect();
+    if country.is_empty() { masked } else { format!("{country} {masked}") }
+}
+
+/// The request's destinations, normalised: (mobile E.164, e-mail).
+fn destinations(
+    config: &Config,
+    prefix: &Option<String>,
+    mobile: &Option<String>,
+    email: &Option<String>,
+) -> Result<(Option<String>, Option<String>), CnfError> {
+    let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some(number) => {
+            let full = format!("+{}{number}", prefix.as_deref().unwrap_or_default());
+            let parsed = phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
+                invalid(
+                    "mobileNumber",
+                    match e {
+                        phone::PhoneError::CountryNotAllowed(region) => {
+                            format!("SMS cannot be sent to numbers of {region}.")
+                        }
+                        _ => {
+                            "The fields internationalPrefix and mobileNumber do not form a valid mobile number.".into()
+                        }
+                    },
+                )
+            })?;
+            Some(parsed.e164)
+        }
+    };
+    let email =
+        match email.as_deref().filter(|e| !e.is_empty()) {
+            None => None,
+            Some(address) => Some(normalise_address(address).ok_or_else(|| {
+                invalid("emailAddress", "The field emailAddress is not a valid e-mail address.".into())
+            })?),
+        };
+    Ok((mobile, email))
+}
+
+impl Preregistration {
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = crate::aws::sdk_config().await;
+        Ok(Self {
+            store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))),
+            email: Arc::new(crate::email::SesEmailSender::new(
+                aws_sdk_sesv2::Client::new(&sdk),
+                config.email_from.clone(),
+            )),
+            clock: Arc::new(crate::clock::SystemClock),
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn application(&self, id: &str) -> Result<&Application, CnfError> {
+        self.config.applications.get(id).ok_or(CnfError::UnknownApplication)
+    }
+
+    fn locks(&self, destinations: &[&str]) -> Vec<Window> {
+        let window_ms = self.config.destination_failure_window_seconds * 1000;
+        destinations
+            .iter()
+            .map(|d| self.store.window("FAIL", d, self.config.destination_failure_limit, window_ms))
+            .collect()
+    }
+
+    pub async fn generate(&self, request: GenerateRequest) -> Result<Payload, CnfError> {
+        let config = &self.config;
+        self.application(&request.application_id)?;
+        let language = Language::pick(request.language.as_deref());
+        let (mobile, email) =
+            destinations(config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
+        let targets: Vec<&str> = mobile.iter().chain(email.iter()).map(String::as_str).collect();
+        let mut windows = Vec::new();
+        for destination in &targets {
+            windows.push(self.store.window(
+                "RATE",
+                destination,
+                config.cnf_send_limit,
+                config.cnf_send_window_seconds * 1000,
+            ));
+            if config.cnf_resend_gap_seconds > 0 {
+                windows.push(self.store.window("GAP", destination, 1, config.cnf_resend_gap_seconds * 1000));
+            }
+        }
+        let locks = self.locks(&targets);
+        let audit = json!({
+            "userTypeAltId": request.user_type_alt_id,
+            "auditInfo": request.audit_info.as_ref().map(|a| json!({
+                "ipAddress": a.ip_address, "latitude": a.latitude, "longitude": a.longitude, "countryCode": a.country_code,
+            })),
+            "recoveryId": request.recovery_id,
+            "userRegistrationId": request.user_registration_id,
+            "applicationVersion": request.application_version,
+            "applicationOS": request.application_os,
+            "deviceId": request.device_id,
+            "deviceAltId": request.device_alt_id,
+            "ipAddress": request.ip_address,
+            "latitude": request.latitude,
+            "longitude": request.longitude,
+            "additionalParameters": request.additional_parameters,
+        })
+        .to_string();
+
+        for _ in 0..3 {
+            let now = self.clock.now_ms();
+            let id = Uuid::new_v4();
+            let code = codes::numeric_code(CODE_LENGTH);
+            let keys = &config.keys;
+            let new = NewCode {
+                id,
+                application: request.application_id.clone(),
+                mobile: mobile.clone(),
+                email: email.clone(),
+                hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(CnfError::Internal)?,
+                key_version: keys.current_version(),
+                language: language.code().to_string(),
+                audit_json: audit.clone(),
+                created_ms: now,
+                expires_ms: now + config.cnf_code_ttl_seconds * 1000,
+                max_attempts: config.max_verify_attempts,
+            };
+            match self.store.create(&new, &windows, &locks, now).await? {
+                StoreOutcome::Stored => {}
+                StoreOutcome::IdTaken => continue,
+                StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
+                StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
+            }
+            self.deliver(&new, &code, language).await?;
+            let mut channels = Vec::new();
+            if mobile.is_some() {
+                channels.push("SMS");
+            }
+            if email.is_some() {
+                channels.push("EMAIL");
+            }
+            tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
+            return Ok(json!({
+                "confirmationId": id.to_string(),
+                "channels": channels,
+                "expiresInSeconds": config.cnf_code_ttl_seconds,
+                "resendAfterSeconds": config.cnf_resend_gap_seconds,
+                "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
+                "maskedEmailAddress": email.as_deref().map(mask::email),
+            }));
+        }
+        Err(CnfError::Busy)
+    }
+
+    /// The same code to every channel; if one refuses, the code is never usable.
+    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), CnfError> {
+        let (sms, subject, text, html) = texts(language, code, self.config.cnf_code_ttl_seconds / 60);
+        let mut failure = None;
+        if let Some(mobile) = &new.mobile {
+            if let Err(err) = self.sms.send(mobile, &sms, SMS_SENDER_ID).await {
+                failure = Some(mask::redact(&err.0, mobile, code));
+            }
+        }
+        if let (None, Some(address)) = (&failure, &new.email) {
+            let email = Email { to: address.clone(), subject, text, html };
+            if let Err(err) = self.email.send(&email).await {
+                failure = Some(err.0.replace(address.as_str(), &mask::email(address)).replace(code, "[code]"));
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(error) => {
+                tracing::error!(code_id = %new.id, error, "confirmation code delivery failed");
+                self.store.mark_undelivered(&new.id).await?;
+                Err(CnfError::DeliveryFailed)
+            }
+        }
+    }
+
+    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, CnfError> {
+        let id = match &request.confirmation_id {
+            Some(id) => Uuid::parse_str(id).map_err(|_| CnfError::NotFound)?,
+            None => {
+                let (mobile, email) = destinations(
+                    &self.config,
+                    &request.international_prefix,
+                    &request.mobile_number,
+                    &request.email_address,
+                )?;
+                let destination = mobile.or(email).ok_or(CnfError::NotFound)?;
+                self.store.latest(&request.application_id, &destination).await?.ok_or(CnfError::NotFound)?
+            }
+        };
+        let code = self.store.get(&id).await?.ok_or(CnfError::NotFound)?;
+        // Another application's code is unknown to this one.
+        if code.application != request.application_id || code.delivery_failed {
+            return Err(CnfError::NotFound);
+        }
+        Ok(code)
+    }
+
+    pub async fn validate(&self, request: ValidateRequest) -> Result<Payload, CnfError> {
+        self.application(&request.application_id)?;
+        for _ in 0..8 {
+            let now = self.clock.now_ms();
+            let code = self.find(&request).await?;
+            if code.verified {
+                return Err(CnfError::AlreadyUsed);
+            }
+            if code.attempts >= code.max_attempts {
+                return Err(CnfError::TooManyAttempts);
+            }
+            if code.expires_ms <= now {
+                return Err(CnfError::Expired);
+            }
+            let locks = self.locks(&code.destinations());
+            let keys = &self.config.keys;
+            if keys.matches(code.key_version, PURPOSE, &code.id.to_string(), &request.confirmation_code, &code.hash) {
+                match self.store.consume(&code, &locks, now).await? {
+                    Consumed::Yes => {
+                        tracing::info!(code_id = %code.id, "confirmation code validated");
+                        return Ok(json!({"confirmationId": code.id.to_string(), "valid": true}));
+                    }
+                    Consumed::Locked(_) => return Err(CnfError::TooManyAttempts),
+                    Consumed::Changed => continue,
+                }
+            }
+            let Some(attempts) = self.store.record_failure(&code.id).await? else { continue };
+            let mut locked = false;
+            for lock in &locks {
+                locked |= lock.hit(self.store.client(), now).await? >= self.config.destination_failure_limit;
+            }
+            tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
+            if locked {
+                return Err(CnfError::TooManyAttempts);
+            }
+            return Err(CnfError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
+        }
+        Err(CnfError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_mobile_is_masked_should_keep_country_first_and_last_two_digits() {
+        assert_eq!(super::mask_mobile("+5491123456789"), "+54 9 ** ****-**89");
+        assert_eq!(super::mask_mobile("+905321234567"), "+90 5** *** ** 67");
+    }
+}

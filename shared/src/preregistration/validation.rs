@@ -1,0 +1,432 @@
+//! Family B requests validated as the legacy ASP.NET Web API validated them: the seed's
+//! DataAnnotations (patterns matching the whole value, string lengths), Json.NET's reading
+//! (case-insensitive names, numbers as strings), and .NET's own wording in `ModelState`,
+//! every failing field at once. Deliberate deviations (API.md) are marked below.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use regex_lite::Regex;
+use serde_json::{Map, Value};
+
+/// `ModelState`: `request.<field>` -> messages.
+pub type ModelState = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditInfo {
+    pub ip_address: Option<String>,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub country_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GenerateRequest {
+    pub user_type_alt_id: Option<String>,
+    pub mobile_number: Option<String>,
+    pub international_prefix: Option<String>,
+    pub email_address: Option<String>,
+    pub audit_info: Option<AuditInfo>,
+    pub recovery_id: Option<i64>,
+    pub user_registration_id: Option<i64>,
+    pub application_id: String,
+    pub application_version: Option<String>,
+    pub application_os: Option<String>,
+    pub language: Option<String>,
+    pub device_id: Option<i64>,
+    pub device_alt_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub additional_parameters: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidateRequest {
+    pub application_id: String,
+    pub confirmation_id: Option<String>,
+    pub mobile_number: Option<String>,
+    pub international_prefix: Option<String>,
+    pub email_address: Option<String>,
+    pub confirmation_code: String,
+    pub language: Option<String>,
+}
+
+/// The seed's patterns, except where API.md deviates (e-mail top-level domain 2 to 63).
+const ALT_ID_PATTERN: &str = r"[0-9a-fA-F\-]{32,36}";
+const DIGITS_PATTERN: &str = r"^[0-9]+$";
+const EMAIL_PATTERN: &str = r"[\w._%+-]+@[\w.-]+\.[a-zA-Z]{2,63}";
+const IP_PATTERN: &str = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}";
+const MAX_PARAMETERS: usize = 20;
+
+/// .NET's RegularExpressionAttribute: the match must cover the whole value.
+fn whole_match(pattern: &'static str, value: &str) -> bool {
+    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<&'static str, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let regex = cache
+        .entry(pattern)
+        .or_insert_with(|| Regex::new(&format!("^(?:{pattern})$")).expect("the patterns above are valid"));
+    regex.is_match(value)
+}
+
+struct Reader<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+    errors: &'a mut ModelState,
+}
+
+impl Reader<'_> {
+    fn key(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+
+    fn fail(&mut self, name: &str, message: String) {
+        let key = self.key(name);
+        self.errors.entry(key).or_default().push(message);
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
+            _ => {
+                self.fail(name, format!("Unexpected character encountered while parsing value. Path '{name}'."));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, name: &str) -> Option<i64> {
+        let value = self.get(name)?.clone();
+        let parsed = match &value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        match parsed.filter(|v| i32::try_from(*v).is_ok()) {
+            Some(v) => Some(v),
+            None => {
+                let shown = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+                self.fail(name, format!("Could not convert string to integer: {shown}. Path '{name}'."));
+                None
+            }
+        }
+    }
+
+    /// StringLength / MaxLength and RegularExpression, in the order .NET reports them.
+    fn check(&mut self, name: &str, value: &Option<String>, min: usize, max: usize, pattern: Option<&'static str>) {
+        let Some(value) = value else { return };
+        let length = value.chars().count();
+        if length > max || length < min {
+            let message = if min > 0 {
+                format!(
+                    "The field {name} must be a string with a minimum length of {min} and a maximum length of {max}."
+                )
+            } else {
+                format!("The field {name} must be a string with a maximum length of {max}.")
+            };
+            self.fail(name, message);
+        }
+        if let Some(pattern) = pattern {
+            // Like .NET, an empty value is not matched against the pattern.
+            if !value.is_empty() && !whole_match(pattern, value) {
+                self.fail(name, format!("The field {name} must match the regular expression '{pattern}'."));
+            }
+        }
+    }
+
+    fn required(&mut self, name: &str, value: &Option<String>) {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            self.fail(name, format!("The {name} field is required."));
+        }
+    }
+
+    /// Deviation: IPv6 accepted, IPv4 octets at most 255 (the seed's pattern allowed 999).
+    fn ip(&mut self, name: &str, value: &Option<String>) {
+        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { return };
+        let valid = value.parse::<std::net::Ipv6Addr>().is_ok()
+            || (whole_match(IP_PATTERN, value) && value.parse::<std::net::Ipv4Addr>().is_ok());
+        if !valid {
+            self.fail(name, format!("The field {name} must be a valid IPv4 or IPv6 address."));
+        }
+    }
+
+    /// Deviation: 1 to 5 digits (the seed's minimum of 5 rejects every calling code), a
+    /// leading `00` stripped.
+    fn prefix(&mut self, name: &str, value: Option<String>) -> Option<String> {
+        let value = value.map(|v| v.trim().to_string());
+        let stripped = value.as_ref().map(|v| v.strip_prefix("00").unwrap_or(v).to_string());
+        if let Some(v) = &stripped {
+            if v.is_empty() || v.len() > 5 {
+                self.fail(
+                    name,
+                    format!("The field {name} must be a string with a minimum length of 1 and a maximum length of 5."),
+                );
+            } else if !whole_match(DIGITS_PATTERN, v) {
+                self.fail(name, format!("The field {name} must match the regular expression '{DIGITS_PATTERN}'."));
+            }
+        }
+        stripped
+    }
+}
+
+fn object(body: &str) -> Result<Map<String, Value>, ModelState> {
+    let invalid = |message: String| ModelState::from([("request".to_string(), vec![message])]);
+    if body.trim().is_empty() {
+        return Err(invalid("A non-empty request body is required.".into()));
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(invalid("Cannot deserialize the current JSON value into the request object.".into())),
+        Err(e) => Err(invalid(format!("Invalid JSON: {e}. Path '', line {}, position {}.", e.line(), e.column()))),
+    }
+}
+
+fn channels(r: &mut Reader<'_>, mobile: &Option<String>, prefix: &Option<String>, email: &Option<String>) {
+    let has_mobile = mobile.as_deref().is_some_and(|m| !m.is_empty());
+    if has_mobile && prefix.as_deref().is_none_or(str::is_empty) {
+        r.fail("internationalPrefix", "The internationalPrefix field is required.".into());
+    }
+    if !has_mobile && email.as_deref().is_none_or(str::is_empty) {
+        r.fail("mobileNumber", "Either mobileNumber or emailAddress is required.".into());
+    }
+}
+
+impl GenerateRequest {
+    pub fn parse(body: &str) -> Result<Self, ModelState> {
+        let map = object(body)?;
+        let mut errors = ModelState::new();
+        let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
+        let mut request = Self {
+            user_type_alt_id: r.string("userTypeAltId"),
+            mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
+            email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
+            recovery_id: r.integer("recoveryId"),
+            user_registration_id: r.integer("userRegistrationId"),
+            application_id: r.string("applicationId").unwrap_or_default(),
+            application_version: r.string("applicationVersion"),
+            application_os: r.string("applicationOS"),
+            language: r.string("language"),
+            device_id: r.integer("deviceId"),
+            device_alt_id: r.string("deviceAltId"),
+            ip_address: r.string("ipAddress"),
+            latitude: r.string("latitude"),
+            longitude: r.string("longitude"),
+            ..Self::default()
+        };
+        let prefix = r.string("internationalPrefix");
+        request.international_prefix = r.prefix("internationalPrefix", prefix);
+        r.check("userTypeAltId", &request.user_type_alt_id, 0, 128, Some(ALT_ID_PATTERN));
+        r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
+        r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
+        r.required("applicationId", &Some(request.application_id.clone()));
+        r.check("applicationVersion", &request.application_version, 0, 100, None);
+        r.check("applicationOS", &request.application_os, 0, 100, None);
+        r.check("language", &request.language, 0, 5, None);
+        r.check("deviceAltId", &request.device_alt_id, 0, 128, None);
+        r.ip("ipAddress", &request.ip_address);
+        r.check("latitude", &request.latitude, 0, 50, None);
+        r.check("longitude", &request.longitude, 0, 50, None);
+        channels(&mut r, &request.mobile_number, &request.international_prefix, &request.email_address);
+
+        match r.get("auditInfo").cloned() {
+            None => {}
+            Some(Value::Object(audit)) => {
+                let mut a = Reader { map: &audit, prefix: "request.auditInfo".into(), errors: r.errors };
+                let info = AuditInfo {
+                    ip_address: a.string("ipAddress"),
+                    latitude: a.string("latitude"),
+                    longitude: a.string("longitude"),
+                    country_code: a.string("countryCode"),
+                };
+                a.ip("ipAddress", &info.ip_address);
+                a.check("latitude", &info.latitude, 0, 50, None);
+                a.check("longitude", &info.longitude, 0, 50, None);
+                a.check("countryCode", &info.country_code, 0, 5, None);
+                request.audit_info = Some(info);
+            }
+            Some(_) => {
+                r.fail("auditInfo", "Cannot deserialize the current JSON value into type 'RequestAuditInfo'.".into())
+            }
+        }
+        match r.get("additionalParameters").cloned() {
+            None => {}
+            Some(Value::Object(parameters)) => {
+                if parameters.len() > MAX_PARAMETERS {
+                    r.fail(
+                        "additionalParameters",
+                        format!("The field additionalParameters must have at most {MAX_PARAMETERS} entries."),
+                    );
+                }
+                for (key, value) in parameters {
+                    let value = match value {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    if key.chars().count() > 64 || value.chars().count() > 512 {
+                        r.fail(
+                            "additionalParameters",
+                            "Keys of additionalParameters must be at most 64 characters and values at most 512.".into(),
+                        );
+                        break;
+                    }
+                    request.additional_parameters.insert(key, value);
+                }
+            }
+            Some(_) => r.fail(
+                "additionalParameters",
+                "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.".into(),
+            ),
+        }
+        if errors.is_empty() { Ok(request) } else { Err(errors) }
+    }
+}
+
+impl ValidateRequest {
+    pub fn parse(body: &str) -> Result<Self, ModelState> {
+        let map = object(body)?;
+        let mut errors = ModelState::new();
+        let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
+        let mut request = Self {
+            application_id: r.string("applicationId").unwrap_or_default(),
+            confirmation_id: r.string("confirmationId").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+            mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
+            email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
+            confirmation_code: r.string("confirmationCode").map(|c| c.trim().to_string()).unwrap_or_default(),
+            language: r.string("language"),
+            ..Self::default()
+        };
+        let prefix = r.string("internationalPrefix");
+        request.international_prefix = r.prefix("internationalPrefix", prefix);
+        r.required("applicationId", &Some(request.application_id.clone()));
+        r.required("confirmationCode", &Some(request.confirmation_code.clone()));
+        r.check(
+            "confirmationCode",
+            &Some(request.confirmation_code.clone()).filter(|c| !c.is_empty()),
+            0,
+            10,
+            Some(DIGITS_PATTERN),
+        );
+        r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
+        r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
+        r.check("language", &request.language, 0, 5, None);
+        if let Some(id) = &request.confirmation_id {
+            if uuid::Uuid::parse_str(id).is_err() {
+                r.fail("confirmationId", "The value of confirmationId is not a valid GUID.".into());
+            }
+        } else {
+            channels(&mut r, &request.mobile_number, &request.international_prefix, &request.email_address);
+        }
+        if errors.is_empty() { Ok(request) } else { Err(errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(body: &str) -> ModelState {
+        GenerateRequest::parse(body).unwrap_err()
+    }
+
+    #[test]
+    fn when_seed_sample_is_sent_should_report_each_rule_it_breaks() {
+        let seed = r#"{"userTypeAltId":"sample string 1","mobileNumber":"sample string 2","internationalPrefix":"sample string 3",
+            "emailAddress":"sample string 4","auditInfo":{"ipAddress":"sample string 1","latitude":"sample string 2",
+            "longitude":"sample string 3","countryCode":"sample string 4"},"recoveryId":5,"userRegistrationId":6,
+            "applicationId":"sample string 7","applicationVersion":"sample string 8","applicationOS":"sample string 9",
+            "language":"sample string 10","deviceId":11,"deviceAltId":"sample string 12","ipAddress":"sample string 13",
+            "latitude":"sample string 14","longitude":"sample string 15",
+            "additionalParameters":{"sample string 1":"sample string 2","sample string 3":"sample string 4"}}"#;
+        let e = errors(seed);
+        assert_eq!(
+            e["request.userTypeAltId"],
+            vec![r"The field userTypeAltId must match the regular expression '[0-9a-fA-F\-]{32,36}'."]
+        );
+        assert_eq!(
+            e["request.mobileNumber"],
+            vec!["The field mobileNumber must match the regular expression '^[0-9]+$'."]
+        );
+        assert_eq!(
+            e["request.internationalPrefix"],
+            vec![
+                "The field internationalPrefix must be a string with a minimum length of 1 and a maximum length of 5."
+            ]
+        );
+        assert_eq!(
+            e["request.emailAddress"],
+            vec![r"The field emailAddress must match the regular expression '[\w._%+-]+@[\w.-]+\.[a-zA-Z]{2,63}'."]
+        );
+        assert_eq!(e["request.language"], vec!["The field language must be a string with a maximum length of 5."]);
+        assert!(e.contains_key("request.ipAddress"));
+        assert!(e.contains_key("request.auditInfo.ipAddress"));
+        assert!(e.contains_key("request.auditInfo.countryCode"));
+    }
+
+    #[test]
+    fn when_request_is_valid_should_read_every_field() {
+        let r = GenerateRequest::parse(
+            r#"{"MobileNumber":"91123456789","internationalPrefix":"0054","emailAddress":"ana@shop.online",
+                "applicationId":"demo","recoveryId":"7","deviceId":3,"ipAddress":"2001:db8::1",
+                "userTypeAltId":"3698b76f-a5c0-4b04-b579-bc084019fb95","auditInfo":{"ipAddress":"203.0.113.7"},
+                "additionalParameters":{"campaign":"spring"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.international_prefix.as_deref(), Some("54"));
+        assert_eq!(r.mobile_number.as_deref(), Some("91123456789"));
+        assert_eq!(r.recovery_id, Some(7));
+        assert_eq!(r.audit_info.unwrap().ip_address.as_deref(), Some("203.0.113.7"));
+        assert_eq!(r.additional_parameters["campaign"], "spring");
+    }
+
+    #[test]
+    fn when_rules_are_broken_should_use_net_wording() {
+        let e = errors(r#"{"mobileNumber":"123","internationalPrefix":"54","applicationId":" "}"#);
+        assert_eq!(
+            e["request.mobileNumber"],
+            vec!["The field mobileNumber must be a string with a minimum length of 5 and a maximum length of 50."]
+        );
+        assert_eq!(e["request.applicationId"], vec!["The applicationId field is required."]);
+        let e =
+            errors(r#"{"mobileNumber":"91123456789","applicationId":"demo","ipAddress":"256.1.1.1","recoveryId":"x"}"#);
+        assert_eq!(e["request.internationalPrefix"], vec!["The internationalPrefix field is required."]);
+        assert!(e.contains_key("request.ipAddress"));
+        assert_eq!(e["request.recoveryId"], vec!["Could not convert string to integer: x. Path 'recoveryId'."]);
+        let e = errors(r#"{"applicationId":"demo"}"#);
+        assert_eq!(e["request.mobileNumber"], vec!["Either mobileNumber or emailAddress is required."]);
+        let e = errors(r#"{"applicationId":"demo","emailAddress":"a@b.co x"}"#);
+        assert!(e.contains_key("request.emailAddress"), "the pattern must match the whole value");
+        let many: Map<String, Value> = (0..21).map(|i| (format!("k{i}"), Value::from("v"))).collect();
+        let e = errors(
+            &serde_json::json!({"applicationId":"demo","emailAddress":"a@b.co","additionalParameters":many})
+                .to_string(),
+        );
+        assert!(e.contains_key("request.additionalParameters"));
+    }
+
+    #[test]
+    fn when_body_is_not_json_should_fail_the_whole_request() {
+        for body in ["", "{\"applicationId\":", "[1]"] {
+            assert!(errors(body).contains_key("request"), "{body}");
+        }
+    }
+
+    #[test]
+    fn when_validate_request_names_a_code_should_need_no_destination() {
+        let r = ValidateRequest::parse(
+            r#"{"applicationId":"demo","confirmationId":"5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0","confirmationCode":"012345"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.confirmation_code, "012345");
+        let e = ValidateRequest::parse(r#"{"applicationId":"demo","confirmationCode":"12ab"}"#).unwrap_err();
+        assert!(e.contains_key("request.confirmationCode"));
+        assert!(e.contains_key("request.mobileNumber"));
+    }
+}

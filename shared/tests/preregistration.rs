@@ -1,0 +1,251 @@
+//! Family B end to end through the handlers, against moto.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::sync::Arc;
+
+use common::preregistration::{harness, payload};
+use serde_json::json;
+
+const NO_GAP: &[(&str, &str)] = &[("CNF_RESEND_GAP_SECONDS", "0")];
+
+fn unique_mobile() -> String {
+    // Argentine mobiles (+54 9 11 ...), national part unique per call.
+    testkit::unique_phone().replace("+90532", "9115")
+}
+
+fn unique_address() -> String {
+    common::signup::unique_address().replace("@example.com", "@shop.online")
+}
+
+fn other(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+#[tokio::test]
+async fn when_code_goes_to_phone_and_email_encrypted_should_validate_once() {
+    let h = harness(&[], None).await;
+    let (mobile, address) = (unique_mobile(), unique_address());
+    let (status, body) = h
+        .generate(&json!({"applicationId": "demo-encrypted", "internationalPrefix": "54", "mobileNumber": mobile,
+                           "emailAddress": address, "language": "en", "deviceAltId": "device-7",
+                           "auditInfo": {"ipAddress": "203.0.113.7", "countryCode": "AR"},
+                           "additionalParameters": {"campaign": "spring"}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "only encryptedData: {body}");
+    let result = payload(&body);
+    assert_eq!(result["channels"], json!(["SMS", "EMAIL"]));
+    assert_eq!((result["expiresInSeconds"].as_u64(), result["resendAfterSeconds"].as_u64()), (Some(600), Some(30)));
+    assert!(result["maskedMobileNumber"].as_str().unwrap().starts_with("+54 9"));
+    assert!(result["maskedEmailAddress"].as_str().unwrap().ends_with("@shop.online"));
+    let id = result["confirmationId"].as_str().unwrap().to_string();
+
+    // The same code reaches both channels.
+    let e164 = format!("+54{mobile}");
+    let sms = testkit::wait_for_sms(&e164, 1, testkit::TIMEOUT).await;
+    let code = testkit::digits(&sms[0], 6).unwrap();
+    assert!(sms[0].starts_with("Your confirmation code"), "{}", sms[0]);
+    let emails = common::signup::emails_to(&address).await;
+    assert_eq!(testkit::digits(&emails[0], 6).as_deref(), Some(code.as_str()));
+
+    let validate =
+        |code: &str| json!({"applicationId": "demo-encrypted", "confirmationId": id, "confirmationCode": code});
+    let (status, body) = h.validate(&validate(other(&code))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["remainingAttempts"], 4);
+    assert_eq!(body["Message"], "El código de confirmación es incorrecto.", "no language: Spanish");
+    let (status, body) = h.validate(&validate(&code)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(payload(&body), json!({"confirmationId": id, "valid": true}));
+    assert_eq!(h.validate(&validate(&code)).await.0, 409);
+
+    // The audit fields are stored with the code.
+    let stored = h.app.store.get(&uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().unwrap();
+    let audit: serde_json::Value = serde_json::from_str(stored.audit_json.as_deref().unwrap()).unwrap();
+    assert_eq!(audit["deviceAltId"], "device-7");
+    assert_eq!(audit["auditInfo"]["countryCode"], "AR");
+    assert_eq!(audit["additionalParameters"]["campaign"], "spring");
+}
+
+#[tokio::test]
+async fn when_validated_by_destination_should_find_the_latest_code_of_that_application() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let generate = json!({"applicationId": "demo", "emailAddress": address});
+    let (status, first) = h.generate(&generate).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["encryptedData"], serde_json::Value::Null);
+    assert_eq!(first["response"]["maskedMobileNumber"], serde_json::Value::Null);
+    assert_eq!(h.generate(&generate).await.0, 200);
+    let emails = common::signup::emails_to(&address).await;
+    let latest = testkit::digits(emails.last().unwrap(), 6).unwrap();
+    // Another application does not see this code.
+    let (status, _) =
+        h.validate(&json!({"applicationId": "other", "emailAddress": address, "confirmationCode": latest})).await;
+    assert_eq!(status, 404);
+    let (status, body) = h
+        .validate(&json!({"applicationId": "demo", "emailAddress": address.to_uppercase(), "confirmationCode": latest}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"]["valid"], true);
+
+    let mobile = unique_mobile();
+    let (status, _) =
+        h.generate(&json!({"applicationId": "demo", "internationalPrefix": "0054", "mobileNumber": mobile})).await;
+    assert_eq!(status, 200);
+    let sms = testkit::wait_for_sms(&format!("+54{mobile}"), 1, testkit::TIMEOUT).await;
+    assert!(sms[0].starts_with("Tu código"), "Spanish by default: {}", sms[0]);
+    let code = testkit::digits(&sms[0], 6).unwrap();
+    let (status, body) = h
+        .validate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "confirmationCode": code}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn when_requests_are_refused_should_answer_in_asp_net_shape() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    // Immediate resend.
+    assert_eq!(h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await.0, 200);
+    let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address, "language": "pt"})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["Message"], "Muitos códigos solicitados; tente novamente mais tarde.");
+    // Unknown application.
+    let (status, body) = h.generate(&json!({"applicationId": "nope", "emailAddress": unique_address()})).await;
+    assert_eq!((status.as_u16(), body["Message"].as_str()), (401, Some("Aplicación no autorizada.")));
+    // The seed's own sample body.
+    let seed = include_str!("../../events/generate-cnf-code-not-user-seed-sample.json");
+    let request = lambda_http::request::from_str(seed).unwrap();
+    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, request).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["Message"], "The request is invalid.");
+    let state = body["ModelState"].as_object().unwrap();
+    for key in [
+        "request.userTypeAltId",
+        "request.mobileNumber",
+        "request.internationalPrefix",
+        "request.emailAddress",
+        "request.ipAddress",
+    ] {
+        assert!(state.contains_key(key), "{key} missing in {body}");
+    }
+    // Not a mobile, a country not allowed, malformed JSON, unknown code.
+    for (request, field) in [
+        (
+            json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": "1143211234"}),
+            "request.mobileNumber",
+        ),
+        (
+            json!({"applicationId": "demo", "internationalPrefix": "49", "mobileNumber": "15123456789"}),
+            "request.mobileNumber",
+        ),
+    ] {
+        let (status, body) = h.generate(&request).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["ModelState"][field].is_array(), "{body}");
+    }
+    let malformed = common::post("{\"applicationId\": \"demo\", ");
+    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, malformed).await).await;
+    assert_eq!(status, 400);
+    assert!(body["ModelState"]["request"].is_array(), "{body}");
+    let unknown = json!({"applicationId": "demo", "confirmationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "confirmationCode": "123456", "language": "en"});
+    let (status, body) = h.validate(&unknown).await;
+    assert_eq!((status.as_u16(), body["Message"].as_str()), (404, Some("Confirmation code not found.")));
+}
+
+#[tokio::test]
+async fn when_code_is_old_or_guessed_should_answer_gone_then_too_many() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(&common::signup::emails_to(&address).await[0], 6).unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": other(&code)}))
+                .await
+                .0,
+            400
+        );
+    }
+    let right = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    assert_eq!(h.validate(&right).await.0, 429);
+
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    h.clock.advance_ms(600_000);
+    let (status, body) =
+        h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code})).await;
+    assert_eq!(status, 410, "{body}");
+}
+
+#[tokio::test]
+async fn when_sms_cannot_be_sent_should_answer_502_and_never_accept_the_code() {
+    let failing = Arc::new(common::FailingSms::default());
+    let h = harness(&[], Some(failing.clone())).await;
+    let (status, body) = h
+        .generate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": unique_mobile()}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let code = testkit::digits(failing.0.lock().unwrap().last().unwrap(), 6).unwrap();
+    let items = h.app.store.client().scan().table_name(testkit::TABLE).send().await.unwrap().items.unwrap_or_default();
+    let id = items
+        .iter()
+        .filter(|i| i.get("dlv").and_then(|v| v.as_s().ok()).is_some_and(|d| d == "failed"))
+        .find_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("CNF#").map(str::to_string))
+        .expect("the undelivered code is marked");
+    let (status, _) =
+        h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code})).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_30_validations_of_the_right_code_race_should_succeed_exactly_once() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(&common::signup::emails_to(&address).await[0], 6).unwrap();
+    let request = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code}).to_string();
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (app, request) = (h.app.clone(), request.clone());
+            tokio::spawn(async move {
+                shared::preregistration::handler::validate(&app, common::post(&request)).await.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 29, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_20_generates_race_for_one_phone_should_send_exactly_5_sms() {
+    let h = harness(NO_GAP, None).await;
+    let mobile = unique_mobile();
+    let request = json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile}).to_string();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (app, request) = (h.app.clone(), request.clone());
+            tokio::spawn(async move {
+                shared::preregistration::handler::generate(&app, common::post(&request)).await.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+    assert_eq!(testkit::sms_to(&format!("+54{mobile}")).await.len(), 5);
+}
