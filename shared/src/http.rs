@@ -36,6 +36,45 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Which of `offered` media types `Accept` prefers (by quality, then by the order written);
+/// `None` when it names none of them, or only wildcards: then the endpoint's default applies.
+pub fn preferred<'a>(accept: Option<&str>, offered: &[&'a str]) -> Option<&'a str> {
+    let mut best: Option<(f32, &'a str)> = None;
+    for range in accept?.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let quality =
+            parts.filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).next().unwrap_or(1.0);
+        if let Some(known) = offered.iter().find(|o| **o == media) {
+            if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+                best = Some((quality, known));
+            }
+        }
+    }
+    best.map(|(_, media)| media)
+}
+
+/// Families B and C answer XML when `Accept` prefers `application/xml` or `text/xml`.
+pub fn prefers_xml(headers: &HeaderMap) -> bool {
+    let offered = ["application/json", "text/json", "application/xml", "text/xml"];
+    preferred(header(headers, "accept"), &offered).is_some_and(|m| m.ends_with("/xml"))
+}
+
+/// A body to read as XML: labelled so, or starting with `<`.
+pub fn is_xml_body(headers: &HeaderMap, body: &str) -> bool {
+    header(headers, "content-type").is_some_and(|c| c.to_ascii_lowercase().contains("xml"))
+        || body.trim_start_matches('\u{feff}').trim_start().starts_with('<')
+}
+
+pub fn xml_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/xml; charset=utf-8"));
+    response
+}
+
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
     let mut response = Response::new(Body::Text(text));
@@ -49,6 +88,17 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_accept_is_weighed_should_pick_the_preferred_offered_type() {
+        let offered = ["application/json", "application/xml", "text/xml"];
+        assert_eq!(preferred(Some("application/xml"), &offered), Some("application/xml"));
+        assert_eq!(preferred(Some("text/xml;q=0.5, application/json"), &offered), Some("application/json"));
+        assert_eq!(preferred(Some("application/json;q=0.1, text/xml"), &offered), Some("text/xml"));
+        assert_eq!(preferred(Some("*/*"), &offered), None);
+        assert_eq!(preferred(Some("application/xml;q=0"), &offered), None);
+        assert_eq!(preferred(None, &offered), None);
+    }
 
     #[test]
     fn when_body_is_too_large_or_not_utf8_should_refuse() {

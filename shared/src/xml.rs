@@ -8,7 +8,11 @@ use quick_xml::events::Event;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
     pub name: String,
+    /// The namespace the element's name is in, when the document declares one.
+    pub namespace: Option<String>,
     pub text: String,
+    /// `i:nil="true"`: DataContract's null.
+    pub nil: bool,
     pub children: Vec<Element>,
 }
 
@@ -30,10 +34,34 @@ fn local_name(name: &[u8]) -> String {
     name.rsplit(':').next().unwrap_or_default().to_string()
 }
 
+/// The element with its namespace (from its own or an ancestor's `xmlns` declarations) and
+/// `i:nil`.
+fn element(start: &quick_xml::events::BytesStart<'_>, scopes: &mut Vec<Vec<(String, String)>>) -> Element {
+    let mut declared = Vec::new();
+    let mut nil = false;
+    for attribute in start.attributes().flatten() {
+        let key = String::from_utf8_lossy(attribute.key.as_ref()).to_string();
+        let value = String::from_utf8_lossy(&attribute.value).to_string();
+        if key == "xmlns" {
+            declared.push((String::new(), value));
+        } else if let Some(prefix) = key.strip_prefix("xmlns:") {
+            declared.push((prefix.to_string(), value));
+        } else if key.rsplit(':').next() == Some("nil") && value == "true" {
+            nil = true;
+        }
+    }
+    scopes.push(declared);
+    let qualified = String::from_utf8_lossy(start.name().as_ref()).to_string();
+    let prefix = qualified.split_once(':').map(|(p, _)| p.to_string()).unwrap_or_default();
+    let namespace = scopes.iter().rev().flat_map(|s| s.iter()).find(|(p, _)| *p == prefix).map(|(_, ns)| ns.clone());
+    Element { name: local_name(qualified.as_bytes()), namespace, nil, ..Default::default() }
+}
+
 pub fn parse(body: &str) -> Result<Element, XmlError> {
     let err = |why: String| XmlError(why);
     let mut reader = quick_xml::Reader::from_str(body);
     let mut stack: Vec<Element> = Vec::new();
+    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
         let event = reader.read_event().map_err(|e| err(e.to_string()))?;
@@ -46,10 +74,11 @@ pub fn parse(body: &str) -> Result<Element, XmlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(err("elements are nested too deeply".into()));
                 }
-                stack.push(Element { name: local_name(start.name().as_ref()), ..Default::default() });
+                stack.push(element(&start, &mut scopes));
             }
             Event::Empty(empty) => {
-                let element = Element { name: local_name(empty.name().as_ref()), ..Default::default() };
+                let element = element(&empty, &mut scopes);
+                scopes.pop();
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None if root.is_none() => root = Some(element),
@@ -58,6 +87,7 @@ pub fn parse(body: &str) -> Result<Element, XmlError> {
             }
             Event::End(_) => {
                 let mut element = stack.pop().ok_or_else(|| err("unexpected closing tag".into()))?;
+                scopes.pop();
                 element.text = element.text.trim().to_string();
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
@@ -102,6 +132,89 @@ pub fn parse(body: &str) -> Result<Element, XmlError> {
     root.ok_or_else(|| err("no root element".into()))
 }
 
+/// A DataContract document as the JSON its type would serialise to: elements with children
+/// become objects (a dictionary's `KeyValueOfstringstring` entries become its keys), `i:nil`
+/// becomes null, text stays text (the request readers convert numbers and booleans).
+pub fn to_json(element: &Element) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    if element.nil {
+        return Value::Null;
+    }
+    if element.children.is_empty() {
+        return Value::String(element.text.clone());
+    }
+    let mut map = Map::new();
+    for child in &element.children {
+        if child.name == "KeyValueOfstringstring" {
+            if let Some(key) = child.child("Key") {
+                let value = child.child("Value").map(to_json).unwrap_or(Value::Null);
+                map.insert(key.text.clone(), value);
+            }
+        } else {
+            map.insert(child.name.clone(), to_json(child));
+        }
+    }
+    Value::Object(map)
+}
+
+/// Writes a DataContract document: `<Root xmlns:i=... xmlns=NS>` and its members.
+pub struct Writer(String);
+
+impl Writer {
+    pub fn new(root: &str, namespace: &str) -> Self {
+        Self(format!("<{root} xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"{}\">", escape(namespace)))
+    }
+
+    /// A member: its text, or `i:nil` when absent.
+    pub fn field(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.0.push_str(&format!("<{name}>{}</{name}>", escape(v))),
+            None => self.0.push_str(&format!("<{name} i:nil=\"true\"/>")),
+        }
+        self
+    }
+
+    pub fn raw(&mut self, xml: &str) -> &mut Self {
+        self.0.push_str(xml);
+        self
+    }
+
+    pub fn finish(mut self, root: &str) -> String {
+        self.0.push_str(&format!("</{root}>"));
+        self.0
+    }
+}
+
+const ARRAYS_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
+
+/// Writes the members of a JSON object as DataContract does: in ordinal order, nulls as
+/// `i:nil`, arrays of strings as `d2p1:string` items, nested objects as nested members.
+pub fn json_members(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let mut out = String::new();
+    let Value::Object(map) = value else { return out };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let name = escape(key);
+        match &map[key] {
+            Value::Null => out.push_str(&format!("<{name} i:nil=\"true\"/>")),
+            Value::Array(items) => {
+                out.push_str(&format!("<{name} xmlns:d2p1=\"{ARRAYS_NS}\">"));
+                for item in items {
+                    let text = item.as_str().map(str::to_string).unwrap_or_else(|| item.to_string());
+                    out.push_str(&format!("<d2p1:string>{}</d2p1:string>", escape(&text)));
+                }
+                out.push_str(&format!("</{name}>"));
+            }
+            nested @ Value::Object(_) => out.push_str(&format!("<{name}>{}</{name}>", json_members(nested))),
+            Value::String(text) => out.push_str(&format!("<{name}>{}</{name}>", escape(text))),
+            other => out.push_str(&format!("<{name}>{other}</{name}>")),
+        }
+    }
+    out
+}
+
 /// Escapes text for element content or attribute values.
 pub fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).to_string()
@@ -118,9 +231,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(root.name, "Root");
+        assert_eq!(root.namespace.as_deref(), Some("urn:x"));
         assert_eq!(root.child("b").unwrap().text, "one & two A");
         assert_eq!(root.child("C").unwrap().text, "");
         assert_eq!(root.child("D").unwrap().child("E").unwrap().text, "x");
+    }
+
+    #[test]
+    fn when_data_contract_is_read_as_json_should_map_dictionaries_nils_and_nesting() {
+        let root = parse(
+            r#"<R xmlns="urn:r" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><A>1</A><B i:nil="true"/>
+               <D xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><d2p1:KeyValueOfstringstring>
+               <d2p1:Key>k</d2p1:Key><d2p1:Value>v</d2p1:Value></d2p1:KeyValueOfstringstring></D>
+               <N xmlns:x="urn:n"><x:C>c</x:C></N></R>"#,
+        )
+        .unwrap();
+        assert_eq!(root.namespace.as_deref(), Some("urn:r"));
+        assert_eq!(to_json(&root), serde_json::json!({"A": "1", "B": null, "D": {"k": "v"}, "N": {"C": "c"}}));
+        let mut w = Writer::new("Out", "urn:o");
+        w.field("A", Some("<&>")).field("B", None);
+        assert_eq!(
+            w.finish("Out"),
+            "<Out xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"urn:o\"><A>&lt;&amp;&gt;</A><B i:nil=\"true\"/></Out>"
+        );
     }
 
     #[test]

@@ -249,3 +249,52 @@ async fn when_20_generates_race_for_one_phone_should_send_exactly_5_sms() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
     assert_eq!(testkit::sms_to(&format!("+54{mobile}")).await.len(), 5);
 }
+
+#[tokio::test]
+async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xml() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let xml = include_str!("../../scripts/seed-generate-cnf-code-not-user.xml")
+        .replace("sample string 1<", "203.0.113.8<")
+        .replace("<userTypeAltId>203.0.113.8<", "<userTypeAltId>3698b76f-a5c0-4b04-b579-bc084019fb95<")
+        .replace("<d2p1:countryCode>sample string 4<", "<d2p1:countryCode>AR<")
+        .replace("<mobileNumber>sample string 2</mobileNumber>", "")
+        .replace("<internationalPrefix>sample string 3</internationalPrefix>", "")
+        .replace("<emailAddress>sample string 4<", &format!("<emailAddress>{address}<"))
+        .replace("sample string 7", "demo")
+        .replace("sample string 10", "en")
+        .replace("sample string 13", "203.0.113.7");
+    let mut request = common::post(&xml);
+    request.headers_mut().insert("content-type", "text/xml".parse().unwrap());
+    request.headers_mut().insert("accept", "application/xml".parse().unwrap());
+    let response = shared::preregistration::handler::generate(&h.app, request).await;
+    let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
+    assert_eq!(response.status(), 200, "{text}");
+    let root = shared::xml::parse(&text).unwrap();
+    assert_eq!(root.name, "GenericResultOfGenerateCnfCodeNotUserResponse");
+    assert!(root.child("encryptedData").unwrap().nil);
+    let result = root.child("response").unwrap();
+    assert_eq!(result.child("channels").unwrap().children[0].text, "EMAIL");
+    assert!(result.child("maskedMobileNumber").unwrap().nil);
+    let stored =
+        h.app.store.get(&uuid::Uuid::parse_str(&result.child("confirmationId").unwrap().text).unwrap()).await.unwrap();
+    let audit: serde_json::Value = serde_json::from_str(stored.unwrap().audit_json.as_deref().unwrap()).unwrap();
+    assert_eq!(audit["deviceId"], 11, "XML values read like their JSON twins");
+    assert_eq!(audit["additionalParameters"]["203.0.113.8"], "sample string 2");
+
+    // The seed's sample as it stands: ModelState in Web API's XML error.
+    let mut request = common::post(include_str!("../../scripts/seed-generate-cnf-code-not-user.xml"));
+    request.headers_mut().insert("accept", "text/xml".parse().unwrap());
+    let response = shared::preregistration::handler::generate(&h.app, request).await;
+    assert_eq!(response.status(), 400);
+    let error = shared::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
+    assert_eq!(error.name, "Error");
+    assert!(error.child("ModelState").unwrap().child("request.mobileNumber").is_some());
+    // Broken or hostile XML.
+    for body in
+        ["<GenerateCnfCodeNotUserRequest>", "<Wrong xmlns=\"urn:x\"/>", "<!DOCTYPE a [<!ENTITY b \"c\">]><a>&b;</a>"]
+    {
+        let response = shared::preregistration::handler::generate(&h.app, common::post(body)).await;
+        assert_eq!(response.status(), 400, "{body}");
+    }
+}

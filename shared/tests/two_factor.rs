@@ -237,3 +237,45 @@ async fn when_input_is_bad_should_answer_4xx_with_a_code_and_store_nothing() {
     assert!(testkit::sms_to(&phone).await.is_empty(), "nothing sent for refused requests");
     assert!(testkit::sms_to("+4915123456789").await.is_empty());
 }
+
+#[tokio::test]
+async fn when_legacy_client_speaks_xml_should_answer_xml_with_code_names() {
+    let h = harness(&[]).await;
+    let phone = unique_phone();
+    let xml = format!(
+        r#"<CreateTwoFactorSmsOtpRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request"> <GsmNumber>{phone}</GsmNumber> <IsSync>true</IsSync> <MaxSMSCount>4</MaxSMSCount> <MaxSMSInterval>5</MaxSMSInterval> <OtpExpirationPeriod>6</OtpExpirationPeriod> <Source>sample string 7</Source> <TwoFactorConfigurationId>1</TwoFactorConfigurationId> <UserId>{USER}</UserId> </CreateTwoFactorSmsOtpRequest>"#
+    );
+    for content_type in ["application/xml", "text/xml"] {
+        let mut request = post(&xml);
+        request.headers_mut().insert("content-type", content_type.parse().unwrap());
+        request.headers_mut().insert("accept", "application/xml".parse().unwrap());
+        let response = shared::twofactor::handler::create(&h.app, request).await;
+        let status = response.status();
+        let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
+        let root = shared::xml::parse(&text).unwrap();
+        assert_eq!(root.name, "CreateTwoFactorSmsOtpResponse");
+        assert_eq!(
+            root.namespace.as_deref(),
+            Some("http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Response")
+        );
+        if content_type == "application/xml" {
+            assert_eq!(status, 200, "{text}");
+            assert_eq!(root.child("Code").unwrap().text, "SuccessCode");
+            assert_eq!(root.child("GsmNumber").unwrap().text, phone);
+            assert!(root.child("OtpCode").unwrap().nil);
+        } else {
+            // MaxSMSCount 4 in 5 s is not reached by two; the second is also accepted.
+            assert_eq!(status, 200, "{text}");
+        }
+    }
+    // The JSON twin of a refused request, and XML that is no request at all.
+    let mut request = post("<Nope/>");
+    request.headers_mut().insert("accept", "text/xml".parse().unwrap());
+    let response = shared::twofactor::handler::verify(&h.app, request).await;
+    assert_eq!(response.status(), 400);
+    let root = shared::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
+    assert_eq!(root.child("Code").unwrap().text, "InvalidRequestCode");
+    let (status, body) =
+        read(shared::twofactor::handler::create(&h.app, post("<CreateTwoFactorSmsOtpRequest><")).await).await;
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (400, Some(4001)), "{body}");
+}

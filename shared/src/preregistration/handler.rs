@@ -36,32 +36,42 @@ fn language_of(body: &str) -> Language {
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
     let body = body_of(&request);
     let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
-    let outcome = match body.and_then(|b| GenerateRequest::parse(b).map_err(CnfError::Invalid)) {
+    let xml = http::prefers_xml(request.headers());
+    let read = |b: &str| GenerateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);
+    let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             app.generate(parsed).await.map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language)
+    answer(app, outcome, language, xml.then_some("GenericResultOfGenerateCnfCodeNotUserResponse"))
 }
 
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
     let body = body_of(&request);
     let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
-    let outcome = match body.and_then(|b| ValidateRequest::parse(b).map_err(CnfError::Invalid)) {
+    let xml = http::prefers_xml(request.headers());
+    let read = |b: &str| ValidateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);
+    let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             app.validate(parsed).await.map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language)
+    answer(app, outcome, language, xml.then_some("GenericResultOfValidateCnfCodeNotUserResponse"))
 }
 
 /// `GenericResult`: `{"encryptedData": "..."}` for applications with a key, else
 /// `{"encryptedData": null, "response": {...}}`; errors as ASP.NET Web API writes them.
-fn answer(app: &Preregistration, outcome: Result<(String, Payload), CnfError>, language: Language) -> Response<Body> {
+/// With `xml_root`, the same answer as DataContract XML (errors as Web API's `<Error>`).
+fn answer(
+    app: &Preregistration,
+    outcome: Result<(String, Payload), CnfError>,
+    language: Language,
+    xml_root: Option<&str>,
+) -> Response<Body> {
     match outcome {
         Ok((application, payload)) => {
             let encrypted = app.application(&application).ok().and_then(|a| a.encrypt(payload.to_string().as_bytes()));
@@ -69,7 +79,10 @@ fn answer(app: &Preregistration, outcome: Result<(String, Payload), CnfError>, l
                 Some(data) => json!({ "encryptedData": data }),
                 None => json!({ "encryptedData": null, "response": payload }),
             };
-            http::json_response(StatusCode::OK, &body)
+            match xml_root {
+                Some(root) => http::xml_response(StatusCode::OK, result_xml(root, &body)),
+                None => http::json_response(StatusCode::OK, &body),
+            }
         }
         Err(err) => {
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -83,7 +96,43 @@ fn answer(app: &Preregistration, outcome: Result<(String, Payload), CnfError>, l
                 }
                 _ => json!({ "Message": err.message(language) }),
             };
-            http::json_response(status, &body)
+            match xml_root {
+                Some(_) => http::xml_response(status, error_xml(&body)),
+                None => http::json_response(status, &body),
+            }
         }
     }
+}
+
+const RESULT_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/KinPOS.API";
+
+fn result_xml(root: &str, body: &Value) -> String {
+    let mut w = crate::xml::Writer::new(root, RESULT_NAMESPACE);
+    w.field("encryptedData", body["encryptedData"].as_str());
+    match &body["response"] {
+        Value::Null => w.field("response", None),
+        response => w.raw(&format!("<response>{}</response>", crate::xml::json_members(response))),
+    };
+    w.finish(root)
+}
+
+/// ASP.NET Web API's `HttpError` in XML: `<Error><Message/><ModelState><request.x/>...`.
+fn error_xml(body: &Value) -> String {
+    let escape = crate::xml::escape;
+    let mut out = String::from("<Error>");
+    out.push_str(&format!("<Message>{}</Message>", escape(body["Message"].as_str().unwrap_or_default())));
+    if let Some(state) = body["ModelState"].as_object() {
+        out.push_str("<ModelState>");
+        for (key, messages) in state {
+            for message in messages.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                out.push_str(&format!("<{key}>{}</{key}>", escape(message)));
+            }
+        }
+        out.push_str("</ModelState>");
+    }
+    if let Some(remaining) = body["remainingAttempts"].as_u64() {
+        out.push_str(&format!("<remainingAttempts>{remaining}</remainingAttempts>"));
+    }
+    out.push_str("</Error>");
+    out
 }

@@ -176,6 +176,25 @@ impl Reader<'_> {
     }
 }
 
+/// The seed's DataContract namespace of both request types.
+pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests";
+
+/// The request as a JSON object: from JSON, or from XML in the seed's DataContract form.
+fn read(body: &str, xml: bool, root: &str) -> Result<Map<String, Value>, ModelState> {
+    if !xml {
+        return object(body);
+    }
+    let invalid = |message: String| ModelState::from([("request".to_string(), vec![message])]);
+    let element = crate::xml::parse(body).map_err(|e| invalid(format!("{}.", e)))?;
+    if element.name != root || element.namespace.as_deref().is_some_and(|ns| ns != REQUEST_NAMESPACE) {
+        return Err(invalid(format!("Expecting element '{root}' from namespace '{REQUEST_NAMESPACE}'.")));
+    }
+    match crate::xml::to_json(&element) {
+        Value::Object(map) => Ok(map),
+        _ => Ok(Map::new()),
+    }
+}
+
 fn object(body: &str) -> Result<Map<String, Value>, ModelState> {
     let invalid = |message: String| ModelState::from([("request".to_string(), vec![message])]);
     if body.trim().is_empty() {
@@ -200,7 +219,11 @@ fn channels(r: &mut Reader<'_>, mobile: &Option<String>, prefix: &Option<String>
 
 impl GenerateRequest {
     pub fn parse(body: &str) -> Result<Self, ModelState> {
-        let map = object(body)?;
+        Self::read(body, false)
+    }
+
+    pub fn read(body: &str, xml: bool) -> Result<Self, ModelState> {
+        let map = read(body, xml, "GenerateCnfCodeNotUserRequest")?;
         let mut errors = ModelState::new();
         let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
         let mut request = Self {
@@ -291,7 +314,11 @@ impl GenerateRequest {
 
 impl ValidateRequest {
     pub fn parse(body: &str) -> Result<Self, ModelState> {
-        let map = object(body)?;
+        Self::read(body, false)
+    }
+
+    pub fn read(body: &str, xml: bool) -> Result<Self, ModelState> {
+        let map = read(body, xml, "ValidateCnfCodeNotUserRequest")?;
         let mut errors = ModelState::new();
         let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
         let mut request = Self {
@@ -368,6 +395,31 @@ mod tests {
         assert!(e.contains_key("request.ipAddress"));
         assert!(e.contains_key("request.auditInfo.ipAddress"));
         assert!(e.contains_key("request.auditInfo.countryCode"));
+    }
+
+    #[test]
+    fn when_seed_xml_sample_is_read_should_equal_its_json_twin() {
+        let xml = include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml");
+        let json = include_str!("../../../scripts/seed-generate-cnf-code-not-user.json");
+        let real = |text: &str| {
+            text.replace("sample string 2", "91123456789")
+                .replace("sample string 3", "54")
+                .replace("sample string 4", "ana@example.com")
+                .replace("sample string 7", "demo")
+                .replace("sample string 10", "es")
+                .replace("sample string 13", "203.0.113.7")
+                .replace("sample string 1<", "203.0.113.8<")
+                .replace("\"sample string 1\"", "\"203.0.113.8\"")
+        };
+        let from_xml = GenerateRequest::read(&real(xml), true);
+        let from_json = GenerateRequest::read(&real(json), false);
+        assert_eq!(from_xml, from_json);
+        let errors = from_xml.unwrap_err();
+        assert_eq!(
+            errors.keys().collect::<Vec<_>>(),
+            vec!["request.auditInfo.countryCode", "request.userTypeAltId"],
+            "{errors:?}"
+        );
     }
 
     #[test]

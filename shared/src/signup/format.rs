@@ -30,7 +30,7 @@ impl Format {
 
     fn of_media_type(media: &str) -> Option<Self> {
         match media {
-            "application/json" | "text/json" | "*/*" | "application/*" => Some(Self::Json),
+            "application/json" | "text/json" => Some(Self::Json),
             "application/xml" | "text/xml" => Some(Self::Xml),
             "text/csv" => Some(Self::Csv),
             _ => None,
@@ -46,23 +46,8 @@ pub fn negotiate(path: &str, query: Option<&str>, accept: Option<&str>) -> Forma
         key.eq_ignore_ascii_case("format").then(|| Format::named(value)).flatten()
     });
     let from_suffix = || path.rsplit_once('.').and_then(|(_, suffix)| Format::named(suffix));
-    let from_accept = || {
-        let mut best: Option<(f32, Format)> = None;
-        for range in accept?.split(',') {
-            let mut parts = range.split(';');
-            let media = parts.next()?.trim().to_ascii_lowercase();
-            let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-                .next()
-                .unwrap_or(1.0);
-            if let Some(format) = Format::of_media_type(&media) {
-                if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
-                    best = Some((quality, format));
-                }
-            }
-        }
-        best.map(|(_, format)| format)
-    };
+    let offered = ["application/json", "text/json", "application/xml", "text/xml", "text/csv"];
+    let from_accept = || crate::http::preferred(accept, &offered).and_then(Format::of_media_type);
     from_query.or_else(from_suffix).or_else(from_accept).unwrap_or(Format::Json)
 }
 

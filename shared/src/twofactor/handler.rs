@@ -24,15 +24,28 @@ fn body_of(request: &Request) -> Result<&str, TwoFactorError> {
     })
 }
 
+/// JSON, or XML when `Accept` prefers it.
+fn respond<T: serde::Serialize>(
+    status: StatusCode,
+    xml: bool,
+    body: &T,
+    to_xml: impl Fn(&T) -> String,
+) -> Response<Body> {
+    if xml { http::xml_response(status, to_xml(body)) } else { http::json_response(status, body) }
+}
+
 pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let accept_language = http::header(request.headers(), "accept-language");
-    let outcome = match body_of(&request).and_then(CreateRequest::parse) {
+    let xml = http::prefers_xml(request.headers());
+    let parsed = body_of(&request).and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
+    let outcome = match parsed {
         Ok(parsed) => app.create(parsed, accept_language).await,
         Err(err) => Err(err),
     };
     match outcome {
-        Ok(created) => http::json_response(
+        Ok(created) => respond(
             StatusCode::OK,
+            xml,
             &CreateResponse {
                 id: created.numeric_id,
                 otp_id_reference: Some(created.otp_id.to_string()),
@@ -44,29 +57,33 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
                 success: true,
                 code: Code::Success.number(),
             },
+            CreateResponse::to_xml,
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "create refused: {err}");
-            http::json_response(status(&err), &CreateResponse::failure(&err))
+            respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml)
         }
     }
 }
 
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
-    let parsed = body_of(&request).and_then(VerifyRequest::parse);
+    let xml = http::prefers_xml(request.headers());
+    let parsed = body_of(&request).and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
         Ok(parsed) => app.verify(parsed).await,
         Err(err) => Err(err),
     };
     match outcome {
-        Ok(verified) => http::json_response(
+        Ok(verified) => respond(
             StatusCode::OK,
+            xml,
             &VerifyResponse::success(verified.otp_id.to_string(), verified.remaining_attempts),
+            VerifyResponse::to_xml,
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "verify refused: {err}");
-            http::json_response(status(&err), &VerifyResponse::failure(&err, otp_id))
+            respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml)
         }
     }
 }

@@ -33,6 +33,24 @@ impl Code {
         self as u16
     }
 
+    pub const ALL: [Code; 11] = [
+        Self::Success,
+        Self::MaxOtpRequestExceeded,
+        Self::InvalidRequest,
+        Self::TwoFactorConfigurationNotFound,
+        Self::OtpNotFound,
+        Self::OtpExpired,
+        Self::OtpMismatch,
+        Self::MaxVerifyAttemptsExceeded,
+        Self::OtpAlreadyVerified,
+        Self::SmsSendFailed,
+        Self::InternalError,
+    ];
+
+    pub fn from_number(number: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.number() == number)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Success => "SuccessCode",

@@ -35,7 +35,28 @@ struct Fields {
     errors: Vec<String>,
 }
 
+/// The seed's DataContract namespace of both request types.
+pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request";
+
 impl Fields {
+    /// JSON, or XML in the seed's DataContract form (root `root`, the seed's namespace,
+    /// members in any order).
+    fn read(body: &str, xml: bool, root: &str) -> Result<Self, TwoFactorError> {
+        if !xml {
+            return Self::parse(body);
+        }
+        let element = crate::xml::parse(body).map_err(|e| TwoFactorError::InvalidRequest(e.to_string()))?;
+        if element.name != root || element.namespace.as_deref().is_some_and(|ns| ns != REQUEST_NAMESPACE) {
+            return Err(TwoFactorError::InvalidRequest(format!(
+                "the root element must be {root} in namespace {REQUEST_NAMESPACE}"
+            )));
+        }
+        match crate::xml::to_json(&element) {
+            Value::Object(map) => Ok(Self { map, errors: Vec::new() }),
+            _ => Ok(Self { map: Map::new(), errors: Vec::new() }),
+        }
+    }
+
     fn parse(body: &str) -> Result<Self, TwoFactorError> {
         if body.trim().is_empty() {
             return Err(TwoFactorError::InvalidRequest("the request body is empty".into()));
@@ -137,7 +158,11 @@ impl Fields {
 
 impl CreateRequest {
     pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
-        let mut f = Fields::parse(body)?;
+        Self::read(body, false)
+    }
+
+    pub fn read(body: &str, xml: bool) -> Result<Self, TwoFactorError> {
+        let mut f = Fields::read(body, xml, "CreateTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let gsm_number = f.required_string("GsmNumber").unwrap_or_default();
         let configuration_id = f.int("TwoFactorConfigurationId");
@@ -174,7 +199,11 @@ impl CreateRequest {
 
 impl VerifyRequest {
     pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
-        let mut f = Fields::parse(body)?;
+        Self::read(body, false)
+    }
+
+    pub fn read(body: &str, xml: bool) -> Result<Self, TwoFactorError> {
+        let mut f = Fields::read(body, xml, "VerifyTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let otp_id = f.guid("OtpIdReference");
         let otp_code = f.required_string("OtpCode").map(|c| c.trim().to_string()).unwrap_or_default();
@@ -209,6 +238,25 @@ mod tests {
         assert_eq!((r.configuration_id, r.max_sms_count, r.max_sms_interval, r.otp_expiration_period), (3, 4, 5, 6));
         assert!(r.is_sync);
         assert_eq!(r.source.as_deref(), Some("sample string 7"));
+    }
+
+    #[test]
+    fn when_seed_xml_sample_is_read_should_equal_its_json_twin() {
+        let xml = r#"<CreateTwoFactorSmsOtpRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request"> <GsmNumber>sample string 2</GsmNumber> <IsSync>true</IsSync> <MaxSMSCount>4</MaxSMSCount> <MaxSMSInterval>5</MaxSMSInterval> <OtpExpirationPeriod>6</OtpExpirationPeriod> <Source>sample string 7</Source> <TwoFactorConfigurationId>3</TwoFactorConfigurationId> <UserId>3698b76f-a5c0-4b04-b579-bc084019fb95</UserId> </CreateTwoFactorSmsOtpRequest>"#;
+        assert_eq!(CreateRequest::read(xml, true).unwrap(), CreateRequest::parse(SEED).unwrap());
+        let nil = xml.replace("<Source>sample string 7</Source>", r#"<Source i:nil="true"/>"#);
+        assert_eq!(CreateRequest::read(&nil, true).unwrap().source, None);
+    }
+
+    #[test]
+    fn when_xml_root_or_namespace_is_wrong_should_refuse() {
+        let wrong_root = r#"<VerifyTwoFactorSmsOtpRequest xmlns="http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request"/>"#;
+        assert!(invalid(CreateRequest::read(wrong_root, true)).contains("root element"));
+        let wrong_ns = r#"<CreateTwoFactorSmsOtpRequest xmlns="urn:other"><GsmNumber>1</GsmNumber></CreateTwoFactorSmsOtpRequest>"#;
+        assert!(invalid(CreateRequest::read(wrong_ns, true)).contains("namespace"));
+        assert!(invalid(CreateRequest::read("<CreateTwoFactorSmsOtpRequest>", true)).contains("not valid XML"));
+        let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaaaaaa">]><CreateTwoFactorSmsOtpRequest><Source>&a;</Source></CreateTwoFactorSmsOtpRequest>"#;
+        assert!(invalid(CreateRequest::read(bomb, true)).contains("DTD"));
     }
 
     #[test]

@@ -28,7 +28,30 @@ pub struct VerifyResponse {
     pub otp_id_reference: Option<String>,
 }
 
+/// The seed's DataContract namespace of both response types.
+pub const RESPONSE_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Response";
+
+fn code_name(code: u16) -> &'static str {
+    Code::from_number(code).map(Code::name).unwrap_or("InternalErrorCode")
+}
+
 impl CreateResponse {
+    /// DataContract XML: members in ordinal order, `Code` by its name.
+    pub fn to_xml(&self) -> String {
+        let root = "CreateTwoFactorSmsOtpResponse";
+        let mut w = crate::xml::Writer::new(root, RESPONSE_NAMESPACE);
+        w.field("Code", Some(code_name(self.code)))
+            .field("ExceptionMessage", self.exception_message.as_deref())
+            .field("GsmNumber", self.gsm_number.as_deref())
+            .field("Id", Some(&self.id.to_string()))
+            .field("OtpCode", self.otp_code.as_deref())
+            .field("OtpIdReference", self.otp_id_reference.as_deref())
+            .field("ReferenceCode", self.reference_code.as_deref())
+            .field("RemainingExpirationSeconds", Some(&self.remaining_expiration_seconds.to_string()))
+            .field("Success", Some(&self.success.to_string()));
+        w.finish(root)
+    }
+
     pub fn failure(err: &TwoFactorError) -> Self {
         Self {
             id: 0,
@@ -45,6 +68,17 @@ impl CreateResponse {
 }
 
 impl VerifyResponse {
+    pub fn to_xml(&self) -> String {
+        let root = "VerifyTwoFactorSmsOtpResponse";
+        let mut w = crate::xml::Writer::new(root, RESPONSE_NAMESPACE);
+        w.field("Code", Some(code_name(self.code)))
+            .field("ExceptionMessage", self.exception_message.as_deref())
+            .field("OtpIdReference", self.otp_id_reference.as_deref())
+            .field("RemainingAttempts", Some(&self.remaining_attempts.to_string()))
+            .field("Success", Some(&self.success.to_string()));
+        w.finish(root)
+    }
+
     pub fn success(otp_id: String, remaining_attempts: u32) -> Self {
         Self {
             success: true,
