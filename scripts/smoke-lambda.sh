@@ -16,9 +16,11 @@ pids+=($!)
 read -r ready <"$fifo"; rm -f "$fifo"
 moto="http://127.0.0.1:${ready#MOTO_READY port=}"
 
+# cargo lambda's env-file parser refuses a value ending in "=" (base64) unless quoted.
+envfile=$(mktemp); grep -E '^[A-Z0-9_]+=' local/local.env | sed -E "s/^([A-Z0-9_]+)=(.*)$/\1='\2'/" >"$envfile"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-setsid cargo lambda watch --ignore-changes --only-lambda-apis -P "$port" \
-  --env-file local/local.env --env-var "AWS_ENDPOINT_URL=$moto" >/tmp/smoke-watch.log 2>&1 &
+setsid cargo lambda watch --ignore-changes -P "$port" \
+  --env-file "$envfile" --env-var "AWS_ENDPOINT_URL=$moto" >/tmp/smoke-watch.log 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
