@@ -1,0 +1,14 @@
+//! Family C request parsing, JSON and XML: never a panic, whatever the bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shared::twofactor::request::{CreateRequest, VerifyRequest};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for xml in [false, true] {
+            let _ = CreateRequest::read(text, xml);
+            let _ = VerifyRequest::read(text, xml);
+        }
+    }
+});
