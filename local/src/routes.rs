@@ -46,6 +46,15 @@ pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Resp
             let request = to_lambda(request).await;
             from_lambda(signup::handler::handle(&state.signup, request).await)
         }
+        // As the template's catch-all routes: the family's own 404.
+        other if other.starts_with("/api/TwoFactor/") => {
+            let request = to_lambda(request).await;
+            from_lambda(handler::verify(&state.two_factor, request).await)
+        }
+        other if other.starts_with("/api/Auth/1/1/") => {
+            let request = to_lambda(request).await;
+            from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
+        }
         _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
     };
     Ok(response)

@@ -93,6 +93,9 @@ pub struct Config {
     /// Return the plain OTP in the create answer (test deployments only; off by default).
     pub return_otp_code: bool,
     pub max_verify_attempts: u32,
+    /// Family C: SMS per number per 24 h whatever the requests' own limits say (they come
+    /// from the caller, so they cannot be the only bound).
+    pub sms_daily_limit_per_number: u32,
     pub destination_failure_limit: u32,
     pub destination_failure_window_seconds: u64,
     /// Family A: the user pool the users belong to, as Cognito names it.
@@ -133,7 +136,11 @@ impl Config {
 
         let key_spec = required("OTP_KEYS")?;
         // AWS_EXECUTION_ENV is set by the Lambda service itself, never by local tooling.
-        if get("AWS_EXECUTION_ENV").is_some() && key_spec.split(',').any(|k| k.trim() == LOCAL_ONLY_KEY) {
+        let deployed = get("AWS_EXECUTION_ENV").is_some();
+        let local_secret = LOCAL_ONLY_KEY.split_once(':').map(|(_, secret)| secret).unwrap_or_default();
+        let uses_local_secret =
+            key_spec.split(',').any(|k| k.split_once(':').is_some_and(|(_, secret)| secret.trim() == local_secret));
+        if deployed && uses_local_secret {
             return Err(ConfigError::Invalid {
                 name: "OTP_KEYS",
                 reason: "the local development key cannot be used in a deployed function".into(),
@@ -176,6 +183,7 @@ impl Config {
             profiles: by_id,
             return_otp_code,
             max_verify_attempts: number("MAX_VERIFY_ATTEMPTS", 5, 1..=20)? as u32,
+            sms_daily_limit_per_number: number("SMS_DAILY_LIMIT_PER_NUMBER", 20, 1..=10_000)? as u32,
             destination_failure_limit: number("DESTINATION_FAILURE_LIMIT", 20, 1..=1000)? as u32,
             destination_failure_window_seconds: number("DESTINATION_FAILURE_WINDOW_SECONDS", 86_400, 60..=30 * 86_400)?,
             user_pool_id: get("USER_POOL_ID").unwrap_or_else(|| "us-east-1_LocalPool".to_string()),
@@ -192,6 +200,7 @@ impl Config {
             applications: crate::preregistration::apps::Applications::parse(
                 &get("CNF_APPLICATIONS").unwrap_or_default(),
                 &get,
+                deployed,
             )
             .map_err(|reason| ConfigError::Invalid { name: "CNF_APPLICATIONS", reason })?,
             cnf_code_ttl_seconds: number("CNF_CODE_TTL_SECONDS", 600, 60..=3600)?,
@@ -245,6 +254,12 @@ mod tests {
     fn when_deployed_with_the_local_key_should_refuse_to_start() {
         let mut vars = BASE.to_vec();
         vars.push(("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"));
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("local development key"), "{err}");
+        // Under another version number, or behind a current key, it is still refused.
+        let renumbered = LOCAL_ONLY_KEY.replacen("1:", "7:", 1);
+        let rotated = format!("2:0123456789abcdef0123456789abcdef,{renumbered}");
+        vars[1] = ("OTP_KEYS", rotated.as_str());
         let err = Config::from_lookup(env(&vars)).unwrap_err();
         assert!(err.to_string().contains("local development key"), "{err}");
     }

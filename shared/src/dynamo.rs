@@ -210,6 +210,10 @@ impl Window {
             match result {
                 Ok(out) => return out.attributes().and_then(|a| get_n(a, "cnt")).ok_or(StoreError::Malformed("cnt")),
                 Err(err) => match err.into_service_error() {
+                    // A transaction on this window is in flight (a consume's lock check).
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_) => {
+                        backoff().await
+                    }
                     aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
                         // A full window still counts events (failures keep being recorded), so
                         // "full" here means: add one past the maximum.
@@ -322,11 +326,16 @@ pub async fn consume_code(
     items.push(update_item(update));
     match transact(client, items).await? {
         None => Ok(Consumed::Yes),
-        Some(reasons) => Ok(reasons
-            .iter()
-            .take(locks.len())
-            .position(|r| matches!(r, Some(Refusal::Condition(_))))
-            .map_or(Consumed::Changed, Consumed::Locked)),
+        Some(reasons) => {
+            if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
+                return Err(StoreError::Aws(code.clone()));
+            }
+            Ok(reasons
+                .iter()
+                .take(locks.len())
+                .position(|r| matches!(r, Some(Refusal::Condition(_))))
+                .map_or(Consumed::Changed, Consumed::Locked))
+        }
     }
 }
 
@@ -345,10 +354,32 @@ pub async fn count_failed_attempt(client: &Client, table: &str, item_key: Item) 
     match result {
         Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "att")).ok_or(StoreError::Malformed("att"))?)),
         Err(err) => match err.into_service_error() {
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+            // Verified or used up meanwhile; or a verification's transaction is in flight on
+            // it (DynamoDB refuses the update rather than wait): either way, read it again.
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)
+            | aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_) => Ok(None),
             other => Err(StoreError::aws(other)),
         },
     }
+}
+
+/// Runs a single-item write again while it collides with a transaction on the same item
+/// (`TransactionConflictException`, which the SDK does not retry by itself).
+pub async fn retry_conflicts<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+{
+    for _ in 0..8 {
+        match write().await {
+            Ok(value) => return Ok(value),
+            Err(aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_)) => {
+                backoff().await
+            }
+            Err(other) => return Err(StoreError::aws(other)),
+        }
+    }
+    Err(StoreError::Contention)
 }
 
 pub fn update_item(update: Update) -> TransactWriteItem {

@@ -36,6 +36,13 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Whether the request is addressed to the endpoint whose path ends with `endpoint`. A
+/// request without a path (a direct invocation with a bare event) is taken as addressed to
+/// the function it was sent to; API Gateway always sends the path, stage prefix or not.
+pub fn addressed_to(path: &str, endpoint: &str) -> bool {
+    path.is_empty() || path == "/" || path.trim_end_matches('/').ends_with(endpoint)
+}
+
 /// Which of `offered` media types `Accept` prefers (by quality, then by the order written);
 /// `None` when it names none of them, or only wildcards: then the endpoint's default applies.
 pub fn preferred<'a>(accept: Option<&str>, offered: &[&'a str]) -> Option<&'a str> {
@@ -88,6 +95,15 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_path_is_checked_should_accept_stage_prefixes_and_bare_events() {
+        assert!(addressed_to("/api/TwoFactor/CreateTwoFactorSmsOtp", "/CreateTwoFactorSmsOtp"));
+        assert!(addressed_to("/prod/api/TwoFactor/CreateTwoFactorSmsOtp/", "/CreateTwoFactorSmsOtp"));
+        assert!(addressed_to("/", "/CreateTwoFactorSmsOtp"));
+        assert!(!addressed_to("/api/TwoFactor/Other", "/CreateTwoFactorSmsOtp"));
+        assert!(!addressed_to("/api/TwoFactor/XCreateTwoFactorSmsOtp", "/CreateTwoFactorSmsOtp"));
+    }
 
     #[test]
     fn when_accept_is_weighed_should_pick_the_preferred_offered_type() {

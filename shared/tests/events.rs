@@ -89,7 +89,7 @@ async fn seed_verify_otp(h: &common::Harness) {
     };
     let rate = h.app.store.rate_window(&otp.phone, 5, 300_000);
     let lock = h.app.store.failure_window(&otp.phone, 20, 86_400_000);
-    h.app.store.create(&otp, &rate, &lock, now).await.unwrap();
+    h.app.store.create(&otp, &[rate], &lock, now).await.unwrap();
 }
 
 use shared::clock::Clock;

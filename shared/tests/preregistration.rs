@@ -148,6 +148,15 @@ async fn when_requests_are_refused_should_answer_in_asp_net_shape() {
         assert_eq!(status, 400, "{body}");
         assert!(body["ModelState"][field].is_array(), "{body}");
     }
+    let mut elsewhere = common::post(&json!({"applicationId": "demo", "emailAddress": unique_address()}).to_string());
+    *elsewhere.uri_mut() = "/prod/api/Auth/1/1/Nothing".parse().unwrap();
+    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, elsewhere).await).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["Message"].is_string());
+    let mut get = lambda_http::Request::new(lambda_http::Body::Empty);
+    *get.uri_mut() = "/api/Auth/1/1/ValidateCnfCodeNotUser".parse().unwrap();
+    let (status, body) = common::read(shared::preregistration::handler::validate(&h.app, get).await).await;
+    assert_eq!(status, 405, "{body}");
     let malformed = common::post("{\"applicationId\": \"demo\", ");
     let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, malformed).await).await;
     assert_eq!(status, 400);

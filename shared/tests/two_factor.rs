@@ -100,6 +100,23 @@ async fn when_send_limit_is_reached_should_refuse_until_the_window_ends() {
 }
 
 #[tokio::test]
+async fn when_requests_set_generous_limits_should_still_stop_at_the_daily_ceiling() {
+    let h = harness(&[("SMS_DAILY_LIMIT_PER_NUMBER", "3")]).await;
+    let phone = unique_phone();
+    // Each request reopens its own 1-second window: only the server's ceiling holds.
+    let body = create_body(&phone, json!({"MaxSMSCount": 1000, "MaxSMSInterval": 1}));
+    for _ in 0..3 {
+        assert_eq!(h.create(&body).await.0, 200);
+        h.clock.advance_ms(2_000);
+    }
+    let (status, refused) = h.create(&body).await;
+    assert_eq!((status.as_u16(), refused["Code"].as_u64()), (429, Some(4000)), "{refused}");
+    assert_eq!(testkit::sms_to(&phone).await.len(), 3);
+    h.clock.advance_ms(86_400_000);
+    assert_eq!(h.create(&body).await.0, 200);
+}
+
+#[tokio::test]
 async fn when_number_failed_too_often_should_lock_its_codes_and_refuse_new_ones() {
     let h = harness(&[("DESTINATION_FAILURE_LIMIT", "3")]).await;
     let phone = unique_phone();
@@ -234,6 +251,10 @@ async fn when_input_is_bad_should_answer_4xx_with_a_code_and_store_nothing() {
     let get = lambda_http::Request::new(lambda_http::Body::Empty);
     let (status, answer) = read(shared::twofactor::handler::create(&h.app, get).await).await;
     assert_eq!((status.as_u16(), answer["Code"].as_u64()), (405, Some(4001)));
+    let mut elsewhere = post(&create_body(&phone, json!({})));
+    *elsewhere.uri_mut() = "/api/TwoFactor/CreateTwoFactorSmsOtpX".parse().unwrap();
+    let (status, answer) = read(shared::twofactor::handler::create(&h.app, elsewhere).await).await;
+    assert_eq!((status.as_u16(), answer["Code"].as_u64()), (404, Some(4001)), "{answer}");
     assert!(testkit::sms_to(&phone).await.is_empty(), "nothing sent for refused requests");
     assert!(testkit::sms_to("+4915123456789").await.is_empty());
 }

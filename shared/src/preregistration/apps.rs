@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
@@ -42,6 +43,15 @@ impl Application {
     }
 }
 
+/// Keys are read leniently about the last character's unused bits: a deployed key is 43
+/// random letters and digits plus "=" (what Secrets Manager can generate), whose last letter
+/// often carries such bits. Python's and .NET's decoders ignore them as well.
+const KEY_DECODER: GeneralPurpose =
+    GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true));
+
+/// The public local key of `local/local.env`: a deployed function refuses it.
+pub const LOCAL_DEMO_KEY: &str = "bG9jYWwtZGVtby1rZXktMzItYnl0ZXMtbG9uZyEhISE=";
+
 #[derive(Debug, Default)]
 pub struct Applications(BTreeMap<String, Application>);
 
@@ -50,7 +60,8 @@ impl Applications {
         self.0.get(id)
     }
 
-    pub fn parse(spec: &str, get: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// `deployed`: running in AWS Lambda, where the public local key is refused.
+    pub fn parse(spec: &str, get: &impl Fn(&str) -> Option<String>, deployed: bool) -> Result<Self, String> {
         let mut apps = BTreeMap::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, key) = match entry.split_once(':') {
@@ -58,7 +69,10 @@ impl Applications {
                 Some((id, variable)) => {
                     let encoded =
                         get(variable).ok_or_else(|| format!("application {id}: variable {variable} is not set"))?;
-                    let bytes = STANDARD
+                    if deployed && encoded.trim() == LOCAL_DEMO_KEY {
+                        return Err(format!("application {id}: {variable} is the public local key"));
+                    }
+                    let bytes = KEY_DECODER
                         .decode(encoded.trim())
                         .map_err(|_| format!("application {id}: {variable} is not base64"))?;
                     let key = Aes256Gcm::new_from_slice(&bytes)
@@ -80,9 +94,11 @@ mod tests {
 
     #[test]
     fn when_key_is_configured_should_encrypt_with_a_fresh_nonce_that_the_client_can_open() {
-        let apps = Applications::parse("demo, demo-encrypted:APP_KEY", &|name: &str| {
-            (name == "APP_KEY").then(|| KEY.to_string())
-        })
+        let apps = Applications::parse(
+            "demo, demo-encrypted:APP_KEY",
+            &|name: &str| (name == "APP_KEY").then(|| KEY.to_string()),
+            false,
+        )
         .unwrap();
         assert!(!apps.get("demo").unwrap().encrypts());
         assert_eq!(apps.get("demo").unwrap().encrypt(b"x"), None);
@@ -98,8 +114,21 @@ mod tests {
     #[test]
     fn when_key_is_missing_or_wrong_should_refuse_to_start() {
         let none = |_: &str| None;
-        assert!(Applications::parse("a:MISSING", &none).unwrap_err().contains("MISSING"));
+        assert!(Applications::parse("a:MISSING", &none, false).unwrap_err().contains("MISSING"));
         let short = |_: &str| Some("AAEC".to_string());
-        assert!(Applications::parse("a:K", &short).unwrap_err().contains("32 bytes"));
+        assert!(Applications::parse("a:K", &short, false).unwrap_err().contains("32 bytes"));
+        let local = |_: &str| Some(LOCAL_DEMO_KEY.to_string());
+        assert!(Applications::parse("a:K", &local, false).is_ok());
+        assert!(Applications::parse("a:K", &local, true).unwrap_err().contains("public local key"));
+    }
+
+    #[test]
+    fn when_key_is_generated_by_secrets_manager_should_decode_whatever_its_last_letter() {
+        // 43 letters and digits + "=": the last letter's two low bits are often set.
+        for last in ['B', 'z', '9', 'A'] {
+            let generated = format!("{}{last}=", "Qw3rTy7uIoP1aSdFgHjKlZxCvBnM2q4W6e8R0t5Y3u");
+            let get = |_: &str| Some(generated.clone());
+            assert!(Applications::parse("a:K", &get, true).is_ok(), "{generated}");
+        }
     }
 }

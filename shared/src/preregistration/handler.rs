@@ -9,7 +9,10 @@ use super::validation::{GenerateRequest, ValidateRequest};
 use super::{CnfError, Language};
 use crate::http::{self, BodyError};
 
-fn body_of(request: &Request) -> Result<&str, CnfError> {
+fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, CnfError> {
+    if !http::addressed_to(request.uri().path(), endpoint) {
+        return Err(CnfError::UnknownPath);
+    }
     if request.method() != Method::POST {
         return Err(CnfError::MethodNotAllowed);
     }
@@ -34,7 +37,7 @@ fn language_of(body: &str) -> Language {
 }
 
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
-    let body = body_of(&request);
+    let body = body_of(&request, "/GenerateCnfCodeNotUser");
     let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
     let read = |b: &str| GenerateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);
@@ -49,7 +52,7 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
 }
 
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
-    let body = body_of(&request);
+    let body = body_of(&request, "/ValidateCnfCodeNotUser");
     let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
     let read = |b: &str| ValidateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);

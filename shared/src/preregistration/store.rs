@@ -213,15 +213,18 @@ impl CodeStore {
 
     /// The code never reached its owner: it can never be used.
     pub async fn mark_undelivered(&self, id: &Uuid) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&code_pk(id), SK)))
-            .update_expression("SET dlv = :failed")
-            .expression_attribute_values(":failed", s("failed"))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(StoreError::aws)
+        dynamo::retry_conflicts(|| async {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&code_pk(id), SK)))
+                .update_expression("SET dlv = :failed")
+                .expression_attribute_values(":failed", s("failed"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.into_service_error())
+        })
+        .await
     }
 }

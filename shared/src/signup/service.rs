@@ -22,8 +22,18 @@ pub struct Signup {
     pub clock: Arc<dyn Clock>,
 }
 
-fn confirmation_email(to: &str, code: &str, hours: u64) -> Email {
-    let validity = if hours == 1 { "1 hour".to_string() } else { format!("{hours} hours") };
+/// "24 hours", "1 hour", "90 minutes".
+fn validity(seconds: u64) -> String {
+    match (seconds / 3600, seconds % 3600) {
+        (1, 0) => "1 hour".to_string(),
+        (hours, 0) => format!("{hours} hours"),
+        _ if seconds / 60 == 1 => "1 minute".to_string(),
+        _ => format!("{} minutes", seconds / 60),
+    }
+}
+
+fn confirmation_email(to: &str, code: &str, ttl_seconds: u64) -> Email {
+    let validity = validity(ttl_seconds);
     Email {
         to: to.to_string(),
         subject: "Your verification code".to_string(),
@@ -141,7 +151,7 @@ impl Signup {
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
                 SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
             }
-            let email = confirmation_email(address, &code, config.signup_code_ttl_seconds / 3600);
+            let email = confirmation_email(address, &code, config.signup_code_ttl_seconds);
             if let Err(err) = self.email.send(&email).await {
                 let error = err.0.replace(address, &mask::email(address)).replace(&code, "[code]");
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
@@ -197,5 +207,16 @@ impl Signup {
             return Err(SignupError::CodeMismatch);
         }
         Err(SignupError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_validity_is_stated_should_use_whole_hours_or_minutes() {
+        assert_eq!(super::validity(86_400), "24 hours");
+        assert_eq!(super::validity(3_600), "1 hour");
+        assert_eq!(super::validity(5_400), "90 minutes");
+        assert_eq!(super::validity(60), "1 minute");
     }
 }

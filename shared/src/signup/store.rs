@@ -171,23 +171,26 @@ impl UserStore {
 
     /// Forgets the code (its e-mail never left), if it is still the outstanding one.
     pub async fn drop_code(&self, address: &str, code_id: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&user_pk(address), USER_SK)))
-            .update_expression("REMOVE cid, h, kv, cexp, catt, cmatt")
-            .condition_expression("cid = :cid")
-            .expression_attribute_values(":cid", s(code_id))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(StoreError::aws(other)),
-            },
-        }
+        dynamo::retry_conflicts(|| async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&user_pk(address), USER_SK)))
+                .update_expression("REMOVE cid, h, kv, cexp, catt, cmatt")
+                .condition_expression("cid = :cid")
+                .expression_attribute_values(":cid", s(code_id))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(err) => match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
     }
 
     /// Confirms the user and consumes the code in one step, if the code is still the one
@@ -239,7 +242,9 @@ impl UserStore {
         match result {
             Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "catt")).ok_or(StoreError::Malformed("catt"))?)),
             Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                // Changed meanwhile, or a confirmation's transaction is in flight: read again.
+                UpdateItemError::ConditionalCheckFailedException(_)
+                | UpdateItemError::TransactionConflictException(_) => Ok(None),
                 other => Err(StoreError::aws(other)),
             },
         }

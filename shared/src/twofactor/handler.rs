@@ -14,7 +14,10 @@ fn status(err: &TwoFactorError) -> StatusCode {
     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn body_of(request: &Request) -> Result<&str, TwoFactorError> {
+fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFactorError> {
+    if !http::addressed_to(request.uri().path(), endpoint) {
+        return Err(TwoFactorError::UnknownPath);
+    }
     if request.method() != Method::POST {
         return Err(TwoFactorError::MethodNotAllowed);
     }
@@ -37,7 +40,8 @@ fn respond<T: serde::Serialize>(
 pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let accept_language = http::header(request.headers(), "accept-language");
     let xml = http::prefers_xml(request.headers());
-    let parsed = body_of(&request).and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
+    let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
+        .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
     let outcome = match parsed {
         Ok(parsed) => app.create(parsed, accept_language).await,
         Err(err) => Err(err),
@@ -68,7 +72,8 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
 
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let xml = http::prefers_xml(request.headers());
-    let parsed = body_of(&request).and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
+    let parsed = body_of(&request, "/VerifyTwoFactorSmsOtp")
+        .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
         Ok(parsed) => app.verify(parsed).await,

@@ -77,6 +77,8 @@ pub enum TwoFactorError {
     PayloadTooLarge,
     #[error("only POST is allowed on this path")]
     MethodNotAllowed,
+    #[error("no endpoint at this path")]
+    UnknownPath,
     #[error("TwoFactorConfigurationId {0} is not configured")]
     ConfigurationNotFound(i64),
     #[error("too many OTP requests for this number; try again later")]
@@ -102,7 +104,9 @@ pub enum TwoFactorError {
 impl TwoFactorError {
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidRequest(_) | Self::PayloadTooLarge | Self::MethodNotAllowed => Code::InvalidRequest,
+            Self::InvalidRequest(_) | Self::PayloadTooLarge | Self::MethodNotAllowed | Self::UnknownPath => {
+                Code::InvalidRequest
+            }
             Self::ConfigurationNotFound(_) => Code::TwoFactorConfigurationNotFound,
             Self::RateLimited => Code::MaxOtpRequestExceeded,
             Self::OtpNotFound => Code::OtpNotFound,
@@ -120,7 +124,7 @@ impl TwoFactorError {
             Self::InvalidRequest(_) | Self::ConfigurationNotFound(_) | Self::Mismatch { .. } => 400,
             Self::PayloadTooLarge => 413,
             Self::MethodNotAllowed => 405,
-            Self::OtpNotFound => 404,
+            Self::OtpNotFound | Self::UnknownPath => 404,
             Self::Expired => 410,
             Self::AlreadyVerified => 409,
             Self::RateLimited | Self::TooManyAttempts => 429,

@@ -111,7 +111,10 @@ impl TwoFactor {
             .map_err(|e| TwoFactorError::InvalidRequest(format!("GsmNumber {e}")))?;
         let (language, _) = profile.message(accept_language);
         let language = language.to_string();
-        let rate = self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000);
+        let windows = [
+            self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000),
+            self.store.daily_window(&phone.e164, self.config.sms_daily_limit_per_number),
+        ];
         let lock = self.failure_window(&phone.e164);
         let keys = &self.config.keys;
 
@@ -139,7 +142,7 @@ impl TwoFactor {
                 max_attempts: self.config.max_verify_attempts,
                 sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
             };
-            match self.store.create(&otp, &rate, &lock, now).await? {
+            match self.store.create(&otp, &windows, &lock, now).await? {
                 CreateOutcome::Created => {}
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {

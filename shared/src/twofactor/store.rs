@@ -128,6 +128,10 @@ impl OtpStore {
         Window { table: self.table.clone(), pk: format!("2FA#RATE#{phone}"), max, interval_ms }
     }
 
+    pub fn daily_window(&self, phone: &str, max: u32) -> Window {
+        Window { table: self.table.clone(), pk: format!("2FA#DAY#{phone}"), max, interval_ms: 86_400_000 }
+    }
+
     pub fn failure_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
         Window { table: self.table.clone(), pk: format!("2FA#FAIL#{phone}"), max, interval_ms }
     }
@@ -164,6 +168,13 @@ impl OtpStore {
         item
     }
 
+    /// Keeps `Id` unique while the OTP exists; TTL removes it with the OTP.
+    fn id_reservation(&self, otp: &NewOtp) -> Item {
+        let mut item = key(&format!("OTPID#{}", otp.numeric_id), OTP_SK);
+        item.insert("ttl".to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S));
+        item
+    }
+
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = build(
             Put::builder()
@@ -175,21 +186,21 @@ impl OtpStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Stores the OTP and counts it against the number's rate window, in one transaction
+    /// Stores the OTP and counts it in each of the number's send windows, in one transaction
     /// that also refuses a number locked by too many failed verifications.
     pub async fn create(
         &self,
         otp: &NewOtp,
-        rate: &Window,
+        windows: &[Window],
         lock: &Window,
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
         let others = [
             dynamo::check_item(lock.not_full(now_ms)?),
             self.put_new(self.otp_item(otp))?,
-            self.put_new(key(&format!("OTPID#{}", otp.numeric_id), OTP_SK))?,
+            self.put_new(self.id_reservation(otp))?,
         ];
-        Ok(match dynamo::transact_counting(&self.client, std::slice::from_ref(rate), &others, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
             Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
@@ -230,26 +241,29 @@ impl OtpStore {
     /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does
     /// nothing when another delivery attempt already finished (stream records repeat).
     pub async fn finish_delivery(&self, id: &Uuid, outcome: &str, only_if_pending: bool) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&otp_pk(id), OTP_SK)))
-            .update_expression("SET dlv = :outcome REMOVE sct")
-            .expression_attribute_values(":outcome", s(outcome))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
-        request = if only_if_pending {
-            request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
-        } else {
-            request.condition_expression("attribute_exists(pk)")
-        };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::aws(other)),
-            },
-        }
+        dynamo::retry_conflicts(|| async {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&otp_pk(id), OTP_SK)))
+                .update_expression("SET dlv = :outcome REMOVE sct")
+                .expression_attribute_values(":outcome", s(outcome))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+            request = if only_if_pending {
+                request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
+            } else {
+                request.condition_expression("attribute_exists(pk)")
+            };
+            match request.send().await {
+                Ok(_) => Ok(true),
+                Err(err) => match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
     }
 
     pub fn client(&self) -> &Client {
