@@ -31,6 +31,16 @@ impl StoreError {
     pub fn aws<E: std::error::Error + 'static>(err: E) -> Self {
         Self::Aws(DisplayErrorContext(&err).to_string())
     }
+
+    /// How a family answers a store failure: `busy` (try again) for contention, else
+    /// `internal`, after logging what went wrong.
+    pub fn busy_or_internal<T>(self, busy: T, internal: T) -> T {
+        if matches!(self, Self::Contention) {
+            return busy;
+        }
+        tracing::error!(error = %self, "store failure");
+        internal
+    }
 }
 
 pub fn s(value: impl Into<String>) -> AttributeValue {

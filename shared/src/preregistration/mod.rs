@@ -117,13 +117,7 @@ impl CnfError {
 
 impl From<crate::dynamo::StoreError> for CnfError {
     fn from(err: crate::dynamo::StoreError) -> Self {
-        match err {
-            crate::dynamo::StoreError::Contention => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "store failure");
-                Self::Internal
-            }
-        }
+        err.busy_or_internal(Self::Busy, Self::Internal)
     }
 }
 

@@ -74,12 +74,6 @@ impl SignupError {
 
 impl From<crate::dynamo::StoreError> for SignupError {
     fn from(err: crate::dynamo::StoreError) -> Self {
-        match err {
-            crate::dynamo::StoreError::Contention => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "store failure");
-                Self::Internal
-            }
-        }
+        err.busy_or_internal(Self::Busy, Self::Internal)
     }
 }

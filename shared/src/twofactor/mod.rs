@@ -137,12 +137,6 @@ impl TwoFactorError {
 
 impl From<crate::dynamo::StoreError> for TwoFactorError {
     fn from(err: crate::dynamo::StoreError) -> Self {
-        match err {
-            crate::dynamo::StoreError::Contention => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "store failure");
-                Self::Internal
-            }
-        }
+        err.busy_or_internal(Self::Busy, Self::Internal)
     }
 }
