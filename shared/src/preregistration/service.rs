@@ -38,9 +38,7 @@ fn invalid(field: &str, message: String) -> CnfError {
 /// `+54 9 11 2345-6789` -> `+54 9 ** ****-**89`: the country code, the first digit and the
 /// last two stay readable.
 pub fn mask_mobile(e164: &str) -> String {
-    let formatted = phonenumber::parse(None, e164)
-        .map(|n| n.format().mode(phonenumber::Mode::International).to_string())
-        .unwrap_or_else(|_| e164.to_string());
+    let formatted = phone::format_international(e164);
     let (country, rest) = formatted.split_once(' ').unwrap_or(("", &formatted));
     let total = rest.chars().filter(char::is_ascii_digit).count();
     let mut seen = 0;

@@ -1,0 +1,50 @@
+//! The local DynamoDB-protocol server (moto under `local/moto_launcher.py`) keeps DynamoDB's
+//! promise that a cancelled transaction writes nothing, with its item-level backup in
+//! place of moto's whole-table copy.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use shared::dynamo::{get_n, key, n, s};
+
+#[tokio::test]
+async fn when_a_transaction_is_cancelled_should_leave_no_write_behind() {
+    let client = Client::new(&testkit::sdk_config().await);
+    let table = testkit::TABLE;
+    let run = uuid::Uuid::new_v4().to_string();
+    let (counter, added, absent) = (format!("tx-counter#{run}"), format!("tx-added#{run}"), format!("tx-absent#{run}"));
+    client.put_item().table_name(table).set_item(Some(key(&counter, "x"))).item("c", n(1)).send().await.unwrap();
+
+    // An update and a put that succeed on their own, then a condition that fails.
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(&counter, "x")))
+        .update_expression("ADD c :one")
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .unwrap();
+    let mut item = key(&added, "x");
+    item.insert("v".into(), s("written"));
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().unwrap();
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key(&absent, "x")))
+        .condition_expression("attribute_exists(pk)")
+        .build()
+        .unwrap();
+    let result = client
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .transact_items(TransactWriteItem::builder().condition_check(check).build())
+        .send()
+        .await;
+    assert!(result.is_err(), "the condition on a missing item must cancel the transaction");
+
+    let get =
+        |pk: String| client.get_item().table_name(table).set_key(Some(key(&pk, "x"))).consistent_read(true).send();
+    let counter_item = get(counter).await.unwrap().item.unwrap();
+    assert_eq!(get_n::<u32>(&counter_item, "c"), Some(1), "the update was rolled back");
+    assert!(get(added).await.unwrap().item.is_none(), "the put was rolled back");
+}
