@@ -1,4 +1,4 @@
-.PHONY: run test ci
+.PHONY: run test ci bench
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
 	scripts/run-local.sh
@@ -9,3 +9,6 @@ test:
 # What CI runs (tests plus lint, arm64 release build, SAM validation, Lambda smoke test).
 ci:
 	bash .ci/run
+# Cold start, RSS, arm64 size and warm CPU per request of every function (BENCHMARKS.md).
+bench:
+	bench/run.sh

@@ -1,25 +1,32 @@
-"""Cold start of a Lambda binary against a local Lambda runtime-API stub, the SDK on moto.
+"""Cold start of each Lambda binary against a local Lambda runtime-API stub, the SDK on moto.
 
-For each run: exec the binary, serve it one event, and time exec -> first `next` request
-(init) and exec -> its response (cold start, AWS calls included); peak RSS is the process's
-VmHWM when it answers. Prints the median and range over the runs.
+For each run: exec the binary, serve it one event, and time exec -> its first `next` request
+(init) and exec -> its response (cold start, its AWS calls included); peak RSS is the
+process's VmHWM when it answers. Each function runs its success path with real data: the
+create runs' OTPs (RETURN_OTP_CODE=true here) are what the verify runs verify, the codes
+family B sends (read from moto's inbox) are what the validate runs validate. The stream
+sender gets the sample record of events/ (see Plan.sender).
 
-Usage: python bench/cold_start.py BINARY EVENT [--runs 20] [--moto http://127.0.0.1:PORT]
-The create events get a fresh GsmNumber per run, so no run meets another's rate limit.
+Usage: python bench/cold_start.py [--runs 20] [--bin target/release] [--moto URL]
+Without --moto a fresh moto server is started (a long-lived one slows down as it fills).
 """
 
 import argparse
+import copy
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+USER = "3698b76f-a5c0-4b04-b579-bc084019fb95"
 
 
 def read_env_file(path):
@@ -33,9 +40,22 @@ def read_env_file(path):
     return env
 
 
+def load_event(name):
+    with open(os.path.join(ROOT, "events", name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def with_body(event, body):
+    event = copy.deepcopy(event)
+    event["body"] = json.dumps(body)
+    return event
+
+
 class Stub:
-    def __init__(self):
-        self.event = b"{}"
+    """The Lambda runtime API, for one invocation."""
+
+    def __init__(self, event):
+        self.event = json.dumps(event).encode()
         self.pid = None
         self.t_next = None
         self.t_response = None
@@ -96,24 +116,9 @@ def vm_hwm(pid):
     return None
 
 
-def event_for_run(path, run):
-    with open(path, encoding="utf-8") as handle:
-        event = json.load(handle)
-    body = event.get("body")
-    if isinstance(body, str):
-        try:
-            parsed = json.loads(body)
-            if "GsmNumber" in parsed:
-                parsed["GsmNumber"] = f"+90532{os.getpid() % 1000:03d}{run:04d}"
-                event["body"] = json.dumps(parsed)
-        except ValueError:
-            pass
-    return json.dumps(event).encode()
-
-
-def one_run(binary, event_path, run, env):
-    stub = Stub()
-    stub.event = event_for_run(event_path, run)
+def invoke(binary, event, env):
+    """One cold start: returns (init ms, cold ms, peak RSS KiB, the handler's answer)."""
+    stub = Stub(event)
     server = ThreadingHTTPServer(("127.0.0.1", 0), stub.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}")
@@ -125,40 +130,161 @@ def one_run(binary, event_path, run, env):
     process.wait()
     server.shutdown()
     if not ok:
-        raise SystemExit(f"run {run}: no response within 30 s")
-    status = json.loads(stub.response or b"{}").get("statusCode")
-    return (stub.t_next - t0) * 1000, (stub.t_response - t0) * 1000, stub.rss_kib, status
+        raise SystemExit(f"{binary}: no response within 30 s")
+    return (stub.t_next - t0) * 1000, (stub.t_response - t0) * 1000, stub.rss_kib, json.loads(stub.response or b"{}")
+
+
+def status_of(answer):
+    if "statusCode" in answer:
+        return answer["statusCode"]
+    return "stream ok" if not answer.get("batchItemFailures") else "stream failures"
+
+
+def body_of(answer):
+    try:
+        return json.loads(answer.get("body") or "{}")
+    except ValueError:
+        return {}
+
+
+def inbox_code(moto, destination):
+    with urllib.request.urlopen(f"{moto}/_local/messages", timeout=10) as response:
+        messages = json.load(response)
+    for message in reversed(messages):
+        if destination in (message.get("to") or ""):
+            found = re.search(r"\b(\d{4,8})\b", message.get("body") or "")
+            if found:
+                return found.group(1)
+    raise SystemExit(f"no code sent to {destination}")
+
+
+class Plan:
+    """Events for each function, each run's event built from earlier runs' results."""
+
+    def __init__(self, moto, runs):
+        self.moto = moto
+        self.runs = runs
+        self.otps = []
+        self.confirmations = []
+        self.prefix = f"{os.getpid() % 1000:03d}"
+
+    def phone(self, run, family):
+        return f"+90532{family}{self.prefix[:2]}{run:04d}"
+
+    def create(self, run, answer=None):
+        event = load_event("create-two-factor-sms-otp.json")
+        body = json.loads(event["body"])
+        body.update(GsmNumber=self.phone(run, 1), UserId=USER, IsSync=True)
+        return with_body(event, body)
+
+    def after_create(self, run, answer):
+        body = body_of(answer)
+        self.otps.append((body.get("OtpIdReference"), body.get("OtpCode")))
+
+    def verify(self, run):
+        otp_id, code = self.otps[run]
+        return with_body(load_event("verify-two-factor-sms-otp.json"), {"UserId": USER, "OtpIdReference": otp_id, "OtpCode": code})
+
+    def generate(self, run):
+        number = f"5329{self.prefix[:2]}{run:04d}"
+        body = {"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": number, "language": "en"}
+        return with_body(load_event("generate-cnf-code-not-user.json"), body)
+
+    def after_generate(self, run, answer):
+        payload = body_of(answer).get("payload") or body_of(answer).get("Payload") or {}
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        number = f"+905329{self.prefix[:2]}{run:04d}"
+        self.confirmations.append((payload.get("confirmationId"), inbox_code(self.moto, number)))
+
+    def validate(self, run):
+        confirmation_id, code = self.confirmations[run]
+        body = {"applicationId": "demo", "confirmationId": confirmation_id, "confirmationCode": code, "language": "en"}
+        return with_body(load_event("validate-cnf-code-not-user.json"), body)
+
+    def signup(self, run):
+        body = {"EmailAddress": f"bench-{self.prefix}-{run}@example.com"}
+        return with_body(load_event("cognito-send-confirm-code-request.json"), body)
+
+    def sender(self, run):
+        # The sample INSERT record: its OTP is not in the table, so this times start-up,
+        # decoding and one DynamoDB call, not an SMS.
+        return load_event("two-factor-sms-sender-insert.json")
+
+
+def median_line(name, results):
+    init = [r[0] for r in results]
+    cold = [r[1] for r in results]
+    rss = [r[2] for r in results if r[2]]
+    statuses = sorted({str(status_of(r[3])) for r in results})
+    return (
+        f"{name:36s} init {statistics.median(init):5.1f} ms ({min(init):.1f}-{max(init):.1f})   "
+        f"cold start {statistics.median(cold):5.1f} ms ({min(cold):.1f}-{max(cold):.1f})   "
+        f"peak RSS {max(rss) / 1024:4.1f} MiB   statuses {','.join(statuses)}"
+    )
+
+
+def start_moto(table):
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "local", "moto_launcher.py"), "--port", "0", "--exit-with-parent",
+         "--template", os.path.join(ROOT, "template.yaml"), "--table-name", table],
+        stdout=subprocess.PIPE, text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("MOTO_READY port="):
+            return process, f"http://127.0.0.1:{line.strip().split('=')[1]}"
+    raise SystemExit("moto did not start")
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("binary")
-    parser.add_argument("event")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--moto", required=True)
+    parser.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
+    parser.add_argument("--moto")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(read_env_file(os.path.join(ROOT, "local", "local.env")))
+    moto_process = None
+    moto = args.moto
+    if not moto:
+        moto_process, moto = start_moto(env["TABLE_NAME"])
     env.update(
-        AWS_ENDPOINT_URL=args.moto,
+        AWS_ENDPOINT_URL=moto,
         AWS_LAMBDA_FUNCTION_NAME="bench",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
         AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
         AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
         AWS_LAMBDA_LOG_STREAM_NAME="bench",
         RUST_LOG="warn",
+        RETURN_OTP_CODE="true",
     )
-    runs = [one_run(args.binary, args.event, i, env) for i in range(args.runs)]
-    statuses = sorted({r[3] for r in runs}, key=str)
-    init = [r[0] for r in runs]
-    cold = [r[1] for r in runs]
-    rss = [r[2] for r in runs if r[2]]
-    name = os.path.basename(os.path.dirname(args.binary)) or args.binary
-    print(
-        f"{name}: init median {statistics.median(init):.1f} ms ({min(init):.1f}-{max(init):.1f}), "
-        f"cold start median {statistics.median(cold):.1f} ms ({min(cold):.1f}-{max(cold):.1f}), "
-        f"peak RSS {max(rss) / 1024:.1f} MiB, statuses {statuses}, {args.runs} runs"
-    )
+    plan = Plan(moto, args.runs)
+    steps = [
+        ("create-two-factor-sms-otp", plan.create, plan.after_create),
+        ("verify-two-factor-sms-otp", plan.verify, None),
+        ("generate-cnf-code-not-user", plan.generate, plan.after_generate),
+        ("validate-cnf-code-not-user", plan.validate, None),
+        ("cognito-send-confirm-code-request", plan.signup, None),
+        ("two-factor-sms-sender", plan.sender, None),
+    ]
+    print(f"{args.runs} cold starts per function; moto at {moto}; binaries in {args.bin}")
+    # BENCH_ONLY=create-two-factor-sms-otp,verify-two-factor-sms-otp: those functions only.
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    try:
+        for name, event_for, after in steps:
+            if only and name not in only:
+                continue
+            binary = os.path.join(args.bin, name)
+            results = []
+            for run in range(args.runs):
+                result = invoke(binary, event_for(run), env)
+                if after:
+                    after(run, result[3])
+                results.append(result)
+            print(median_line(name, results), flush=True)
+    finally:
+        if moto_process:
+            moto_process.kill()
 
 
 if __name__ == "__main__":

@@ -61,7 +61,14 @@ pub fn moto() -> &'static str {
 
 /// SDK configuration pointed at moto, with dummy credentials; no process environment used.
 pub async fn sdk_config() -> SdkConfig {
+    // moto speaks plain HTTP; the SDKs are built without a default client (see Cargo.toml).
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
         .endpoint_url(moto())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
