@@ -4,6 +4,12 @@
 //! serialises requests so DynamoDB conditions are atomic as in AWS, and creates the table
 //! from template.yaml). The server exits with the test process. Set `MOTO_ENDPOINT` to use a
 //! running one instead.
+//!
+//! `aws_calls` counts the AWS calls a handler makes (against moto); `fake_aws` answers them
+//! in memory, for benchmarks that must measure our code rather than a server.
+
+pub mod aws_calls;
+pub mod fake_aws;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -61,19 +67,24 @@ pub fn moto() -> &'static str {
 
 /// SDK configuration pointed at moto, with dummy credentials; no process environment used.
 pub async fn sdk_config() -> SdkConfig {
-    // moto speaks plain HTTP; the SDKs are built without a default client (see Cargo.toml).
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+    moto_loader().http_client(http_client()).load().await
+}
+
+/// moto speaks plain HTTP; the SDKs are built without a default client (see Cargo.toml).
+fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+fn moto_loader() -> aws_config::ConfigLoader {
+    loader(moto())
+}
+
+fn loader(endpoint: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(moto())
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
-        .load()
-        .await
 }
 
 /// A service configuration lookup for tests: the local key and the test table, plus overrides.

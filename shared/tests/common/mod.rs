@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_config::SdkConfig;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -25,12 +26,16 @@ pub async fn harness(overrides: &[(&str, &str)]) -> Harness {
 }
 
 pub async fn harness_with(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
-    let sdk = testkit::sdk_config().await;
+    harness_on(&testkit::sdk_config().await, overrides, sms)
+}
+
+/// On a given SDK configuration (e.g. one that counts its calls).
+pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
     let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
     let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))));
+    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))));
     let app = TwoFactor {
-        store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+        store: OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         sms,
         clock: Arc::new(clock.clone()),
         config: Arc::new(config),
@@ -97,6 +102,7 @@ impl Harness {
 pub mod signup {
     use std::sync::{Arc, Mutex};
 
+    use aws_config::SdkConfig;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
     use shared::Config;
@@ -122,14 +128,17 @@ pub mod signup {
     }
 
     pub async fn harness(overrides: &[(&str, &str)], email: Option<Arc<dyn EmailSender>>) -> Harness {
-        let sdk = testkit::sdk_config().await;
+        harness_on(&testkit::sdk_config().await, overrides, email)
+    }
+
+    pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], email: Option<Arc<dyn EmailSender>>) -> Harness {
         let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let email = email.unwrap_or_else(|| {
-            Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(&sdk), config.email_from.clone()))
+            Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone()))
         });
         let app = Signup {
-            store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            store: UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
             email,
             clock: Arc::new(clock.clone()),
             config: Arc::new(config),
@@ -197,6 +206,7 @@ pub mod signup {
 pub mod preregistration {
     use std::sync::Arc;
 
+    use aws_config::SdkConfig;
     use base64::Engine;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
@@ -215,15 +225,18 @@ pub mod preregistration {
     }
 
     pub async fn harness(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
-        let sdk = testkit::sdk_config().await;
+        harness_on(&testkit::sdk_config().await, overrides, sms)
+    }
+
+    pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
         let mut all = vec![("CNF_APPLICATIONS", "demo,demo-encrypted:DEMO_APP_KEY,other"), ("DEMO_APP_KEY", KEY)];
         all.extend_from_slice(overrides);
         let config = Config::from_lookup(testkit::env(&all)).expect("test configuration");
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let app = Preregistration {
-            store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk)))),
-            email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(&sdk), config.email_from.clone())),
+            store: CodeStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk)))),
+            email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
             clock: Arc::new(clock.clone()),
             config: Arc::new(config),
         };

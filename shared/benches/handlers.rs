@@ -1,0 +1,224 @@
+//! CPU time of one warm request through each handler, with every AWS call answered in
+//! process by `testkit::fake_aws`: the figure is our code plus the SDK's serialisation,
+//! signing and parsing, with no network and no moto. Target: at most 100 µs a request.
+//!
+//! Measured in CPU time of the benchmarking thread, not wall time: the runtime is
+//! current-thread, so a request's whole work runs there, and time the machine gives to other
+//! processes (a build, a test suite) does not inflate the figures.
+//!
+//! `cargo bench -p shared --bench handlers`; criterion prints each estimate and keeps the
+//! median in `target/criterion/handlers/<name>/new/estimates.json`.
+
+#![allow(clippy::unwrap_used)] // a benchmark that cannot unwrap has nothing to measure
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, criterion_group, criterion_main};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::Config;
+use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::email::SesEmailSender;
+use shared::preregistration::Preregistration;
+use shared::signup::Signup;
+use shared::sms::SnsSmsSender;
+use shared::twofactor::TwoFactor;
+use testkit::fake_aws::FakeAws;
+
+const USER: &str = "3698b76f-a5c0-4b04-b579-bc084019fb95";
+const PHONE: &str = "+905321234567";
+const ADDRESS: &str = "bench@example.com";
+
+/// CPU time of the calling thread, shown like wall time (nanoseconds).
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> Self::Intermediate {
+        cpu_time::ThreadTime::now()
+    }
+    fn end(&self, start: Self::Intermediate) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        static WALL_TIME: WallTime = WallTime;
+        WALL_TIME.formatter()
+    }
+}
+
+fn post(body: &str) -> Request {
+    let mut request = Request::new(Body::Text(body.to_string()));
+    *request.method_mut() = lambda_http::http::Method::POST;
+    request
+}
+
+fn json_of(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap()
+}
+
+/// A stopped clock: what a benchmark creates never expires while it runs.
+fn clock(at_ms: u64) -> Arc<dyn Clock> {
+    Arc::new(ManualClock::at(at_ms))
+}
+
+fn config(overrides: &[(&str, &str)]) -> Arc<Config> {
+    Arc::new(Config::from_lookup(testkit::env(overrides)).unwrap())
+}
+
+fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
+    let config = config(&[]);
+    TwoFactor {
+        store: shared::twofactor::store::OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+        sms: Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))),
+        clock: clock(now_ms),
+        config,
+    }
+}
+
+fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
+    let config = config(&[("CNF_APPLICATIONS", "demo")]);
+    Preregistration {
+        store: shared::preregistration::store::CodeStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        ),
+        sms: Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))),
+        email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+        clock: clock(now_ms),
+        config,
+    }
+}
+
+fn signup(sdk: &SdkConfig, now_ms: u64) -> Signup {
+    let config = config(&[]);
+    Signup {
+        store: shared::signup::store::UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+        email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+        clock: clock(now_ms),
+        config,
+    }
+}
+
+fn code_sent(fake: &FakeAws) -> String {
+    testkit::digits(&fake.last_message().unwrap().text, 6).unwrap()
+}
+
+fn handlers(c: &mut Criterion<ThreadCpuTime>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let fake = FakeAws::default();
+    let sdk = rt.block_on(fake.sdk_config());
+    let now = SystemClock.now_ms();
+    let (c_app, b_app, a_app) = (two_factor(&sdk, now), preregistration(&sdk, now), signup(&sdk, now));
+
+    // Setup, while the fake still applies writes: one code of each family to verify.
+    let create = json!({"UserId": USER, "GsmNumber": PHONE, "TwoFactorConfigurationId": 1, "IsSync": true}).to_string();
+    let created = json_of(&rt.block_on(shared::twofactor::handler::create(&c_app, post(&create))));
+    let c_code = code_sent(&fake);
+    let verify = |code: &str| json!({"UserId": USER, "OtpIdReference": created["OtpIdReference"], "OtpCode": code});
+    let (verify_ok, verify_wrong) = (verify(&c_code).to_string(), verify(other(&c_code)).to_string());
+
+    let generate_sms = json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": &PHONE[3..]});
+    let generate_email = json!({"applicationId": "demo", "emailAddress": ADDRESS});
+    let generated =
+        json_of(&rt.block_on(shared::preregistration::handler::generate(&b_app, post(&generate_email.to_string()))));
+    let validate = json!({"applicationId": "demo", "confirmationId": generated["response"]["confirmationId"],
+                          "confirmationCode": code_sent(&fake)})
+    .to_string();
+
+    let send = json!({"EmailAddress": ADDRESS}).to_string();
+    rt.block_on(shared::signup::handler::handle(&a_app, post(&send)));
+    let confirm = json!({"EmailAddress": ADDRESS, "ConfirmationCode": code_sent(&fake)}).to_string();
+
+    // The asynchronous sender's stream record, its item stored as the create function would.
+    let insert =
+        std::fs::read_to_string(testkit::workspace_root().join("events/two-factor-sms-sender-insert.json")).unwrap();
+    let insert: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&insert).unwrap();
+    let image: shared::dynamo::Item = insert.records[0].change.new_image.clone().into();
+    let sender_app = two_factor(&sdk, shared::dynamo::get_n::<u64>(&image, "cat").unwrap() + 1_000);
+    rt.block_on(sender_app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send()).unwrap();
+
+    // From here on every request sees this state: a verified code stays verifiable.
+    fake.freeze();
+
+    let mut group = c.benchmark_group("handlers");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    let expect = |name: &'static str, status: u16| {
+        move |response: Response<Body>| assert_eq!(response.status().as_u16(), status, "{name}: {:?}", response.body())
+    };
+
+    // Floors: one bare SDK call answered by the fake (serialise, sign, parse), no handler.
+    let (dynamo, sns) = (c_app.store.client(), aws_sdk_sns::Client::new(&sdk));
+    group.bench_function("SDK GetItem alone", |b| {
+        let key = shared::dynamo::key(&format!("OTP#{}", created["OtpIdReference"].as_str().unwrap()), "OTP");
+        b.to_async(&rt).iter(|| async {
+            dynamo.get_item().table_name(testkit::TABLE).set_key(Some(key.clone())).send().await.unwrap()
+        })
+    });
+    group.bench_function("SDK Publish alone", |b| {
+        b.to_async(&rt).iter(|| async { sns.publish().phone_number(PHONE).message("Your code").send().await.unwrap() })
+    });
+
+    let ok = expect("C create", 200);
+    group.bench_function("C create", |b| {
+        b.to_async(&rt).iter(|| async { ok(shared::twofactor::handler::create(&c_app, post(&create)).await) })
+    });
+    let ok = expect("C verify", 200);
+    group.bench_function("C verify", |b| {
+        b.to_async(&rt).iter(|| async { ok(shared::twofactor::handler::verify(&c_app, post(&verify_ok)).await) })
+    });
+    let wrong = expect("C verify, wrong code", 400);
+    group.bench_function("C verify, wrong code", |b| {
+        b.to_async(&rt).iter(|| async { wrong(shared::twofactor::handler::verify(&c_app, post(&verify_wrong)).await) })
+    });
+    group.bench_function("C stream sender", |b| {
+        b.to_async(&rt).iter(|| async {
+            let response = shared::twofactor::sender::handle(&sender_app, insert.clone()).await;
+            assert!(response.batch_item_failures.is_empty());
+        })
+    });
+    for (name, body) in [("B generate, SMS", generate_sms), ("B generate, e-mail", generate_email)] {
+        let ok = expect(name, 200);
+        let body = body.to_string();
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async { ok(shared::preregistration::handler::generate(&b_app, post(&body)).await) })
+        });
+    }
+    let ok = expect("B validate", 200);
+    group.bench_function("B validate", |b| {
+        b.to_async(&rt).iter(|| async { ok(shared::preregistration::handler::validate(&b_app, post(&validate)).await) })
+    });
+    let ok = expect("A send", 200);
+    group.bench_function("A send", |b| {
+        b.to_async(&rt).iter(|| async { ok(shared::signup::handler::handle(&a_app, post(&send)).await) })
+    });
+    let ok = expect("A confirm", 200);
+    group.bench_function("A confirm", |b| {
+        b.to_async(&rt).iter(|| async { ok(shared::signup::handler::handle(&a_app, post(&confirm)).await) })
+    });
+    group.finish();
+}
+
+fn other(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = handlers
+}
+criterion_main!(benches);

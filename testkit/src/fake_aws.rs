@@ -1,0 +1,281 @@
+//! An in-process stand-in for DynamoDB, SNS and SES v2, for benchmarks: the SDK serialises
+//! each request and parses each answer as usual, but no byte reaches a network.
+//!
+//! Just enough for every handler's success path: items written by `PutItem`, by the `Put`s
+//! and `Update`s of `TransactWriteItems` and by `UpdateItem` are kept and answered by
+//! `GetItem`. Condition expressions are ignored (every write succeeds); update expressions
+//! are applied for their plain forms (`a = :v`, `a = if_not_exists(a, :v)`, `a = a + :v`,
+//! `REMOVE a`). Items are keyed by the table's `pk` and `sk`, whatever the table name.
+//! After `freeze`, writes are answered but no longer applied, so a benchmark repeats the
+//! same request against the same state (a verified code stays unverified).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use serde_json::{Map, Value, json};
+
+use crate::aws_calls::{form_value, operation};
+
+type Item = Map<String, Value>;
+
+/// The last SMS or e-mail handed to the fake, so a benchmark can read the code in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub to: String,
+    pub text: String,
+}
+
+/// Clones share one state.
+#[derive(Clone, Debug, Default)]
+pub struct FakeAws(Arc<Mutex<State>>);
+
+#[derive(Debug, Default)]
+struct State {
+    items: HashMap<String, Item>,
+    frozen: bool,
+    last_message: Option<Message>,
+    sent: u64,
+}
+
+impl FakeAws {
+    /// SDK configuration whose every call this fake answers.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        // Never contacted: the fake is the HTTP client. `.invalid` would never resolve anyway.
+        crate::loader("http://aws.invalid").http_client(self.clone()).load().await
+    }
+
+    /// From now on, writes are acknowledged but not applied.
+    pub fn freeze(&self) {
+        self.state().frozen = true;
+    }
+
+    pub fn last_message(&self) -> Option<Message> {
+        self.state().last_message.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().expect("fake AWS state")
+    }
+
+    fn answer(&self, request: &HttpRequest) -> HttpResponse {
+        let operation = operation(request);
+        let body = request.body().bytes().unwrap_or_default();
+        let mut state = self.state();
+        let (status, content_type, text) = match operation.split_once(':') {
+            Some(("dynamodb", op)) => {
+                let input: Value = serde_json::from_slice(body).unwrap_or_default();
+                match state.dynamodb(op, &input) {
+                    Some(output) => (200, "application/x-amz-json-1.0", output.to_string()),
+                    None => unknown(&operation),
+                }
+            }
+            Some(("sns", "Publish")) => {
+                let form = String::from_utf8_lossy(body);
+                let to = form_value(&form, "PhoneNumber").unwrap_or_default();
+                let id = state.record(to, form_value(&form, "Message").unwrap_or_default());
+                let xml = format!(
+                    "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult>\
+                     <MessageId>{id}</MessageId></PublishResult><ResponseMetadata><RequestId>{id}</RequestId>\
+                     </ResponseMetadata></PublishResponse>"
+                );
+                (200, "text/xml", xml)
+            }
+            Some(("sesv2", "SendEmail")) => {
+                let input: Value = serde_json::from_slice(body).unwrap_or_default();
+                let to = input["Destination"]["ToAddresses"][0].as_str().unwrap_or_default().to_string();
+                let text = input["Content"]["Simple"]["Body"]["Text"]["Data"].as_str().unwrap_or_default();
+                let id = state.record(to, text.to_string());
+                (200, "application/json", json!({ "MessageId": id }).to_string())
+            }
+            _ => unknown(&operation),
+        };
+        let status = status.try_into().expect("a valid status");
+        let mut response = HttpResponse::new(status, SdkBody::from(text));
+        response.headers_mut().insert("content-type", content_type);
+        response
+    }
+}
+
+/// A failure the SDK reports as an unhandled error naming the call, so a benchmark that
+/// strays off what the fake knows fails loudly instead of measuring an error path.
+fn unknown(operation: &str) -> (u16, &'static str, String) {
+    let message = format!("the fake AWS does not answer {operation}");
+    (501, "application/json", json!({ "__type": "NotImplemented", "message": message }).to_string())
+}
+
+fn item_key(item: &Value) -> String {
+    format!("{}|{}", item["pk"], item["sk"])
+}
+
+impl State {
+    fn record(&mut self, to: String, text: String) -> String {
+        self.sent += 1;
+        self.last_message = Some(Message { to, text });
+        format!("00000000-0000-4000-8000-{:012x}", self.sent)
+    }
+
+    fn put(&mut self, item: &Value) {
+        if let (false, Some(item)) = (self.frozen, item.as_object()) {
+            self.items.insert(item_key(&Value::Object(item.clone())), item.clone());
+        }
+    }
+
+    /// Applies an update and returns the item after it and the names it set.
+    fn update(&mut self, input: &Value) -> (Item, Vec<String>) {
+        let key = item_key(&input["Key"]);
+        let mut item =
+            self.items.get(&key).cloned().unwrap_or_else(|| input["Key"].as_object().cloned().unwrap_or_default());
+        let set = apply(&mut item, input);
+        if !self.frozen {
+            self.items.insert(key, item.clone());
+        }
+        (item, set)
+    }
+
+    fn dynamodb(&mut self, op: &str, input: &Value) -> Option<Value> {
+        Some(match op {
+            "GetItem" => match self.items.get(&item_key(&input["Key"])) {
+                Some(item) => json!({ "Item": item }),
+                None => json!({}),
+            },
+            "PutItem" => {
+                self.put(&input["Item"]);
+                json!({})
+            }
+            "UpdateItem" => {
+                let (item, set) = self.update(input);
+                match input["ReturnValues"].as_str() {
+                    Some("ALL_NEW") => json!({ "Attributes": item }),
+                    Some("UPDATED_NEW") => {
+                        let updated: Item = item.into_iter().filter(|(name, _)| set.contains(name)).collect();
+                        json!({ "Attributes": updated })
+                    }
+                    _ => json!({}),
+                }
+            }
+            "TransactWriteItems" => {
+                for write in input["TransactItems"].as_array().into_iter().flatten() {
+                    if let Some(put) = write.get("Put") {
+                        self.put(&put["Item"]);
+                    } else if let Some(update) = write.get("Update") {
+                        self.update(update);
+                    }
+                }
+                json!({})
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Applies the plain forms of an `UpdateExpression`; returns the names it set.
+fn apply(item: &mut Item, input: &Value) -> Vec<String> {
+    let expression = input["UpdateExpression"].as_str().unwrap_or_default();
+    let name = |n: &str| input["ExpressionAttributeNames"][n].as_str().unwrap_or(n).to_string();
+    let value = |item: &Item, operand: &str| match operand.strip_prefix(':') {
+        Some(_) => input["ExpressionAttributeValues"][operand].clone(),
+        None => item.get(&name(operand)).cloned().unwrap_or(Value::Null),
+    };
+    let mut set = Vec::new();
+    for (clause, body) in clauses(expression) {
+        match clause {
+            "SET" => {
+                for assignment in split_top_level(&body) {
+                    let Some((target, source)) = assignment.split_once('=') else { continue };
+                    let (target, source) = (name(target.trim()), source.trim());
+                    let new =
+                        if let Some(args) = source.strip_prefix("if_not_exists(").and_then(|a| a.strip_suffix(')')) {
+                            match (item.get(&target), args.split_once(',')) {
+                                (Some(old), _) => old.clone(),
+                                (None, Some((_, default))) => value(item, default.trim()),
+                                (None, None) => continue,
+                            }
+                        } else if let Some((a, b)) = source.split_once('+') {
+                            let number = |v: Value| v["N"].as_str().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                            json!({ "N": (number(value(item, a.trim())) + number(value(item, b.trim()))).to_string() })
+                        } else {
+                            value(item, source)
+                        };
+                    item.insert(target.clone(), new);
+                    set.push(target);
+                }
+            }
+            "REMOVE" => body.split(',').for_each(|n| drop(item.remove(&name(n.trim())))),
+            _ => {}
+        }
+    }
+    set
+}
+
+/// `"SET a = :a REMOVE b"` -> `[("SET", "a = :a"), ("REMOVE", "b")]`.
+fn clauses(expression: &str) -> Vec<(&str, String)> {
+    let mut out: Vec<(&str, String)> = Vec::new();
+    for word in expression.split_whitespace() {
+        match (word, out.last_mut()) {
+            ("SET" | "REMOVE" | "ADD" | "DELETE", _) | (_, None) => out.push((word, String::new())),
+            (_, Some((_, body))) => {
+                body.push(' ');
+                body.push_str(word);
+            }
+        }
+    }
+    out
+}
+
+/// Splits at the commas that are outside parentheses.
+fn split_top_level(body: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&body[start..]);
+    parts
+}
+
+impl HttpClient for FakeAws {
+    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl HttpConnector for FakeAws {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        HttpConnectorFuture::ready(Ok(self.answer(&request)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn when_update_expression_is_applied_should_set_default_add_and_remove() {
+        let mut item = json!({"pk": {"S": "U"}, "cat": {"N": "5"}, "catt": {"N": "1"}, "h": {"B": "x"}});
+        let input = json!({
+            "UpdateExpression": "SET st = :st, cat = if_not_exists(cat, :now), ev = if_not_exists(ev, :f), catt = catt + :one, #t = :t REMOVE h",
+            "ExpressionAttributeNames": {"#t": "ttl"},
+            "ExpressionAttributeValues": {":st": {"S": "NEW"}, ":now": {"N": "9"}, ":f": {"S": "false"}, ":one": {"N": "1"}, ":t": {"N": "7"}},
+        });
+        let set = super::apply(item.as_object_mut().expect("an object"), &input);
+        assert_eq!(set, ["st", "cat", "ev", "catt", "ttl"]);
+        assert_eq!(
+            item,
+            json!({"pk": {"S": "U"}, "st": {"S": "NEW"}, "cat": {"N": "5"}, "ev": {"S": "false"}, "catt": {"N": "2"}, "ttl": {"N": "7"}})
+        );
+    }
+}
