@@ -191,9 +191,7 @@ class Plan:
         return with_body(load_event("generate-cnf-code-not-user.json"), body)
 
     def after_generate(self, run, answer):
-        payload = body_of(answer).get("payload") or body_of(answer).get("Payload") or {}
-        if isinstance(payload, str):
-            payload = json.loads(payload)
+        payload = body_of(answer).get("response") or {}
         number = f"+905329{self.prefix[:2]}{run:04d}"
         self.confirmations.append((payload.get("confirmationId"), inbox_code(self.moto, number)))
 

@@ -55,13 +55,13 @@ pub fn parse(input: &str) -> Result<Phone, PhoneError> {
         return Err(PhoneError::Unparseable);
     }
     let region = region_for(code, &national).ok_or(PhoneError::Invalid)?;
-    if region.id == NON_GEOGRAPHIC {
+    if region.id() == NON_GEOGRAPHIC {
         return Err(PhoneError::Invalid);
     }
     match number_type(region, &national) {
         NumberType::Unknown => Err(PhoneError::Invalid),
         NumberType::Mobile | NumberType::FixedLineOrMobile => {
-            Ok(Phone { e164: format!("+{code}{national}"), region: region.id.to_string() })
+            Ok(Phone { e164: format!("+{code}{national}"), region: region.id().to_string() })
         }
         NumberType::Other => Err(PhoneError::NotMobile),
     }
@@ -72,11 +72,12 @@ pub fn parse(input: &str) -> Result<Phone, PhoneError> {
 pub fn format_international(e164: &str) -> String {
     let formatted = e164.strip_prefix('+').and_then(split_country_code).and_then(|(code, national)| {
         let main = regions_for(code).first()?;
-        let formats = if main.international_formats.is_empty() { main.formats } else { main.international_formats };
+        let intl = main.international_formats();
+        let formats = if intl.is_empty() { main.formats() } else { intl };
         // No format for the number (some small countries have none): digits as they are.
         let Some(format) = choose_format(formats, national) else { return Some(format!("+{code} {national}")) };
         let re = format.pattern.regex()?;
-        Some(format!("+{code} {}", re.replace(national, format.format)))
+        Some(format!("+{code} {}", re.replace(national, format.format())))
     });
     formatted.unwrap_or_else(|| e164.to_string())
 }
@@ -119,7 +120,7 @@ fn prefix_stripped(region: &Region, national: &str) -> Option<String> {
     let whole = captures.get(0)?;
     let viable = region.general.pattern.is_match(national);
     let last_group = captures.len().checked_sub(1).filter(|&n| n > 0).and_then(|n| captures.get(n));
-    let candidate = match (region.national_prefix_transform, last_group) {
+    let candidate = match (region.national_prefix_transform(), last_group) {
         (Some(transform), Some(_)) => {
             let mut expanded = String::new();
             captures.expand(transform, &mut expanded);
@@ -136,10 +137,10 @@ fn prefix_stripped(region: &Region, national: &str) -> Option<String> {
 /// libphonenumber's testNumberLength for an unknown type: keep the stripped number only
 /// when its length is possible (or too long, which validation then refuses).
 fn length_allows(region: &Region, national: &str) -> bool {
-    let lengths = region.general.lengths;
-    let Ok(length) = u16::try_from(national.len()) else { return false };
-    match (lengths.first(), lengths.last()) {
-        (Some(&min), Some(&max)) => length >= min && (length > max || lengths.contains(&length)),
+    let general = &region.general;
+    let length = national.len();
+    match (general.min_length(), general.max_length()) {
+        (Some(min), Some(max)) => length >= min && (length > max || general.allows_length(length)),
         _ => true,
     }
 }
@@ -249,12 +250,12 @@ mod tests {
             let descs = std::iter::once(&region.general).chain(region.types.iter().flatten());
             let mut all: Vec<&metadata::Pattern> = descs.map(|d| &d.pattern).collect();
             all.extend(region.leading_digits.iter().chain(&region.national_prefix_for_parsing));
-            for format in region.formats.iter().chain(region.international_formats) {
+            for format in region.formats().iter().chain(region.international_formats()) {
                 all.push(&format.pattern);
                 all.extend(&format.leading_digits);
             }
             for pattern in all {
-                assert!(pattern.regex().is_some(), "{}: {}", region.id, pattern.source());
+                assert!(pattern.regex().is_some(), "{}: {}", region.id(), pattern.source());
                 patterns += 1;
             }
         }
@@ -312,7 +313,7 @@ mod tests {
             let whole_match = |id: &str| {
                 regions_for(code)
                     .iter()
-                    .filter(|r| r.id == id)
+                    .filter(|r| r.id() == id)
                     .any(|r| r.types[MOBILE].as_ref().is_some_and(|m| m.is_match(national)))
             };
             match theirs {
