@@ -161,9 +161,8 @@ def inbox_code(moto, destination):
 class Plan:
     """Events for each function, each run's event built from earlier runs' results."""
 
-    def __init__(self, moto, runs):
+    def __init__(self, moto):
         self.moto = moto
-        self.runs = runs
         self.otps = []
         self.confirmations = []
         self.prefix = f"{os.getpid() % 1000:03d}"
@@ -171,7 +170,7 @@ class Plan:
     def phone(self, run, family):
         return f"+90532{family}{self.prefix[:2]}{run:04d}"
 
-    def create(self, run, answer=None):
+    def create(self, run):
         event = load_event("create-two-factor-sms-otp.json")
         body = json.loads(event["body"])
         body.update(GsmNumber=self.phone(run, 1), UserId=USER, IsSync=True)
@@ -186,14 +185,13 @@ class Plan:
         return with_body(load_event("verify-two-factor-sms-otp.json"), {"UserId": USER, "OtpIdReference": otp_id, "OtpCode": code})
 
     def generate(self, run):
-        number = f"5329{self.prefix[:2]}{run:04d}"
-        body = {"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": number, "language": "en"}
+        national = self.phone(run, 9).removeprefix("+90")
+        body = {"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": national, "language": "en"}
         return with_body(load_event("generate-cnf-code-not-user.json"), body)
 
     def after_generate(self, run, answer):
         payload = body_of(answer).get("response") or {}
-        number = f"+905329{self.prefix[:2]}{run:04d}"
-        self.confirmations.append((payload.get("confirmationId"), inbox_code(self.moto, number)))
+        self.confirmations.append((payload.get("confirmationId"), inbox_code(self.moto, self.phone(run, 9))))
 
     def validate(self, run):
         confirmation_id, code = self.confirmations[run]
@@ -256,7 +254,7 @@ def main():
         RUST_LOG="warn",
         RETURN_OTP_CODE="true",
     )
-    plan = Plan(moto, args.runs)
+    plan = Plan(moto)
     steps = [
         ("create-two-factor-sms-otp", plan.create, plan.after_create),
         ("verify-two-factor-sms-otp", plan.verify, None),
