@@ -200,44 +200,6 @@ impl Window {
             WindowState::Open { .. } => None,
         }
     }
-
-    /// Counts one event outside any transaction and returns the window's new count.
-    pub async fn hit(&self, client: &Client, now_ms: u64) -> Result<u32, StoreError> {
-        let mut update = self.open(now_ms)?;
-        for _ in 0..8 {
-            let result = client
-                .update_item()
-                .table_name(update.table_name())
-                .set_key(Some(update.key().clone()))
-                .update_expression(update.update_expression())
-                .set_condition_expression(update.condition_expression().map(str::to_string))
-                .set_expression_attribute_names(update.expression_attribute_names().cloned())
-                .set_expression_attribute_values(update.expression_attribute_values().cloned())
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-                .send()
-                .await;
-            match result {
-                Ok(out) => return out.attributes().and_then(|a| get_n(a, "cnt")).ok_or(StoreError::Malformed("cnt")),
-                Err(err) => match err.into_service_error() {
-                    // A transaction on this window is in flight (a consume's lock check).
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_) => {
-                        backoff().await
-                    }
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
-                        // A full window still counts events (failures keep being recorded), so
-                        // "full" here means: add one past the maximum.
-                        update = match self.state(e.item(), now_ms) {
-                            WindowState::Closed => self.open(now_ms)?,
-                            WindowState::Open { .. } => Window { max: u32::MAX, ..self.clone() }.increment(now_ms)?,
-                        };
-                    }
-                    other => return Err(StoreError::aws(other)),
-                },
-            }
-        }
-        Err(StoreError::Contention)
-    }
 }
 
 /// How a transaction that counts one event in some windows ended.
@@ -299,78 +261,6 @@ pub async fn backoff() {
     use rand::Rng;
     let ms = rand::rng().random_range(5..40);
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
-
-/// The stored one-time codes of every family share these attributes: `h` / `kv` (hash and
-/// key version), `exp` (epoch ms), `att` / `matt` (failed attempts / maximum), `vat`
-/// (verified at), `dlv` (`failed` when the code never reached its owner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consumed {
-    Yes,
-    /// A lock window (by index) is full: too many failures for a destination.
-    Locked(usize),
-    /// The code changed since it was read (verified, attempts, expiry): read it again.
-    Changed,
-}
-
-/// Marks a code verified, if it is still usable and none of `locks` is full, in one step.
-pub async fn consume_code(
-    client: &Client,
-    table: &str,
-    item_key: Item,
-    locks: &[Window],
-    now_ms: u64,
-) -> Result<Consumed, StoreError> {
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(item_key))
-        .update_expression("SET vat = :now")
-        .condition_expression(
-            "attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed",
-        )
-        .expression_attribute_values(":now", n(now_ms))
-        .expression_attribute_values(":failed", s("failed"))
-        .build()
-        .map_err(|e| StoreError::Build(e.to_string()))?;
-    let mut items = locks.iter().map(|l| l.not_full(now_ms).map(check_item)).collect::<Result<Vec<_>, _>>()?;
-    items.push(update_item(update));
-    match transact(client, items).await? {
-        None => Ok(Consumed::Yes),
-        Some(reasons) => {
-            if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-                return Err(StoreError::Aws(code.clone()));
-            }
-            Ok(reasons
-                .iter()
-                .take(locks.len())
-                .position(|r| matches!(r, Some(Refusal::Condition(_))))
-                .map_or(Consumed::Changed, Consumed::Locked))
-        }
-    }
-}
-
-/// Counts one failed attempt on a code; `None` when it was verified or used up meanwhile.
-pub async fn count_failed_attempt(client: &Client, table: &str, item_key: Item) -> Result<Option<u32>, StoreError> {
-    let result = client
-        .update_item()
-        .table_name(table)
-        .set_key(Some(item_key))
-        .update_expression("SET att = att + :one")
-        .condition_expression("attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt")
-        .expression_attribute_values(":one", n(1))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-        .send()
-        .await;
-    match result {
-        Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "att")).ok_or(StoreError::Malformed("att"))?)),
-        Err(err) => match err.into_service_error() {
-            // Verified or used up meanwhile; or a verification's transaction is in flight on
-            // it (DynamoDB refuses the update rather than wait): either way, read it again.
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)
-            | aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_) => Ok(None),
-            other => Err(StoreError::aws(other)),
-        },
-    }
 }
 
 /// Runs a single-item write again while it collides with a transaction on the same item

@@ -11,6 +11,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod attempts;
 pub mod aws;
 pub mod clock;
 pub mod codes;

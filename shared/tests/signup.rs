@@ -207,27 +207,44 @@ async fn when_body_is_xml_or_json_labelled_csv_should_read_it() {
     assert!(text.contains("<OpCode>1001</OpCode>"), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn when_30_confirmations_of_the_right_code_race_should_confirm_exactly_once() {
-    let h = harness(&[], None).await;
-    let address = unique_address();
-    let code = h.send_and_read(&address).await;
-    let tasks: Vec<_> = (0..30)
+/// Sends `n` confirmations of `code` for `address` at once; each answer's HTTP status.
+async fn confirm_at_once(h: &common::signup::Harness, address: &str, code: &str, n: usize) -> Vec<u16> {
+    let body = serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string();
+    let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let app = h.app.clone();
-            let body = serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string();
-            tokio::spawn(async move {
-                let response = shared::signup::handler::handle(&app, common::post(&body)).await;
-                response.status().as_u16()
-            })
+            let (app, body) = (h.app.clone(), body.clone());
+            tokio::spawn(
+                async move { shared::signup::handler::handle(&app, common::post(&body)).await.status().as_u16() },
+            )
         })
         .collect();
     let mut statuses = Vec::new();
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_30_confirmations_of_the_right_code_race_should_confirm_exactly_once() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    let statuses = confirm_at_once(&h, &address, &code, 30).await;
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 29, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_20_wrong_codes_race_should_count_exactly_5_failures() {
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    let statuses = confirm_at_once(&h, &address, other_code(&code), 20).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,9 +9,10 @@ use super::apps::Application;
 use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
 use super::validation::{GenerateRequest, ModelState, ValidateRequest};
 use super::{CnfError, Language, PURPOSE, texts};
+use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::dynamo::{Consumed, Window};
+use crate::dynamo::Window;
 use crate::email::{Email, EmailSender, normalise_address};
 use crate::sms::SmsSender;
 use crate::{codes, mask, phone};
@@ -276,11 +277,8 @@ impl Preregistration {
                     Consumed::Changed => continue,
                 }
             }
-            let Some(attempts) = self.store.record_failure(&code.id).await? else { continue };
-            let mut locked = false;
-            for lock in &locks {
-                locked |= lock.hit(self.store.client(), now).await? >= self.config.destination_failure_limit;
-            }
+            let Failure::Counted { locked } = self.store.record_failure(&code, &locks, now).await? else { continue };
+            let attempts = code.attempts + 1;
             tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
             if locked {
                 return Err(CnfError::TooManyAttempts);

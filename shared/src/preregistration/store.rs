@@ -7,7 +7,7 @@
 //! | send window / resend gap / failed-validation window of a destination | `CNF#RATE#`, `CNF#GAP#`, `CNF#FAIL#` + destination | `WINDOW` |
 //!
 //! Code attributes: `app`, `mob` (E.164), `eml`, `h`, `kv`, `exp`, `att`, `matt`, `vat`,
-//! `dlv` (shared with the other families, see `dynamo::consume_code`), `lang`, `cat`, `ttl`,
+//! `dlv` (shared with the other families, see `attempts`), `lang`, `cat`, `ttl`,
 //! and `audit` (the request's audit fields, as JSON).
 
 use aws_sdk_dynamodb::Client;
@@ -15,7 +15,8 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Consumed, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::attempts::{self, Consumed, Failure};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 
 const SK: &str = "CNF";
 /// Codes stay a day after expiry, for audit, before TTL removes them.
@@ -204,11 +205,18 @@ impl CodeStore {
     }
 
     pub async fn consume(&self, code: &StoredCode, locks: &[Window], now_ms: u64) -> Result<Consumed, StoreError> {
-        dynamo::consume_code(&self.client, &self.table, key(&code_pk(&code.id), SK), locks, now_ms).await
+        attempts::consume_code(&self.client, &self.table, key(&code_pk(&code.id), SK), locks, now_ms).await
     }
 
-    pub async fn record_failure(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
-        dynamo::count_failed_attempt(&self.client, &self.table, key(&code_pk(id), SK)).await
+    /// Counts one failed attempt on the code and on each destination's failure lock, in one step.
+    pub async fn record_failure(
+        &self,
+        code: &StoredCode,
+        locks: &[Window],
+        now_ms: u64,
+    ) -> Result<Failure, StoreError> {
+        let attempt = attempts::failed_attempt(&self.table, key(&code_pk(&code.id), SK))?;
+        attempts::count_failure(&self.client, attempt, locks, code.attempts > 0, now_ms).await
     }
 
     /// The code never reached its owner: it can never be used.

@@ -8,6 +8,7 @@ use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
 use super::store::{CONFIRMED, ConfirmOutcome, NewCode, OutstandingCode, SendOutcome, User, UserStore};
 use super::{PURPOSE, SignupError};
+use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailSender, html_escape, normalise_address};
@@ -196,12 +197,12 @@ impl Signup {
                     ConfirmOutcome::Changed => continue,
                 }
             }
-            if self.store.record_failure(address, &outstanding.id).await?.is_none() {
+            let Failure::Counted { locked } = self.store.record_failure(address, &outstanding, &lock, now).await?
+            else {
                 continue;
-            }
-            let failures = lock.hit(self.store.client(), now).await?;
+            };
             tracing::info!(email = %mask::email(address), "confirmation code mismatch");
-            if failures >= self.config.destination_failure_limit {
+            if locked {
                 return Err(SignupError::TooManyFailedAttempts);
             }
             return Err(SignupError::CodeMismatch);

@@ -12,8 +12,9 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
+use crate::attempts::{self, Failure};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 
 pub const UNCONFIRMED: &str = "UNCONFIRMED";
@@ -225,28 +226,25 @@ impl UserStore {
         })
     }
 
-    /// Counts a failed confirmation of this code; `None` when the code changed meanwhile.
-    pub async fn record_failure(&self, address: &str, code_id: &str) -> Result<Option<u32>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&user_pk(address), USER_SK)))
-            .update_expression("SET catt = catt + :one")
-            .condition_expression("cid = :cid AND catt < cmatt")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cid", s(code_id))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "catt")).ok_or(StoreError::Malformed("catt"))?)),
-            Err(err) => match err.into_service_error() {
-                // Changed meanwhile, or a confirmation's transaction is in flight: read again.
-                UpdateItemError::ConditionalCheckFailedException(_)
-                | UpdateItemError::TransactionConflictException(_) => Ok(None),
-                other => Err(StoreError::aws(other)),
-            },
-        }
+    /// Counts a failed confirmation of this code and one failure on the address's lock, in
+    /// one step.
+    pub async fn record_failure(
+        &self,
+        address: &str,
+        code: &OutstandingCode,
+        lock: &Window,
+        now_ms: u64,
+    ) -> Result<Failure, StoreError> {
+        let attempt = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&user_pk(address), USER_SK)))
+                .update_expression("SET catt = catt + :one")
+                .condition_expression("cid = :cid AND catt < cmatt")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":cid", s(&code.id))
+                .build(),
+        )?;
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), code.attempts > 0, now_ms).await
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::request::{CreateRequest, VerifyRequest};
 use super::store::{ConsumeOutcome, CreateOutcome, NewOtp, OtpStore, StoredOtp, otp_pk};
 use super::{PURPOSE, TwoFactorError};
+use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{Config, TwoFactorProfile};
 use crate::sms::SmsSender;
@@ -212,10 +213,10 @@ impl TwoFactor {
                     ConsumeOutcome::Changed => continue,
                 }
             }
-            let Some(attempts) = self.store.record_failure(&otp.id).await? else { continue };
-            let failures = lock.hit(self.store.client(), now).await?;
+            let Failure::Counted { locked } = self.store.record_failure(&otp, &lock, now).await? else { continue };
+            let attempts = otp.attempts + 1;
             tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
-            if failures >= self.config.destination_failure_limit {
+            if locked {
                 tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
                 return Err(TwoFactorError::TooManyAttempts);
             }

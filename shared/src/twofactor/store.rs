@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use uuid::Uuid;
 
+use crate::attempts::{self, Consumed, Failure};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
@@ -225,17 +226,20 @@ impl OtpStore {
     pub async fn consume(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<ConsumeOutcome, StoreError> {
         let item_key = key(&otp_pk(&otp.id), OTP_SK);
         Ok(
-            match dynamo::consume_code(&self.client, &self.table, item_key, std::slice::from_ref(lock), now_ms).await? {
-                dynamo::Consumed::Yes => ConsumeOutcome::Consumed,
-                dynamo::Consumed::Locked(_) => ConsumeOutcome::DestinationLocked,
-                dynamo::Consumed::Changed => ConsumeOutcome::Changed,
+            match attempts::consume_code(&self.client, &self.table, item_key, std::slice::from_ref(lock), now_ms)
+                .await?
+            {
+                Consumed::Yes => ConsumeOutcome::Consumed,
+                Consumed::Locked(_) => ConsumeOutcome::DestinationLocked,
+                Consumed::Changed => ConsumeOutcome::Changed,
             },
         )
     }
 
-    /// Counts one failed attempt; `None` when the OTP was verified or used up meanwhile.
-    pub async fn record_failure(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
-        dynamo::count_failed_attempt(&self.client, &self.table, key(&otp_pk(id), OTP_SK)).await
+    /// Counts one failed attempt on the OTP and on its number's failure lock, in one step.
+    pub async fn record_failure(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<Failure, StoreError> {
+        let attempt = attempts::failed_attempt(&self.table, key(&otp_pk(&otp.id), OTP_SK))?;
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), otp.attempts > 0, now_ms).await
     }
 
     /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does
