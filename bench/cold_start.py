@@ -2,9 +2,16 @@
 
 For each run: exec the binary, serve it one event, and time exec -> its first `next` request
 (init) and exec -> its response (cold start, its AWS calls included); peak RSS is the
-process's VmHWM when it answers. Each function runs its success path with real data: the
-create runs' OTPs (RETURN_OTP_CODE=true here) are what the verify runs verify, the codes
-family B sends (read from moto's inbox) are what the validate runs validate. The stream
+process's VmHWM when it answers. "exec" is the moment `bench/exec_stamp.c` calls execv (it
+writes the clock to a pipe first), so Python's own spawn (~1.2 ms here) is not counted; the
+first request is timed when the stub accepts its connection, before Python spends ~0.3 ms
+starting a thread and parsing it. `bench/floor.c`, a C program that only fetches the event
+and answers "{}", is timed the same way first: the floor of this machine and stub (exec,
+dynamic loading, two loopback connections).
+
+Each function runs its success path with real data: the create runs' OTPs
+(RETURN_OTP_CODE=true here) are what the verify runs verify, the codes family B sends (read
+from moto's inbox) are what the validate runs validate. The stream
 sender gets the sample record of events/ (see Plan.sender).
 
 Usage: python bench/cold_start.py [--runs 20] [--bin target/release] [--moto URL]
@@ -57,7 +64,7 @@ class Stub:
     def __init__(self, event):
         self.event = json.dumps(event).encode()
         self.pid = None
-        self.t_next = None
+        self.t_first_request = None
         self.t_response = None
         self.rss_kib = None
         self.response = None
@@ -79,7 +86,6 @@ class Stub:
                     time.sleep(30)
                     return
                 stub.served = True
-                stub.t_next = time.perf_counter()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request-1")
@@ -94,7 +100,7 @@ class Stub:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 if "/response" in self.path or "/error" in self.path:
-                    stub.t_response = time.perf_counter()
+                    stub.t_response = monotonic()
                     stub.rss_kib = vm_hwm(stub.pid)
                     stub.response = body
                     stub.answered.set()
@@ -103,6 +109,11 @@ class Stub:
                 self.end_headers()
 
         return Handler
+
+
+def monotonic():
+    """The clock exec_stamp writes (CLOCK_MONOTONIC, seconds)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
 def vm_hwm(pid):
@@ -116,25 +127,67 @@ def vm_hwm(pid):
     return None
 
 
-def invoke(binary, event, env):
+class StubServer(ThreadingHTTPServer):
+    """Notes when the first connection is accepted: the runtime's first `next` request."""
+
+    def __init__(self, stub):
+        super().__init__(("127.0.0.1", 0), stub.handler())
+        self.stub = stub
+
+    def verify_request(self, request, client_address):
+        if self.stub.t_first_request is None:
+            self.stub.t_first_request = monotonic()
+        return True
+
+
+def build_helpers():
+    """Compiles bench/exec_stamp.c and bench/floor.c into target/bench (cc, once)."""
+    out = os.path.join(ROOT, "target", "bench")
+    os.makedirs(out, exist_ok=True)
+    built = {}
+    for name in ("exec_stamp", "floor"):
+        source, binary = os.path.join(HERE, f"{name}.c"), os.path.join(out, name)
+        if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+            subprocess.run(["cc", "-O2", "-o", binary, source], check=True)
+        built[name] = binary
+    return built
+
+
+def invoke(binary, event, env, exec_stamp):
     """One cold start: returns (init ms, cold ms, peak RSS KiB, the handler's answer)."""
     stub = Stub(event)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), stub.handler())
+    server = StubServer(stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}")
-    t0 = time.perf_counter()
-    process = subprocess.Popen([binary], env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [exec_stamp, str(write_end), binary], env=run_env, pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end) as stamp:
+        t_exec = float(stamp.read() or "nan")
     stub.pid = process.pid
     ok = stub.answered.wait(30)
     process.kill()
     process.wait()
     server.shutdown()
+    server.server_close()
     if not ok:
         raise SystemExit(f"{binary}: no response within 30 s")
-    return (stub.t_next - t0) * 1000, (stub.t_response - t0) * 1000, stub.rss_kib, json.loads(stub.response or b"{}")
+    return (
+        (stub.t_first_request - t_exec) * 1000,
+        (stub.t_response - t_exec) * 1000,
+        stub.rss_kib,
+        json.loads(stub.response or b"{}"),
+    )
 
 
 def status_of(answer):
+    if not answer:
+        return "{}"
     if "statusCode" in answer:
         return answer["statusCode"]
     return "stream ok" if not answer.get("batchItemFailures") else "stream failures"
@@ -263,7 +316,15 @@ def main():
         ("cognito-send-confirm-code-request", plan.signup, None),
         ("two-factor-sms-sender", plan.sender, None),
     ]
+    helpers = build_helpers()
     print(f"{args.runs} cold starts per function; moto at {moto}; binaries in {args.bin}")
+    floor = [invoke(helpers["floor"], {}, env, helpers["exec_stamp"]) for _ in range(args.runs)]
+    print(median_line("floor (bench/floor.c)", floor), flush=True)
+    empty = os.path.join(args.bin, "examples", "empty_function")
+    if os.path.exists(empty):
+        event = load_event("create-two-factor-sms-otp.json")
+        baseline = [invoke(empty, event, env, helpers["exec_stamp"]) for _ in range(args.runs)]
+        print(median_line("empty lambda_http function", baseline), flush=True)
     # BENCH_ONLY=create-two-factor-sms-otp,verify-two-factor-sms-otp: those functions only.
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     try:
@@ -273,7 +334,7 @@ def main():
             binary = os.path.join(args.bin, name)
             results = []
             for run in range(args.runs):
-                result = invoke(binary, event_for(run), env)
+                result = invoke(binary, event_for(run), env, helpers["exec_stamp"])
                 if after:
                     after(run, result[3])
                 results.append(result)

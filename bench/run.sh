@@ -10,6 +10,8 @@ scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr)"
 cargo build --release --quiet
+# The baseline the cold starts are read against (shared/examples/empty_function.rs).
+cargo build --release --quiet -p shared --example empty_function
 echo "== cold start (x86_64 release binaries, exec -> first response)"
 python bench/cold_start.py --runs "${RUNS:-20}"
 
