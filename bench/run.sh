@@ -15,6 +15,9 @@ cargo build --release --quiet -p shared --example empty_function
 echo "== cold start (x86_64 release binaries, exec -> first response)"
 python bench/cold_start.py --runs "${RUNS:-20}"
 
+echo "== start-up instructions (callgrind: exec -> first request, independent of the machine's load)"
+python bench/init_instructions.py
+
 echo "== arm64 size"
 if [ "${ARM64:-1}" != 0 ]; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true

@@ -83,7 +83,7 @@ fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
     let config = config(&[]);
     TwoFactor {
         store: shared::twofactor::store::OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
-        sms: Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))),
+        sms: Arc::new(SnsSmsSender::new(sdk)),
         clock: clock(now_ms),
         config,
     }
@@ -96,8 +96,8 @@ fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
         ),
-        sms: Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))),
-        email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+        sms: Arc::new(SnsSmsSender::new(sdk)),
+        email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
         config,
     }
@@ -107,7 +107,7 @@ fn signup(sdk: &SdkConfig, now_ms: u64) -> Signup {
     let config = config(&[]);
     Signup {
         store: shared::signup::store::UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
-        email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+        email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
         config,
     }

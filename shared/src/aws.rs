@@ -33,6 +33,31 @@ pub fn http_client() -> SharedHttpClient {
         .clone()
 }
 
+/// An SDK client built when first used. Building one is ~0.4 M instructions, most of them
+/// the SDK parsing its endpoint partition table (JSON, with regexes; it does so even when a
+/// custom endpoint resolver is given), so a function that may never call a service (verify
+/// never sends an SMS) does not build that client at start.
+pub struct OnFirstUse<C> {
+    sdk: SdkConfig,
+    build: fn(&SdkConfig) -> C,
+    client: OnceLock<C>,
+}
+
+impl<C> OnFirstUse<C> {
+    /// `build` is the client's own constructor, e.g. `aws_sdk_sns::Client::new`.
+    pub fn new(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self { sdk: sdk.clone(), build, client: OnceLock::new() }
+    }
+
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(|| (self.build)(&self.sdk))
+    }
+
+    pub fn is_built(&self) -> bool {
+        self.client.get().is_some()
+    }
+}
+
 /// Lambda hands a function its region and role credentials in the environment, so that is
 /// all this reads when they are there: `aws_config`'s default chains (profile files, SSO,
 /// web identity, container and instance metadata) cost 5 ms of every cold start to find
@@ -105,6 +130,22 @@ mod tests {
         use rustls_pki_types::pem::PemObject;
         let certs: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES).collect::<Result<_, _>>().unwrap();
         assert_eq!(certs.len(), 5);
+    }
+
+    #[test]
+    fn when_a_client_is_first_used_should_be_built_then_and_only_once() {
+        let sdk = from_lambda_environment(env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+        ]))
+        .unwrap();
+        let client = OnFirstUse::new(&sdk, aws_sdk_sns::Client::new);
+        assert!(!client.is_built());
+        let first: *const aws_sdk_sns::Client = client.get();
+        assert!(client.is_built());
+        assert_eq!(client.get().config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(std::ptr::eq(first, client.get()));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_config::SdkConfig;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+use crate::aws::OnFirstUse;
 
 #[derive(Debug, thiserror::Error)]
 #[error("e-mail delivery failed: {0}")]
@@ -25,13 +28,14 @@ pub trait EmailSender: Send + Sync {
 }
 
 pub struct SesEmailSender {
-    client: aws_sdk_sesv2::Client,
+    client: OnFirstUse<aws_sdk_sesv2::Client>,
     from: String,
 }
 
 impl SesEmailSender {
-    pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
-        Self { client, from: from.into() }
+    /// The SES client is built with the first e-mail.
+    pub fn new(sdk: &SdkConfig, from: impl Into<String>) -> Self {
+        Self { client: OnFirstUse::new(sdk, aws_sdk_sesv2::Client::new), from: from.into() }
     }
 }
 
@@ -47,6 +51,7 @@ impl EmailSender for SesEmailSender {
                 .body(Body::builder().text(content(&email.text)?).html(content(&email.html)?).build())
                 .build();
             self.client
+                .get()
                 .send_email()
                 .from_email_address(&self.from)
                 .destination(Destination::builder().to_addresses(&email.to).build())

@@ -3,7 +3,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_config::SdkConfig;
 use aws_sdk_sns::types::MessageAttributeValue;
+
+use crate::aws::OnFirstUse;
 
 #[derive(Debug, thiserror::Error)]
 #[error("SMS delivery failed: {0}")]
@@ -17,12 +20,13 @@ pub trait SmsSender: Send + Sync {
 }
 
 pub struct SnsSmsSender {
-    client: aws_sdk_sns::Client,
+    client: OnFirstUse<aws_sdk_sns::Client>,
 }
 
 impl SnsSmsSender {
-    pub fn new(client: aws_sdk_sns::Client) -> Self {
-        Self { client }
+    /// The SNS client is built with the first SMS.
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self { client: OnFirstUse::new(sdk, aws_sdk_sns::Client::new) }
     }
 }
 
@@ -33,7 +37,7 @@ fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
 impl SmsSender for SnsSmsSender {
     fn send<'a>(&'a self, to: &'a str, text: &'a str, sender_id: &'a str) -> SendFuture<'a> {
         Box::pin(async move {
-            let mut request = self.client.publish().phone_number(to).message(text);
+            let mut request = self.client.get().publish().phone_number(to).message(text);
             // Transactional: SNS routes one-time codes over its higher-reliability path.
             if let Some(kind) = string_attribute("Transactional") {
                 request = request.message_attributes("AWS.SNS.SMS.SMSType", kind);

@@ -99,11 +99,8 @@ impl Preregistration {
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
             store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))),
-            email: Arc::new(crate::email::SesEmailSender::new(
-                aws_sdk_sesv2::Client::new(&sdk),
-                config.email_from.clone(),
-            )),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk)),
+            email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),
         })

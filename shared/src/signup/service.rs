@@ -55,10 +55,7 @@ impl Signup {
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
             store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            email: Arc::new(crate::email::SesEmailSender::new(
-                aws_sdk_sesv2::Client::new(&sdk),
-                config.email_from.clone(),
-            )),
+            email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),
         })

@@ -83,7 +83,7 @@ impl TwoFactor {
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
             store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(aws_sdk_sns::Client::new(&sdk))),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk)),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),
         })

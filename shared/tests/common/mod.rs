@@ -33,7 +33,7 @@ pub async fn harness_with(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSen
 pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
     let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
     let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk))));
+    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk)));
     let app = TwoFactor {
         store: OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         sms,
@@ -134,9 +134,7 @@ pub mod signup {
     pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], email: Option<Arc<dyn EmailSender>>) -> Harness {
         let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-        let email = email.unwrap_or_else(|| {
-            Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone()))
-        });
+        let email = email.unwrap_or_else(|| Arc::new(SesEmailSender::new(sdk, config.email_from.clone())));
         let app = Signup {
             store: UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
             email,
@@ -235,8 +233,8 @@ pub mod preregistration {
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let app = Preregistration {
             store: CodeStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
-            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(sdk)))),
-            email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk))),
+            email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
             clock: Arc::new(clock.clone()),
             config: Arc::new(config),
         };
