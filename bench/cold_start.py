@@ -47,6 +47,22 @@ def read_env_file(path):
     return env
 
 
+def function_env(endpoint):
+    """What Lambda and local/local.env give a function, the SDK pointed at `endpoint`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(read_env_file(os.path.join(ROOT, "local", "local.env")))
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_LAMBDA_FUNCTION_NAME="bench",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
+        AWS_LAMBDA_LOG_STREAM_NAME="bench",
+        RUST_LOG="warn",
+    )
+    return env
+
+
 def load_event(name):
     with open(os.path.join(ROOT, "events", name), encoding="utf-8") as handle:
         return json.load(handle)
@@ -291,22 +307,12 @@ def main():
     parser.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
     parser.add_argument("--moto")
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(read_env_file(os.path.join(ROOT, "local", "local.env")))
     moto_process = None
     moto = args.moto
     if not moto:
-        moto_process, moto = start_moto(env["TABLE_NAME"])
-    env.update(
-        AWS_ENDPOINT_URL=moto,
-        AWS_LAMBDA_FUNCTION_NAME="bench",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
-        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
-        AWS_LAMBDA_LOG_STREAM_NAME="bench",
-        RUST_LOG="warn",
-        RETURN_OTP_CODE="true",
-    )
+        moto_process, moto = start_moto(read_env_file(os.path.join(ROOT, "local", "local.env"))["TABLE_NAME"])
+    env = function_env(moto)
+    env.update(RETURN_OTP_CODE="true")
     plan = Plan(moto)
     steps = [
         ("create-two-factor-sms-otp", plan.create, plan.after_create),

@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from cold_start import read_env_file  # noqa: E402
+from cold_start import function_env  # noqa: E402
 
 FUNCTIONS = [
     "create-two-factor-sms-otp",
@@ -49,18 +49,8 @@ def main():
     if not shutil.which("valgrind"):
         print("valgrind not found: no instruction counts")
         return 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(read_env_file(os.path.join(ROOT, "local", "local.env")))
-    env.update(
-        AWS_ENDPOINT_URL="http://127.0.0.1:1",
-        AWS_LAMBDA_RUNTIME_API="127.0.0.1:1",
-        AWS_LAMBDA_FUNCTION_NAME="bench",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
-        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-        AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
-        AWS_LAMBDA_LOG_STREAM_NAME="bench",
-        RUST_LOG="warn",
-    )
+    env = function_env("http://127.0.0.1:1")
+    env.update(AWS_LAMBDA_RUNTIME_API="127.0.0.1:1")
     rows = [("empty lambda_http function", os.path.join(args.bin, "examples", "empty_function"))]
     rows += [(name, os.path.join(args.bin, name)) for name in FUNCTIONS]
     for name, binary in rows:
