@@ -120,7 +120,17 @@ fn code_sent(fake: &FakeAws) -> String {
 fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let fake = FakeAws::default();
-    let sdk = rt.block_on(fake.sdk_config());
+    // The functions' own SDK set-up (shared::aws), over the fake instead of HTTPS.
+    let lambda_environment = testkit::env(&[
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", "http://aws.invalid"),
+    ]);
+    let sdk = shared::aws::from_lambda_environment_with(lambda_environment, || {
+        aws_sdk_dynamodb::config::SharedHttpClient::new(fake.clone())
+    })
+    .unwrap();
     let now = SystemClock.now_ms();
     let (c_app, b_app, a_app) = (two_factor(&sdk, now), preregistration(&sdk, now), signup(&sdk, now));
 

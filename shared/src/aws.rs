@@ -72,6 +72,15 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 fn from_lambda_environment(var: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
+    from_lambda_environment_with(var, http_client)
+}
+
+/// What `sdk_config` builds from a Lambda environment, over another HTTP client: the
+/// benchmark answers AWS in process through exactly the functions' SDK set-up.
+pub fn from_lambda_environment_with(
+    var: impl Fn(&str) -> Option<String>,
+    http_client: impl FnOnce() -> SharedHttpClient,
+) -> Option<SdkConfig> {
     let set = |name: &str| var(name).filter(|value| !value.is_empty());
     let region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"))?;
     let credentials = Credentials::new(

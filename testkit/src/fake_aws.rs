@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -45,12 +44,6 @@ struct State {
 }
 
 impl FakeAws {
-    /// SDK configuration whose every call this fake answers.
-    pub async fn sdk_config(&self) -> SdkConfig {
-        // Never contacted: the fake is the HTTP client. `.invalid` would never resolve anyway.
-        crate::loader("http://aws.invalid").http_client(self.clone()).load().await
-    }
-
     /// From now on, writes are acknowledged but not applied.
     pub fn freeze(&self) {
         self.state().frozen = true;
