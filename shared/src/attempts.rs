@@ -114,7 +114,7 @@ impl LockStep {
     fn after(lock: &Window, old: Option<&Item>, now_ms: u64) -> Self {
         match lock.state(old, now_ms) {
             WindowState::Closed => Self::Open,
-            WindowState::Open { count } if count.saturating_add(1) < lock.max => Self::Below,
+            WindowState::Open { count, .. } if count.saturating_add(1) < lock.max => Self::Below,
             WindowState::Open { .. } => Self::Past,
         }
     }

@@ -123,6 +123,8 @@ pub enum WindowState {
     Closed,
     Open {
         count: u32,
+        /// When it opened (epoch ms).
+        start: u64,
     },
 }
 
@@ -141,9 +143,12 @@ impl Window {
 
     pub fn state(&self, item: Option<&Item>, now_ms: u64) -> WindowState {
         match item {
-            Some(item) if get_n::<u64>(item, "ws").is_some_and(|ws| ws > self.cutoff(now_ms)) => {
-                WindowState::Open { count: get_n(item, "cnt").unwrap_or(0) }
-            }
+            Some(item) => match get_n::<u64>(item, "ws") {
+                Some(start) if start > self.cutoff(now_ms) => {
+                    WindowState::Open { count: get_n(item, "cnt").unwrap_or(0), start }
+                }
+                _ => WindowState::Closed,
+            },
             _ => WindowState::Closed,
         }
     }
@@ -191,14 +196,32 @@ impl Window {
             .build()
             .map_err(|e| StoreError::Build(e.to_string()))
     }
+}
 
-    /// Which update to try after a refusal that returned `old`; `None`: the window is full.
-    pub fn next_try(&self, old: Option<&Item>, now_ms: u64) -> Option<Result<Update, StoreError>> {
-        match self.state(old, now_ms) {
-            WindowState::Closed => Some(self.open(now_ms)),
-            WindowState::Open { count } if count < self.max => Some(self.increment(now_ms)),
-            WindowState::Open { .. } => None,
+/// Where this process last saw each window open. A window's count is "open it" or "count in
+/// it", and a transaction must name one; a refusal returns the window, and the retry is
+/// right, at the price of a second call. This remembers the answer, so the next event for the
+/// same key in a warm container (a resend, a second code) guesses right at once. Only a
+/// guess: the conditions decide, and a stale hint costs the retry it would have saved.
+#[derive(Debug, Default)]
+pub struct WindowHints(std::sync::Mutex<HashMap<String, u64>>);
+
+/// Bounds the memory of a long-lived container: past it, the hints start over.
+const MAX_HINTS: usize = 1024;
+
+impl WindowHints {
+    /// When `window` opened, if this process saw it open and it has not expired since.
+    fn start(&self, window: &Window, now_ms: u64) -> Option<u64> {
+        let hints = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        hints.get(&window.pk).copied().filter(|start| *start > window.cutoff(now_ms))
+    }
+
+    fn remember(&self, window: &Window, start: u64) {
+        let mut hints = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if hints.len() >= MAX_HINTS && !hints.contains_key(&window.pk) {
+            hints.clear();
         }
+        hints.insert(window.pk.clone(), start);
     }
 }
 
@@ -216,19 +239,33 @@ pub enum Counted {
 }
 
 /// Writes `others` in one transaction that also counts one event in each window, choosing
-/// for each window between opening a new one and counting in the open one from what a
-/// refusal returns, so a steady state takes one call and the counts are exact under races.
+/// for each window between opening a new one and counting in the open one: first from
+/// `hints`, then from what a refusal returns. The counts are exact under races whatever the
+/// guess; a right guess makes it one call.
 pub async fn transact_counting(
     client: &Client,
     windows: &[Window],
     others: &[TransactWriteItem],
+    hints: &WindowHints,
     now_ms: u64,
 ) -> Result<Counted, StoreError> {
-    let mut updates = windows.iter().map(|w| w.open(now_ms)).collect::<Result<Vec<_>, _>>()?;
+    // For each window: when it opened, if it is taken to be open (then the event counts in it).
+    let mut starts: Vec<Option<u64>> = windows.iter().map(|w| hints.start(w, now_ms)).collect();
     for _ in 0..8 {
-        let mut items: Vec<TransactWriteItem> = updates.iter().cloned().map(update_item).collect();
+        let mut items = Vec::with_capacity(windows.len() + others.len());
+        for (window, start) in windows.iter().zip(&starts) {
+            items.push(update_item(match start {
+                Some(_) => window.increment(now_ms)?,
+                None => window.open(now_ms)?,
+            }));
+        }
         items.extend(others.iter().cloned());
-        let Some(reasons) = transact(client, items).await? else { return Ok(Counted::Written) };
+        let Some(reasons) = transact(client, items).await? else {
+            for (window, start) in windows.iter().zip(&starts) {
+                hints.remember(window, start.unwrap_or(now_ms));
+            }
+            return Ok(Counted::Written);
+        };
         let reason = |i: usize| reasons.get(i).cloned().flatten();
         if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
             return Err(StoreError::Aws(code.clone()));
@@ -241,9 +278,13 @@ pub async fn transact_counting(
         let mut conflict = false;
         for (i, window) in windows.iter().enumerate() {
             match reason(i) {
-                Some(Refusal::Condition(old)) => match window.next_try(old.as_ref(), now_ms) {
-                    Some(next) => updates[i] = next?,
-                    None => return Ok(Counted::WindowFull(i)),
+                Some(Refusal::Condition(old)) => match window.state(old.as_ref(), now_ms) {
+                    WindowState::Closed => starts[i] = None,
+                    WindowState::Open { count, start } if count < window.max => starts[i] = Some(start),
+                    WindowState::Open { start, .. } => {
+                        hints.remember(window, start);
+                        return Ok(Counted::WindowFull(i));
+                    }
                 },
                 Some(_) => conflict = true,
                 None => {}
@@ -307,16 +348,17 @@ mod tests {
         let w = window();
         assert_eq!(w.state(None, 50_000), WindowState::Closed);
         assert_eq!(w.state(Some(&item(40_000, 3)), 50_000), WindowState::Closed);
-        assert_eq!(w.state(Some(&item(40_001, 3)), 50_000), WindowState::Open { count: 3 });
+        assert_eq!(w.state(Some(&item(40_001, 3)), 50_000), WindowState::Open { count: 3, start: 40_001 });
     }
 
     #[test]
-    fn when_window_is_full_should_offer_no_next_try() {
-        let w = window();
-        assert!(w.next_try(Some(&item(45_000, 3)), 50_000).is_none());
-        let next = w.next_try(Some(&item(45_000, 2)), 50_000).unwrap().unwrap();
-        assert_eq!(next.update_expression(), "SET cnt = cnt + :one");
-        let next = w.next_try(None, 50_000).unwrap().unwrap();
-        assert!(next.update_expression().starts_with("SET ws = :now"));
+    fn when_a_window_was_seen_open_should_hint_it_until_it_expires() {
+        let (w, hints) = (window(), WindowHints::default());
+        assert_eq!(hints.start(&w, 50_000), None);
+        hints.remember(&w, 45_000);
+        assert_eq!(hints.start(&w, 50_000), Some(45_000));
+        assert_eq!(hints.start(&w, 55_000), None, "expired: the next event opens a new window");
+        let other = Window { pk: "RATE#y".into(), ..window() };
+        assert_eq!(hints.start(&other, 50_000), None);
     }
 }

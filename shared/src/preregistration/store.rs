@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use uuid::Uuid;
 
 use crate::attempts::{self, Consumed, Failure};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
 
 const SK: &str = "CNF";
 /// Codes stay a day after expiry, for audit, before TTL removes them.
@@ -106,6 +106,8 @@ pub enum StoreOutcome {
 pub struct CodeStore {
     client: Client,
     table: String,
+    /// Shared by the clones of this store: one per process (see `WindowHints`).
+    hints: std::sync::Arc<WindowHints>,
 }
 
 fn put(table: &str, item: Item, only_new: bool) -> Result<TransactWriteItem, StoreError> {
@@ -119,7 +121,7 @@ fn put(table: &str, item: Item, only_new: bool) -> Result<TransactWriteItem, Sto
 
 impl CodeStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), hints: Default::default() }
     }
 
     pub fn client(&self) -> &Client {
@@ -169,7 +171,7 @@ impl CodeStore {
             pointer.insert("ttl".to_string(), n(ttl));
             others.push(put(&self.table, pointer, false)?);
         }
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => StoreOutcome::Stored,
             Counted::WindowFull(_) => StoreOutcome::RateLimited,
             Counted::Refused { index, .. } if index < locks.len() => StoreOutcome::Locked,

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use crate::attempts::{self, Failure};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
 
 pub const UNCONFIRMED: &str = "UNCONFIRMED";
 pub const CONFIRMED: &str = "CONFIRMED";
@@ -96,6 +96,8 @@ pub enum ConfirmOutcome {
 pub struct UserStore {
     client: Client,
     table: String,
+    /// Shared by the clones of this store: one per process (see `WindowHints`).
+    hints: std::sync::Arc<WindowHints>,
 }
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -104,7 +106,7 @@ fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError>
 
 impl UserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), hints: Default::default() }
     }
 
     pub fn client(&self) -> &Client {
@@ -162,7 +164,7 @@ impl UserStore {
                 .build(),
         )?;
         let others = [dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
             Counted::Refused { index: 0, .. } => SendOutcome::Locked,

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Transact
 use uuid::Uuid;
 
 use crate::attempts::{self, Consumed, Failure};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
@@ -114,6 +114,8 @@ pub enum ConsumeOutcome {
 pub struct OtpStore {
     client: Client,
     table: String,
+    /// Shared by the clones of this store: one per process (see `WindowHints`).
+    hints: std::sync::Arc<WindowHints>,
 }
 
 fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -122,7 +124,7 @@ fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError>
 
 impl OtpStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), hints: Default::default() }
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
@@ -201,7 +203,7 @@ impl OtpStore {
             self.put_new(self.otp_item(otp))?,
             self.put_new(self.id_reservation(otp))?,
         ];
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
             Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
