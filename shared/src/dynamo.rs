@@ -142,13 +142,11 @@ impl Window {
     }
 
     pub fn state(&self, item: Option<&Item>, now_ms: u64) -> WindowState {
-        match item {
-            Some(item) => match get_n::<u64>(item, "ws") {
-                Some(start) if start > self.cutoff(now_ms) => {
-                    WindowState::Open { count: get_n(item, "cnt").unwrap_or(0), start }
-                }
-                _ => WindowState::Closed,
-            },
+        let start = item.and_then(|item| get_n::<u64>(item, "ws"));
+        match (item, start) {
+            (Some(item), Some(start)) if start > self.cutoff(now_ms) => {
+                WindowState::Open { count: get_n(item, "cnt").unwrap_or(0), start }
+            }
             _ => WindowState::Closed,
         }
     }
