@@ -9,7 +9,9 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::Update;
 
-use crate::dynamo::{Item, Refusal, StoreError, Window, WindowState, backoff, check_item, n, s, transact, update_item};
+use crate::dynamo::{
+    Item, Refusal, StoreError, Window, WindowState, backoff, check_item, fail_on_other, n, s, transact, update_item,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consumed {
@@ -44,9 +46,7 @@ pub async fn consume_code(
     match transact(client, items).await? {
         None => Ok(Consumed::Yes),
         Some(reasons) => {
-            if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-                return Err(StoreError::Aws(code.clone()));
-            }
+            fail_on_other(&reasons)?;
             Ok(reasons
                 .iter()
                 .take(locks.len())
@@ -146,9 +146,7 @@ pub async fn count_failure(
         let Some(reasons) = transact(client, items).await? else {
             return Ok(Failure::Counted { locked: locks.iter().zip(&steps).any(|(lock, step)| step.locks(lock)) });
         };
-        if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-            return Err(StoreError::Aws(code.clone()));
-        }
+        fail_on_other(&reasons)?;
         let reason = |i: usize| reasons.get(i).cloned().flatten();
         if let Some(Refusal::Condition(_)) = reason(0) {
             return Ok(Failure::Changed);

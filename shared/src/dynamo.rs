@@ -77,6 +77,15 @@ pub enum Refusal {
     Other(String),
 }
 
+/// A cancellation for a reason other than a condition or a conflict (throttling, a
+/// validation error) is a failure of the call, whatever the other items' reasons.
+pub fn fail_on_other(reasons: &[Option<Refusal>]) -> Result<(), StoreError> {
+    match reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
+        Some(Refusal::Other(code)) => Err(StoreError::Aws(code.clone())),
+        _ => Ok(()),
+    }
+}
+
 /// `Ok(None)`: written. `Ok(Some(reasons))`: cancelled, one entry per item (`None` = that
 /// item was fine).
 pub async fn transact(
@@ -265,9 +274,7 @@ pub async fn transact_counting(
             return Ok(Counted::Written);
         };
         let reason = |i: usize| reasons.get(i).cloned().flatten();
-        if let Some(Refusal::Other(code)) = reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-            return Err(StoreError::Aws(code.clone()));
-        }
+        fail_on_other(&reasons)?;
         for index in 0..others.len() {
             if let Some(Refusal::Condition(item)) = reason(windows.len() + index) {
                 return Ok(Counted::Refused { index, item });
@@ -347,6 +354,13 @@ mod tests {
         assert_eq!(w.state(None, 50_000), WindowState::Closed);
         assert_eq!(w.state(Some(&item(40_000, 3)), 50_000), WindowState::Closed);
         assert_eq!(w.state(Some(&item(40_001, 3)), 50_000), WindowState::Open { count: 3, start: 40_001 });
+    }
+
+    #[test]
+    fn when_a_transaction_is_cancelled_for_another_reason_should_fail_the_call() {
+        assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
+        let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ThrottlingError".into()))]);
+        assert!(matches!(err, Err(StoreError::Aws(code)) if code == "ThrottlingError"));
     }
 
     #[test]
