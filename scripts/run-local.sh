@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-venv.sh local/requirements.txt
-set -a; . local/local.env; set +a
+# local/local.env gives defaults; a variable already in the environment wins, as with dotenv
+# tools (`RETURN_OTP_CODE=true make run`).
+while IFS= read -r line; do
+  [[ $line =~ ^([A-Z0-9_]+)=(.*)$ ]] || continue
+  [[ -n ${!BASH_REMATCH[1]+set} ]] || export "${BASH_REMATCH[1]}=${BASH_REMATCH[2]}"
+done <local/local.env
 MOTO_PORT=${MOTO_PORT:-5000}
 PORT=${PORT:-3000}
 export PORT AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT}"

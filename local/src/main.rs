@@ -50,10 +50,12 @@ async fn serve() -> Result<(), String> {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| routes::route(Arc::clone(&state), request));
+                    let service = hyper::service::service_fn(move |request| {
+                        routes::route(Arc::clone(&state), peer.ip(), request)
+                    });
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }

@@ -2,11 +2,14 @@
 //! and method to function), then the function's own handler.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
 use shared::preregistration::{self, Preregistration};
 use shared::signup::{self, Signup};
 use shared::twofactor::{TwoFactor, handler};
@@ -18,41 +21,47 @@ pub struct State {
     pub moto: String,
 }
 
-pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// `peer`: the connection's real address, which reaches the handlers as API Gateway's
+/// `requestContext.http.sourceIp` would (the per-caller limits count it).
+pub async fn route(
+    state: Arc<State>,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_string();
     let response = match path.as_str() {
         "/health" => text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
         "/_local/messages" => crate::inbox::messages(&state.moto).await,
         "/api/TwoFactor/CreateTwoFactorSmsOtp" => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(handler::create(&state.two_factor, request).await)
         }
         "/api/TwoFactor/VerifyTwoFactorSmsOtp" => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(handler::verify(&state.two_factor, request).await)
         }
         "/api/Auth/1/1/GenerateCnfCodeNotUser" => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(preregistration::handler::generate(&state.preregistration, request).await)
         }
         "/api/Auth/1/1/ValidateCnfCodeNotUser" => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
         }
         "/CognitoSendConfirmCodeRequest"
         | "/CognitoSendConfirmCodeRequest.json"
         | "/CognitoSendConfirmCodeRequest.xml"
         | "/CognitoSendConfirmCodeRequest.csv" => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(signup::handler::handle(&state.signup, request).await)
         }
         // As the template's catch-all routes: the family's own 404.
         other if other.starts_with("/api/TwoFactor/") => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(handler::verify(&state.two_factor, request).await)
         }
         other if other.starts_with("/api/Auth/1/1/") => {
-            let request = to_lambda(request).await;
+            let request = to_lambda(request, peer).await;
             from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
         }
         _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
@@ -71,7 +80,7 @@ pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Fu
 
 /// Reads at most one byte past the handlers' limit: enough for them to refuse a large body in
 /// their own error shape, without holding an arbitrarily large one in memory.
-async fn to_lambda(request: Request<Incoming>) -> lambda_http::Request {
+async fn to_lambda(request: Request<Incoming>, peer: IpAddr) -> lambda_http::Request {
     let (parts, mut body) = request.into_parts();
     let mut bytes = Vec::new();
     while bytes.len() <= shared::http::MAX_BODY_BYTES {
@@ -88,6 +97,9 @@ async fn to_lambda(request: Request<Incoming>) -> lambda_http::Request {
     *lambda_request.method_mut() = parts.method;
     *lambda_request.uri_mut() = parts.uri;
     *lambda_request.headers_mut() = parts.headers;
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(peer.to_string());
+    lambda_request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
     lambda_request
 }
 

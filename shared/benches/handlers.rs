@@ -99,7 +99,7 @@ fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
     let config = config(&[]);
     TwoFactor {
         store: shared::twofactor::store::OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
-        sms: Arc::new(SnsSmsSender::new(sdk)),
+        sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         clock: clock(now_ms),
         config,
     }
@@ -112,7 +112,7 @@ fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
         ),
-        sms: Arc::new(SnsSmsSender::new(sdk)),
+        sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
         config,

@@ -7,27 +7,35 @@
 //! other names, and passes its own updates.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::{ConditionCheck, Update};
 
 use crate::dynamo::{
     Item, Refusal, StoreError, Window, WindowState, backoff, check_item, fail_on_other, n, s, transact, update_item,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Consumed {
     Yes,
     /// A lock window (by index) is full: too many failures for a destination.
     Locked(usize),
+    /// A gate window (by index) is full: too many failures by the caller. The window as stored.
+    Gated {
+        index: usize,
+        item: Option<Item>,
+    },
     /// The code changed since it was read (verified, attempts, expiry): read it again.
     Changed,
 }
 
-/// Marks a code verified, if it is still usable and none of `locks` is full, in one step.
+/// Marks a code verified, if it is still usable and none of `locks` and `gates` is full, and
+/// applies `credits` (counters of verified codes), in one step.
 pub async fn consume_code(
     client: &Client,
     table: &str,
     item_key: Item,
     locks: &[Window],
+    gates: &[ConditionCheck],
+    credits: &[Update],
     now_ms: u64,
 ) -> Result<Consumed, StoreError> {
     let update = Update::builder()
@@ -42,16 +50,23 @@ pub async fn consume_code(
         .build()
         .map_err(|e| StoreError::Build(e.to_string()))?;
     let mut items = locks.iter().map(|l| l.not_full(now_ms).map(check_item)).collect::<Result<Vec<_>, _>>()?;
+    items.extend(gates.iter().cloned().map(check_item));
     items.push(update_item(update));
+    items.extend(credits.iter().cloned().map(update_item));
     match transact(client, items).await? {
         None => Ok(Consumed::Yes),
         Some(reasons) => {
             fail_on_other(&reasons)?;
-            Ok(reasons
-                .iter()
-                .take(locks.len())
-                .position(|r| matches!(r, Some(Refusal::Condition(_))))
-                .map_or(Consumed::Changed, Consumed::Locked))
+            if let Some(index) = reasons.iter().take(locks.len()).position(|r| matches!(r, Some(Refusal::Condition(_))))
+            {
+                return Ok(Consumed::Locked(index));
+            }
+            for (index, reason) in reasons.iter().skip(locks.len()).take(gates.len()).enumerate() {
+                if let Some(Refusal::Condition(item)) = reason {
+                    return Ok(Consumed::Gated { index, item: item.clone() });
+                }
+            }
+            Ok(Consumed::Changed)
         }
     }
 }
@@ -69,7 +84,7 @@ pub fn failed_attempt(table: &str, item_key: Item) -> Result<Update, StoreError>
         .map_err(|e| StoreError::Build(e.to_string()))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     /// Counted on the code and on every lock; `locked`: a lock reached its limit with it.
     /// The code's new count is not returned (a transaction returns no values): callers
@@ -78,6 +93,8 @@ pub enum Failure {
     Counted { locked: bool },
     /// The code was verified or used up since it was read: read it again.
     Changed,
+    /// A gate window (by index) was already full: nothing was counted. The window as stored.
+    Gated { index: usize, item: Option<Item> },
 }
 
 /// Which update a failure makes to one lock window. A transaction returns no values, so each
@@ -129,10 +146,15 @@ impl LockStep {
 /// `lock_likely_open`, which callers set when the code has failed before (its window was
 /// opened then, unless a day has passed). A wrong guess costs one more call; the refusal
 /// returns the window, so the second try is right.
+///
+/// `gates` count the failure too (the caller's failures, `guards::Guard::count_update`): one
+/// that is already full refuses the whole step, so a caller over its limit spends none of the
+/// code's attempts.
 pub async fn count_failure(
     client: &Client,
     attempt: Update,
     locks: &[Window],
+    gates: &[Update],
     lock_likely_open: bool,
     now_ms: u64,
 ) -> Result<Failure, StoreError> {
@@ -143,6 +165,7 @@ pub async fn count_failure(
         for (lock, step) in locks.iter().zip(&steps) {
             items.push(update_item(step.update(lock, now_ms)?));
         }
+        items.extend(gates.iter().cloned().map(update_item));
         let Some(reasons) = transact(client, items).await? else {
             return Ok(Failure::Counted { locked: locks.iter().zip(&steps).any(|(lock, step)| step.locks(lock)) });
         };
@@ -155,6 +178,13 @@ pub async fn count_failure(
         for (i, lock) in locks.iter().enumerate() {
             match reason(i + 1) {
                 Some(Refusal::Condition(old)) => steps[i] = LockStep::after(lock, old.as_ref(), now_ms),
+                Some(_) => conflict = true,
+                None => {}
+            }
+        }
+        for index in 0..gates.len() {
+            match reason(1 + locks.len() + index) {
+                Some(Refusal::Condition(item)) => return Ok(Failure::Gated { index, item }),
                 Some(_) => conflict = true,
                 None => {}
             }
@@ -173,7 +203,7 @@ mod tests {
     use super::*;
 
     fn lock(max: u32) -> Window {
-        Window { table: "t".into(), pk: "FAIL#x".into(), max, interval_ms: 10_000 }
+        Window::new("t", "FAIL#x", max, 10_000)
     }
 
     fn window(ws: u64, cnt: u32) -> Item {

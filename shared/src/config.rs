@@ -11,7 +11,7 @@ use crate::crypto::{KeyError, KeyRing};
 /// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
 const DEFAULT_PROFILES: &str = include_str!("../../config/two-factor-profiles.json");
 const DEFAULT_SMS_COUNTRIES: &str = "AR,BR,CL,CO,ES,MX,PE,PT,TR,US,UY";
-/// The key in `local/local.env`; public, so a deployed function refuses it.
+/// The key in `local/local.env`; public, so it is refused unless `ALLOW_LOCAL_SECRETS=true`.
 pub const LOCAL_ONLY_KEY: &str = "1:local-development-key-never-use-in-production";
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,8 @@ pub struct Config {
     pub cnf_send_limit: u32,
     pub cnf_send_window_seconds: u64,
     pub cnf_resend_gap_seconds: u64,
+    /// Per-caller limits, SMS ceilings and the number-block breaker.
+    pub guards: crate::guards::Guards,
 }
 
 impl Config {
@@ -125,25 +127,21 @@ impl Config {
         let required =
             |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
         let number =
-            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
-                match get(name).filter(|v| !v.trim().is_empty()) {
-                    None => Ok(default),
-                    Some(v) => v.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-                        ConfigError::Invalid { name, reason: format!("expected {}..={}", range.start(), range.end()) }
-                    }),
-                }
-            };
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| number(&get, name, default, range);
 
         let key_spec = required("OTP_KEYS")?;
-        // AWS_EXECUTION_ENV is set by the Lambda service itself, never by local tooling.
-        let deployed = get("AWS_EXECUTION_ENV").is_some();
+        // Fail closed: the public local keys and test switches need an explicit opt-in, which
+        // local/local.env gives and the template never does. (AWS_EXECUTION_ENV, the earlier
+        // test, is not set on OS-only runtimes such as provided.al2023.)
+        let allow_local_secrets = flag(&get, "ALLOW_LOCAL_SECRETS")?;
+        let allow_test_codes = flag(&get, "ALLOW_TEST_CODES")?;
         let local_secret = LOCAL_ONLY_KEY.split_once(':').map(|(_, secret)| secret).unwrap_or_default();
         let uses_local_secret =
             key_spec.split(',').any(|k| k.split_once(':').is_some_and(|(_, secret)| secret.trim() == local_secret));
-        if deployed && uses_local_secret {
+        if uses_local_secret && !allow_local_secrets {
             return Err(ConfigError::Invalid {
                 name: "OTP_KEYS",
-                reason: "the local development key cannot be used in a deployed function".into(),
+                reason: "the public local development key needs ALLOW_LOCAL_SECRETS=true (local use only)".into(),
             });
         }
         let profiles_json = get("TWO_FACTOR_PROFILES").filter(|v| !v.trim().is_empty());
@@ -168,13 +166,13 @@ impl Config {
             });
         }
 
-        let return_otp_code = match get("RETURN_OTP_CODE").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid { name: "RETURN_OTP_CODE", reason: "expected true or false".into() });
-            }
-        };
+        let return_otp_code = flag(&get, "RETURN_OTP_CODE")?;
+        if return_otp_code && !allow_test_codes {
+            return Err(ConfigError::Invalid {
+                name: "RETURN_OTP_CODE",
+                reason: "answering codes needs ALLOW_TEST_CODES=true (test stages only)".into(),
+            });
+        }
 
         Ok(Self {
             table_name: required("TABLE_NAME")?,
@@ -185,7 +183,7 @@ impl Config {
             max_verify_attempts: number("MAX_VERIFY_ATTEMPTS", 5, 1..=20)? as u32,
             sms_daily_limit_per_number: number("SMS_DAILY_LIMIT_PER_NUMBER", 20, 1..=10_000)? as u32,
             destination_failure_limit: number("DESTINATION_FAILURE_LIMIT", 20, 1..=1000)? as u32,
-            destination_failure_window_seconds: number("DESTINATION_FAILURE_WINDOW_SECONDS", 86_400, 60..=30 * 86_400)?,
+            destination_failure_window_seconds: number("DESTINATION_FAILURE_WINDOW_SECONDS", 3600, 60..=30 * 86_400)?,
             user_pool_id: get("USER_POOL_ID").unwrap_or_else(|| "us-east-1_LocalPool".to_string()),
             user_pool_client_id: get("USER_POOL_CLIENT_ID").unwrap_or_else(|| "local-client".to_string()),
             email_from: match get("EMAIL_FROM") {
@@ -200,14 +198,40 @@ impl Config {
             applications: crate::preregistration::apps::Applications::parse(
                 &get("CNF_APPLICATIONS").unwrap_or_default(),
                 &get,
-                deployed,
+                !allow_local_secrets,
             )
             .map_err(|reason| ConfigError::Invalid { name: "CNF_APPLICATIONS", reason })?,
             cnf_code_ttl_seconds: number("CNF_CODE_TTL_SECONDS", 600, 60..=3600)?,
             cnf_send_limit: number("CNF_SEND_LIMIT", 5, 1..=1000)? as u32,
             cnf_send_window_seconds: number("CNF_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
             cnf_resend_gap_seconds: number("CNF_RESEND_GAP_SECONDS", 30, 0..=3600)?,
+            guards: crate::guards::Guards::from_lookup(&get)?,
         })
+    }
+}
+
+/// An optional number within `range`, else `default`.
+pub(crate) fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    match get(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("expected {}..={}", range.start(), range.end()),
+        }),
+    }
+}
+
+/// An optional `true`/`false`, `false` when absent.
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { name, reason: "expected true or false".into() }),
     }
 }
 
@@ -220,7 +244,8 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "t"), ("OTP_KEYS", LOCAL_ONLY_KEY)];
+    const BASE: [(&str, &str); 3] =
+        [("TABLE_NAME", "t"), ("OTP_KEYS", LOCAL_ONLY_KEY), ("ALLOW_LOCAL_SECRETS", "true")];
 
     #[test]
     fn when_only_required_variables_are_set_should_use_shipped_defaults() {
@@ -240,28 +265,58 @@ mod tests {
         assert!(!config.return_otp_code);
         assert_eq!(config.max_verify_attempts, 5);
         assert_eq!(config.destination_failure_limit, 20);
+        assert_eq!(config.destination_failure_window_seconds, 3600);
     }
 
     #[test]
     fn when_a_required_variable_is_missing_should_name_it() {
-        let err = Config::from_lookup(env(&[("OTP_KEYS", LOCAL_ONLY_KEY)])).unwrap_err();
+        let err =
+            Config::from_lookup(env(&[("OTP_KEYS", LOCAL_ONLY_KEY), ("ALLOW_LOCAL_SECRETS", "true")])).unwrap_err();
         assert!(err.to_string().contains("TABLE_NAME"), "{err}");
         let err = Config::from_lookup(env(&[("TABLE_NAME", "t")])).unwrap_err();
         assert!(err.to_string().contains("OTP_KEYS"), "{err}");
     }
 
     #[test]
-    fn when_deployed_with_the_local_key_should_refuse_to_start() {
-        let mut vars = BASE.to_vec();
-        vars.push(("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"));
+    fn when_the_local_key_is_not_explicitly_allowed_should_refuse_to_start() {
+        // As on provided.al2023: no AWS_EXECUTION_ENV, and no opt-in.
+        let mut vars = vec![("TABLE_NAME", "t"), ("OTP_KEYS", LOCAL_ONLY_KEY)];
         let err = Config::from_lookup(env(&vars)).unwrap_err();
-        assert!(err.to_string().contains("local development key"), "{err}");
+        assert!(err.to_string().contains("ALLOW_LOCAL_SECRETS"), "{err}");
         // Under another version number, or behind a current key, it is still refused.
         let renumbered = LOCAL_ONLY_KEY.replacen("1:", "7:", 1);
         let rotated = format!("2:0123456789abcdef0123456789abcdef,{renumbered}");
         vars[1] = ("OTP_KEYS", rotated.as_str());
         let err = Config::from_lookup(env(&vars)).unwrap_err();
-        assert!(err.to_string().contains("local development key"), "{err}");
+        assert!(err.to_string().contains("ALLOW_LOCAL_SECRETS"), "{err}");
+        vars.push(("ALLOW_LOCAL_SECRETS", "false"));
+        assert!(Config::from_lookup(env(&vars)).is_err());
+        vars.pop();
+        vars.push(("ALLOW_LOCAL_SECRETS", "true"));
+        assert!(Config::from_lookup(env(&vars)).is_ok());
+    }
+
+    #[test]
+    fn when_codes_are_to_be_answered_without_the_test_switch_should_refuse_to_start() {
+        let mut vars = BASE.to_vec();
+        vars.push(("RETURN_OTP_CODE", "true"));
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("ALLOW_TEST_CODES"), "{err}");
+        vars.push(("ALLOW_TEST_CODES", "true"));
+        assert!(Config::from_lookup(env(&vars)).unwrap().return_otp_code);
+    }
+
+    #[test]
+    fn when_the_demo_key_is_not_explicitly_allowed_should_refuse_to_start() {
+        let key = crate::preregistration::apps::LOCAL_DEMO_KEY;
+        let vars = [
+            ("TABLE_NAME", "t"),
+            ("OTP_KEYS", "1:0123456789abcdef0123456789abcdef"),
+            ("CNF_APPLICATIONS", "app:APP_KEY"),
+            ("APP_KEY", key),
+        ];
+        let err = Config::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("public local key"), "{err}");
     }
 
     #[test]

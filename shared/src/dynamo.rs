@@ -138,6 +138,10 @@ pub enum WindowState {
 }
 
 impl Window {
+    pub fn new(table: impl Into<String>, pk: impl Into<String>, max: u32, interval_ms: u64) -> Self {
+        Self { table: table.into(), pk: pk.into(), max, interval_ms }
+    }
+
     fn cutoff(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.interval_ms)
     }
@@ -341,7 +345,7 @@ mod tests {
     use super::*;
 
     fn window() -> Window {
-        Window { table: "t".into(), pk: "RATE#x".into(), max: 3, interval_ms: 10_000 }
+        Window::new("t", "RATE#x", 3, 10_000)
     }
 
     fn item(ws: u64, cnt: u32) -> Item {

@@ -82,6 +82,14 @@ pub fn xml_response(status: StatusCode, body: String) -> Response<Body> {
     response
 }
 
+/// Adds `Retry-After` (seconds) to a refusal that knows when it ends.
+pub fn with_retry_after(mut response: Response<Body>, seconds: Option<u64>) -> Response<Body> {
+    if let Some(seconds) = seconds {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
+    response
+}
+
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
     let mut response = Response::new(Body::Text(text));

@@ -21,17 +21,23 @@ pub trait SmsSender: Send + Sync {
 
 pub struct SnsSmsSender {
     client: OnFirstUse<aws_sdk_sns::Client>,
+    /// `AWS.SNS.SMS.MaxPrice` (USD): SNS drops an SMS that would cost more.
+    max_price_usd: String,
 }
 
 impl SnsSmsSender {
     /// The SNS client is built with the first SMS.
-    pub fn new(sdk: &SdkConfig) -> Self {
-        Self { client: OnFirstUse::new(sdk, aws_sdk_sns::Client::new) }
+    pub fn new(sdk: &SdkConfig, max_price_usd: impl Into<String>) -> Self {
+        Self { client: OnFirstUse::new(sdk, aws_sdk_sns::Client::new), max_price_usd: max_price_usd.into() }
     }
 }
 
+fn attribute(data_type: &str, value: &str) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder().data_type(data_type).string_value(value).build().ok()
+}
+
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+    attribute("String", value)
 }
 
 impl SmsSender for SnsSmsSender {
@@ -41,6 +47,10 @@ impl SmsSender for SnsSmsSender {
             // Transactional: SNS routes one-time codes over its higher-reliability path.
             if let Some(kind) = string_attribute("Transactional") {
                 request = request.message_attributes("AWS.SNS.SMS.SMSType", kind);
+            }
+            // A premium-rate route is where pumped SMS earn; SNS refuses one above this price.
+            if let Some(price) = attribute("Number", &self.max_price_usd) {
+                request = request.message_attributes("AWS.SNS.SMS.MaxPrice", price);
             }
             if !sender_id.is_empty() {
                 if let Some(sender) = string_attribute(sender_id) {

@@ -89,7 +89,7 @@ async fn seed_verify_otp(h: &common::Harness) {
     };
     let rate = h.app.store.rate_window(&otp.phone, 5, 300_000);
     let lock = h.app.store.failure_window(&otp.phone, 20, 86_400_000);
-    h.app.store.create(&otp, &[rate], &lock, now).await.unwrap();
+    h.app.store.create(&otp, &[rate], &lock, &[], now).await.unwrap();
 }
 
 use shared::clock::Clock;
@@ -216,7 +216,7 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
         code: &code,
     };
     let lock = h.app.store.window("FAIL", "confirm.me@example.com", 20, 86_400_000);
-    h.app.store.replace_code(&new, &[], &lock, now).await.unwrap();
+    h.app.store.replace_code(&new, &[], &lock, &[], now).await.unwrap();
 
     for (name, status, op, content_type) in SIGNUP_EVENTS {
         let response = shared::signup::handler::handle(&h.app, http_request(name)).await;
@@ -248,7 +248,7 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         expires_ms: now + 600_000,
         max_attempts: 5,
     };
-    h.app.store.create(&code, &[], &[], now).await.unwrap();
+    h.app.store.create(&code, &[], &[], &[], now).await.unwrap();
 
     for (name, status) in PREREGISTRATION_EVENTS {
         let request = http_request(name);

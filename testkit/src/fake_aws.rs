@@ -31,6 +31,8 @@ type Item = Map<String, Value>;
 pub struct Message {
     pub to: String,
     pub text: String,
+    /// An SMS's message attributes: (name, data type, value).
+    pub attributes: Vec<(String, String, String)>,
 }
 
 /// Clones share one state.
@@ -75,6 +77,14 @@ impl FakeAws {
                 let form = String::from_utf8_lossy(body);
                 let to = form_value(&form, "PhoneNumber").unwrap_or_default();
                 let id = state.record(to, form_value(&form, "Message").unwrap_or_default());
+                if let Some(message) = state.last_message.as_mut() {
+                    message.attributes = (1..=10)
+                        .map_while(|n| {
+                            let field = |f: &str| form_value(&form, &format!("MessageAttributes.entry.{n}.{f}"));
+                            Some((field("Name")?, field("Value.DataType")?, field("Value.StringValue")?))
+                        })
+                        .collect();
+                }
                 let xml = format!(
                     "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult>\
                      <MessageId>{id}</MessageId></PublishResult><ResponseMetadata><RequestId>{id}</RequestId>\
@@ -112,7 +122,7 @@ fn item_key(item: &Value) -> String {
 impl State {
     fn record(&mut self, to: String, text: String) -> String {
         self.sent += 1;
-        self.last_message = Some(Message { to, text });
+        self.last_message = Some(Message { to, text, attributes: Vec::new() });
         format!("00000000-0000-4000-8000-{:012x}", self.sent)
     }
 

@@ -49,7 +49,7 @@ impl Application {
 const KEY_DECODER: GeneralPurpose =
     GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true));
 
-/// The public local key of `local/local.env`: a deployed function refuses it.
+/// The public local key of `local/local.env`: refused unless `ALLOW_LOCAL_SECRETS=true`.
 pub const LOCAL_DEMO_KEY: &str = "bG9jYWwtZGVtby1rZXktMzItYnl0ZXMtbG9uZyEhISE=";
 
 #[derive(Debug, Default)]
@@ -60,8 +60,8 @@ impl Applications {
         self.0.get(id)
     }
 
-    /// `deployed`: running in AWS Lambda, where the public local key is refused.
-    pub fn parse(spec: &str, get: &impl Fn(&str) -> Option<String>, deployed: bool) -> Result<Self, String> {
+    /// `refuse_local_key`: the public local key is refused (everywhere but local runs).
+    pub fn parse(spec: &str, get: &impl Fn(&str) -> Option<String>, refuse_local_key: bool) -> Result<Self, String> {
         let mut apps = BTreeMap::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, key) = match entry.split_once(':') {
@@ -69,7 +69,7 @@ impl Applications {
                 Some((id, variable)) => {
                     let encoded =
                         get(variable).ok_or_else(|| format!("application {id}: variable {variable} is not set"))?;
-                    if deployed && encoded.trim() == LOCAL_DEMO_KEY {
+                    if refuse_local_key && encoded.trim() == LOCAL_DEMO_KEY {
                         return Err(format!("application {id}: {variable} is the public local key"));
                     }
                     let bytes = KEY_DECODER

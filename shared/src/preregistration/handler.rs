@@ -44,7 +44,8 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
-            app.generate(parsed).await.map(|payload| (application, payload))
+            let caller = crate::guards::Caller::of(&request);
+            app.generate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };
@@ -59,7 +60,8 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
-            app.validate(parsed).await.map(|payload| (application, payload))
+            let caller = crate::guards::Caller::of(&request);
+            app.validate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };
@@ -99,10 +101,11 @@ fn answer(
                 }
                 _ => json!({ "Message": err.message(language) }),
             };
-            match xml_root {
+            let response = match xml_root {
                 Some(_) => http::xml_response(status, error_xml(&body)),
                 None => http::json_response(status, &body),
-            }
+            };
+            http::with_retry_after(response, err.retry_after())
         }
     }
 }

@@ -49,9 +49,13 @@ pub enum CnfError {
     UnknownPath,
     UnknownApplication,
     RateLimited,
+    /// A guard refused: a caller limit, an SMS ceiling or the number's block.
+    Refused(crate::guards::Refusal),
     NotFound,
     Expired,
-    Mismatch { remaining: u32 },
+    Mismatch {
+        remaining: u32,
+    },
     TooManyAttempts,
     AlreadyUsed,
     DeliveryFailed,
@@ -66,7 +70,7 @@ impl CnfError {
             Self::PayloadTooLarge => 413,
             Self::MethodNotAllowed => 405,
             Self::UnknownApplication => 401,
-            Self::RateLimited | Self::TooManyAttempts => 429,
+            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
             Self::NotFound | Self::UnknownPath => 404,
             Self::Expired => 410,
             Self::AlreadyUsed => 409,
@@ -76,8 +80,29 @@ impl CnfError {
         }
     }
 
+    /// Seconds until a refusal no longer holds: the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            _ => None,
+        }
+    }
+
     /// The `Message` in the request's language (ModelState answers keep .NET's English).
-    pub fn message(&self, language: Language) -> &'static str {
+    pub fn message(&self, language: Language) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Refused(refusal) => {
+                let base = match refusal.rule {
+                    crate::guards::Rule::CallerFailures => Self::TooManyAttempts.fixed_message(language),
+                    _ => Self::RateLimited.fixed_message(language),
+                };
+                format!("{base} ({})", refusal_reason(refusal, language)).into()
+            }
+            _ => self.fixed_message(language).into(),
+        }
+    }
+
+    fn fixed_message(&self, language: Language) -> &'static str {
         use Language::*;
         match (self, language) {
             (Self::Invalid(_), _) => "The request is invalid.",
@@ -110,7 +135,53 @@ impl CnfError {
             (Self::DeliveryFailed, Es) => "No se pudo enviar el código de confirmación.",
             (Self::DeliveryFailed, En) => "The confirmation code could not be sent.",
             (Self::DeliveryFailed, Pt) => "Não foi possível enviar o código de confirmação.",
-            (Self::Busy, _) | (Self::Internal, _) => "An error has occurred.",
+            (Self::Busy, _) | (Self::Internal, _) | (Self::Refused(_), _) => "An error has occurred.",
+        }
+    }
+}
+
+/// A guard's refusal with its figures, in the request's language.
+fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
+    use crate::guards::Rule::*;
+    let (count, limit, verified, subject, retry) = (r.count, r.limit, r.verified, &r.subject, r.retry_after_seconds);
+    let minutes = r.window_seconds / 60;
+    match language {
+        Language::En => r.to_string(),
+        Language::Es => {
+            let period =
+                if minutes == 60 { "la última hora".to_string() } else { format!("los últimos {minutes} minutos") };
+            let reason = match r.rule {
+                CallerSends => format!("{count} códigos solicitados desde su red en {period} (límite {limit})"),
+                CallerFailures => format!("{count} validaciones fallidas desde su red en {period} (límite {limit})"),
+                NumberBlock => format!(
+                    "{count} códigos enviados a {subject} en {period}, {verified} validados (se requiere al menos {limit}%)"
+                ),
+                CountryCeiling => format!(
+                    "límite diario de SMS para {subject} alcanzado: {count} enviados en las últimas 24 horas (límite {limit})"
+                ),
+                DailyCeiling => {
+                    format!("límite diario de SMS alcanzado: {count} enviados en las últimas 24 horas (límite {limit})")
+                }
+            };
+            format!("{reason}; intente nuevamente en {retry} s")
+        }
+        Language::Pt => {
+            let period =
+                if minutes == 60 { "na última hora".to_string() } else { format!("nos últimos {minutes} minutos") };
+            let reason = match r.rule {
+                CallerSends => format!("{count} códigos solicitados a partir da sua rede {period} (limite {limit})"),
+                CallerFailures => format!("{count} validações falhas a partir da sua rede {period} (limite {limit})"),
+                NumberBlock => format!(
+                    "{count} códigos enviados para {subject} {period}, {verified} validados (é necessário ao menos {limit}%)"
+                ),
+                CountryCeiling => format!(
+                    "limite diário de SMS para {subject} atingido: {count} enviados nas últimas 24 horas (limite {limit})"
+                ),
+                DailyCeiling => {
+                    format!("limite diário de SMS atingido: {count} enviados nas últimas 24 horas (limite {limit})")
+                }
+            };
+            format!("{reason}; tente novamente em {retry} s")
         }
     }
 }

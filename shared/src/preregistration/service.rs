@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::dynamo::Window;
 use crate::email::{Email, EmailSender, normalise_address};
+use crate::guards::{Caller, Guard};
 use crate::sms::SmsSender;
 use crate::{codes, mask, phone};
 
@@ -56,13 +57,13 @@ pub fn mask_mobile(e164: &str) -> String {
     if country.is_empty() { masked } else { format!("{country} {masked}") }
 }
 
-/// The request's destinations, normalised: (mobile E.164, e-mail).
+/// The request's destinations, normalised: (mobile, e-mail).
 fn destinations(
     config: &Config,
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
-) -> Result<(Option<String>, Option<String>), CnfError> {
+) -> Result<(Option<phone::Phone>, Option<String>), CnfError> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
@@ -80,7 +81,7 @@ fn destinations(
                     },
                 )
             })?;
-            Some(parsed.e164)
+            Some(parsed)
         }
     };
     let email =
@@ -99,7 +100,7 @@ impl Preregistration {
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
             store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk)),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),
@@ -118,12 +119,14 @@ impl Preregistration {
             .collect()
     }
 
-    pub async fn generate(&self, request: GenerateRequest) -> Result<Payload, CnfError> {
+    /// `caller`: the source address API Gateway saw, when there is one (see `guards`).
+    pub async fn generate(&self, request: GenerateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
-        let (mobile, email) =
+        let (phone, email) =
             destinations(config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
+        let mobile = phone.as_ref().map(|p| p.e164.clone());
         let targets: Vec<&str> = mobile.iter().chain(email.iter()).map(String::as_str).collect();
         let mut windows = Vec::new();
         for destination in &targets {
@@ -136,6 +139,11 @@ impl Preregistration {
             if config.cnf_resend_gap_seconds > 0 {
                 windows.push(self.store.window("GAP", destination, 1, config.cnf_resend_gap_seconds * 1000));
             }
+        }
+        let table = self.store.table();
+        let mut guards: Vec<Guard> = caller.map(|c| config.guards.caller_sends(table, c)).into_iter().collect();
+        if let Some(phone) = &phone {
+            guards.extend(config.guards.sms(table, &phone.e164, &phone.region));
         }
         let locks = self.locks(&targets);
         let audit = json!({
@@ -174,10 +182,16 @@ impl Preregistration {
                 expires_ms: now + config.cnf_code_ttl_seconds * 1000,
                 max_attempts: config.max_verify_attempts,
             };
-            match self.store.create(&new, &windows, &locks, now).await? {
+            let counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
                 StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
+                StoreOutcome::Guarded { index, item } => {
+                    let refusal = guards[index].refusal(item.as_ref(), now);
+                    tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
+                    return Err(CnfError::Refused(refusal));
+                }
                 StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
             }
             self.deliver(&new, &code, language).await?;
@@ -236,7 +250,7 @@ impl Preregistration {
                     &request.mobile_number,
                     &request.email_address,
                 )?;
-                let destination = mobile.or(email).ok_or(CnfError::NotFound)?;
+                let destination = mobile.map(|p| p.e164).or(email).ok_or(CnfError::NotFound)?;
                 self.store.latest(&request.application_id, &destination).await?.ok_or(CnfError::NotFound)?
             }
         };
@@ -248,33 +262,57 @@ impl Preregistration {
         Ok(code)
     }
 
-    pub async fn validate(&self, request: ValidateRequest) -> Result<Payload, CnfError> {
+    /// `caller`: the source address API Gateway saw, when there is one: every failed
+    /// validation counts against it, and a caller over its limit is refused (see `guards`).
+    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
         self.application(&request.application_id)?;
+        let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
             let now = self.clock.now_ms();
-            let code = self.find(&request).await?;
-            if code.verified {
-                return Err(CnfError::AlreadyUsed);
-            }
-            if code.attempts >= code.max_attempts {
-                return Err(CnfError::TooManyAttempts);
-            }
-            if code.expires_ms <= now {
-                return Err(CnfError::Expired);
+            let code = match self.find(&request).await {
+                Err(CnfError::NotFound) => return Err(self.failed(CnfError::NotFound, gate.as_ref(), now).await),
+                other => other?,
+            };
+            let unusable = if code.verified {
+                Some(CnfError::AlreadyUsed)
+            } else if code.attempts >= code.max_attempts {
+                Some(CnfError::TooManyAttempts)
+            } else if code.expires_ms <= now {
+                Some(CnfError::Expired)
+            } else {
+                None
+            };
+            if let Some(err) = unusable {
+                return Err(self.failed(err, gate.as_ref(), now).await);
             }
             let locks = self.locks(&code.destinations());
             let keys = &self.config.keys;
             if keys.matches(code.key_version, PURPOSE, &code.id.to_string(), &request.confirmation_code, &code.hash) {
-                match self.store.consume(&code, &locks, now).await? {
+                let table = self.store.table();
+                let credits = code
+                    .mobile
+                    .iter()
+                    .map(|m| self.config.guards.number_block(table, m).credit(code.created_ms))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let checks = gate.iter().map(|g| g.not_full(now)).collect::<Result<Vec<_>, _>>()?;
+                match self.store.consume(&code, &locks, &checks, &credits, now).await? {
                     Consumed::Yes => {
                         tracing::info!(code_id = %code.id, "confirmation code validated");
                         return Ok(json!({"confirmationId": code.id.to_string(), "valid": true}));
                     }
-                    Consumed::Locked(_) => return Err(CnfError::TooManyAttempts),
+                    Consumed::Locked(_) => {
+                        return Err(self.failed(CnfError::TooManyAttempts, gate.as_ref(), now).await);
+                    }
+                    Consumed::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
                     Consumed::Changed => continue,
                 }
             }
-            let Failure::Counted { locked } = self.store.record_failure(&code, &locks, now).await? else { continue };
+            let counts = gate.iter().map(|g| g.count_update(now)).collect::<Result<Vec<_>, _>>()?;
+            let locked = match self.store.record_failure(&code, &locks, &counts, now).await? {
+                Failure::Counted { locked } => locked,
+                Failure::Changed => continue,
+                Failure::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
+            };
             let attempts = code.attempts + 1;
             tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
             if locked {
@@ -283,6 +321,31 @@ impl Preregistration {
             return Err(CnfError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
         }
         Err(CnfError::Busy)
+    }
+
+    /// A failed validation that touched no code still counts against the caller: `err`, or
+    /// the caller's refusal once over its limit.
+    async fn failed(&self, err: CnfError, gate: Option<&Guard>, now: u64) -> CnfError {
+        let Some(gate) = gate else { return err };
+        match gate.count_alone(self.store.client(), now).await {
+            Ok(None) => err,
+            Ok(Some(refusal)) => {
+                tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
+                CnfError::Refused(refusal)
+            }
+            Err(store) => store.into(),
+        }
+    }
+}
+
+fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> CnfError {
+    match gate {
+        Some(gate) => {
+            let refusal = gate.refusal(item.as_ref(), now);
+            tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
+            CnfError::Refused(refusal)
+        }
+        None => CnfError::TooManyAttempts,
     }
 }
 

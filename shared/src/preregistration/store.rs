@@ -12,7 +12,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use crate::attempts::{self, Consumed, Failure};
@@ -59,6 +59,7 @@ pub struct StoredCode {
     pub email: Option<String>,
     pub hash: Vec<u8>,
     pub key_version: u32,
+    pub created_ms: u64,
     pub expires_ms: u64,
     pub attempts: u32,
     pub max_attempts: u32,
@@ -84,6 +85,7 @@ impl StoredCode {
             email: get_s(item, "eml").map(str::to_string),
             hash: get_b(item, "h").ok_or(StoreError::Malformed("h"))?.to_vec(),
             key_version: num("kv")? as u32,
+            created_ms: num("cat")?,
             expires_ms: num("exp")?,
             attempts: num("att")? as u32,
             max_attempts: num("matt")? as u32,
@@ -94,10 +96,15 @@ impl StoredCode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreOutcome {
     Stored,
     RateLimited,
+    /// The guard at this index refused (with its bucket as stored).
+    Guarded {
+        index: usize,
+        item: Option<Item>,
+    },
     Locked,
     IdTaken,
 }
@@ -128,17 +135,23 @@ impl CodeStore {
         &self.client
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     pub fn window(&self, kind: &str, destination: &str, max: u32, interval_ms: u64) -> Window {
-        Window { table: self.table.clone(), pk: format!("CNF#{kind}#{destination}"), max, interval_ms }
+        Window::new(&self.table, format!("CNF#{kind}#{destination}"), max, interval_ms)
     }
 
     /// Stores the code and makes it the latest of each destination, counting one send in
-    /// each window, refused while any destination is locked: one transaction.
+    /// each window and each guard (`guards::Guard::count`), refused while any destination is
+    /// locked: one transaction.
     pub async fn create(
         &self,
         code: &NewCode,
         windows: &[Window],
         locks: &[Window],
+        guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<StoreOutcome, StoreError> {
         let ttl = code.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S;
@@ -171,10 +184,15 @@ impl CodeStore {
             pointer.insert("ttl".to_string(), n(ttl));
             others.push(put(&self.table, pointer, false)?);
         }
+        let first_guard = others.len();
+        others.extend_from_slice(guards);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => StoreOutcome::Stored,
             Counted::WindowFull(_) => StoreOutcome::RateLimited,
             Counted::Refused { index, .. } if index < locks.len() => StoreOutcome::Locked,
+            Counted::Refused { index, item } if index >= first_guard => {
+                StoreOutcome::Guarded { index: index - first_guard, item }
+            }
             Counted::Refused { .. } => StoreOutcome::IdTaken,
         })
     }
@@ -206,19 +224,31 @@ impl CodeStore {
         Ok(out.item().and_then(|i| get_s(i, "cid")).and_then(|id| Uuid::parse_str(id).ok()))
     }
 
-    pub async fn consume(&self, code: &StoredCode, locks: &[Window], now_ms: u64) -> Result<Consumed, StoreError> {
-        attempts::consume_code(&self.client, &self.table, key(&code_pk(&code.id), SK), locks, now_ms).await
+    /// Marks the code verified unless a lock or gate is full, crediting `credits` (the
+    /// number block of its mobile) with the verification: one transaction.
+    pub async fn consume(
+        &self,
+        code: &StoredCode,
+        locks: &[Window],
+        gates: &[ConditionCheck],
+        credits: &[Update],
+        now_ms: u64,
+    ) -> Result<Consumed, StoreError> {
+        attempts::consume_code(&self.client, &self.table, key(&code_pk(&code.id), SK), locks, gates, credits, now_ms)
+            .await
     }
 
-    /// Counts one failed attempt on the code and on each destination's failure lock, in one step.
+    /// Counts one failed attempt on the code, on each destination's failure lock and on each
+    /// gate (the caller's failures), in one step.
     pub async fn record_failure(
         &self,
         code: &StoredCode,
         locks: &[Window],
+        gates: &[Update],
         now_ms: u64,
     ) -> Result<Failure, StoreError> {
         let attempt = attempts::failed_attempt(&self.table, key(&code_pk(&code.id), SK))?;
-        attempts::count_failure(&self.client, attempt, locks, code.attempts > 0, now_ms).await
+        attempts::count_failure(&self.client, attempt, locks, gates, code.attempts > 0, now_ms).await
     }
 
     /// The code never reached its owner: it can never be used.

@@ -18,10 +18,12 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let request_time = iso_time(app.clock.now_ms());
     let format =
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
+    let caller = crate::guards::Caller::of(&request);
     let outcome = match read(&request) {
-        Ok(parsed) => app.handle(parsed).await,
+        Ok(parsed) => app.handle(parsed, caller.as_ref()).await,
         Err(err) => Err(err),
     };
+    let retry_after = outcome.as_ref().err().and_then(SignupError::retry_after);
     let (status, envelope) = match outcome {
         Ok(user) => (
             StatusCode::OK,
@@ -55,7 +57,7 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
             )
         }
     };
-    respond(status, format, &envelope)
+    http::with_retry_after(respond(status, format, &envelope), retry_after)
 }
 
 fn read(request: &Request) -> Result<SignupRequest, SignupError> {

@@ -29,6 +29,9 @@ pub enum SignupError {
     TooManyFailedAttempts,
     #[error("Attempt limit exceeded, please try after some time.")]
     LimitExceeded,
+    /// A per-caller limit refused (sends: 1005, failed confirmations: 1004).
+    #[error("Attempt limit exceeded: {0}")]
+    Refused(crate::guards::Refusal),
     #[error("User does not exist.")]
     UserNotFound,
     #[error("User is already confirmed.")]
@@ -49,6 +52,8 @@ impl SignupError {
             Self::ExpiredCode => 1003,
             Self::TooManyFailedAttempts => 1004,
             Self::LimitExceeded => 1005,
+            Self::Refused(refusal) if refusal.rule == crate::guards::Rule::CallerFailures => 1004,
+            Self::Refused(_) => 1005,
             Self::UserNotFound => 1006,
             Self::AlreadyConfirmed => 1007,
             Self::CodeDeliveryFailure => 1500,
@@ -62,12 +67,22 @@ impl SignupError {
             Self::PayloadTooLarge => 413,
             Self::MethodNotAllowed => 405,
             Self::ExpiredCode => 410,
-            Self::TooManyFailedAttempts | Self::LimitExceeded => 429,
+            Self::TooManyFailedAttempts | Self::LimitExceeded | Self::Refused(_) => 429,
             Self::UserNotFound => 404,
             Self::AlreadyConfirmed => 409,
             Self::CodeDeliveryFailure => 502,
             Self::Busy => 503,
             Self::Internal => 500,
+        }
+    }
+}
+
+impl SignupError {
+    /// Seconds until a refusal no longer holds: the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            _ => None,
         }
     }
 }

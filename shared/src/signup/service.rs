@@ -12,6 +12,7 @@ use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailSender, html_escape, normalise_address};
+use crate::guards::{Caller, Guard};
 use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
@@ -90,8 +91,9 @@ impl Signup {
         )
     }
 
-    /// Send or confirm, as the request asks.
-    pub async fn handle(&self, request: SignupRequest) -> Result<User, SignupError> {
+    /// Send or confirm, as the request asks. `caller`: the source address API Gateway saw,
+    /// when there is one (see `guards`).
+    pub async fn handle(&self, request: SignupRequest, caller: Option<&Caller>) -> Result<User, SignupError> {
         let raw = request.email_address.unwrap_or_default();
         if raw.trim().is_empty() {
             return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
@@ -99,17 +101,17 @@ impl Signup {
         let address = normalise_address(&raw)
             .ok_or_else(|| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
         match request.confirmation_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
-            None => self.send(&address).await,
+            None => self.send(&address, caller).await,
             Some(code) => {
                 if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
                     return Err(SignupError::InvalidParameter("ConfirmationCode must be digits only.".into()));
                 }
-                self.confirm(&address, &code).await
+                self.confirm(&address, &code, caller).await
             }
         }
     }
 
-    pub async fn send(&self, address: &str) -> Result<User, SignupError> {
+    pub async fn send(&self, address: &str, caller: Option<&Caller>) -> Result<User, SignupError> {
         let config = &self.config;
         let mut windows = vec![self.store.window(
             "RATE",
@@ -120,6 +122,7 @@ impl Signup {
         if config.signup_resend_gap_seconds > 0 {
             windows.push(self.store.window("GAP", address, 1, config.signup_resend_gap_seconds * 1000));
         }
+        let guard = caller.map(|c| config.guards.caller_sends(self.store.table(), c));
         let lock = self.lock(address);
         for _ in 0..5 {
             let now = self.clock.now_ms();
@@ -143,10 +146,12 @@ impl Signup {
                 max_attempts: config.max_verify_attempts,
             };
             let new = NewCode { user_id: &user_id, email: address, existing: existing.is_some(), code: &outstanding };
-            match self.store.replace_code(&new, &windows, &lock, now).await? {
+            let counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
                 SendOutcome::Stored => {}
                 SendOutcome::Changed => continue,
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
+                SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
                 SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
             }
             let email = confirmation_email(address, &code, config.signup_code_ttl_seconds);
@@ -168,35 +173,50 @@ impl Signup {
         Err(SignupError::Busy)
     }
 
-    pub async fn confirm(&self, address: &str, code: &str) -> Result<User, SignupError> {
+    /// Every failed confirmation counts against the caller. An address that never asked for a
+    /// code answers like a wrong code, after the same work, so confirming does not tell which
+    /// addresses have signed up.
+    pub async fn confirm(&self, address: &str, code: &str, caller: Option<&Caller>) -> Result<User, SignupError> {
         let lock = self.lock(address);
+        let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
+        let keys = &self.config.keys;
         for _ in 0..8 {
             let now = self.clock.now_ms();
-            let user = self.store.get(address).await?.ok_or(SignupError::UserNotFound)?;
-            if user.status == CONFIRMED {
-                return Err(SignupError::AlreadyConfirmed);
+            let Some(user) = self.store.get(address).await? else {
+                // The same keyed hash a real comparison computes, compared with nothing.
+                let _ = keys.matches(keys.current_version(), PURPOSE, address, code, &[0; 32]);
+                return Err(self.failed(SignupError::CodeMismatch, gate.as_ref(), now).await);
+            };
+            let unusable = match &user.code {
+                _ if user.status == CONFIRMED => Some(SignupError::AlreadyConfirmed),
+                None => Some(SignupError::ExpiredCode),
+                Some(c) if c.attempts >= c.max_attempts => Some(SignupError::TooManyFailedAttempts),
+                Some(c) if c.expires_ms <= now => Some(SignupError::ExpiredCode),
+                Some(_) => None,
+            };
+            if let Some(err) = unusable {
+                return Err(self.failed(err, gate.as_ref(), now).await);
             }
-            let outstanding = user.code.clone().ok_or(SignupError::ExpiredCode)?;
-            if outstanding.attempts >= outstanding.max_attempts {
-                return Err(SignupError::TooManyFailedAttempts);
-            }
-            if outstanding.expires_ms <= now {
-                return Err(SignupError::ExpiredCode);
-            }
-            let keys = &self.config.keys;
+            let Some(outstanding) = user.code.clone() else { return Err(SignupError::ExpiredCode) };
             if keys.matches(outstanding.key_version, PURPOSE, &outstanding.id, code, &outstanding.hash) {
-                match self.store.confirm(address, &outstanding.id, &lock, now).await? {
+                let check = gate.as_ref().map(|g| g.not_full(now)).transpose()?;
+                match self.store.confirm(address, &outstanding.id, &lock, check, now).await? {
                     ConfirmOutcome::Confirmed => {
                         tracing::info!(email = %mask::email(address), "user confirmed");
                         return Ok(User { status: CONFIRMED.to_string(), email_verified: true, code: None, ..user });
                     }
-                    ConfirmOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
+                    ConfirmOutcome::Locked => {
+                        return Err(self.failed(SignupError::TooManyFailedAttempts, gate.as_ref(), now).await);
+                    }
+                    ConfirmOutcome::Gated(item) => return Err(gated(gate.as_ref(), item, now)),
                     ConfirmOutcome::Changed => continue,
                 }
             }
-            let Failure::Counted { locked } = self.store.record_failure(address, &outstanding, &lock, now).await?
-            else {
-                continue;
+            let counts = gate.iter().map(|g| g.count_update(now)).collect::<Result<Vec<_>, _>>()?;
+            let locked = match self.store.record_failure(address, &outstanding, &lock, &counts, now).await? {
+                Failure::Counted { locked } => locked,
+                Failure::Changed => continue,
+                Failure::Gated { item, .. } => return Err(gated(gate.as_ref(), item, now)),
             };
             tracing::info!(email = %mask::email(address), "confirmation code mismatch");
             if locked {
@@ -206,6 +226,30 @@ impl Signup {
         }
         Err(SignupError::Busy)
     }
+
+    /// A failed confirmation that touched no code still counts against the caller: `err`, or
+    /// the caller's refusal once over its limit.
+    async fn failed(&self, err: SignupError, gate: Option<&Guard>, now: u64) -> SignupError {
+        let Some(gate) = gate else { return err };
+        match gate.count_alone(self.store.client(), now).await {
+            Ok(None) => err,
+            Ok(Some(refusal)) => {
+                tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
+                SignupError::Refused(refusal)
+            }
+            Err(store) => store.into(),
+        }
+    }
+}
+
+fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
+    let refusal = guard.refusal(item.as_ref(), now);
+    tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
+    SignupError::Refused(refusal)
+}
+
+fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
+    gate.map_or(SignupError::TooManyFailedAttempts, |gate| refused(gate, item, now))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
 use crate::attempts::{self, Failure};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
@@ -76,19 +76,26 @@ pub struct NewCode<'a> {
     pub code: &'a OutstandingCode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
     Stored,
     LimitExceeded,
+    /// The guard at this index refused (with its bucket as stored).
+    Guarded {
+        index: usize,
+        item: Option<Item>,
+    },
     Locked,
     /// The user changed since it was read (created, confirmed, re-sent): read it again.
     Changed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ConfirmOutcome {
     Confirmed,
     Locked,
+    /// A gate (the caller's failures) is full: the window as stored.
+    Gated(Option<Item>),
     Changed,
 }
 
@@ -113,8 +120,12 @@ impl UserStore {
         &self.client
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     pub fn window(&self, kind: &str, address: &str, max: u32, interval_ms: u64) -> Window {
-        Window { table: self.table.clone(), pk: format!("SIGNUP#{kind}#{address}"), max, interval_ms }
+        Window::new(&self.table, format!("SIGNUP#{kind}#{address}"), max, interval_ms)
     }
 
     pub async fn get(&self, address: &str) -> Result<Option<User>, StoreError> {
@@ -137,6 +148,7 @@ impl UserStore {
         new: &NewCode<'_>,
         windows: &[Window],
         lock: &Window,
+        guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<SendOutcome, StoreError> {
         let code = new.code;
@@ -163,11 +175,16 @@ impl UserStore {
                 .expression_attribute_values(":max", n(code.max_attempts))
                 .build(),
         )?;
-        let others = [dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        let mut others = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        let first_guard = others.len();
+        others.extend_from_slice(guards);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
             Counted::Refused { index: 0, .. } => SendOutcome::Locked,
+            Counted::Refused { index, item } if index >= first_guard => {
+                SendOutcome::Guarded { index: index - first_guard, item }
+            }
             Counted::Refused { .. } => SendOutcome::Changed,
         })
     }
@@ -203,6 +220,7 @@ impl UserStore {
         address: &str,
         code_id: &str,
         lock: &Window,
+        gate: Option<ConditionCheck>,
         now_ms: u64,
     ) -> Result<ConfirmOutcome, StoreError> {
         let update = build(
@@ -218,13 +236,20 @@ impl UserStore {
                 .expression_attribute_values(":cid", s(code_id))
                 .build(),
         )?;
-        let items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        let mut items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
+        if let Some(gate) = gate {
+            items.push(dynamo::check_item(gate));
+        }
         Ok(match dynamo::transact(&self.client, items).await? {
             None => ConfirmOutcome::Confirmed,
-            Some(reasons) => match reasons.first().cloned().flatten() {
-                Some(dynamo::Refusal::Condition(_)) => ConfirmOutcome::Locked,
-                _ => ConfirmOutcome::Changed,
-            },
+            Some(reasons) => {
+                dynamo::fail_on_other(&reasons)?;
+                match (reasons.first().cloned().flatten(), reasons.get(2).cloned().flatten()) {
+                    (Some(dynamo::Refusal::Condition(_)), _) => ConfirmOutcome::Locked,
+                    (_, Some(dynamo::Refusal::Condition(item))) => ConfirmOutcome::Gated(item),
+                    _ => ConfirmOutcome::Changed,
+                }
+            }
         })
     }
 
@@ -235,6 +260,7 @@ impl UserStore {
         address: &str,
         code: &OutstandingCode,
         lock: &Window,
+        gates: &[Update],
         now_ms: u64,
     ) -> Result<Failure, StoreError> {
         let attempt = build(
@@ -247,6 +273,7 @@ impl UserStore {
                 .expression_attribute_values(":cid", s(&code.id))
                 .build(),
         )?;
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), code.attempts > 0, now_ms).await
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), gates, code.attempts > 0, now_ms)
+            .await
     }
 }

@@ -65,7 +65,8 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "create refused: {err}");
-            respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml)
+            let response = respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml);
+            http::with_retry_after(response, err.retry_after())
         }
     }
 }
@@ -83,7 +84,7 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         Ok(verified) => respond(
             StatusCode::OK,
             xml,
-            &VerifyResponse::success(verified.otp_id.to_string(), verified.remaining_attempts),
+            &VerifyResponse::success(verified.otp_id.to_string(), verified.remaining_attempts, verified.phone),
             VerifyResponse::to_xml,
         ),
         Err(err) => {

@@ -83,6 +83,9 @@ pub enum TwoFactorError {
     ConfigurationNotFound(i64),
     #[error("too many OTP requests for this number; try again later")]
     RateLimited,
+    /// A guard against SMS pumping refused (a ceiling, or the number's block).
+    #[error("{0}")]
+    Refused(crate::guards::Refusal),
     #[error("OTP not found")]
     OtpNotFound,
     #[error("OTP has expired; request a new one")]
@@ -108,7 +111,7 @@ impl TwoFactorError {
                 Code::InvalidRequest
             }
             Self::ConfigurationNotFound(_) => Code::TwoFactorConfigurationNotFound,
-            Self::RateLimited => Code::MaxOtpRequestExceeded,
+            Self::RateLimited | Self::Refused(_) => Code::MaxOtpRequestExceeded,
             Self::OtpNotFound => Code::OtpNotFound,
             Self::Expired => Code::OtpExpired,
             Self::Mismatch { .. } => Code::OtpMismatch,
@@ -127,10 +130,20 @@ impl TwoFactorError {
             Self::OtpNotFound | Self::UnknownPath => 404,
             Self::Expired => 410,
             Self::AlreadyVerified => 409,
-            Self::RateLimited | Self::TooManyAttempts => 429,
+            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
             Self::SmsFailed => 502,
             Self::Busy => 503,
             Self::Internal => 500,
+        }
+    }
+}
+
+impl TwoFactorError {
+    /// Seconds until a refusal no longer holds: the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            _ => None,
         }
     }
 }

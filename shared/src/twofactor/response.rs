@@ -26,6 +26,9 @@ pub struct VerifyResponse {
     pub exception_message: Option<String>,
     pub remaining_attempts: u32,
     pub otp_id_reference: Option<String>,
+    /// E.164; on success only (not in the seed: the backend checks the code went to the
+    /// number it has on file).
+    pub gsm_number: Option<String>,
 }
 
 /// The seed's DataContract namespace of both response types.
@@ -73,19 +76,21 @@ impl VerifyResponse {
         let mut w = crate::xml::Writer::new(root, RESPONSE_NAMESPACE);
         w.field("Code", Some(code_name(self.code)))
             .field("ExceptionMessage", self.exception_message.as_deref())
+            .field("GsmNumber", self.gsm_number.as_deref())
             .field("OtpIdReference", self.otp_id_reference.as_deref())
             .field("RemainingAttempts", Some(&self.remaining_attempts.to_string()))
             .field("Success", Some(&self.success.to_string()));
         w.finish(root)
     }
 
-    pub fn success(otp_id: String, remaining_attempts: u32) -> Self {
+    pub fn success(otp_id: String, remaining_attempts: u32, gsm_number: String) -> Self {
         Self {
             success: true,
             code: Code::Success.number(),
             exception_message: None,
             remaining_attempts,
             otp_id_reference: Some(otp_id),
+            gsm_number: Some(gsm_number),
         }
     }
 
@@ -100,6 +105,7 @@ impl VerifyResponse {
             exception_message: Some(err.to_string()),
             remaining_attempts,
             otp_id_reference: otp_id,
+            gsm_number: None,
         }
     }
 }

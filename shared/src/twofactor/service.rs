@@ -39,6 +39,8 @@ pub struct Created {
 pub struct Verified {
     pub otp_id: Uuid,
     pub remaining_attempts: u32,
+    /// Where the code was sent: the backend checks it is the number it has on file.
+    pub phone: String,
 }
 
 /// Request values after defaults and bounds.
@@ -83,7 +85,7 @@ impl TwoFactor {
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
             store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk)),
+            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),
         })
@@ -116,6 +118,7 @@ impl TwoFactor {
             self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(&phone.e164, self.config.sms_daily_limit_per_number),
         ];
+        let guards = self.config.guards.sms(self.store.table(), &phone.e164, &phone.region);
         let lock = self.failure_window(&phone.e164);
         let keys = &self.config.keys;
 
@@ -143,12 +146,18 @@ impl TwoFactor {
                 max_attempts: self.config.max_verify_attempts,
                 sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
             };
-            match self.store.create(&otp, &windows, &lock, now).await? {
+            let counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            match self.store.create(&otp, &windows, &lock, &counts, now).await? {
                 CreateOutcome::Created => {}
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {
                     tracing::info!(phone = %mask::phone(&phone.e164), "OTP refused: send limit reached");
                     return Err(TwoFactorError::RateLimited);
+                }
+                CreateOutcome::Guarded { index, item } => {
+                    let refusal = guards[index].refusal(item.as_ref(), now);
+                    tracing::warn!(phone = %mask::phone(&phone.e164), rule = ?refusal.rule, "OTP refused: {refusal}");
+                    return Err(TwoFactorError::Refused(refusal));
                 }
                 CreateOutcome::DestinationLocked => {
                     tracing::warn!(phone = %mask::phone(&phone.e164), "OTP refused: number locked by failed verifications");
@@ -204,10 +213,15 @@ impl TwoFactor {
             let lock = self.failure_window(&otp.phone);
             let id = otp.id.to_string();
             if self.config.keys.matches(otp.key_version, PURPOSE, &id, &request.otp_code, &otp.hash) {
-                match self.store.consume(&otp, &lock, now).await? {
+                let block = self.config.guards.number_block(self.store.table(), &otp.phone);
+                match self.store.consume(&otp, &lock, &[block.credit(otp.created_ms)?], now).await? {
                     ConsumeOutcome::Consumed => {
                         tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "OTP verified");
-                        return Ok(Verified { otp_id: otp.id, remaining_attempts: otp.max_attempts - otp.attempts });
+                        return Ok(Verified {
+                            otp_id: otp.id,
+                            remaining_attempts: otp.max_attempts - otp.attempts,
+                            phone: otp.phone,
+                        });
                     }
                     ConsumeOutcome::DestinationLocked => return Err(TwoFactorError::TooManyAttempts),
                     ConsumeOutcome::Changed => continue,
@@ -234,6 +248,7 @@ mod tests {
         let config = Config::from_lookup(|name| match name {
             "TABLE_NAME" => Some("t".into()),
             "OTP_KEYS" => Some(crate::config::LOCAL_ONLY_KEY.into()),
+            "ALLOW_LOCAL_SECRETS" => Some("true".into()),
             _ => None,
         })
         .unwrap();

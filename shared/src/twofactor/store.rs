@@ -6,6 +6,7 @@
 //! | numeric id reservation (keeps `Id` unique) | `OTPID#<n>` | `OTP` |
 //! | SMS rate window of a number | `2FA#RATE#<e164>` | `WINDOW` |
 //! | failed-verification window of a number | `2FA#FAIL#<e164>` | `WINDOW` |
+//! | guards (number block, country and daily SMS ceilings) | see `guards` | `WINDOW` |
 //!
 //! OTP attributes: `uid`, `dest`, `h` (HMAC), `kv` (key version), `ref`, `nid`, `prof`,
 //! `lang`, `src`, `cat` / `exp` (epoch ms; `exp` is what the service enforces), `ttl` (epoch
@@ -16,7 +17,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use crate::attempts::{self, Consumed, Failure};
@@ -58,6 +59,7 @@ pub struct StoredOtp {
     pub reference: String,
     pub profile: i64,
     pub language: String,
+    pub created_ms: u64,
     pub expires_ms: u64,
     pub attempts: u32,
     pub max_attempts: u32,
@@ -83,6 +85,7 @@ impl StoredOtp {
             reference: text("ref")?,
             profile: get_n(item, "prof").ok_or(StoreError::Malformed("prof"))?,
             language: text("lang")?,
+            created_ms: num("cat")?,
             expires_ms: num("exp")?,
             attempts: num("att")? as u32,
             max_attempts: num("matt")? as u32,
@@ -93,10 +96,15 @@ impl StoredOtp {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
     Created,
     RateLimited,
+    /// The guard at this index refused (with its bucket as stored).
+    Guarded {
+        index: usize,
+        item: Option<Item>,
+    },
     DestinationLocked,
     /// The random id or numeric id is taken (astronomically rare): draw new ones.
     IdTaken,
@@ -128,15 +136,15 @@ impl OtpStore {
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window { table: self.table.clone(), pk: format!("2FA#RATE#{phone}"), max, interval_ms }
+        Window::new(&self.table, format!("2FA#RATE#{phone}"), max, interval_ms)
     }
 
     pub fn daily_window(&self, phone: &str, max: u32) -> Window {
-        Window { table: self.table.clone(), pk: format!("2FA#DAY#{phone}"), max, interval_ms: 86_400_000 }
+        Window::new(&self.table, format!("2FA#DAY#{phone}"), max, 86_400_000)
     }
 
     pub fn failure_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window { table: self.table.clone(), pk: format!("2FA#FAIL#{phone}"), max, interval_ms }
+        Window::new(&self.table, format!("2FA#FAIL#{phone}"), max, interval_ms)
     }
 
     fn otp_item(&self, otp: &NewOtp) -> Item {
@@ -189,24 +197,31 @@ impl OtpStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Stores the OTP and counts it in each of the number's send windows, in one transaction
-    /// that also refuses a number locked by too many failed verifications.
+    /// Stores the OTP and counts it in each of the number's send windows and in each guard
+    /// (`guards::Guard::count`), in one transaction that also refuses a number locked by too
+    /// many failed verifications.
     pub async fn create(
         &self,
         otp: &NewOtp,
         windows: &[Window],
         lock: &Window,
+        guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
-        let others = [
+        let mut others = vec![
             dynamo::check_item(lock.not_full(now_ms)?),
             self.put_new(self.otp_item(otp))?,
             self.put_new(self.id_reservation(otp))?,
         ];
+        let first_guard = others.len();
+        others.extend_from_slice(guards);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
             Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
+            Counted::Refused { index, item } if index >= first_guard => {
+                CreateOutcome::Guarded { index: index - first_guard, item }
+            }
             Counted::Refused { .. } => CreateOutcome::IdTaken,
         })
     }
@@ -224,24 +239,28 @@ impl OtpStore {
         out.item().map(StoredOtp::from_item).transpose()
     }
 
-    /// Marks the OTP verified, if it is still usable and its number is not locked.
-    pub async fn consume(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<ConsumeOutcome, StoreError> {
+    /// Marks the OTP verified, if it is still usable and its number is not locked, and
+    /// credits its number's block with the verification.
+    pub async fn consume(
+        &self,
+        otp: &StoredOtp,
+        lock: &Window,
+        credits: &[Update],
+        now_ms: u64,
+    ) -> Result<ConsumeOutcome, StoreError> {
         let item_key = key(&otp_pk(&otp.id), OTP_SK);
-        Ok(
-            match attempts::consume_code(&self.client, &self.table, item_key, std::slice::from_ref(lock), now_ms)
-                .await?
-            {
-                Consumed::Yes => ConsumeOutcome::Consumed,
-                Consumed::Locked(_) => ConsumeOutcome::DestinationLocked,
-                Consumed::Changed => ConsumeOutcome::Changed,
-            },
-        )
+        let locks = std::slice::from_ref(lock);
+        Ok(match attempts::consume_code(&self.client, &self.table, item_key, locks, &[], credits, now_ms).await? {
+            Consumed::Yes => ConsumeOutcome::Consumed,
+            Consumed::Locked(_) | Consumed::Gated { .. } => ConsumeOutcome::DestinationLocked,
+            Consumed::Changed => ConsumeOutcome::Changed,
+        })
     }
 
     /// Counts one failed attempt on the OTP and on its number's failure lock, in one step.
     pub async fn record_failure(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<Failure, StoreError> {
         let attempt = attempts::failed_attempt(&self.table, key(&otp_pk(&otp.id), OTP_SK))?;
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), otp.attempts > 0, now_ms).await
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), &[], otp.attempts > 0, now_ms).await
     }
 
     /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does
@@ -274,5 +293,9 @@ impl OtpStore {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
     }
 }

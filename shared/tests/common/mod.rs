@@ -33,7 +33,7 @@ pub async fn harness_with(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSen
 pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
     let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
     let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk)));
+    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())));
     let app = TwoFactor {
         store: OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         sms,
@@ -233,7 +233,7 @@ pub mod preregistration {
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let app = Preregistration {
             store: CodeStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
-            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk))),
+            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone()))),
             email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
             clock: Arc::new(clock.clone()),
             config: Arc::new(config),

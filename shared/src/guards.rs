@@ -1,0 +1,498 @@
+//! Guards against SMS pumping and code probing, beyond the per-destination limits of each
+//! family: limits per caller (the source address API Gateway saw), daily SMS ceilings per
+//! destination country and in all, and the number-block breaker (a block of 1,000 numbers
+//! that receives codes nobody verifies stops receiving them).
+//!
+//! Every guard counts in a fixed time bucket (the UTC hour or day the event falls in, by its
+//! window's length): one conditional update inside the operation's existing transaction, with
+//! no guess about whether a window is open, so it adds no call to a send and is exact under
+//! concurrency. (The per-destination limits open their window with the first event, which
+//! needs that guess; a guard is shared by many destinations and callers, where a fixed
+//! bucket is the better trade: never a second call, at the price of a bucket boundary.)
+//! Every refusal is deterministic and says which rule refused and with which figures.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+
+use crate::config::ConfigError;
+use crate::dynamo::{Item, StoreError, get_n, key, n};
+
+const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
+const DEFAULT_MAX_PRICE_USD: &str = "0.50";
+const DAY_MS: u64 = 86_400_000;
+
+/// The guards' settings (`CALLER_*`, `SMS_DAILY_LIMIT`, `SMS_COUNTRY_DAILY_LIMITS`,
+/// `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guards {
+    pub caller_send_limit: u32,
+    pub caller_failure_limit: u32,
+    pub caller_window_seconds: u64,
+    /// Ceiling of SMS per 24 h for all countries together, and for each country not listed.
+    pub sms_daily_limit: u32,
+    pub sms_country_daily_limits: BTreeMap<String, u32>,
+    /// Sent as SNS's `AWS.SNS.SMS.MaxPrice` with every SMS: SNS drops a message that would
+    /// cost more (premium routes are where pumped traffic earns).
+    pub sms_max_price_usd: String,
+    pub block_min_sends: u32,
+    pub block_window_seconds: u64,
+    pub block_min_conversion_percent: u32,
+}
+
+impl Guards {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            crate::config::number(get, name, default, range)
+        };
+        let sms_daily_limit = number("SMS_DAILY_LIMIT", DEFAULT_SMS_DAILY_LIMIT, 1..=10_000_000)? as u32;
+        let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
+        let mut sms_country_daily_limits = BTreeMap::new();
+        for entry in get("SMS_COUNTRY_DAILY_LIMITS").unwrap_or_default().split(',').map(str::trim) {
+            if entry.is_empty() {
+                continue;
+            }
+            let parsed = entry.split_once(':').and_then(|(country, limit)| {
+                let country = country.trim().to_ascii_uppercase();
+                let limit = limit.trim().parse::<u32>().ok().filter(|l| *l >= 1)?;
+                (country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic())).then_some((country, limit))
+            });
+            let (country, limit) = parsed.ok_or_else(|| {
+                invalid("SMS_COUNTRY_DAILY_LIMITS", format!("'{entry}' is not COUNTRY:LIMIT (e.g. TR:2000)"))
+            })?;
+            sms_country_daily_limits.insert(country, limit);
+        }
+        let price = get("SMS_MAX_PRICE_USD").map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        let sms_max_price_usd = price.unwrap_or_else(|| DEFAULT_MAX_PRICE_USD.to_string());
+        let valid_price = sms_max_price_usd.parse::<f64>().is_ok_and(|p| p > 0.0 && p <= 10.0)
+            && sms_max_price_usd.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if !valid_price {
+            return Err(invalid("SMS_MAX_PRICE_USD", "expected a price in USD, above 0 and at most 10".into()));
+        }
+        Ok(Self {
+            caller_send_limit: number("CALLER_SEND_LIMIT", 30, 1..=1_000_000)? as u32,
+            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 60, 1..=1_000_000)? as u32,
+            caller_window_seconds: number("CALLER_WINDOW_SECONDS", 3600, 60..=86_400)?,
+            sms_daily_limit,
+            sms_country_daily_limits,
+            sms_max_price_usd,
+            block_min_sends: number("SMS_BLOCK_MIN_SENDS", 10, 1..=1_000_000)? as u32,
+            block_window_seconds: number("SMS_BLOCK_WINDOW_SECONDS", 3600, 60..=86_400)?,
+            block_min_conversion_percent: number("SMS_BLOCK_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
+        })
+    }
+
+    /// Sends asked for by one caller (families A and B together).
+    pub fn caller_sends(&self, table: &str, caller: &Caller) -> Guard {
+        let interval_ms = self.caller_window_seconds * 1000;
+        Guard::new(table, format!("CALLER#SEND#{}", caller.0), self.caller_send_limit, interval_ms, None)
+            .about(Rule::CallerSends, &caller.0)
+    }
+
+    /// Failed verifications by one caller (families A and B together).
+    pub fn caller_failures(&self, table: &str, caller: &Caller) -> Guard {
+        let interval_ms = self.caller_window_seconds * 1000;
+        Guard::new(table, format!("CALLER#FAIL#{}", caller.0), self.caller_failure_limit, interval_ms, None)
+            .about(Rule::CallerFailures, &caller.0)
+    }
+
+    /// The breaker of the block `e164` belongs to: counts sends, and is credited by
+    /// verifications (`Guard::credit`).
+    pub fn number_block(&self, table: &str, e164: &str) -> Guard {
+        let block = block_of(e164);
+        let conversion = Conversion { min_events: self.block_min_sends, percent: self.block_min_conversion_percent };
+        let interval_ms = self.block_window_seconds * 1000;
+        Guard::new(table, format!("SMS#BLOCK#{block}"), u32::MAX, interval_ms, Some(conversion))
+            .about(Rule::NumberBlock, &format!("{block}xxx"))
+    }
+
+    /// Every guard one SMS to `e164` (in `region`) passes: its block, its country's daily
+    /// ceiling and the daily ceiling of all countries.
+    pub fn sms(&self, table: &str, e164: &str, region: &str) -> Vec<Guard> {
+        let country_limit = self.sms_country_daily_limits.get(region).copied().unwrap_or(self.sms_daily_limit);
+        vec![
+            self.number_block(table, e164),
+            Guard::new(table, format!("SMS#COUNTRY#{region}"), country_limit, DAY_MS, None)
+                .about(Rule::CountryCeiling, region),
+            Guard::new(table, "SMS#ALL", self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, ""),
+        ]
+    }
+}
+
+/// A number's block: its E.164 form without the last 3 digits (1,000 numbers).
+pub fn block_of(e164: &str) -> &str {
+    &e164[..e164.len().saturating_sub(3)]
+}
+
+/// Who is calling, as API Gateway saw it: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber gets a whole /64, so counting single IPv6 addresses would count nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Caller(String);
+
+impl Caller {
+    pub fn from_ip(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self(v4.to_string()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+        }
+    }
+
+    /// The source address of the request context: `requestContext.http.sourceIp` (HTTP API)
+    /// or `requestContext.identity.sourceIp` (REST API); never a header or a body field, which
+    /// the caller writes. `None` for a direct invocation, which only IAM principals can make.
+    pub fn of(request: &Request) -> Option<Self> {
+        let ip = match request.request_context_ref()? {
+            RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+            RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
+            _ => None,
+        }?;
+        ip.trim().parse::<IpAddr>().ok().map(Self::from_ip)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    CallerSends,
+    CallerFailures,
+    NumberBlock,
+    CountryCeiling,
+    DailyCeiling,
+}
+
+/// A guard that is full when at least `min_events` events were counted in its bucket and
+/// fewer than `percent` % of them were converted (a code sent, then verified).
+///
+/// A condition expression cannot multiply, so the ratio is kept as two sums that it can
+/// compare: `sp` grows by `percent` with each event and `vh` by 100 with each conversion;
+/// "converted < percent % of events" is then `vh < sp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    pub min_events: u32,
+    pub percent: u32,
+}
+
+/// One guard: a counter per time bucket (`<pk>#<bucket>`, sk `WINDOW`; attributes `cnt`,
+/// with a conversion rule `sp` and `vh`, and `ttl`), the rule it enforces and what it is
+/// about (a caller, a block, a country).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    table: String,
+    pk: String,
+    pub max: u32,
+    pub interval_ms: u64,
+    pub conversion: Option<Conversion>,
+    pub rule: Rule,
+    pub subject: String,
+}
+
+const SK: &str = "WINDOW";
+
+fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Build(e.to_string()))
+}
+
+impl Guard {
+    fn new(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64, conversion: Option<Conversion>) -> Self {
+        let (rule, subject) = (Rule::DailyCeiling, String::new());
+        Self { table: table.to_string(), pk: pk.into(), max, interval_ms, conversion, rule, subject }
+    }
+
+    fn about(self, rule: Rule, subject: &str) -> Self {
+        Self { rule, subject: subject.to_string(), ..self }
+    }
+
+    /// The key of the bucket `at_ms` falls in.
+    pub fn key(&self, at_ms: u64) -> Item {
+        key(&format!("{}#{}", self.pk, at_ms / self.interval_ms), SK)
+    }
+
+    fn bucket_end(&self, at_ms: u64) -> u64 {
+        (at_ms / self.interval_ms + 1) * self.interval_ms
+    }
+
+    /// Kept a day past its bucket, for the credits of late verifications and for audit.
+    fn ttl(&self, at_ms: u64) -> u64 {
+        self.bucket_end(at_ms) / 1000 + 86_400
+    }
+
+    fn passes(&self) -> &'static str {
+        match self.conversion {
+            None => "attribute_not_exists(cnt) OR cnt < :max",
+            Some(_) => "attribute_not_exists(cnt) OR cnt < :min OR vh >= sp",
+        }
+    }
+
+    /// Counts one event now, refused (with the bucket as stored) when the guard is full.
+    pub fn count(&self, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
+        Ok(crate::dynamo::update_item(self.count_update(now_ms)?))
+    }
+
+    pub fn count_update(&self, now_ms: u64) -> Result<Update, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(now_ms)))
+            .condition_expression(self.passes())
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = match self.conversion {
+            None => update
+                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD cnt :one")
+                .expression_attribute_values(":max", n(self.max)),
+            Some(rule) => update
+                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD cnt :one, sp :pct")
+                .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":pct", n(rule.percent)),
+        };
+        build(update.build())
+    }
+
+    /// Passes while the guard is not full (a verification by a caller over its limit is
+    /// refused too); refused, it returns the bucket as stored.
+    pub fn not_full(&self, now_ms: u64) -> Result<ConditionCheck, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(now_ms)))
+            .condition_expression(self.passes())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let check = match self.conversion {
+            None => check.expression_attribute_values(":max", n(self.max)),
+            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
+        };
+        build(check.build())
+    }
+
+    /// Counts one conversion of an event counted at `sent_ms` (a code sent then, verified
+    /// now) in that event's bucket. Never refused: a verification must not fail because of a
+    /// counter.
+    pub fn credit(&self, sent_ms: u64) -> Result<Update, StoreError> {
+        build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(self.key(sent_ms)))
+                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD vh :hundred")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", n(self.ttl(sent_ms)))
+                .expression_attribute_values(":hundred", n(100))
+                .build(),
+        )
+    }
+
+    /// Counts one event alone (a failed verification that touched no code): the refusal when
+    /// the guard is already full.
+    pub async fn count_alone(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        now_ms: u64,
+    ) -> Result<Option<Refusal>, StoreError> {
+        for _ in 0..8 {
+            match crate::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
+                None => return Ok(None),
+                Some(reasons) => {
+                    crate::dynamo::fail_on_other(&reasons)?;
+                    if let Some(Some(crate::dynamo::Refusal::Condition(item))) = reasons.first() {
+                        return Ok(Some(self.refusal(item.as_ref(), now_ms)));
+                    }
+                    crate::dynamo::backoff().await;
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Whether a bucket, as stored, refuses the next event.
+    pub fn is_full(&self, item: &Item) -> bool {
+        let figure = |name| get_n::<u64>(item, name).unwrap_or(0);
+        match self.conversion {
+            None => figure("cnt") >= u64::from(self.max),
+            Some(rule) => figure("cnt") >= u64::from(rule.min_events) && figure("vh") < figure("sp"),
+        }
+    }
+
+    /// The refusal, with the figures of the bucket as the refused transaction returned it.
+    pub fn refusal(&self, item: Option<&Item>, now_ms: u64) -> Refusal {
+        let figure = |name| item.and_then(|i| get_n::<u64>(i, name)).unwrap_or(0);
+        Refusal {
+            rule: self.rule,
+            subject: self.subject.clone(),
+            count: figure("cnt"),
+            verified: figure("vh") / 100,
+            limit: match self.conversion {
+                Some(rule) => u64::from(rule.percent),
+                None => u64::from(self.max),
+            },
+            window_seconds: self.interval_ms / 1000,
+            retry_after_seconds: self.bucket_end(now_ms).saturating_sub(now_ms).div_ceil(1000).max(1),
+        }
+    }
+}
+
+/// Why a guard refused, with its figures: enough for the caller to understand and for an
+/// operator to find the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: Rule,
+    pub subject: String,
+    pub count: u64,
+    pub verified: u64,
+    /// The limit of a counting rule, the minimum conversion percentage of the block rule.
+    pub limit: u64,
+    pub window_seconds: u64,
+    /// Until the window closes: the `Retry-After` header.
+    pub retry_after_seconds: u64,
+}
+
+/// "1 hour", "24 hours", "90 minutes".
+fn period(seconds: u64) -> String {
+    match (seconds / 3600, seconds % 3600) {
+        (1, 0) => "hour".to_string(),
+        (hours, 0) => format!("{hours} hours"),
+        _ => format!("{} minutes", seconds / 60),
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (count, limit, period) = (self.count, self.limit, period(self.window_seconds));
+        match self.rule {
+            Rule::CallerSends => {
+                write!(f, "{count} codes requested from your network in the last {period} (limit {limit})")
+            }
+            Rule::CallerFailures => {
+                write!(f, "{count} failed verifications from your network in the last {period} (limit {limit})")
+            }
+            Rule::NumberBlock => write!(
+                f,
+                "{count} codes sent to {} in the last {period}, {} verified (at least {limit}% must be)",
+                self.subject, self.verified
+            ),
+            Rule::CountryCeiling => {
+                write!(
+                    f,
+                    "daily SMS ceiling for {} reached: {count} sent in the last 24 hours (limit {limit})",
+                    self.subject
+                )
+            }
+            Rule::DailyCeiling => {
+                write!(f, "daily SMS ceiling reached: {count} sent in the last 24 hours (limit {limit})")
+            }
+        }?;
+        write!(f, "; try again in {} s", self.retry_after_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::dynamo::n;
+
+    fn guards(pairs: &[(&str, &str)]) -> Result<Guards, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Guards::from_lookup(&move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn when_nothing_is_set_should_use_the_documented_defaults() {
+        let g = guards(&[]).unwrap();
+        assert_eq!((g.caller_send_limit, g.caller_failure_limit, g.caller_window_seconds), (30, 60, 3600));
+        assert_eq!((g.sms_daily_limit, g.sms_max_price_usd.as_str()), (10_000, "0.50"));
+        assert_eq!((g.block_min_sends, g.block_window_seconds, g.block_min_conversion_percent), (10, 3600, 20));
+        assert!(g.sms_country_daily_limits.is_empty());
+    }
+
+    #[test]
+    fn when_country_limits_are_given_should_apply_them_and_the_default_elsewhere() {
+        let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "tr:2000, US:5000"), ("SMS_DAILY_LIMIT", "7000")]).unwrap();
+        let limits = |region| g.sms("t", "+905321234567", region)[1].max;
+        assert_eq!((limits("TR"), limits("US"), limits("AR")), (2000, 5000, 7000));
+        assert_eq!(g.sms("t", "+905321234567", "TR")[2].max, 7000, "all countries together");
+        for bad in ["TR", "TR:0", "TUR:5", "TR:x"] {
+            let err = guards(&[("SMS_COUNTRY_DAILY_LIMITS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("SMS_COUNTRY_DAILY_LIMITS"), "{bad}: {err}");
+        }
+        for bad in ["0", "-1", "abc", "11", "1e2"] {
+            assert!(guards(&[("SMS_MAX_PRICE_USD", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn when_the_caller_is_keyed_should_group_ipv6_by_its_64_and_unmap_ipv4() {
+        let key = |ip: &str| Caller::from_ip(ip.parse().unwrap()).0;
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+    }
+
+    #[test]
+    fn when_the_request_context_has_a_source_ip_should_use_it_and_nothing_else() {
+        let event = include_str!("../../events/generate-cnf-code-not-user.json");
+        let request = lambda_http::request::from_str(event).expect("event");
+        let caller = Caller::of(&request).expect("the sample event has a source address");
+        let expected = serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["http"]["sourceIp"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(caller.as_str(), expected);
+        let bare = Request::new(lambda_http::Body::Empty);
+        assert_eq!(Caller::of(&bare), None, "no context: a direct invocation");
+    }
+
+    #[test]
+    fn when_a_block_has_sends_but_few_verifications_should_be_full() {
+        let g = guards(&[]).unwrap();
+        let block = g.number_block("t", "+905321234567");
+        // The bucket of the hour: 10 h and 30 min after the epoch is bucket 10.
+        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("SMS#BLOCK#+905321234#10"));
+        let stored = |cnt: u32, verified: u32| {
+            HashMap::from([
+                ("cnt".to_string(), n(cnt)),
+                ("sp".to_string(), n(cnt * 20)),
+                ("vh".to_string(), n(verified * 100)),
+            ])
+        };
+        assert!(!block.is_full(&stored(9, 0)), "below the minimum of sends");
+        assert!(block.is_full(&stored(10, 0)));
+        assert!(block.is_full(&stored(10, 1)), "10% < 20%");
+        assert!(!block.is_full(&stored(10, 2)), "20% is enough");
+        assert!(!block.is_full(&stored(100, 20)));
+        assert!(block.is_full(&stored(100, 19)));
+    }
+
+    #[test]
+    fn when_a_guard_refuses_should_name_the_rule_the_figures_and_when_to_retry() {
+        let g = guards(&[]).unwrap();
+        // 10 minutes into an hour: 50 minutes to wait.
+        let now = 36_000_000 + 600_000;
+        let stored = HashMap::from([("cnt".to_string(), n(12)), ("sp".to_string(), n(240)), ("vh".to_string(), n(0))]);
+        let refusal = g.number_block("t", "+905321234567").refusal(Some(&stored), now);
+        assert_eq!(refusal.retry_after_seconds, 3000);
+        assert_eq!(
+            refusal.to_string(),
+            "12 codes sent to +905321234xxx in the last hour, 0 verified (at least 20% must be); try again in 3000 s"
+        );
+        let country = &g.sms("t", "+905321234567", "TR")[1];
+        let now = 5 * 86_400_000 + 3_600_000;
+        let refusal = country.refusal(Some(&HashMap::from([("cnt".into(), n(10_000))])), now);
+        assert!(refusal.to_string().starts_with("daily SMS ceiling for TR reached: 10000 sent"), "{refusal}");
+        assert_eq!(refusal.retry_after_seconds, 23 * 3600, "until the end of the UTC day");
+    }
+}

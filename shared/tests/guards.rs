@@ -1,0 +1,366 @@
+//! The guards against SMS pumping and probing (`shared::guards`), through the handlers against
+//! moto, with real concurrent requests: per-caller limits, SMS ceilings, the number-block
+//! breaker, SNS's maximum price, and family A's answer for unknown addresses.
+//!
+//! The ceilings are shared by every test in a binary (one `SMS#ALL` counter), so the tests of
+//! this file run one at a time, and those that need a fresh ceiling move their clock days
+//! ahead, where the windows of the others have closed.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Async-aware: each test has its own runtime, and a failed test must not poison the rest.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const DAY_MS: u64 = 86_400_000;
+
+/// A request as API Gateway delivers it from `ip`.
+fn post_from(ip: &str, body: &str) -> Request {
+    let mut request = common::post(body);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_string());
+    request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+    request
+}
+
+/// Status, `Retry-After` and the JSON body.
+fn read(response: Response<Body>) -> (u16, Option<u64>, Value) {
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    (response.status().as_u16(), retry, serde_json::from_slice(response.body().as_ref()).unwrap())
+}
+
+fn count(answers: &[(u16, Option<u64>, Value)], status: u16) -> usize {
+    answers.iter().filter(|a| a.0 == status).count()
+}
+
+/// The numbers of a block of 1,000 that no other test uses: `+90533 SSS K` + 3 digits.
+fn fresh_block() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("+90533{:03}{}", std::process::id() % 1000, NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+fn unique_spanish_mobile() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("+346{:02}{:06}", std::process::id() % 100, NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Runs every request at once and returns the answers in order.
+async fn at_once<F, Fut>(n: usize, request: F) -> Vec<(u16, Option<u64>, Value)>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(request(i))).collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(read(task.await.unwrap()));
+    }
+    answers
+}
+
+async fn b_generate(app: &Arc<shared::preregistration::Preregistration>, ip: &str, body: Value) -> Response<Body> {
+    shared::preregistration::handler::generate(app, post_from(ip, &body.to_string())).await
+}
+
+async fn c_create(app: &Arc<shared::twofactor::TwoFactor>, phone: &str) -> Response<Body> {
+    shared::twofactor::handler::create(app, common::post(&common::create_body(phone, json!({})))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_the_rest_with_retry_after() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::preregistration::harness(&[], None).await;
+    let addresses: Vec<String> = (0..40).map(|_| common::signup::unique_address()).collect();
+    let app = h.app.clone();
+    let answers = at_once(40, |i| {
+        let (app, address) = (app.clone(), addresses[i].clone());
+        async move {
+            b_generate(
+                &app,
+                "198.51.100.10",
+                json!({"applicationId": "demo", "emailAddress": address, "language": "en"}),
+            )
+            .await
+        }
+    })
+    .await;
+    assert_eq!(count(&answers, 200), 30, "{answers:?}");
+    assert_eq!(count(&answers, 429), 10, "{answers:?}");
+    let mut delivered = 0;
+    for address in &addresses {
+        delivered += common::signup::emails_to(address).await.len();
+    }
+    assert_eq!(delivered, 30, "exactly one e-mail per accepted send");
+    let refused = answers.iter().find(|a| a.0 == 429).unwrap();
+    let retry = refused.1.expect("Retry-After");
+    assert!((1..=3600).contains(&retry), "until the end of the hour's bucket: {retry}");
+    let message = refused.2["Message"].as_str().unwrap();
+    assert!(message.contains("30 codes requested from your network in the last hour (limit 30)"), "{message}");
+
+    // Another caller is not affected; family A shares the same budget per caller.
+    let other = b_generate(
+        &h.app,
+        "198.51.100.11",
+        json!({"applicationId": "demo", "emailAddress": common::signup::unique_address()}),
+    )
+    .await;
+    assert_eq!(read(other).0, 200);
+    let a = common::signup::harness(&[], None).await;
+    let body = json!({"EmailAddress": common::signup::unique_address()}).to_string();
+    let (status, retry, envelope) =
+        read(shared::signup::handler::handle(&a.app, post_from("198.51.100.10", &body)).await);
+    assert_eq!((status, envelope["OpCode"].as_i64()), (429, Some(1005)), "{envelope}");
+    assert!(retry.is_some() && envelope["ErrorText"].as_str().unwrap().contains("from your network"), "{envelope}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_80_failed_validations_race_from_one_caller_should_answer_exactly_60_then_refuse_even_the_right_code() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::preregistration::harness(&[], None).await;
+    let ip = "198.51.100.20";
+    // A real code, sent from another network, to try from this one once it is over its limit.
+    let address = common::signup::unique_address();
+    let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    assert_eq!(status, 200, "{body}");
+    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+
+    let app = h.app.clone();
+    let answers = at_once(80, |_| {
+        let app = app.clone();
+        let body = json!({"applicationId": "demo", "confirmationId": Uuid::new_v4().to_string(), "confirmationCode": "123456"});
+        async move { shared::preregistration::handler::validate(&app, post_from(ip, &body.to_string())).await }
+    })
+    .await;
+    assert_eq!(count(&answers, 404), 60, "unknown codes count as failures: {answers:?}");
+    assert_eq!(count(&answers, 429), 20, "{answers:?}");
+
+    let right = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code}).to_string();
+    let (status, retry, body) = read(shared::preregistration::handler::validate(&h.app, post_from(ip, &right)).await);
+    assert_eq!(status, 429, "over its limit, the caller is refused whatever it sends: {body}");
+    assert!(retry.is_some());
+    let (status, _, body) =
+        read(shared::preregistration::handler::validate(&h.app, post_from("198.51.100.21", &right)).await);
+    assert_eq!(status, 200, "the code was not spent by the refusal: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_unknown_addresses_are_confirmed_should_answer_like_a_wrong_code_and_count_against_the_caller() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::signup::harness(&[], None).await;
+    let ip = "198.51.100.30";
+    // A known address with a wrong code, and an address that never asked: the same answer.
+    let known = common::signup::unique_address();
+    let code = h.send_and_read(&known).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let confirm = |address: &str, code: &str| json!({"EmailAddress": address, "ConfirmationCode": code}).to_string();
+    let (status, _, known_answer) =
+        read(shared::signup::handler::handle(&h.app, post_from("198.51.100.31", &confirm(&known, wrong))).await);
+    let unknown = common::signup::unique_address();
+    let (unknown_status, _, unknown_answer) =
+        read(shared::signup::handler::handle(&h.app, post_from("198.51.100.31", &confirm(&unknown, wrong))).await);
+    assert_eq!((status, unknown_status), (400, 400));
+    for field in ["OpCode", "ErrorText", "Total", "Data", "Data2"] {
+        assert_eq!(known_answer[field], unknown_answer[field], "{field}");
+    }
+
+    let app = h.app.clone();
+    let answers = at_once(80, |_| {
+        let app = app.clone();
+        let body = confirm(&common::signup::unique_address(), "123456");
+        async move { shared::signup::handler::handle(&app, post_from(ip, &body)).await }
+    })
+    .await;
+    assert_eq!(count(&answers, 400), 60, "{answers:?}");
+    assert_eq!(count(&answers, 429), 20, "{answers:?}");
+    let refused = answers.iter().find(|a| a.0 == 429).unwrap();
+    assert_eq!(refused.2["OpCode"], 1004);
+    assert!(refused.2["ErrorText"].as_str().unwrap().contains("60 failed verifications"), "{}", refused.2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_callers_share_an_ipv6_64_should_share_one_budget() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::preregistration::harness(&[("CALLER_SEND_LIMIT", "2")], None).await;
+    let send = |ip: &'static str| {
+        let app = h.app.clone();
+        async move {
+            let body = json!({"applicationId": "demo", "emailAddress": common::signup::unique_address()});
+            read(b_generate(&app, ip, body).await).0
+        }
+    };
+    assert_eq!(send("2001:db8:77:1::1").await, 200);
+    assert_eq!(send("2001:db8:77:1:ffff::2").await, 200);
+    assert_eq!(send("2001:db8:77:1:abcd:1:2:3").await, 429, "the same /64");
+    assert_eq!(send("2001:db8:77:2::1").await, 200, "another /64");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_sends_race_past_a_country_ceiling_should_send_exactly_the_ceiling_and_name_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::harness(&[("SMS_COUNTRY_DAILY_LIMITS", "ES:3")]).await;
+    h.clock.advance_ms(2 * DAY_MS);
+    let phones: Vec<String> = (0..6).map(|_| unique_spanish_mobile()).collect();
+    let app = h.app.clone();
+    let answers = at_once(6, |i| {
+        let (app, phone) = (app.clone(), phones[i].clone());
+        async move { c_create(&app, &phone).await }
+    })
+    .await;
+    assert_eq!(count(&answers, 200), 3, "{answers:?}");
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert_eq!(refused.len(), 3, "{answers:?}");
+    for (_, retry, body) in &refused {
+        assert_eq!(body["Code"], 4000);
+        let message = body["ExceptionMessage"].as_str().unwrap();
+        assert!(
+            message.starts_with("daily SMS ceiling for ES reached: 3 sent in the last 24 hours (limit 3)"),
+            "{message}"
+        );
+        assert!(retry.is_some());
+    }
+    let mut sent = 0;
+    for phone in &phones {
+        sent += testkit::sms_to(phone).await.len();
+    }
+    assert_eq!(sent, 3);
+    // Another country is under its own ceiling.
+    assert_eq!(read(c_create(&h.app, &format!("{}001", fresh_block())).await).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_sends_race_past_the_daily_ceiling_should_send_exactly_the_ceiling_across_countries() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::harness(&[("SMS_DAILY_LIMIT", "4")]).await;
+    h.clock.advance_ms(4 * DAY_MS);
+    let block = fresh_block();
+    let phones: Vec<String> =
+        (0..7).map(|i| if i % 2 == 0 { unique_spanish_mobile() } else { format!("{block}{i:03}") }).collect();
+    let app = h.app.clone();
+    let answers = at_once(7, |i| {
+        let (app, phone) = (app.clone(), phones[i].clone());
+        async move { c_create(&app, &phone).await }
+    })
+    .await;
+    assert_eq!(count(&answers, 200), 4, "{answers:?}");
+    assert_eq!(count(&answers, 429), 3, "{answers:?}");
+    let refused = answers.iter().find(|a| a.0 == 429).unwrap();
+    assert!(refused.2["ExceptionMessage"].as_str().unwrap().starts_with("daily SMS ceiling reached: 4 sent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_a_block_gets_codes_nobody_verifies_should_refuse_it_until_enough_are_verified_or_the_window_ends() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
+    let block = fresh_block();
+    let mut otps = Vec::new();
+    for i in 0..5 {
+        otps.push(h.otp(&format!("{block}{i:03}"), json!({})).await);
+    }
+    let (status, retry, body) = read(c_create(&h.app, &format!("{block}500")).await);
+    assert_eq!((status, body["Code"].as_u64()), (429, Some(4000)), "{body}");
+    assert_eq!(
+        body["ExceptionMessage"].as_str().unwrap().split("; try").next().unwrap(),
+        format!("5 codes sent to {block}xxx in the last hour, 0 verified (at least 20% must be)")
+    );
+    assert!(retry.is_some());
+    // Family B's SMS to the same block are refused too, in its shape and language.
+    let b = common::preregistration::harness(&[("SMS_BLOCK_MIN_SENDS", "5")], None).await;
+    let national = block.trim_start_matches("+90");
+    let (status, body) = b
+        .generate(&json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}777"), "language": "en"}))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["Message"].as_str().unwrap().contains(&format!("{block}xxx")), "{body}");
+
+    // One verification in five is 20%: the block is open again, for exactly one more send.
+    let (otp_id, code) = &otps[0];
+    assert_eq!(h.verify(otp_id, code).await.0, 200);
+    assert_eq!(read(c_create(&h.app, &format!("{block}501")).await).0, 200);
+    assert_eq!(read(c_create(&h.app, &format!("{block}502")).await).0, 429, "1 of 6 is below 20%");
+
+    // The window ends: the block starts afresh.
+    h.clock.advance_ms(3_601_000);
+    assert_eq!(read(c_create(&h.app, &format!("{block}503")).await).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_12_sends_race_to_a_block_without_verifications_should_send_exactly_the_minimum() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
+    let block = fresh_block();
+    let app = h.app.clone();
+    let answers = at_once(12, |i| {
+        let (app, phone) = (app.clone(), format!("{block}{i:03}"));
+        async move { c_create(&app, &phone).await }
+    })
+    .await;
+    assert_eq!(count(&answers, 200), 5, "{answers:?}");
+    assert_eq!(count(&answers, 429), 7, "{answers:?}");
+}
+
+#[tokio::test]
+async fn when_an_sms_is_sent_should_carry_the_maximum_price() {
+    use shared::sms::SmsSender;
+    let fake = testkit::fake_aws::FakeAws::default();
+    let env = |name: &str| {
+        let value = match name {
+            "AWS_REGION" => "us-east-1",
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => "testing",
+            "AWS_ENDPOINT_URL" => "http://aws.invalid",
+            _ => return None,
+        };
+        Some(value.to_string())
+    };
+    let sdk = shared::aws::from_lambda_environment_with(env, || {
+        aws_sdk_dynamodb::config::SharedHttpClient::new(fake.clone())
+    })
+    .unwrap();
+    let sender = shared::sms::SnsSmsSender::new(&sdk, "0.25");
+    sender.send("+905321234567", "text", "VERIFY").await.unwrap();
+    let attributes = fake.last_message().unwrap().attributes;
+    assert!(
+        attributes.contains(&("AWS.SNS.SMS.MaxPrice".to_string(), "Number".to_string(), "0.25".to_string())),
+        "{attributes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_wrong_codes_come_from_one_caller_should_count_them_and_spare_the_code_once_refused() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = common::preregistration::harness(&[("CALLER_FAILURE_LIMIT", "3")], None).await;
+    let ip = "198.51.100.40";
+    let address = common::signup::unique_address();
+    let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    assert_eq!(status, 200, "{body}");
+    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let validate = |code: &str| {
+        let body =
+            json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code, "language": "en"})
+                .to_string();
+        let app = h.app.clone();
+        async move { read(shared::preregistration::handler::validate(&app, post_from(ip, &body)).await) }
+    };
+    for remaining in [4, 3, 2] {
+        let (status, _, body) = validate(wrong).await;
+        assert_eq!((status, body["remainingAttempts"].as_u64()), (400, Some(remaining)), "{body}");
+    }
+    let (status, retry, body) = validate(wrong).await;
+    assert_eq!(status, 429, "the fourth failure from this caller: {body}");
+    assert!(retry.is_some() && body["Message"].as_str().unwrap().contains("3 failed verifications"), "{body}");
+    // The refused guess was not counted on the code: it has 2 attempts left, from elsewhere.
+    let body = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": wrong}).to_string();
+    let (status, _, body) =
+        read(shared::preregistration::handler::validate(&h.app, post_from("198.51.100.41", &body)).await);
+    assert_eq!((status, body["remainingAttempts"].as_u64()), (400, Some(1)), "{body}");
+}
