@@ -8,7 +8,8 @@ What is checked:
   whole document, formats are asserted (uuid, date-time, email, ...) and so is
   `contentEncoding: base64`. `example` and `examples` side by side are an error.
 - JSON Schemas anywhere in the document (components and inline): each is a valid 2020-12
-  schema; its `examples` items, a deprecated `example` and a `default` validate against it.
+  schema that uses only known keywords (2020-12's, OpenAPI's, `x-`); its `examples` items, a
+  deprecated `example` and a `default` validate against it.
 - Every example is plain JSON: YAML that read a value as a timestamp, or a non-string key,
   is an error (tools differ on such values; quote them).
 - XML media types (`application/xml`, `text/xml`, `+xml`): an example given as a string must
@@ -46,7 +47,19 @@ XML_INSTANCE_NS = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
               "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
 SCHEMA_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
-SCHEMA_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+SCHEMA_MAP = ("properties", "patternProperties", "$defs", "dependentSchemas")
+# Every keyword of the 2020-12 vocabularies and OpenAPI 3.1's own. Any other key (bar `x-`) is
+# ignored by validators and generators alike: a typo (`requried`), a 3.0 leftover
+# (`nullable`) or a YAML slip (an unquoted comma inside `{ }` ends a value and makes a key).
+KEYWORDS = set(SCHEMA_ONE + SCHEMA_LIST + SCHEMA_MAP) | {
+    "$schema", "$id", "$ref", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary",
+    "$comment", "type", "const", "enum", "multipleOf", "maximum", "exclusiveMaximum",
+    "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems",
+    "uniqueItems", "maxContains", "minContains", "maxProperties", "minProperties", "required",
+    "dependentRequired", "title", "description", "default", "deprecated", "readOnly",
+    "writeOnly", "examples", "format", "contentEncoding", "contentMediaType",
+    "discriminator", "xml", "externalDocs", "example",
+}
 
 
 def pointer(parts):
@@ -241,6 +254,9 @@ class Checker:
             Validator.check_schema(schema)
         except jsonschema.SchemaError as e:
             self.error(where, f"not a valid 2020-12 schema: {e.message}")
+        for key in schema:
+            if key not in KEYWORDS and not str(key).startswith("x-"):
+                self.error(where, f"{key!r} is not a JSON Schema or OpenAPI keyword (ignored by every tool)")
         if isinstance(schema.get("format"), str):
             self.formats_used.add(schema["format"])
         examples = schema.get("examples")
