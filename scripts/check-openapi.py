@@ -37,6 +37,7 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 import referencing
+import referencing.exceptions
 import yaml
 from referencing.jsonschema import DRAFT202012
 
@@ -128,7 +129,12 @@ class Checker:
         )
         if self.verbose:
             print(f"  {what} at {pointer(where)} against {pointer(schema_at)}")
-        for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        try:
+            errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+        except referencing.exceptions.Unresolvable as e:
+            self.error(where, f"{what}: cannot check, $ref {getattr(e, 'ref', '?')!r} does not resolve")
+            return
+        for e in errors:
             at = "".join(f"[{p!r}]" for p in e.absolute_path)
             # Under oneOf/anyOf, say why each branch failed.
             branches = "".join(
