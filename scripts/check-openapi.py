@@ -10,6 +10,7 @@ What is checked:
 - JSON Schemas anywhere in the document (components and inline): each is a valid 2020-12
   schema that uses only known keywords (2020-12's, OpenAPI's, `x-`); its `examples` items, a
   deprecated `example` and a `default` validate against it.
+- The YAML has no duplicated keys (PyYAML keeps the last one, js-yaml refuses the document).
 - Every example is plain JSON: YAML that read a value as a timestamp, or a non-string key,
   is an error (tools differ on such values; quote them).
 - XML media types (`application/xml`, `text/xml`, `+xml`): an example given as a string must
@@ -157,7 +158,7 @@ class Checker:
         if id(node) in self.seen:
             return
         self.seen.add(id(node))
-        if "schema" in node or "example" in node or "examples" in node:
+        if where != ["components"] and ("schema" in node or "example" in node or "examples" in node):
             self.check_examples(node, where)
         for key, value in node.items():
             if key == "schema":
@@ -320,13 +321,37 @@ def plain_json(value, where, error):
     return False
 
 
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of duplicated keys (so does openapi-spec-validator, which reads
+    with it); js-yaml, under openapi-typescript and Redocly, refuses the document. A merge
+    of two branches that both add `headers:` or a status produces exactly that."""
+
+    duplicates = []
+
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self.duplicates.append(f"line {line}: key {key!r} repeats the one on line {seen[key]}")
+            else:
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def main():
     args = sys.argv[1:]
     verbose = "-v" in args
     args = [a for a in args if a != "-v"]
     path = args[0] if args else "openapi.yaml"
     with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        doc = yaml.load(f, Loader=StrictLoader)
+    if StrictLoader.duplicates:
+        for line in StrictLoader.duplicates:
+            print(f"{path}: {line} (tools differ on duplicated keys: remove one)")
+        return 1
     dialect = doc.get("jsonSchemaDialect")
     if dialect not in (None, "https://spec.openapis.org/oas/3.1/dialect/base",
                        "https://json-schema.org/draft/2020-12/schema"):
