@@ -10,7 +10,9 @@ What is checked:
 - JSON Schemas anywhere in the document (components and inline): each is a valid 2020-12
   schema that uses only known keywords (2020-12's, OpenAPI's, `x-`); its `examples` items, a
   deprecated `example` and a `default` validate against it.
-- The YAML has no duplicated keys (PyYAML keeps the last one, js-yaml refuses the document).
+- The YAML reads the same in every tool: no duplicated keys (PyYAML keeps the last one, js-yaml
+  refuses the document), no unquoted YAML 1.1 booleans or numbers (`no`, `on`, `0755`, `1:30`:
+  a bool or a number to PyYAML, a string or another number to YAML 1.2 parsers).
 - Every example is plain JSON: YAML that read a value as a timestamp, or a non-string key,
   is an error (tools differ on such values; quote them).
 - XML media types (`application/xml`, `text/xml`, `+xml`): an example given as a string must
@@ -33,6 +35,7 @@ Usage: scripts/check-openapi.py [-v] [openapi.yaml]   -v lists each check; exit 
 import base64
 import binascii
 import datetime
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -118,9 +121,9 @@ class Checker:
             node = node[int(part)] if isinstance(node, list) else node[part]
         return node
 
-    def validate(self, schema_at, instance, where, what):
+    def validate(self, schema_at, instance, where, what, count=True):
         """Validates instance against the schema found at JSON pointer schema_at."""
-        self.checked += 1
+        self.checked += count
         if not plain_json(instance, where, self.error):
             return
         validator = Validator(
@@ -216,8 +219,7 @@ class Checker:
         if not isinstance(resolved, dict):
             return
         if accepts_string(resolved):
-            self.validate(schema_at, text, where, "XML example as a string")
-            self.checked -= 1
+            self.validate(schema_at, text, where, "XML example as a string", count=False)
         namespace, local = split_tag(root.tag)
         xml = resolved.get("xml") or {}
         if "name" in xml and local != xml["name"]:
@@ -322,11 +324,27 @@ def plain_json(value, where, error):
 
 
 class StrictLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of duplicated keys (so does openapi-spec-validator, which reads
-    with it); js-yaml, under openapi-typescript and Redocly, refuses the document. A merge
-    of two branches that both add `headers:` or a status produces exactly that."""
+    """Refuses YAML that tools read differently. PyYAML (and so openapi-spec-validator) keeps
+    the last of duplicated keys; js-yaml, under openapi-typescript and Redocly, refuses the
+    document: a merge of two branches that both add `headers:` or a status produces exactly
+    that. PyYAML also reads YAML 1.1 plain scalars (`no`, `on`, `0755`, `1_000`, `1:30`) as
+    booleans and numbers where YAML 1.2 parsers read strings or other numbers (country code
+    NO, say)."""
 
     duplicates = []
+    ambiguous = []
+
+    def construct_scalar(self, node):
+        if node.style is None and (
+            (node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"))
+            or (node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+                and (re.search(r"[_:]", node.value) or re.fullmatch(r"[-+]?0[0-7]+|[-+]?0b[01]+", node.value)))
+        ):
+            self.ambiguous.append(
+                f"line {node.start_mark.line + 1}: {node.value!r} is a {node.tag.rsplit(':', 1)[1]} "
+                "to PyYAML (YAML 1.1) and reads otherwise in YAML 1.2 parsers: quote it"
+            )
+        return super().construct_scalar(node)
 
     def construct_mapping(self, node, deep=False):
         self.flatten_mapping(node)
@@ -348,9 +366,11 @@ def main():
     path = args[0] if args else "openapi.yaml"
     with open(path, encoding="utf-8") as f:
         doc = yaml.load(f, Loader=StrictLoader)
-    if StrictLoader.duplicates:
-        for line in StrictLoader.duplicates:
-            print(f"{path}: {line} (tools differ on duplicated keys: remove one)")
+    for line in StrictLoader.ambiguous:
+        print(f"{path}: {line}")
+    for line in StrictLoader.duplicates:
+        print(f"{path}: {line} (tools differ on duplicated keys: remove one)")
+    if StrictLoader.ambiguous or StrictLoader.duplicates:
         return 1
     dialect = doc.get("jsonSchemaDialect")
     if dialect not in (None, "https://spec.openapis.org/oas/3.1/dialect/base",
