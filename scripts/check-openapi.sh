@@ -11,6 +11,7 @@ absolute=$(realpath "${1:-openapi.yaml}")
 cd "$(dirname "$0")/.."
 doc=$(realpath --relative-base=. "$absolute")
 scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
+command -v npm >/dev/null || { echo "check-openapi: needs Node.js and npm (the machine's 20.x)" >&2; exit 1; }
 (
   cd clients/typescript
   stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
