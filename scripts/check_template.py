@@ -307,6 +307,9 @@ def check_keys(cfn):
     keys = of_type(cfn, "AWS::KMS::Key")
     functions = of_type(cfn, FUNCTION)
     roles = {json.dumps({"Fn::GetAtt": [f"{fid}Role", "Arn"]}) for fid in functions}
+    for fid, fn in functions.items():
+        if fn.get("Role") != {"Fn::GetAtt": [f"{fid}Role", "Arn"]}:
+            errors.append(f"{fid} does not run as {fid}Role (the role the key policy names)")
     env_keys = {json.dumps(f.get("KmsKeyArn")) for f in functions.values()}
     if len(env_keys) != 1 or "null" in env_keys:
         errors.append(f"the functions' environments are not all under one key: {env_keys}")
