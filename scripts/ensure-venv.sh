@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the pinned Python packages of the given requirement files,
-# again only when one of them changed. Usage: scripts/ensure-venv.sh FILE...
+# Creates .venv (or $VENV) and installs the pinned Python packages of the given requirement
+# files, again only when one of them changed. Usage: [VENV=dir] scripts/ensure-venv.sh FILE...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=".venv/.installed-$(cat "$@" | sha256sum | cut -c1-16)"
+venv=${VENV:-.venv}
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+stamp="$venv/.installed-$(cat "$@" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "installing Python packages from $* into .venv ..."
-  .venv/bin/pip install --quiet --disable-pip-version-check $(printf -- '-r %s ' "$@")
+  echo "installing Python packages from $* into $venv ..."
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $(printf -- '-r %s ' "$@")
   touch "$stamp"
 fi

@@ -1,0 +1,388 @@
+"""Checks what template.yaml promises about its doors, keys and alarms, on the CloudFormation
+that the SAM translator makes of it, with the template's conditions evaluated for a few
+parameter sets (the defaults, TwoFactorAuth=JWT, a test stage).
+
+Usage: python scripts/check_template.py [TEMPLATE]   (exit 1 and one line per broken promise)
+"""
+
+import copy
+import json
+import logging
+import os
+import re
+import sys
+
+import yaml
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from samtranslator.translator.transform import transform  # noqa: E402
+
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
+
+FAMILY_C = "/api/TwoFactor/"
+FUNCTION = "AWS::Lambda::Function"
+# The only context variables an access-log line may carry: who, which route, how it went.
+ACCESS_LOG_REQUIRED = {
+    "$context.requestId",
+    "$context.identity.sourceIp",
+    "$context.routeKey",
+    "$context.status",
+    "$context.responseLatency",
+    "$context.integrationLatency",
+    "$context.integrationErrorMessage",
+    "$context.error.message",
+}
+ACCESS_LOG_FORBIDDEN = re.compile(r"body|query|header|path|input", re.IGNORECASE)
+NO_VALUE = object()
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt a.b ...) in their long form."""
+
+
+def _tag(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+class _NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def translate(template, overrides):
+    """The template as CloudFormation would deploy it with these parameter values."""
+    params = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+    params.update(overrides)
+    template = copy.deepcopy(template)
+    # As `sam validate` does: code that `sam build` would upload stands in as an S3 location.
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    cfn = transform(template, dict(params), _NoManagedPolicies())
+    conditions = {}
+
+    def condition(name):
+        if name not in conditions:
+            conditions[name] = truth(cfn["Conditions"][name])
+        return conditions[name]
+
+    def truth(expr):
+        (fn, arg), = expr.items()
+        if fn == "Fn::Equals":
+            return value(arg[0]) == value(arg[1])
+        if fn == "Fn::Not":
+            return not truth(arg[0])
+        if fn == "Fn::And":
+            return all(truth(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(truth(a) for a in arg)
+        if fn == "Condition":
+            return condition(arg)
+        raise ValueError(f"condition function {fn}")
+
+    def value(v):
+        if isinstance(v, dict) and set(v) == {"Ref"} and v["Ref"] in params:
+            return params[v["Ref"]]
+        if isinstance(v, dict) and set(v) == {"Condition"}:
+            return condition(v["Condition"])
+        return resolve(v)
+
+    def resolve(v):
+        if isinstance(v, dict):
+            if set(v) == {"Fn::If"}:
+                name, yes, no = v["Fn::If"]
+                return resolve(yes if condition(name) else no)
+            if v == {"Ref": "AWS::NoValue"}:
+                return NO_VALUE
+            out = {k: resolve(x) for k, x in v.items()}
+            return {k: x for k, x in out.items() if x is not NO_VALUE}
+        if isinstance(v, list):
+            return [x for x in (resolve(x) for x in v) if x is not NO_VALUE]
+        return v
+
+    resources = {
+        rid: resolve(r) for rid, r in cfn["Resources"].items() if "Condition" not in r or condition(r["Condition"])
+    }
+    return {"Parameters": params, "Resources": resources}
+
+
+def of_type(cfn, kind):
+    return {rid: r.get("Properties", {}) for rid, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def http_api_body(cfn):
+    (body,) = [p["Body"] for p in of_type(cfn, "AWS::ApiGatewayV2::Api").values()]
+    return body
+
+
+def route_security(cfn):
+    """path -> the security requirement of its (ANY) method, or None."""
+    body = http_api_body(cfn)
+    assert "security" not in body, "the API has a document-wide security requirement"
+    return {
+        path: method.get("security")
+        for path, item in body["paths"].items()
+        for method in item.values()
+        if isinstance(method, dict)
+    }
+
+
+def check_doors(cfn, expected):
+    body = http_api_body(cfn)
+    schemes = body.get("components", {}).get("securitySchemes", {})
+    errors = []
+    security = route_security(cfn)
+    family_c = {p for p in security if p.startswith(FAMILY_C)}
+    if family_c != {FAMILY_C + "CreateTwoFactorSmsOtp", FAMILY_C + "VerifyTwoFactorSmsOtp", FAMILY_C + "{proxy+}"}:
+        errors.append(f"family C routes are {sorted(family_c)}")
+    if len(schemes) != 1:
+        errors.append(f"{expected}: expected exactly one security scheme, found {sorted(schemes)}")
+    for path in sorted(security):
+        requirement = security[path]
+        if not path.startswith(FAMILY_C):
+            if requirement:
+                errors.append(f"{path} is not public: {requirement}")
+            continue
+        names = [name for r in requirement or [] for name in r]
+        if len(names) != 1 or names[0] not in schemes:
+            errors.append(f"{path}: no single authorizer ({requirement})")
+            continue
+        scheme = schemes[names[0]]
+        if expected == "IAM" and scheme.get("x-amazon-apigateway-authtype") != "awsSigv4":
+            errors.append(f"{path}: expected the IAM (SigV4) authorizer, got {scheme}")
+        if expected == "JWT":
+            authorizer = scheme.get("x-amazon-apigateway-authorizer", {})
+            jwt = authorizer.get("jwtConfiguration", {})
+            if authorizer.get("type") != "jwt" or jwt.get("issuer") != {"Ref": "TwoFactorJwtIssuer"} or not jwt.get(
+                "audience"
+            ):
+                errors.append(f"{path}: expected the JWT authorizer of the issuer and audience parameters, got {scheme}")
+    return errors
+
+
+def check_access_logs(cfn):
+    errors = []
+    stages = of_type(cfn, "AWS::ApiGatewayV2::Stage")
+    for sid, stage in stages.items():
+        settings = stage.get("AccessLogSettings") or {}
+        if not settings.get("DestinationArn") or not settings.get("Format"):
+            errors.append(f"{sid}: no access log settings")
+            continue
+        try:
+            fields = json.loads(settings["Format"])
+        except ValueError:
+            errors.append(f"{sid}: the access log format is not one JSON object")
+            continue
+        variables = set(fields.values())
+        if not ACCESS_LOG_REQUIRED <= variables:
+            errors.append(f"{sid}: access logs lack {sorted(ACCESS_LOG_REQUIRED - variables)}")
+        for v in sorted(variables):
+            if ACCESS_LOG_FORBIDDEN.search(v):
+                errors.append(f"{sid}: access logs carry {v}")
+        destination = settings["DestinationArn"].get("Fn::GetAtt", [None])[0]
+        group = of_type(cfn, "AWS::Logs::LogGroup").get(destination)
+        if group is None or not group.get("RetentionInDays") or not group.get("KmsKeyId"):
+            errors.append(f"{sid}: access logs go to {destination}, not a log group with retention and KMS")
+    if not stages:
+        errors.append("no HTTP API stage")
+    return errors
+
+
+def check_alarms(cfn):
+    errors = []
+    topics = set(of_type(cfn, "AWS::SNS::Topic"))
+    alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
+    # The stream-fed sender: the function of the event source mapping.
+    sender = [m["FunctionName"]["Ref"] for m in of_type(cfn, "AWS::Lambda::EventSourceMapping").values()]
+    queues = set(of_type(cfn, "AWS::SQS::Queue"))
+
+    def dimension(alarm):
+        return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+
+    wanted = {
+        "SMS spend (AWS/SNS SMSMonthToDateSpentUSD)": lambda a: a.get("Namespace") == "AWS/SNS"
+        and a.get("MetricName") == "SMSMonthToDateSpentUSD"
+        and isinstance(a.get("Threshold"), dict),
+        "failure queue depth": lambda a: a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and dimension(a).get("QueueName", {}).get("Fn::GetAtt", [None])[0] in queues,
+        "sender iterator age": lambda a: a.get("MetricName") == "IteratorAge"
+        and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None},
+        "sender errors": lambda a: a.get("MetricName") == "Errors"
+        and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None},
+    }
+    for name, matches in wanted.items():
+        found = [aid for aid, a in alarms.items() if matches(a)]
+        if not found:
+            errors.append(f"no alarm on {name}")
+    for aid, alarm in alarms.items():
+        actions = alarm.get("AlarmActions", [])
+        if not actions or any(a.get("Ref") not in topics for a in actions):
+            errors.append(f"{aid} does not notify the alarm topic: {actions}")
+    return errors
+
+
+def check_functions(cfn, stage, returns_code):
+    errors = []
+    for fid, fn in of_type(cfn, FUNCTION).items():
+        if not isinstance(fn.get("ReservedConcurrentExecutions"), (dict, int)):
+            errors.append(f"{fid} has no ReservedConcurrentExecutions")
+        env = fn.get("Environment", {}).get("Variables", {})
+        allow = env.get("ALLOW_TEST_CODES")
+        if stage == "test" and allow != "true":
+            errors.append(f"{fid}: ALLOW_TEST_CODES is {allow!r} on a test stage")
+        if stage != "test" and allow is not None:
+            errors.append(f"{fid}: ALLOW_TEST_CODES is set on stage {stage}")
+        code = env.get("RETURN_OTP_CODE")
+        if returns_code and code != "true":
+            errors.append(f"{fid}: RETURN_OTP_CODE is {code!r} though asked for on a test stage")
+        if stage != "test" and code not in (None, "false"):
+            errors.append(f"{fid}: RETURN_OTP_CODE is {code!r} on stage {stage}")
+        if "demo" in json.dumps(env).lower():
+            errors.append(f"{fid}: a demo application in its environment")
+        errors += check_otp_keys(cfn, fid, env.get("OTP_KEYS"))
+    return errors
+
+
+def check_otp_keys(cfn, fid, value):
+    """OTP_KEYS is `N:{{resolve:secretsmanager:${OtpKeyVNSecret}:SecretString}}`, one secret per version."""
+    if not (isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str)):
+        return [f"{fid}: OTP_KEYS is not one Fn::Sub of secret references: {value!r}"]
+    entries = value["Fn::Sub"].split(",")
+    pattern = re.compile(r"^(\d+):\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString\}\}$")
+    secrets = of_type(cfn, "AWS::SecretsManager::Secret")
+    errors, versions, used = [], [], []
+    for entry in entries:
+        m = pattern.match(entry)
+        if not m:
+            errors.append(f"{fid}: OTP_KEYS entry {entry!r} is not version:secret-reference")
+            continue
+        version, secret = m.groups()
+        versions.append(version)
+        used.append(secret)
+        if secret not in secrets or secret != f"OtpKeyV{version}Secret":
+            errors.append(f"{fid}: OTP_KEYS version {version} reads {secret}, not the secret OtpKeyV{version}Secret")
+    if len(set(versions)) != len(versions) or len(set(used)) != len(used):
+        errors.append(f"{fid}: OTP_KEYS repeats a version or a secret: {value['Fn::Sub']}")
+    return errors
+
+
+def _actions(statement):
+    a = statement.get("Action", [])
+    return a if isinstance(a, list) else [a]
+
+
+def _principals(statement):
+    p = statement.get("Principal", {})
+    out = []
+    for kind in ("AWS", "Service"):
+        v = p.get(kind, []) if isinstance(p, dict) else [p]
+        out += [(kind, x) for x in (v if isinstance(v, list) else [v])]
+    return out
+
+
+def _service(principal):
+    return principal.get("Fn::Sub", "") if isinstance(principal, dict) else str(principal)
+
+
+def _allows(statement, action):
+    return statement.get("Effect") == "Allow" and any(
+        re.fullmatch(a.replace("*", ".*"), action, re.IGNORECASE) for a in _actions(statement)
+    )
+
+
+def check_keys(cfn):
+    errors = []
+    keys = of_type(cfn, "AWS::KMS::Key")
+    functions = of_type(cfn, FUNCTION)
+    roles = {json.dumps({"Fn::GetAtt": [f"{fid}Role", "Arn"]}) for fid in functions}
+    for fid, fn in functions.items():
+        if fn.get("Role") != {"Fn::GetAtt": [f"{fid}Role", "Arn"]}:
+            errors.append(f"{fid} does not run as {fid}Role (the role the key policy names)")
+    env_keys = {json.dumps(f.get("KmsKeyArn")) for f in functions.values()}
+    if len(env_keys) != 1 or "null" in env_keys:
+        errors.append(f"the functions' environments are not all under one key: {env_keys}")
+    for kid, key in keys.items():
+        if key.get("EnableKeyRotation") is not True:
+            errors.append(f"{kid}: key rotation is off")
+        is_env_key = json.dumps({"Fn::GetAtt": [kid, "Arn"]}) in env_keys
+        decrypters = set()
+        for st in key.get("KeyPolicy", {}).get("Statement", []):
+            for action in ("kms:Decrypt", "kms:CreateGrant"):
+                if not _allows(st, action):
+                    continue
+                condition = st.get("Condition", {})
+                for kind, who in _principals(st):
+                    text = json.dumps(who)
+                    if text in roles and action == "kms:Decrypt":
+                        decrypters.add(text)
+                    elif kind == "Service" and _service(who).startswith(("logs.", "cloudwatch.")):
+                        if is_env_key:
+                            errors.append(f"{kid}: {who} may {action} the functions' environment")
+                        elif _service(who).startswith("logs.") and "kms:EncryptionContext:aws:logs:arn" not in json.dumps(condition):
+                            errors.append(f"{kid}: CloudWatch Logs may use the key for any log group")
+                    elif kind == "AWS" and ":root" in text and "kms:ViaService" in json.dumps(condition):
+                        if is_env_key and action == "kms:Decrypt":
+                            errors.append(f"{kid}: the account may decrypt the functions' environment ({st.get('Sid')})")
+                        if action == "kms:CreateGrant" and is_env_key and "kms:GrantIsForAWSResource" not in json.dumps(
+                            condition
+                        ):
+                            errors.append(f"{kid}: the account may grant itself the environment key")
+                    else:
+                        errors.append(f"{kid}: {who} may {action} ({st.get('Sid')})")
+        if is_env_key and decrypters != roles:
+            errors.append(f"{kid}: decrypted by {sorted(decrypters)}, not exactly the function roles {sorted(roles)}")
+    if not keys:
+        errors.append("no customer-managed KMS key")
+    return errors
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    template = yaml.load(text, Loader=_CfnLoader)
+    errors = []
+    if "ALLOW_LOCAL_SECRETS" in json.dumps(template):
+        errors.append("the template sets ALLOW_LOCAL_SECRETS")
+    default_apps = str(template["Parameters"].get("CnfApplications", {}).get("Default", ""))
+    if "demo" in default_apps.lower():
+        errors.append(f"the default CnfApplications has a demo application: {default_apps}")
+
+    jwt = {"TwoFactorAuth": "JWT", "TwoFactorJwtIssuer": "https://issuer.example", "TwoFactorJwtAudience": "backend"}
+    cases = [
+        ("defaults", {}, "IAM", "prod", False),
+        ("JWT", jwt, "JWT", "prod", False),
+        ("prod asking for codes", {"ReturnOtpCode": "true"}, "IAM", "prod", False),
+        ("test stage", {"Stage": "test"}, "IAM", "test", False),
+        ("test stage returning codes", {"Stage": "test", "ReturnOtpCode": "true"}, "IAM", "test", True),
+    ]
+    for name, overrides, auth, stage, returns_code in cases:
+        cfn = translate(template, overrides)
+        found = check_doors(cfn, auth) + check_functions(cfn, stage, returns_code)
+        if "ALLOW_LOCAL_SECRETS" in json.dumps(cfn):
+            found.append("ALLOW_LOCAL_SECRETS in the translated template")
+        if name == "defaults":
+            found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn)
+        errors += [f"[{name}] {e}" for e in found]
+    for e in errors:
+        print(f"template check: {e}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"template check: {path}: doors, test switches, OTP keys, KMS keys, access logs and alarms as promised")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
