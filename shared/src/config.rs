@@ -108,6 +108,8 @@ pub struct Config {
     pub signup_send_window_seconds: u64,
     pub signup_resend_gap_seconds: u64,
     pub signup_code_ttl_seconds: u64,
+    /// Family A: an UNCONFIRMED user is removed (DynamoDB TTL) this long after its last code.
+    pub unconfirmed_user_ttl_days: u64,
     /// Family B: the applications allowed to ask for codes, and their send limits.
     pub applications: crate::preregistration::apps::Applications,
     pub cnf_code_ttl_seconds: u64,
@@ -195,6 +197,7 @@ impl Config {
             signup_send_window_seconds: number("SIGNUP_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
             signup_resend_gap_seconds: number("SIGNUP_RESEND_GAP_SECONDS", 30, 0..=3600)?,
             signup_code_ttl_seconds: number("SIGNUP_CODE_TTL_SECONDS", 86_400, 60..=7 * 86_400)?,
+            unconfirmed_user_ttl_days: number("UNCONFIRMED_USER_TTL_DAYS", 30, 1..=3650)?,
             applications: crate::preregistration::apps::Applications::parse(
                 &get("CNF_APPLICATIONS").unwrap_or_default(),
                 &get,

@@ -214,6 +214,7 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
         email: "confirm.me@example.com",
         existing: false,
         code: &code,
+        expires_at_s: now / 1000 + 86_400,
     };
     let lock = h.app.store.window("FAIL", "confirm.me@example.com", 20, 86_400_000);
     h.app.store.replace_code(&new, &[], &lock, &[], now).await.unwrap();

@@ -307,3 +307,35 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
         assert_eq!(response.status(), 400, "{body}");
     }
 }
+
+/// SNS, until told to refuse.
+struct Switchable {
+    sns: shared::sms::SnsSmsSender,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl shared::sms::SmsSender for Switchable {
+    fn send<'a>(&'a self, to: &'a str, text: &'a str, sender: &'a str) -> shared::sms::SendFuture<'a> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(shared::sms::SmsError("carrier unavailable".into())) });
+        }
+        self.sns.send(to, text, sender)
+    }
+}
+
+#[tokio::test]
+async fn when_a_resend_cannot_be_delivered_should_validate_by_destination_against_the_last_delivered_code() {
+    let sdk = testkit::sdk_config().await;
+    let sms = Arc::new(Switchable { sns: shared::sms::SnsSmsSender::new(&sdk, "0.50"), refuse: false.into() });
+    let h = harness(&[("CNF_RESEND_GAP_SECONDS", "0")], Some(sms.clone())).await;
+    let mobile = unique_mobile();
+    let e164 = format!("+54{mobile}");
+    let generate = json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile});
+    assert_eq!(h.generate(&generate).await.0, 200);
+    let first = testkit::digits(testkit::wait_for_sms(&e164, 1, testkit::TIMEOUT).await.last().unwrap(), 6).unwrap();
+    sms.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(h.generate(&generate).await.0, 502);
+    let validate = json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "confirmationCode": first});
+    let (status, body) = h.validate(&validate).await;
+    assert_eq!(status, 200, "the delivered code still validates by destination: {body}");
+}

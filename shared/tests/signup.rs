@@ -275,3 +275,54 @@ async fn when_20_sends_race_for_a_new_address_should_send_exactly_the_limit_to_o
     assert_eq!(ids.len(), 1, "one user, whatever the race: {ids:?}");
     assert_eq!(emails_to(&address).await.len(), 5);
 }
+
+/// SES, until told to refuse.
+struct Switchable {
+    ses: shared::email::SesEmailSender,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl shared::email::EmailSender for Switchable {
+    fn send<'a>(&'a self, email: &'a shared::email::Email) -> shared::email::SendFuture<'a> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(shared::email::EmailError("SES unavailable".into())) });
+        }
+        self.ses.send(email)
+    }
+}
+
+#[tokio::test]
+async fn when_a_resend_cannot_be_emailed_should_keep_the_code_the_user_already_has() {
+    let sdk = testkit::sdk_config().await;
+    let email = Arc::new(Switchable {
+        ses: shared::email::SesEmailSender::new(&sdk, "no-reply@example.com"),
+        refuse: false.into(),
+    });
+    let h = harness(NO_GAP, Some(email.clone())).await;
+    let address = unique_address();
+    let first = h.send_and_read(&address).await;
+    email.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (502, Some(1500)), "{body}");
+    let (status, body) = h.confirm(&address, &first).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (200, Some(0)), "the first code still confirms: {body}");
+}
+
+#[tokio::test]
+async fn when_a_user_stays_unconfirmed_should_expire_and_once_confirmed_never() {
+    let h = harness(&[("UNCONFIRMED_USER_TTL_DAYS", "7")], None).await;
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    let ttl = || async {
+        let key = std::collections::HashMap::from([
+            ("pk".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{address}"))),
+            ("sk".to_string(), aws_sdk_dynamodb::types::AttributeValue::S("USER".into())),
+        ]);
+        let out = h.app.store.client().get_item().table_name(testkit::TABLE).set_key(Some(key)).send().await.unwrap();
+        out.item.unwrap().get("ttl").map(|v| v.as_n().unwrap().parse::<u64>().unwrap())
+    };
+    let now_s = shared::clock::Clock::now_ms(&h.clock) / 1000;
+    assert_eq!(ttl().await, Some(now_s + 7 * 86_400));
+    assert_eq!(h.confirm(&address, &code).await.0, 200);
+    assert_eq!(ttl().await, None, "a confirmed user is kept");
+}

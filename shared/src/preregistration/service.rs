@@ -234,7 +234,7 @@ impl Preregistration {
             None => Ok(()),
             Some(error) => {
                 tracing::error!(code_id = %new.id, error, "confirmation code delivery failed");
-                self.store.mark_undelivered(&new.id).await?;
+                self.store.mark_undelivered(new).await?;
                 Err(CnfError::DeliveryFailed)
             }
         }

@@ -3,7 +3,7 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | code | `CNF#<uuid>` | `CNF` |
-//! | latest code of a destination, per application | `CNFLATEST#<app>#<destination>` | `CNF` |
+//! | latest code of a destination, per application (`cid`; `pcid` the one it replaced) | `CNFLATEST#<app>#<destination>` | `CNF` |
 //! | send window / resend gap / failed-validation window of a destination | `CNF#RATE#`, `CNF#GAP#`, `CNF#FAIL#` + destination | `WINDOW` |
 //!
 //! Code attributes: `app`, `mob` (E.164), `eml`, `h`, `kv`, `exp`, `att`, `matt`, `vat`,
@@ -11,6 +11,7 @@
 //! and `audit` (the request's audit fields, as JSON).
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
@@ -179,10 +180,19 @@ impl CodeStore {
             locks.iter().map(|l| l.not_full(now_ms).map(dynamo::check_item)).collect::<Result<Vec<_>, _>>()?;
         others.push(put(&self.table, item, true)?);
         for destination in code.destinations() {
-            let mut pointer = key(&latest_pk(&code.application, destination), SK);
-            pointer.insert("cid".to_string(), s(code.id.to_string()));
-            pointer.insert("ttl".to_string(), n(ttl));
-            others.push(put(&self.table, pointer, false)?);
+            // `pcid` keeps the code this one replaces, for `undo_latest` if this one is never
+            // delivered ("" when there was none).
+            let pointer = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
+                .update_expression("SET pcid = if_not_exists(cid, :none), cid = :cid, #ttl = :ttl")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":none", s(""))
+                .expression_attribute_values(":cid", s(code.id.to_string()))
+                .expression_attribute_values(":ttl", n(ttl))
+                .build()
+                .map_err(|e| StoreError::Build(e.to_string()))?;
+            others.push(dynamo::update_item(pointer));
         }
         let first_guard = others.len();
         others.extend_from_slice(guards);
@@ -251,13 +261,15 @@ impl CodeStore {
         attempts::count_failure(&self.client, attempt, locks, gates, code.attempts > 0, now_ms).await
     }
 
-    /// The code never reached its owner: it can never be used.
-    pub async fn mark_undelivered(&self, id: &Uuid) -> Result<(), StoreError> {
+    /// The code never reached its owner: it can never be used, and validation by destination
+    /// goes back to the code it replaced (the last one delivered), unless a newer one has
+    /// replaced it since.
+    pub async fn mark_undelivered(&self, code: &NewCode) -> Result<(), StoreError> {
         dynamo::retry_conflicts(|| async {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(&code_pk(id), SK)))
+                .set_key(Some(key(&code_pk(&code.id), SK)))
                 .update_expression("SET dlv = :failed")
                 .expression_attribute_values(":failed", s("failed"))
                 .send()
@@ -265,6 +277,29 @@ impl CodeStore {
                 .map(|_| ())
                 .map_err(|e| e.into_service_error())
         })
-        .await
+        .await?;
+        for destination in code.destinations() {
+            dynamo::retry_conflicts(|| async {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
+                    .update_expression("SET cid = pcid")
+                    .condition_expression("cid = :cid")
+                    .expression_attribute_values(":cid", s(code.id.to_string()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err) => match err.into_service_error() {
+                        UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                        other => Err(other),
+                    },
+                }
+            })
+            .await?;
+        }
+        Ok(())
     }
 }

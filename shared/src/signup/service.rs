@@ -145,7 +145,13 @@ impl Signup {
                 attempts: 0,
                 max_attempts: config.max_verify_attempts,
             };
-            let new = NewCode { user_id: &user_id, email: address, existing: existing.is_some(), code: &outstanding };
+            let new = NewCode {
+                user_id: &user_id,
+                email: address,
+                existing: existing.is_some(),
+                code: &outstanding,
+                expires_at_s: now / 1000 + config.unconfirmed_user_ttl_days * 86_400,
+            };
             let counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
                 SendOutcome::Stored => {}
@@ -158,7 +164,8 @@ impl Signup {
             if let Err(err) = self.email.send(&email).await {
                 let error = err.0.replace(address, &mask::email(address)).replace(&code, "[code]");
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
-                self.store.drop_code(address, &outstanding.id).await?;
+                let previous = existing.as_ref().and_then(|u| u.code.as_ref()).filter(|c| c.expires_ms > now);
+                self.store.undo_code(address, &outstanding.id, previous).await?;
                 return Err(SignupError::CodeDeliveryFailure);
             }
             tracing::info!(email = %mask::email(address), new_user = existing.is_none(), "confirmation code sent");

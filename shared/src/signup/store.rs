@@ -6,7 +6,7 @@
 //! | send window / resend gap / failed-confirmation window of an address | `SIGNUP#RATE#`, `SIGNUP#GAP#`, `SIGNUP#FAIL#` + address | `WINDOW` |
 //!
 //! User attributes: `uid` (UserID and `sub`), `email`, `st` (UNCONFIRMED / CONFIRMED), `ev`
-//! (`email_verified`), `cat`, `vat`; the outstanding code: `cid` (its id, bound into the
+//! (`email_verified`), `cat`, `vat`, `ttl` (UNCONFIRMED users only); the outstanding code: `cid` (its id, bound into the
 //! hash), `h`, `kv`, `cexp` (epoch ms), `catt` / `cmatt` (failed attempts / maximum).
 
 use aws_sdk_dynamodb::Client;
@@ -74,6 +74,8 @@ pub struct NewCode<'a> {
     pub email: &'a str,
     pub existing: bool,
     pub code: &'a OutstandingCode,
+    /// When DynamoDB may remove the user if it is still UNCONFIRMED (epoch s).
+    pub expires_at_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,8 +161,11 @@ impl UserStore {
                 .set_key(Some(key(&user_pk(new.email), USER_SK)))
                 .update_expression(
                     "SET uid = :uid, email = :email, st = :unconfirmed, ev = if_not_exists(ev, :false), \
-                     cat = if_not_exists(cat, :now), cid = :cid, h = :h, kv = :kv, cexp = :cexp, catt = :zero, cmatt = :max",
+                     cat = if_not_exists(cat, :now), cid = :cid, h = :h, kv = :kv, cexp = :cexp, catt = :zero, cmatt = :max, \
+                     #ttl = :ttl",
                 )
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", n(new.expires_at_s))
                 .condition_expression(condition)
                 .expression_attribute_values(":uid", s(new.user_id))
                 .expression_attribute_values(":email", s(new.email))
@@ -189,20 +194,35 @@ impl UserStore {
         })
     }
 
-    /// Forgets the code (its e-mail never left), if it is still the outstanding one.
-    pub async fn drop_code(&self, address: &str, code_id: &str) -> Result<(), StoreError> {
+    /// The new code's e-mail never left: puts back the code it replaced (`previous`, if it is
+    /// still valid, so a failed resend leaves the user the code they already have), or forgets
+    /// the new one, if it is still the outstanding one.
+    pub async fn undo_code(
+        &self,
+        address: &str,
+        code_id: &str,
+        previous: Option<&OutstandingCode>,
+    ) -> Result<(), StoreError> {
         dynamo::retry_conflicts(|| async {
-            let result = self
+            let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(&user_pk(address), USER_SK)))
-                .update_expression("REMOVE cid, h, kv, cexp, catt, cmatt")
                 .condition_expression("cid = :cid")
-                .expression_attribute_values(":cid", s(code_id))
-                .send()
-                .await;
-            match result {
+                .expression_attribute_values(":cid", s(code_id));
+            request = match previous {
+                None => request.update_expression("REMOVE cid, h, kv, cexp, catt, cmatt"),
+                Some(code) => request
+                    .update_expression("SET cid = :pcid, h = :h, kv = :kv, cexp = :cexp, catt = :catt, cmatt = :cmatt")
+                    .expression_attribute_values(":pcid", s(&code.id))
+                    .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
+                    .expression_attribute_values(":kv", n(code.key_version))
+                    .expression_attribute_values(":cexp", n(code.expires_ms))
+                    .expression_attribute_values(":catt", n(code.attempts))
+                    .expression_attribute_values(":cmatt", n(code.max_attempts)),
+            };
+            match request.send().await {
                 Ok(_) => Ok(()),
                 Err(err) => match err.into_service_error() {
                     UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
@@ -227,7 +247,11 @@ impl UserStore {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&user_pk(address), USER_SK)))
-                .update_expression("SET st = :confirmed, ev = :true, vat = :now REMOVE cid, h, kv, cexp, catt, cmatt")
+                // A confirmed user is the only copy of the account: it never expires.
+                .update_expression(
+                    "SET st = :confirmed, ev = :true, vat = :now REMOVE cid, h, kv, cexp, catt, cmatt, #ttl",
+                )
+                .expression_attribute_names("#ttl", "ttl")
                 .condition_expression("cid = :cid AND st = :unconfirmed AND catt < cmatt AND cexp > :now")
                 .expression_attribute_values(":confirmed", s(CONFIRMED))
                 .expression_attribute_values(":unconfirmed", s(UNCONFIRMED))
