@@ -52,6 +52,13 @@ async fn family_c_create_and_verify() {
     // counts in them at once. At the goal.
     assert_eq!(c.take(), calls(&[(TRANSACT, 1), (PUBLISH, 1)]), "create while the number's windows are open");
 
+    let mut keyed = common::post(&common::create_body(&phone, json!({})));
+    keyed.headers_mut().insert("idempotency-key", "6f1e2d3c-4b5a-4968-8776-655443322110".parse().unwrap());
+    assert_eq!(shared::twofactor::handler::create(&h.app, keyed).await.status(), 200);
+    // With an Idempotency-Key: its record is one more item of the same transaction, and the
+    // guards (SMS ceilings, number block) are items of it too. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1), (PUBLISH, 1)]), "create with an Idempotency-Key");
+
     let other_container = common::harness_on(&sdk, &[], None);
     assert_eq!(other_container.create(&common::create_body(&phone, json!({}))).await.0, 200);
     // A process that has not seen them guesses "closed", is cancelled with the windows'

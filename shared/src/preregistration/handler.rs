@@ -45,7 +45,16 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            app.generate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
+            let keys = &app.config.keys;
+            match crate::idempotency::Idempotency::of(&request, "cnf-generate", keys, app.store.table()) {
+                Ok(key) => {
+                    app.generate(parsed, caller.as_ref(), key.as_ref()).await.map(|payload| (application, payload))
+                }
+                Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
+                    "Idempotency-Key".to_string(),
+                    vec![reason],
+                )]))),
+            }
         }
         Err(err) => Err(err),
     };

@@ -59,6 +59,10 @@ pub enum CnfError {
     TooManyAttempts,
     AlreadyUsed,
     DeliveryFailed,
+    /// A request with the same `Idempotency-Key` may still be running.
+    KeyInFlight,
+    /// The `Idempotency-Key` was used with another body.
+    KeyReused,
     Busy,
     Internal,
 }
@@ -73,7 +77,8 @@ impl CnfError {
             Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
             Self::NotFound | Self::UnknownPath => 404,
             Self::Expired => 410,
-            Self::AlreadyUsed => 409,
+            Self::AlreadyUsed | Self::KeyInFlight => 409,
+            Self::KeyReused => 422,
             Self::DeliveryFailed => 502,
             Self::Busy => 503,
             Self::Internal => 500,
@@ -84,6 +89,7 @@ impl CnfError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             _ => None,
         }
     }
@@ -135,6 +141,16 @@ impl CnfError {
             (Self::DeliveryFailed, Es) => "No se pudo enviar el código de confirmación.",
             (Self::DeliveryFailed, En) => "The confirmation code could not be sent.",
             (Self::DeliveryFailed, Pt) => "Não foi possível enviar o código de confirmação.",
+            (Self::KeyInFlight, Es) => {
+                "Una petición con esta Idempotency-Key puede seguir en curso; intente más tarde."
+            }
+            (Self::KeyInFlight, En) => "A request with this Idempotency-Key may still be in progress; retry later.",
+            (Self::KeyInFlight, Pt) => {
+                "Uma requisição com esta Idempotency-Key pode ainda estar em andamento; tente mais tarde."
+            }
+            (Self::KeyReused, Es) => "Esta Idempotency-Key ya se usó con otra petición.",
+            (Self::KeyReused, En) => "This Idempotency-Key was used with another request body.",
+            (Self::KeyReused, Pt) => "Esta Idempotency-Key já foi usada com outra requisição.",
             (Self::Busy, _) | (Self::Internal, _) | (Self::Refused(_), _) => "An error has occurred.",
         }
     }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::dynamo::Window;
 use crate::email::{Email, EmailSender, normalise_address};
 use crate::guards::{Caller, Guard};
+use crate::idempotency::{Idempotency, Prior};
 use crate::sms::SmsSender;
 use crate::{codes, mask, phone};
 
@@ -120,7 +121,13 @@ impl Preregistration {
     }
 
     /// `caller`: the source address API Gateway saw, when there is one (see `guards`).
-    pub async fn generate(&self, request: GenerateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
+    /// `idempotency`: the request's `Idempotency-Key`, if any (see `idempotency`).
+    pub async fn generate(
+        &self,
+        request: GenerateRequest,
+        caller: Option<&Caller>,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Payload, CnfError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -182,19 +189,6 @@ impl Preregistration {
                 expires_ms: now + config.cnf_code_ttl_seconds * 1000,
                 max_attempts: config.max_verify_attempts,
             };
-            let counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
-            match self.store.create(&new, &windows, &locks, &counts, now).await? {
-                StoreOutcome::Stored => {}
-                StoreOutcome::IdTaken => continue,
-                StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
-                StoreOutcome::Guarded { index, item } => {
-                    let refusal = guards[index].refusal(item.as_ref(), now);
-                    tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
-                    return Err(CnfError::Refused(refusal));
-                }
-                StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
-            }
-            self.deliver(&new, &code, language).await?;
             let mut channels = Vec::new();
             if mobile.is_some() {
                 channels.push("SMS");
@@ -202,15 +196,45 @@ impl Preregistration {
             if email.is_some() {
                 channels.push("EMAIL");
             }
-            tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
-            return Ok(json!({
+            let payload = json!({
                 "confirmationId": id.to_string(),
                 "channels": channels,
                 "expiresInSeconds": config.cnf_code_ttl_seconds,
                 "resendAfterSeconds": config.cnf_resend_gap_seconds,
                 "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
                 "maskedEmailAddress": email.as_deref().map(mask::email),
-            }));
+            });
+            let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            if let Some(idempotency) = idempotency {
+                counts.push(idempotency.put(&payload, now)?);
+            }
+            match self.store.create(&new, &windows, &locks, &counts, now).await? {
+                StoreOutcome::Stored => {}
+                StoreOutcome::IdTaken => continue,
+                StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
+                StoreOutcome::Guarded { index, item } if index == guards.len() => {
+                    return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
+                        Some(Prior::Done(payload)) => Ok(payload),
+                        Some(Prior::Failed) => Err(CnfError::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(CnfError::KeyReused),
+                        Some(Prior::InFlight) | None => Err(CnfError::KeyInFlight),
+                    };
+                }
+                StoreOutcome::Guarded { index, item } => {
+                    let refusal = guards[index].refusal(item.as_ref(), now);
+                    tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
+                    return Err(CnfError::Refused(refusal));
+                }
+                StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
+            }
+            if let Err(err) = self.deliver(&new, &code, language).await {
+                if let Some(idempotency) = idempotency {
+                    idempotency.failed(self.store.client()).await?;
+                }
+                return Err(err);
+            }
+            tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
+            return Ok(payload);
         }
         Err(CnfError::Busy)
     }

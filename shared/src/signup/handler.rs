@@ -19,9 +19,11 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let format =
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
     let caller = crate::guards::Caller::of(&request);
-    let outcome = match read(&request) {
-        Ok(parsed) => app.handle(parsed, caller.as_ref()).await,
-        Err(err) => Err(err),
+    let idempotency = crate::idempotency::Idempotency::of(&request, "signup-send", &app.config.keys, app.store.table())
+        .map_err(SignupError::InvalidParameter);
+    let outcome = match (read(&request), idempotency) {
+        (Ok(parsed), Ok(key)) => app.handle(parsed, caller.as_ref(), key.as_ref()).await,
+        (Err(err), _) | (_, Err(err)) => Err(err),
     };
     let retry_after = outcome.as_ref().err().and_then(SignupError::retry_after);
     let (status, envelope) = match outcome {

@@ -38,6 +38,10 @@ pub enum SignupError {
     AlreadyConfirmed,
     #[error("The confirmation code could not be e-mailed.")]
     CodeDeliveryFailure,
+    #[error("A request with this Idempotency-Key may still be in progress; retry later.")]
+    KeyInFlight,
+    #[error("This Idempotency-Key was used with another request body.")]
+    KeyReused,
     #[error("The service is busy; try again.")]
     Busy,
     #[error("Internal error.")]
@@ -47,7 +51,11 @@ pub enum SignupError {
 impl SignupError {
     pub fn op_code(&self) -> i32 {
         match self {
-            Self::InvalidParameter(_) | Self::PayloadTooLarge | Self::MethodNotAllowed => 1001,
+            Self::InvalidParameter(_)
+            | Self::PayloadTooLarge
+            | Self::MethodNotAllowed
+            | Self::KeyInFlight
+            | Self::KeyReused => 1001,
             Self::CodeMismatch => 1002,
             Self::ExpiredCode => 1003,
             Self::TooManyFailedAttempts => 1004,
@@ -69,7 +77,8 @@ impl SignupError {
             Self::ExpiredCode => 410,
             Self::TooManyFailedAttempts | Self::LimitExceeded | Self::Refused(_) => 429,
             Self::UserNotFound => 404,
-            Self::AlreadyConfirmed => 409,
+            Self::AlreadyConfirmed | Self::KeyInFlight => 409,
+            Self::KeyReused => 422,
             Self::CodeDeliveryFailure => 502,
             Self::Busy => 503,
             Self::Internal => 500,
@@ -82,6 +91,7 @@ impl SignupError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             _ => None,
         }
     }

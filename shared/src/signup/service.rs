@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::email::{Email, EmailSender, html_escape, normalise_address};
 use crate::guards::{Caller, Guard};
+use crate::idempotency::{Idempotency, Prior};
 use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
@@ -93,7 +94,15 @@ impl Signup {
 
     /// Send or confirm, as the request asks. `caller`: the source address API Gateway saw,
     /// when there is one (see `guards`).
-    pub async fn handle(&self, request: SignupRequest, caller: Option<&Caller>) -> Result<User, SignupError> {
+    ///
+    /// `idempotency`: the request's `Idempotency-Key`, if any: sends only (a confirmation is
+    /// single use by itself).
+    pub async fn handle(
+        &self,
+        request: SignupRequest,
+        caller: Option<&Caller>,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<User, SignupError> {
         let raw = request.email_address.unwrap_or_default();
         if raw.trim().is_empty() {
             return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
@@ -101,7 +110,7 @@ impl Signup {
         let address = normalise_address(&raw)
             .ok_or_else(|| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
         match request.confirmation_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
-            None => self.send(&address, caller).await,
+            None => self.send(&address, caller, idempotency).await,
             Some(code) => {
                 if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
                     return Err(SignupError::InvalidParameter("ConfirmationCode must be digits only.".into()));
@@ -111,7 +120,12 @@ impl Signup {
         }
     }
 
-    pub async fn send(&self, address: &str, caller: Option<&Caller>) -> Result<User, SignupError> {
+    pub async fn send(
+        &self,
+        address: &str,
+        caller: Option<&Caller>,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<User, SignupError> {
         let config = &self.config;
         let mut windows = vec![self.store.window(
             "RATE",
@@ -152,11 +166,29 @@ impl Signup {
                 code: &outstanding,
                 expires_at_s: now / 1000 + config.unconfirmed_user_ttl_days * 86_400,
             };
-            let counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            let user = User {
+                user_id: user_id.clone(),
+                email: address.to_string(),
+                status: super::store::UNCONFIRMED.to_string(),
+                email_verified: existing.as_ref().is_some_and(|u| u.email_verified),
+                code: None,
+            };
+            let mut counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            if let Some(idempotency) = idempotency {
+                counts.push(idempotency.put(&user.to_answer(), now)?);
+            }
             match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
                 SendOutcome::Stored => {}
                 SendOutcome::Changed => continue,
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
+                SendOutcome::Guarded { index, item } if index == counts.len() - 1 && idempotency.is_some() => {
+                    return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
+                        Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(SignupError::Internal),
+                        Some(Prior::Failed) => Err(SignupError::CodeDeliveryFailure),
+                        Some(Prior::Mismatch) => Err(SignupError::KeyReused),
+                        Some(Prior::InFlight) | None => Err(SignupError::KeyInFlight),
+                    };
+                }
                 SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
                 SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
             }
@@ -166,16 +198,13 @@ impl Signup {
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
                 let previous = existing.as_ref().and_then(|u| u.code.as_ref()).filter(|c| c.expires_ms > now);
                 self.store.undo_code(address, &outstanding.id, previous).await?;
+                if let Some(idempotency) = idempotency {
+                    idempotency.failed(self.store.client()).await?;
+                }
                 return Err(SignupError::CodeDeliveryFailure);
             }
             tracing::info!(email = %mask::email(address), new_user = existing.is_none(), "confirmation code sent");
-            return Ok(User {
-                user_id,
-                email: address.to_string(),
-                status: super::store::UNCONFIRMED.to_string(),
-                email_verified: existing.is_some_and(|u| u.email_verified),
-                code: Some(outstanding),
-            });
+            return Ok(User { code: Some(outstanding), ..user });
         }
         Err(SignupError::Busy)
     }

@@ -45,6 +45,21 @@ pub struct User {
 }
 
 impl User {
+    /// What an `Idempotency-Key` replays: the user as the send answered it.
+    pub fn to_answer(&self) -> serde_json::Value {
+        serde_json::json!({"uid": self.user_id, "email": self.email, "st": self.status, "ev": self.email_verified})
+    }
+
+    pub fn from_answer(answer: &serde_json::Value) -> Option<Self> {
+        Some(Self {
+            user_id: answer["uid"].as_str()?.to_string(),
+            email: answer["email"].as_str()?.to_string(),
+            status: answer["st"].as_str()?.to_string(),
+            email_verified: answer["ev"].as_bool()?,
+            code: None,
+        })
+    }
+
     fn from_item(item: &Item) -> Result<Self, StoreError> {
         let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
         let code = match (get_s(item, "cid"), get_b(item, "h")) {

@@ -9,6 +9,7 @@ use super::response::{CreateResponse, VerifyResponse};
 use super::service::TwoFactor;
 use super::{Code, TwoFactorError};
 use crate::http::{self, BodyError};
+use crate::idempotency::Idempotency;
 
 fn status(err: &TwoFactorError) -> StatusCode {
     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -42,9 +43,11 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let xml = http::prefers_xml(request.headers());
     let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
         .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
-    let outcome = match parsed {
-        Ok(parsed) => app.create(parsed, accept_language).await,
-        Err(err) => Err(err),
+    let idempotency = Idempotency::of(&request, "2fa-create", &app.config.keys, app.store.table())
+        .map_err(TwoFactorError::InvalidRequest);
+    let outcome = match (parsed, idempotency) {
+        (Ok(parsed), Ok(idempotency)) => app.create(parsed, accept_language, idempotency.as_ref()).await,
+        (Err(err), _) | (_, Err(err)) => Err(err),
     };
     match outcome {
         Ok(created) => respond(

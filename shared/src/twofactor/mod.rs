@@ -98,6 +98,10 @@ pub enum TwoFactorError {
     AlreadyVerified,
     #[error("the SMS could not be sent")]
     SmsFailed,
+    #[error("a request with this Idempotency-Key may still be in progress; retry later")]
+    KeyInFlight,
+    #[error("this Idempotency-Key was used with another request body")]
+    KeyReused,
     #[error("the service is busy; try again")]
     Busy,
     #[error("internal error")]
@@ -107,9 +111,12 @@ pub enum TwoFactorError {
 impl TwoFactorError {
     pub fn code(&self) -> Code {
         match self {
-            Self::InvalidRequest(_) | Self::PayloadTooLarge | Self::MethodNotAllowed | Self::UnknownPath => {
-                Code::InvalidRequest
-            }
+            Self::InvalidRequest(_)
+            | Self::PayloadTooLarge
+            | Self::MethodNotAllowed
+            | Self::UnknownPath
+            | Self::KeyInFlight
+            | Self::KeyReused => Code::InvalidRequest,
             Self::ConfigurationNotFound(_) => Code::TwoFactorConfigurationNotFound,
             Self::RateLimited | Self::Refused(_) => Code::MaxOtpRequestExceeded,
             Self::OtpNotFound => Code::OtpNotFound,
@@ -129,7 +136,8 @@ impl TwoFactorError {
             Self::MethodNotAllowed => 405,
             Self::OtpNotFound | Self::UnknownPath => 404,
             Self::Expired => 410,
-            Self::AlreadyVerified => 409,
+            Self::AlreadyVerified | Self::KeyInFlight => 409,
+            Self::KeyReused => 422,
             Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
             Self::SmsFailed => 502,
             Self::Busy => 503,
@@ -143,6 +151,7 @@ impl TwoFactorError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             _ => None,
         }
     }

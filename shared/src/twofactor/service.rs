@@ -10,6 +10,7 @@ use super::{PURPOSE, TwoFactorError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{Config, TwoFactorProfile};
+use crate::idempotency::{Idempotency, Prior};
 use crate::sms::SmsSender;
 use crate::{codes, mask, phone};
 
@@ -41,6 +42,27 @@ pub struct Verified {
     pub remaining_attempts: u32,
     /// Where the code was sent: the backend checks it is the number it has on file.
     pub phone: String,
+}
+
+impl Created {
+    /// What an `Idempotency-Key` replays: the answer without the code (never stored plain).
+    fn to_answer(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.numeric_id, "otp": self.otp_id.to_string(), "ref": self.reference,
+            "exp": self.expires_in_seconds, "phone": self.phone,
+        })
+    }
+
+    fn from_answer(answer: &serde_json::Value) -> Option<Self> {
+        Some(Self {
+            numeric_id: answer["id"].as_u64()?,
+            otp_id: Uuid::parse_str(answer["otp"].as_str()?).ok()?,
+            reference: answer["ref"].as_str()?.to_string(),
+            code: None,
+            expires_in_seconds: answer["exp"].as_u64()?,
+            phone: answer["phone"].as_str()?.to_string(),
+        })
+    }
 }
 
 /// Request values after defaults and bounds.
@@ -103,10 +125,12 @@ impl TwoFactor {
         )
     }
 
+    /// `idempotency`: the request's `Idempotency-Key`, if any (see `idempotency`).
     pub async fn create(
         &self,
         request: CreateRequest,
         accept_language: Option<&str>,
+        idempotency: Option<&Idempotency>,
     ) -> Result<Created, TwoFactorError> {
         let profile = self.profile(request.configuration_id)?;
         let limits = limits(&request, profile)?;
@@ -146,13 +170,33 @@ impl TwoFactor {
                 max_attempts: self.config.max_verify_attempts,
                 sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
             };
-            let counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            let created = Created {
+                numeric_id: otp.numeric_id,
+                otp_id: id,
+                reference: reference.clone(),
+                code: None,
+                expires_in_seconds: limits.expiration_seconds,
+                phone: phone.e164.clone(),
+            };
+            let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            if let Some(idempotency) = idempotency {
+                counts.push(idempotency.put(&created.to_answer(), now)?);
+            }
             match self.store.create(&otp, &windows, &lock, &counts, now).await? {
                 CreateOutcome::Created => {}
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {
                     tracing::info!(phone = %mask::phone(&phone.e164), "OTP refused: send limit reached");
                     return Err(TwoFactorError::RateLimited);
+                }
+                CreateOutcome::Guarded { index, item } if index == guards.len() => {
+                    let prior = idempotency.map(|i| i.prior(item.as_ref(), now));
+                    return match prior {
+                        Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(TwoFactorError::Internal),
+                        Some(Prior::Failed) => Err(TwoFactorError::SmsFailed),
+                        Some(Prior::Mismatch) => Err(TwoFactorError::KeyReused),
+                        Some(Prior::InFlight) | None => Err(TwoFactorError::KeyInFlight),
+                    };
                 }
                 CreateOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
@@ -171,18 +215,14 @@ impl TwoFactor {
                     tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
                     self.store.finish_delivery(&id, "failed", false).await?;
+                    if let Some(idempotency) = idempotency {
+                        idempotency.failed(self.store.client()).await?;
+                    }
                     return Err(TwoFactorError::SmsFailed);
                 }
             }
             tracing::info!(phone = %mask::phone(&phone.e164), otp = %id, sync = request.is_sync, "OTP created");
-            return Ok(Created {
-                numeric_id: otp.numeric_id,
-                otp_id: id,
-                reference,
-                code: self.config.return_otp_code.then_some(code),
-                expires_in_seconds: limits.expiration_seconds,
-                phone: phone.e164,
-            });
+            return Ok(Created { code: self.config.return_otp_code.then_some(code), ..created });
         }
         Err(TwoFactorError::Busy)
     }

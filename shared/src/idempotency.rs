@@ -1,0 +1,219 @@
+//! `Idempotency-Key` on the sends (family C create, family B generate, family A send), with
+//! the semantics of the IETF httpapi draft: the same key and the same body within 24 hours
+//! get the first answer again, and no second message; the same key with another body is a
+//! 422; while the first request may still be running, a 409.
+//!
+//! The record (`IDEM#<keyed hash of endpoint, caller and key>`, sk `IDEM`) is a conditional
+//! put inside the send's own transaction, so the first request stays one DynamoDB call and
+//! N concurrent requests with one key make exactly one message. It stores the answer the
+//! send will give, known before the message leaves (ids, reference, expiry), so that no
+//! write follows a success; a failed delivery marks it `failed` on the failure path.
+//!
+//! The price of writing nothing after a success: a record younger than `IN_FLIGHT_MS` may
+//! belong to a request still running, so a retry within that time gets 409 even when the
+//! first has finished; after it, the stored answer is replayed. If the first request died
+//! between its transaction and the message, the replay reports a send that never left.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::KeyRing;
+use crate::dynamo::{Item, StoreError, get_n, get_s, key, n, s};
+
+pub const HEADER: &str = "idempotency-key";
+/// Longer than any request can run (the function's deadline is under 10 s): a record younger
+/// than this may be a request in flight.
+pub const IN_FLIGHT_MS: u64 = 15_000;
+/// How long a key is remembered (the draft's suggestion: 24 hours).
+pub const RETENTION_MS: u64 = 86_400_000;
+const MAX_KEY_LENGTH: usize = 255;
+const PURPOSE: &str = "idempotency-key";
+const SK: &str = "IDEM";
+
+/// One request's key, scoped and hashed, and the fingerprint of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    table: String,
+    pk: String,
+    fingerprint: String,
+}
+
+/// What an earlier request with the same key left.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prior {
+    /// It may still be running: 409.
+    InFlight,
+    /// Another body under the same key: 422.
+    Mismatch,
+    /// It delivered nothing (the message was refused): answer that failure again.
+    Failed,
+    /// It succeeded: its answer, as the family stored it.
+    Done(Value),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who is calling, when API Gateway authenticated them (family C: an IAM principal or a JWT
+/// subject), so two backends' keys never meet.
+fn principal(request: &Request) -> String {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else { return String::new() };
+    let Some(authorizer) = &context.authorizer else { return String::new() };
+    if let Some(arn) = authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone()) {
+        return arn;
+    }
+    let claims = authorizer.jwt.as_ref().map(|jwt| &jwt.claims);
+    claims.and_then(|c| c.get("client_id").or_else(|| c.get("sub")).cloned()).unwrap_or_default()
+}
+
+impl Idempotency {
+    /// The request's key for `endpoint`, if it sent one; `Err` with the reason when the
+    /// header is not a key (1 to 255 visible ASCII characters, quoted as a structured-field
+    /// string or bare).
+    pub fn of(request: &Request, endpoint: &str, keys: &KeyRing, table: &str) -> Result<Option<Self>, String> {
+        let Some(value) = request.headers().get(HEADER) else { return Ok(None) };
+        let text = value.to_str().map_err(|_| "Idempotency-Key must be visible ASCII".to_string())?.trim();
+        let key = text.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(text);
+        if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(format!("Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"));
+        }
+        let scope = format!("{endpoint}\n{}", principal(request));
+        let hash = keys.hash(keys.current_version(), PURPOSE, &scope, key).ok_or("no current key")?;
+        let body: &[u8] = request.body().as_ref();
+        Ok(Some(Self {
+            table: table.to_string(),
+            pk: format!("IDEM#{}", hex(&hash)),
+            fingerprint: hex(&Sha256::digest(body)),
+        }))
+    }
+
+    /// The record, written with the send: refused (returning the earlier record) when the key
+    /// was seen.
+    pub fn put(&self, answer: &Value, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(&self.pk, SK);
+        item.extend([
+            ("fp".to_string(), s(&self.fingerprint)),
+            ("at".to_string(), n(now_ms)),
+            ("ans".to_string(), s(answer.to_string())),
+            ("ttl".to_string(), n((now_ms + RETENTION_MS) / 1000)),
+        ]);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // A record past its retention that TTL has not removed yet is forgotten.
+            .condition_expression("attribute_not_exists(pk) OR #at <= :expired")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Build(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// What the earlier record says, for this request's body, at `now_ms`.
+    pub fn prior(&self, record: Option<&Item>, now_ms: u64) -> Prior {
+        let Some(record) = record else { return Prior::InFlight };
+        if get_s(record, "fp") != Some(self.fingerprint.as_str()) {
+            return Prior::Mismatch;
+        }
+        if get_s(record, "st") == Some("failed") {
+            return Prior::Failed;
+        }
+        match (get_n::<u64>(record, "at"), get_s(record, "ans").and_then(|a| serde_json::from_str(a).ok())) {
+            (Some(at), Some(answer)) if at + IN_FLIGHT_MS <= now_ms => Prior::Done(answer),
+            _ => Prior::InFlight,
+        }
+    }
+
+    /// The send delivered nothing: a retry with this key answers the failure again.
+    pub async fn failed(&self, client: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        crate::dynamo::retry_conflicts(|| async {
+            let result = client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&self.pk, SK)))
+                .update_expression("SET st = :failed")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":failed", s("failed"))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(err) => match err.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use lambda_http::Body;
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys() -> KeyRing {
+        KeyRing::parse("1:0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    fn request(key: Option<&str>, body: &str) -> Request {
+        let mut request = Request::new(Body::Text(body.to_string()));
+        if let Some(key) = key {
+            request.headers_mut().insert(HEADER, key.parse().unwrap());
+        }
+        request
+    }
+
+    fn of(key: Option<&str>, body: &str, endpoint: &str) -> Result<Option<Idempotency>, String> {
+        Idempotency::of(&request(key, body), endpoint, &keys(), "t")
+    }
+
+    #[test]
+    fn when_the_header_is_absent_or_malformed_should_say_so() {
+        assert_eq!(of(None, "{}", "/a"), Ok(None));
+        assert!(of(Some(""), "{}", "/a").is_err());
+        assert!(of(Some(&"k".repeat(256)), "{}", "/a").is_err());
+        assert!(of(Some("\"8e03978e-40d5-43e8-bc93-6894a57f9324\""), "{}", "/a").unwrap().is_some());
+    }
+
+    #[test]
+    fn when_keys_are_scoped_should_differ_by_endpoint_and_never_store_the_key() {
+        let a = of(Some("abc"), "{}", "/a").unwrap().unwrap();
+        assert_eq!(a, of(Some("\"abc\""), "{}", "/a").unwrap().unwrap(), "quoted or bare: one key");
+        assert_ne!(a.pk, of(Some("abc"), "{}", "/b").unwrap().unwrap().pk);
+        assert!(!a.pk.contains("abc"));
+    }
+
+    #[test]
+    fn when_a_record_exists_should_tell_in_flight_mismatch_failed_and_done_apart() {
+        let now = 1_000_000_000;
+        let first = of(Some("k"), "{\"a\":1}", "/a").unwrap().unwrap();
+        let record = |at: u64, st: Option<&str>| {
+            let mut item: Item = HashMap::from([
+                ("fp".to_string(), s(&first.fingerprint)),
+                ("at".to_string(), n(at)),
+                ("ans".to_string(), s("{\"id\":7}")),
+            ]);
+            if let Some(st) = st {
+                item.insert("st".to_string(), s(st));
+            }
+            item
+        };
+        assert_eq!(first.prior(Some(&record(now - 1_000, None)), now), Prior::InFlight);
+        assert_eq!(first.prior(Some(&record(now - IN_FLIGHT_MS, None)), now), Prior::Done(json!({"id": 7})));
+        assert_eq!(first.prior(Some(&record(now - 1_000, Some("failed"))), now), Prior::Failed);
+        let other_body = of(Some("k"), "{\"a\":2}", "/a").unwrap().unwrap();
+        assert_eq!(other_body.prior(Some(&record(now - 60_000, None)), now), Prior::Mismatch);
+    }
+}

@@ -1,0 +1,148 @@
+//! `Idempotency-Key` on the three sends, through the handlers against moto, with real
+//! concurrent requests: one message per key, the first answer replayed, 409 while the first
+//! may be running, 422 for another body under the same key.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+const IN_FLIGHT_MS: u64 = shared::idempotency::IN_FLIGHT_MS;
+
+fn with_key(key: &str, body: &str) -> Request {
+    let mut request = common::post(body);
+    request.headers_mut().insert("idempotency-key", key.parse().unwrap());
+    request
+}
+
+fn read(response: Response<Body>) -> (u16, Value) {
+    (response.status().as_u16(), serde_json::from_slice(response.body().as_ref()).unwrap())
+}
+
+fn unique_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Runs `n` copies of a request at once; the statuses and bodies.
+async fn at_once<F, Fut>(n: usize, request: F) -> Vec<(u16, Value)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(request())).collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(read(task.await.unwrap()));
+    }
+    answers
+}
+
+fn statuses(answers: &[(u16, Value)]) -> Vec<u16> {
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    statuses.sort();
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_10_creates_race_with_one_key_should_send_one_sms_and_replay_its_answer() {
+    let h = common::harness(&[]).await;
+    let phone = testkit::unique_phone();
+    let (key, body) = (unique_key(), common::create_body(&phone, json!({})));
+    let app = h.app.clone();
+    let answers = at_once(10, || {
+        let (app, request) = (app.clone(), with_key(&key, &body));
+        async move { shared::twofactor::handler::create(&app, request).await }
+    })
+    .await;
+    assert_eq!(statuses(&answers), [vec![200], vec![409; 9]].concat(), "{answers:?}");
+    let first = answers.iter().find(|a| a.0 == 200).unwrap().1.clone();
+    let busy = answers.iter().find(|a| a.0 == 409).unwrap().1.clone();
+    assert_eq!((busy["Success"].as_bool(), busy["Code"].as_u64()), (Some(false), Some(4001)), "{busy}");
+    assert_eq!(testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await.len(), 1);
+
+    h.clock.advance_ms(IN_FLIGHT_MS);
+    let replay = read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await);
+    assert_eq!(replay, (200, first.clone()), "the same status and body");
+    assert_eq!(testkit::sms_to(&phone).await.len(), 1, "no second SMS");
+
+    let other = common::create_body(&phone, json!({"Source": "another-body"}));
+    let (status, answer) = read(shared::twofactor::handler::create(&h.app, with_key(&key, &other)).await);
+    assert_eq!((status, answer["Code"].as_u64()), (422, Some(4001)), "{answer}");
+    // Without a key, or with another one, a request is a new send.
+    assert_eq!(read(shared::twofactor::handler::create(&h.app, common::post(&body)).await).0, 200);
+    assert_eq!(read(shared::twofactor::handler::create(&h.app, with_key(&unique_key(), &body)).await).0, 200);
+    assert_eq!(testkit::sms_to(&phone).await.len(), 3);
+}
+
+#[tokio::test]
+async fn when_the_first_send_failed_should_replay_the_failure_without_trying_again() {
+    let failing = Arc::new(common::FailingSms::default());
+    let h = common::harness_with(&[], Some(failing.clone())).await;
+    let (key, body) = (unique_key(), common::create_body(&testkit::unique_phone(), json!({})));
+    let (status, first) = read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await);
+    assert_eq!((status, first["Code"].as_u64()), (502, Some(5000)), "{first}");
+    h.clock.advance_ms(IN_FLIGHT_MS);
+    let replay = read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await);
+    assert_eq!(replay, (502, first));
+    assert_eq!(failing.0.lock().unwrap().len(), 1, "the SMS was tried once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_10_generates_race_with_one_key_should_send_one_code_and_replay_its_confirmation_id() {
+    let h = common::preregistration::harness(&[], None).await;
+    let address = common::signup::unique_address();
+    let key = unique_key();
+    let body = json!({"applicationId": "demo", "emailAddress": address, "language": "en"}).to_string();
+    let app = h.app.clone();
+    let answers = at_once(10, || {
+        let (app, request) = (app.clone(), with_key(&key, &body));
+        async move { shared::preregistration::handler::generate(&app, request).await }
+    })
+    .await;
+    assert_eq!(statuses(&answers), [vec![200], vec![409; 9]].concat(), "{answers:?}");
+    let first = answers.iter().find(|a| a.0 == 200).unwrap().1.clone();
+    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    h.clock.advance_ms(IN_FLIGHT_MS);
+    let replay = read(shared::preregistration::handler::generate(&h.app, with_key(&key, &body)).await);
+    assert_eq!(replay, (200, first));
+    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    let other = json!({"applicationId": "demo", "emailAddress": address, "language": "es"}).to_string();
+    let (status, answer) = read(shared::preregistration::handler::generate(&h.app, with_key(&key, &other)).await);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["Message"].as_str().unwrap().contains("Idempotency-Key"), "{answer}");
+    let (status, answer) = read(shared::preregistration::handler::generate(&h.app, with_key(" ", &body)).await);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["ModelState"]["Idempotency-Key"].is_array(), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_10_signup_sends_race_with_one_key_should_send_one_email_and_replay_the_user() {
+    let h = common::signup::harness(&[], None).await;
+    let address = common::signup::unique_address();
+    let key = unique_key();
+    let body = json!({"EmailAddress": address}).to_string();
+    let app = h.app.clone();
+    let answers = at_once(10, || {
+        let (app, request) = (app.clone(), with_key(&key, &body));
+        async move { shared::signup::handler::handle(&app, request).await }
+    })
+    .await;
+    assert_eq!(statuses(&answers), [vec![200], vec![409; 9]].concat(), "{answers:?}");
+    let first = answers.iter().find(|a| a.0 == 200).unwrap().1.clone();
+    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    h.clock.advance_ms(IN_FLIGHT_MS);
+    let (status, replay) = read(shared::signup::handler::handle(&h.app, with_key(&key, &body)).await);
+    assert_eq!((status, &replay["Data"], &replay["OpCode"]), (200, &first["Data"], &first["OpCode"]));
+    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    let other = json!({"EmailAddress": common::signup::unique_address()}).to_string();
+    let (status, answer) = read(shared::signup::handler::handle(&h.app, with_key(&key, &other)).await);
+    assert_eq!((status, answer["OpCode"].as_i64()), (422, Some(1001)), "{answer}");
+    // Keys are scoped to the endpoint: the same key on family B is another request.
+    let b = common::preregistration::harness(&[], None).await;
+    let generate = json!({"applicationId": "demo", "emailAddress": address}).to_string();
+    assert_eq!(read(shared::preregistration::handler::generate(&b.app, with_key(&key, &generate)).await).0, 200);
+}
