@@ -73,7 +73,7 @@ async fn seed_verify_otp(h: &common::Harness) {
     let keys = &h.app.config.keys;
     let otp = NewOtp {
         id,
-        numeric_id: 4_503_599_627_370_001,
+        numeric_id: 2_147_400_001,
         user_id: Uuid::parse_str(common::USER).unwrap(),
         phone: "+905551112233".into(),
         hash: keys.hash(1, PURPOSE, &id.to_string(), "123456").unwrap(),
