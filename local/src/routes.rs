@@ -42,7 +42,10 @@ pub async fn route(state: Arc<State>, request: Request<Incoming>) -> Result<Resp
         "/CognitoSendConfirmCodeRequest"
         | "/CognitoSendConfirmCodeRequest.json"
         | "/CognitoSendConfirmCodeRequest.xml"
-        | "/CognitoSendConfirmCodeRequest.csv" => {
+        | "/CognitoSendConfirmCodeRequest.csv"
+        | "/json/reply/CognitoSendConfirmCodeRequest"
+        | "/xml/reply/CognitoSendConfirmCodeRequest"
+        | "/csv/reply/CognitoSendConfirmCodeRequest" => {
             let request = to_lambda(request).await;
             from_lambda(signup::handler::handle(&state.signup, request).await)
         }

@@ -41,7 +41,12 @@ fn element(start: &quick_xml::events::BytesStart<'_>, scopes: &mut Vec<Vec<(Stri
     let mut nil = false;
     for attribute in start.attributes().flatten() {
         let key = String::from_utf8_lossy(attribute.key.as_ref()).to_string();
-        let value = String::from_utf8_lossy(&attribute.value).to_string();
+        // Entity and character references resolved (`xmlns="a&amp;b"` is the namespace `a&b`);
+        // one that cannot be resolved leaves the text as written.
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&attribute.value).to_string());
         if key == "xmlns" {
             declared.push((String::new(), value));
         } else if let Some(prefix) = key.strip_prefix("xmlns:") {
@@ -287,6 +292,9 @@ mod tests {
         assert_eq!(root.child("b").unwrap().text, "one & two A");
         assert_eq!(root.child("C").unwrap().text, "");
         assert_eq!(root.child("D").unwrap().child("E").unwrap().text, "x");
+        let root = parse(r#"<R xmlns="urn:a&amp;b&#39;c"><S xmlns:p="urn:&lt;"><p:T/></S></R>"#).unwrap();
+        assert_eq!(root.namespace.as_deref(), Some("urn:a&b'c"));
+        assert_eq!(root.children[0].children[0].namespace.as_deref(), Some("urn:<"));
     }
 
     #[test]

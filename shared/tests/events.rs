@@ -44,6 +44,7 @@ const SIGNUP_EVENTS: &[(&str, u16, i64, &str)] = &[
     ("cognito-send-confirm-code-request-malformed.json", 400, 1001, "application/json"),
     ("cognito-send-confirm-code-request-xml.json", 200, 0, "application/xml"),
     ("cognito-send-confirm-code-request-format-csv.json", 200, 0, "text/csv"),
+    ("cognito-send-confirm-code-request-xml-reply.json", 200, 0, "application/xml"),
 ];
 /// Family B events: (file, status).
 const PREREGISTRATION_EVENTS: &[(&str, u16)] = &[

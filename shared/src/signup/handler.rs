@@ -18,7 +18,11 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let request_time = iso_time(app.clock.now_ms());
     let format =
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
-    let outcome = match read(&request) {
+    let parsed = read(&request);
+    // An XML request's namespace, kept for the answer (also an error one) before the request
+    // is consumed; requests that cannot be read are answered in the default one.
+    let namespace = parsed.as_ref().ok().and_then(|r| r.namespace.clone());
+    let outcome = match parsed {
         Ok(parsed) => app.handle(parsed).await,
         Err(err) => Err(err),
     };
@@ -55,7 +59,7 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
             )
         }
     };
-    respond(status, format, &envelope)
+    respond(status, format, namespace.as_deref(), &envelope)
 }
 
 fn read(request: &Request) -> Result<SignupRequest, SignupError> {
@@ -69,8 +73,8 @@ fn read(request: &Request) -> Result<SignupRequest, SignupError> {
     SignupRequest::parse(body)
 }
 
-fn respond(status: StatusCode, format: Format, envelope: &Envelope) -> Response<Body> {
-    let mut response = Response::new(Body::Text(format::render(envelope, format)));
+fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope: &Envelope) -> Response<Body> {
+    let mut response = Response::new(Body::Text(format::render_in(envelope, format, namespace)));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response
