@@ -263,69 +263,90 @@ namespace Clients
 
         // ---------------------------------------------------------------- family C
 
+        // Each part stands alone, so one that fails does not hide what the others would find.
         static void FamilyC(Wire wire)
         {
-            Func<string, string> label = what => "C " + wire.Name + " " + what;
-            const string create = "/api/TwoFactor/CreateTwoFactorSmsOtp", verify = "/api/TwoFactor/VerifyTwoFactorSmsOtp";
-            var pending = PendingMembers;
-            var user = Guid.NewGuid();
-            Func<string, CreateTwoFactorSmsOtpRequest> request = number => new CreateTwoFactorSmsOtpRequest
+            var c = new TwoFactorCalls(wire);
+            c.Refusals();
+            c.Flow(true);
+            c.Flow(false);
+        }
+
+        class TwoFactorCalls
+        {
+            readonly Wire wire;
+            readonly Guid user = Guid.NewGuid();
+
+            public TwoFactorCalls(Wire wire) { this.wire = wire; }
+
+            string Label(string what) { return "C " + wire.Name + " " + what; }
+
+            CreateTwoFactorSmsOtpRequest Request(string number)
             {
-                UserId = user, GsmNumber = number, TwoFactorConfigurationId = 1, MaxSMSCount = 5, MaxSMSInterval = 300,
-                OtpExpirationPeriod = 180, IsSync = true, Source = "dotnet-client",
-            };
-            Func<string, string, VerifyTwoFactorSmsOtpRequest> check = (id, otp) =>
-                new VerifyTwoFactorSmsOtpRequest { UserId = user, OtpIdReference = id, OtpCode = otp };
-            Func<object, Answer> postCreate = body => Post(create, wire.ContentType, wire.Accept, wire.Write((CreateTwoFactorSmsOtpRequest)body));
-            Func<object, Answer> postVerify = body => Post(verify, wire.ContentType, wire.Accept, wire.Write((VerifyTwoFactorSmsOtpRequest)body));
+                return new CreateTwoFactorSmsOtpRequest
+                {
+                    UserId = user, GsmNumber = number, TwoFactorConfigurationId = 1, MaxSMSCount = 5, MaxSMSInterval = 300,
+                    OtpExpirationPeriod = 180, IsSync = true, Source = "dotnet-client",
+                };
+            }
 
-            // Create, SMS, wrong code, right code, again.
-            var phone = "+90532" + Digits(7);
-            var created = wire.Read<CreateTwoFactorSmsOtpResponse>(label("create"), postCreate(request(phone)), 200, None);
-            if (created == null) return;
-            Expect(created.Success && created.Code == CreateTwoFactorSmsOtpResponseCode.SuccessCode && created.Id > 0
-                && created.GsmNumber == phone && created.RemainingExpirationSeconds == 180, label("create"), "not a success");
-            var code = CodeSentTo("sms", phone, 1);
-            Expect(code != null, label("create"), "no SMS with a code");
-            if (code == null) return;
-            var v = wire.Read<VerifyTwoFactorSmsOtpResponse>(label("verify wrong code"), postVerify(check(created.OtpIdReference, Other(code))), 400, pending);
-            Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpMismatchCode && v.RemainingAttempts == 4 && !v.Success,
-                label("verify wrong code"), "not OtpMismatchCode with 4 attempts left");
-            v = wire.Read<VerifyTwoFactorSmsOtpResponse>(label("verify"), postVerify(check(created.OtpIdReference, code)), 200, pending);
-            Expect(v != null && v.Success && v.Code == CreateTwoFactorSmsOtpResponseCode.SuccessCode && v.OtpIdReference == created.OtpIdReference,
-                label("verify"), "not a success");
-            v = wire.Read<VerifyTwoFactorSmsOtpResponse>(label("verify again"), postVerify(check(created.OtpIdReference, code)), 409, pending);
-            Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpAlreadyVerifiedCode, label("verify again"), "not OtpAlreadyVerifiedCode");
-            v = wire.Read<VerifyTwoFactorSmsOtpResponse>(label("verify unknown"), postVerify(check(Guid.NewGuid().ToString(), code)), 404, pending);
-            Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpNotFoundCode, label("verify unknown"), "not OtpNotFoundCode");
+            CreateTwoFactorSmsOtpResponse Create(string what, CreateTwoFactorSmsOtpRequest body, int status)
+            {
+                var answer = Post("/api/TwoFactor/CreateTwoFactorSmsOtp", wire.ContentType, wire.Accept, wire.Write(body));
+                return wire.Read<CreateTwoFactorSmsOtpResponse>(Label(what), answer, status, None);
+            }
 
-            // Create failures.
-            var bad = request("not a number");
-            var c = wire.Read<CreateTwoFactorSmsOtpResponse>(label("create invalid"), postCreate(bad), 400, None);
-            Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.InvalidRequestCode && c.ExceptionMessage != null,
-                label("create invalid"), "not InvalidRequestCode");
-            var unknown = request("+90532" + Digits(7));
-            unknown.TwoFactorConfigurationId = 99;
-            c = wire.Read<CreateTwoFactorSmsOtpResponse>(label("create unknown configuration"), postCreate(unknown), 400, None);
-            Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.TwoFactorConfigurationNotFoundCode,
-                label("create unknown configuration"), "not TwoFactorConfigurationNotFoundCode");
-            var limited = request("+90532" + Digits(7));
-            limited.MaxSMSCount = 1;
-            wire.Read<CreateTwoFactorSmsOtpResponse>(label("create within limit"), postCreate(limited), 200, None);
-            c = wire.Read<CreateTwoFactorSmsOtpResponse>(label("create over limit"), postCreate(limited), 429, None);
-            Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.MaxOtpRequestExceededCode, label("create over limit"),
-                "not MaxOtpRequestExceededCode");
+            VerifyTwoFactorSmsOtpResponse Verify(string what, string id, string code, int status)
+            {
+                var body = new VerifyTwoFactorSmsOtpRequest { UserId = user, OtpIdReference = id, OtpCode = code };
+                var answer = Post("/api/TwoFactor/VerifyTwoFactorSmsOtp", wire.ContentType, wire.Accept, wire.Write(body));
+                return wire.Read<VerifyTwoFactorSmsOtpResponse>(Label(what), answer, status, PendingMembers);
+            }
 
-            // Asynchronous: the SMS comes through the stream; the code then verifies.
-            var later = request("+90532" + Digits(7));
-            later.IsSync = false;
-            created = wire.Read<CreateTwoFactorSmsOtpResponse>(label("create async"), postCreate(later), 200, None);
-            if (created == null) return;
-            code = CodeSentTo("sms", later.GsmNumber, 1);
-            Expect(code != null, label("create async"), "no SMS within 20 s");
-            if (code == null) return;
-            v = wire.Read<VerifyTwoFactorSmsOtpResponse>(label("verify async"), postVerify(check(created.OtpIdReference, code)), 200, pending);
-            Expect(v != null && v.Success, label("verify async"), "not a success");
+            public void Refusals()
+            {
+                var c = Create("create invalid", Request("not a number"), 400);
+                Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.InvalidRequestCode && c.ExceptionMessage != null,
+                    Label("create invalid"), "not InvalidRequestCode");
+                var unknown = Request("+90532" + Digits(7));
+                unknown.TwoFactorConfigurationId = 99;
+                c = Create("create unknown configuration", unknown, 400);
+                Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.TwoFactorConfigurationNotFoundCode,
+                    Label("create unknown configuration"), "not TwoFactorConfigurationNotFoundCode");
+                var limited = Request("+90532" + Digits(7));
+                limited.MaxSMSCount = 1;
+                Create("create within limit", limited, 200);
+                c = Create("create over limit", limited, 429);
+                Expect(c != null && c.Code == CreateTwoFactorSmsOtpResponseCode.MaxOtpRequestExceededCode, Label("create over limit"),
+                    "not MaxOtpRequestExceededCode");
+                var v = Verify("verify unknown", Guid.NewGuid().ToString(), "123456", 404);
+                Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpNotFoundCode, Label("verify unknown"), "not OtpNotFoundCode");
+            }
+
+            // Create, read the SMS (sent before the answer, or through the stream), wrong code,
+            // right code, again.
+            public void Flow(bool sync)
+            {
+                string mode = sync ? "" : " (async)";
+                var request = Request("+90532" + Digits(7));
+                request.IsSync = sync;
+                var created = Create("create" + mode, request, 200);
+                if (created == null) return;
+                Expect(created.Success && created.Code == CreateTwoFactorSmsOtpResponseCode.SuccessCode && created.Id > 0
+                    && created.GsmNumber == request.GsmNumber && created.RemainingExpirationSeconds == 180, Label("create" + mode), "not a success");
+                var code = CodeSentTo("sms", request.GsmNumber, 1);
+                Expect(code != null, Label("create" + mode), "no SMS with a code within 20 s");
+                if (code == null) return;
+                var v = Verify("verify wrong code" + mode, created.OtpIdReference, Other(code), 400);
+                Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpMismatchCode && v.RemainingAttempts == 4 && !v.Success,
+                    Label("verify wrong code" + mode), "not OtpMismatchCode with 4 attempts left");
+                v = Verify("verify" + mode, created.OtpIdReference, code, 200);
+                Expect(v != null && v.Success && v.Code == CreateTwoFactorSmsOtpResponseCode.SuccessCode && v.OtpIdReference == created.OtpIdReference,
+                    Label("verify" + mode), "not a success");
+                v = Verify("verify again" + mode, created.OtpIdReference, code, 409);
+                Expect(v != null && v.Code == CreateTwoFactorSmsOtpResponseCode.OtpAlreadyVerifiedCode, Label("verify again" + mode),
+                    "not OtpAlreadyVerifiedCode");
+            }
         }
 
         // ---------------------------------------------------------------- family B
@@ -347,6 +368,40 @@ namespace Clients
                 recoveryId = 5, userRegistrationId = 6,
             };
 
+            // Refusals first: they need no code, so a failing flow below hides none of them.
+            var stranger = request("nobody");
+            var error = wire.ReadError(label("generate unknown application"), postGenerate(stranger), 401);
+            Expect(error != null && error.Item1 == "Application not authorized.", label("generate unknown application"), "not the English 401");
+            var invalid = request("demo");
+            invalid.mobileNumber = "12ab";
+            invalid.ipAddress = "999.1.1.1";
+            error = wire.ReadError(label("generate invalid"), postGenerate(invalid), 400);
+            Expect(error != null && error.Item1 == "The request is invalid." && error.Item2.Contains("request.mobileNumber")
+                && error.Item2.Contains("request.ipAddress"), label("generate invalid"), "ModelState lacks mobileNumber or ipAddress");
+
+            var unknownId = new ValidateCnfCodeNotUserRequest
+            {
+                applicationId = "demo", confirmationId = Guid.NewGuid(), confirmationCode = "123456", language = "en",
+            };
+            var refused = wire.ReadError(label("validate unknown id"), postValidate(unknownId), 404);
+            Expect(refused != null && refused.Item1 == "Confirmation code not found.", label("validate unknown id"), "not the English 404");
+
+            // Encrypted answers: no payload in clear; validated by destination.
+            var secret = request("demo-encrypted");
+            secret.mobileNumber = null;
+            secret.internationalPrefix = null;
+            var sealedResult = wire is DataContractJsonWire
+                ? new JsonNetWire().Read<GenericResult<GenerateCnfCodeNotUserResponse>>(label("generate encrypted"), postGenerate(secret), 200, None)
+                : wire.Read<GenericResult<GenerateCnfCodeNotUserResponse>>(label("generate encrypted"), postGenerate(secret), 200, None);
+            Expect(sealedResult != null && !string.IsNullOrEmpty(sealedResult.encryptedData) && sealedResult.response == null,
+                label("generate encrypted"), "no encryptedData, or a payload in clear");
+            var sealedCode = CodeSentTo("email", secret.emailAddress, 1);
+            var byAddress = new ValidateCnfCodeNotUserRequest { applicationId = "demo-encrypted", emailAddress = secret.emailAddress, confirmationCode = sealedCode };
+            var sealedValid = wire is DataContractJsonWire
+                ? new JsonNetWire().Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate encrypted"), postValidate(byAddress), 200, None)
+                : wire.Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate encrypted"), postValidate(byAddress), 200, None);
+            Expect(sealedValid != null && !string.IsNullOrEmpty(sealedValid.encryptedData), label("validate encrypted"), "no encryptedData");
+
             // Plain answer, both channels; wrong code, right code, again.
             var first = request("demo");
             var generated = wire.Read<GenericResult<GenerateCnfCodeNotUserResponse>>(label("generate"), postGenerate(first), 200, None);
@@ -365,7 +420,7 @@ namespace Clients
             {
                 applicationId = "demo", confirmationId = payload.confirmationId, confirmationCode = c, language = "en",
             };
-            var error = wire.ReadError(label("validate wrong code"), postValidate(byId(Other(code))), 400);
+            error = wire.ReadError(label("validate wrong code"), postValidate(byId(Other(code))), 400);
             Expect(error != null && error.Item3 == 4 && error.Item1 == "The confirmation code is incorrect.", label("validate wrong code"),
                 "not the English mismatch with 4 attempts left");
             var validated = wire.Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate"), postValidate(byId(code)), 200, None);
@@ -373,42 +428,12 @@ namespace Clients
                 && validated.response.confirmationId == payload.confirmationId, label("validate"), "not valid, or another confirmationId");
             error = wire.ReadError(label("validate again"), postValidate(byId(code)), 409);
             Expect(error != null && error.Item1 == "The confirmation code has already been used.", label("validate again"), "not the English 409");
-            var unknown = byId(code);
-            unknown.confirmationId = Guid.NewGuid();
-            error = wire.ReadError(label("validate unknown id"), postValidate(unknown), 404);
-            Expect(error != null && error.Item1 == "Confirmation code not found.", label("validate unknown id"), "not the English 404");
-
-            // Refusals of generate.
             var again = request("demo");
             again.mobileNumber = first.mobileNumber;
             again.emailAddress = first.emailAddress;
             error = wire.ReadError(label("generate again at once"), postGenerate(again), 429);
             Expect(error != null && error.Item1 == "Too many codes requested; try again later.", label("generate again at once"), "not the English 429");
-            var stranger = request("nobody");
-            error = wire.ReadError(label("generate unknown application"), postGenerate(stranger), 401);
-            Expect(error != null && error.Item1 == "Application not authorized.", label("generate unknown application"), "not the English 401");
-            var invalid = request("demo");
-            invalid.mobileNumber = "12ab";
-            invalid.ipAddress = "999.1.1.1";
-            error = wire.ReadError(label("generate invalid"), postGenerate(invalid), 400);
-            Expect(error != null && error.Item1 == "The request is invalid." && error.Item2.Contains("request.mobileNumber")
-                && error.Item2.Contains("request.ipAddress"), label("generate invalid"), "ModelState lacks mobileNumber or ipAddress");
 
-            // Encrypted answers: no payload in clear; validated by destination.
-            var secret = request("demo-encrypted");
-            secret.mobileNumber = null;
-            secret.internationalPrefix = null;
-            var sealedResult = wire is DataContractJsonWire
-                ? new JsonNetWire().Read<GenericResult<GenerateCnfCodeNotUserResponse>>(label("generate encrypted"), postGenerate(secret), 200, None)
-                : wire.Read<GenericResult<GenerateCnfCodeNotUserResponse>>(label("generate encrypted"), postGenerate(secret), 200, None);
-            Expect(sealedResult != null && !string.IsNullOrEmpty(sealedResult.encryptedData) && sealedResult.response == null,
-                label("generate encrypted"), "no encryptedData, or a payload in clear");
-            code = CodeSentTo("email", secret.emailAddress, 1);
-            var byAddress = new ValidateCnfCodeNotUserRequest { applicationId = "demo-encrypted", emailAddress = secret.emailAddress, confirmationCode = code };
-            var sealedValid = wire is DataContractJsonWire
-                ? new JsonNetWire().Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate encrypted"), postValidate(byAddress), 200, None)
-                : wire.Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate encrypted"), postValidate(byAddress), 200, None);
-            Expect(sealedValid != null && !string.IsNullOrEmpty(sealedValid.encryptedData), label("validate encrypted"), "no encryptedData");
         }
 
         // ---------------------------------------------------------------- family A
@@ -499,7 +524,9 @@ namespace Clients
             Func<string, string, Answer> post = (to, withCode) => Post(route.Path, route.ContentType, route.Accept, Write(route, to, withCode));
             var address = "dotnet." + Letters(12) + "@example.com";
 
-            var seen = Read(route, label("send"), post(address, null), 200);
+            var seen = Read(route, label("invalid address"), post("not an address", null), 400);
+            Expect(seen != null && seen.OpCode == 1001 && !string.IsNullOrEmpty(seen.ErrorText), label("invalid address"), "not InvalidParameter (1001)");
+            seen = Read(route, label("send"), post(address, null), 200);
             Expect(seen != null && seen.OpCode == 0 && seen.Status == "UNCONFIRMED" && seen.Verified == "false", label("send"), "not an UNCONFIRMED user");
             seen = Read(route, label("send again at once"), post(address, null), 429);
             Expect(seen != null && seen.OpCode == 1005, label("send again at once"), "not LimitExceeded (1005)");
@@ -512,8 +539,6 @@ namespace Clients
             Expect(seen != null && seen.OpCode == 0 && seen.Status == "CONFIRMED" && seen.Verified == "true", label("confirm"), "not a CONFIRMED user");
             seen = Read(route, label("confirm again"), post(address, code), 409);
             Expect(seen != null && seen.OpCode == 1007, label("confirm again"), "not AlreadyConfirmed (1007)");
-            seen = Read(route, label("invalid address"), post("not an address", null), 400);
-            Expect(seen != null && seen.OpCode == 1001 && !string.IsNullOrEmpty(seen.ErrorText), label("invalid address"), "not InvalidParameter (1001)");
         }
 
         // ServiceStack's CSV: a header of the response's members, one row, nested objects as
