@@ -130,7 +130,7 @@ def otp_image(otp_id, phone, delivery, sealed):
         "h": {"B": base64.b64encode(code_hash(otp_id, "123456")).decode()},
         "kv": {"N": "1"},
         "ref": {"S": "KMTX"},
-        "nid": {"N": "4503599627370497"},
+        "nid": {"N": "2147400097"},
         "prof": {"N": "1"},
         "lang": {"S": "es"},
         "cat": {"N": str(CREATED_MS)},
