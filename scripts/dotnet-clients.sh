@@ -12,7 +12,7 @@ if ! command -v mcs >/dev/null || [ ! -f "$NEWTONSOFT" ]; then
   started=$(date +%s)
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends mono-complete libnewtonsoft-json-cil-dev >/dev/null
+  apt-get install -y -qq mono-complete libnewtonsoft-json-cil-dev >/dev/null
   echo "mono installed in $(( $(date +%s) - started )) s"
 fi
 scripts/ensure-venv.sh local/requirements.txt
