@@ -130,7 +130,7 @@ def otp_image(otp_id, phone, delivery, sealed):
         "h": {"B": base64.b64encode(code_hash(otp_id, "123456")).decode()},
         "kv": {"N": "1"},
         "ref": {"S": "KMTX"},
-        "nid": {"N": "4503599627370497"},
+        "nid": {"N": "2147400097"},
         "prof": {"N": "1"},
         "lang": {"S": "es"},
         "cat": {"N": str(CREATED_MS)},
@@ -172,6 +172,8 @@ def main():
     write("cognito-send-confirm-code-request-malformed.json", http_v2(signup, '{"EmailAddress": "ana@exa'))
     write("cognito-send-confirm-code-request-xml.json", http_v2(signup + ".xml", "<CognitoSendConfirmCodeRequest><EmailAddress>xml.client@example.com</EmailAddress></CognitoSendConfirmCodeRequest>", {"content-type": "application/xml"}))
     write("cognito-send-confirm-code-request-format-csv.json", http_v2(signup, json.dumps({"EmailAddress": "csv.client@example.com"}), query="format=csv"))
+    # A ServiceStack client's predefined route, its DTOs in ServiceStack's namespace.
+    write("cognito-send-confirm-code-request-xml-reply.json", http_v2("/xml/reply/CognitoSendConfirmCodeRequest", '<CognitoSendConfirmCodeRequest xmlns="http://schemas.servicestack.net/types"><EmailAddress>servicestack.client@example.com</EmailAddress></CognitoSendConfirmCodeRequest>', {"content-type": "application/xml", "accept": "application/json"}))
     generate = "/api/Auth/1/1/GenerateCnfCodeNotUser"
     validate = "/api/Auth/1/1/ValidateCnfCodeNotUser"
     write("generate-cnf-code-not-user.json", http_v2(generate, json.dumps({

@@ -43,6 +43,7 @@ declare -A expected=(
   [cognito-send-confirm-code-request-malformed.json]=400
   [cognito-send-confirm-code-request-xml.json]=200
   [cognito-send-confirm-code-request-format-csv.json]=200
+  [cognito-send-confirm-code-request-xml-reply.json]=200
   [generate-cnf-code-not-user.json]=200
   [generate-cnf-code-not-user-seed-sample.json]=400
   [generate-cnf-code-not-user-malformed.json]=400

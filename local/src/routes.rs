@@ -51,7 +51,10 @@ pub async fn route(
         "/CognitoSendConfirmCodeRequest"
         | "/CognitoSendConfirmCodeRequest.json"
         | "/CognitoSendConfirmCodeRequest.xml"
-        | "/CognitoSendConfirmCodeRequest.csv" => {
+        | "/CognitoSendConfirmCodeRequest.csv"
+        | "/json/reply/CognitoSendConfirmCodeRequest"
+        | "/xml/reply/CognitoSendConfirmCodeRequest"
+        | "/csv/reply/CognitoSendConfirmCodeRequest" => {
             let request = to_lambda(request, peer).await;
             from_lambda(signup::handler::handle(&state.signup, request).await)
         }

@@ -31,9 +31,16 @@ pub fn reference_code(length: usize) -> String {
     (0..length).map(|_| char::from(REFERENCE_ALPHABET[rng.random_range(0..REFERENCE_ALPHABET.len())])).collect()
 }
 
-/// A positive integer below 2^53, so JavaScript clients read it exactly.
+/// Largest numeric id: .NET clients may declare family C's `Id` as `int` (the seed's help
+/// page says "integer", which Web API prints for Int32 and Int64 alike), and a larger value
+/// throws OverflowException there.
+pub const MAX_NUMERIC_ID: u64 = i32::MAX as u64;
+
+/// A positive integer that fits a .NET `int` (1..=2^31-1). Drawn at random, so it may
+/// collide with one in use: the store reserves each id with a conditional write, and the
+/// caller draws again when the reservation is taken.
 pub fn numeric_id() -> u64 {
-    rng().random_range(1..(1u64 << 53))
+    rng().random_range(1..=MAX_NUMERIC_ID)
 }
 
 #[cfg(test)]
@@ -80,10 +87,11 @@ mod tests {
     }
 
     #[test]
-    fn when_numeric_id_is_generated_should_be_below_two_to_the_53() {
-        for _ in 0..1000 {
-            let id = numeric_id();
-            assert!(id > 0 && id < (1 << 53));
-        }
+    fn when_numeric_id_is_generated_should_fit_a_dotnet_int() {
+        let ids: Vec<u64> = (0..10_000).map(|_| numeric_id()).collect();
+        assert!(ids.iter().all(|id| (1..=i32::MAX as u64).contains(id)), "1..=2^31-1");
+        // And spread over that range, not stuck low: with 10,000 uniform draws, one above
+        // 2^30 is a certainty (the chance of none is 2^-10000).
+        assert!(ids.iter().any(|id| *id > 1 << 30));
     }
 }

@@ -41,7 +41,12 @@ fn element(start: &quick_xml::events::BytesStart<'_>, scopes: &mut Vec<Vec<(Stri
     let mut nil = false;
     for attribute in start.attributes().flatten() {
         let key = String::from_utf8_lossy(attribute.key.as_ref()).to_string();
-        let value = String::from_utf8_lossy(&attribute.value).to_string();
+        // Entity and character references resolved (`xmlns="a&amp;b"` is the namespace `a&b`);
+        // one that cannot be resolved leaves the text as written.
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&attribute.value).to_string());
         if key == "xmlns" {
             declared.push((String::new(), value));
         } else if let Some(prefix) = key.strip_prefix("xmlns:") {
@@ -186,28 +191,80 @@ impl Writer {
 }
 
 const ARRAYS_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
+const SERIALIZATION_NS: &str = "http://schemas.microsoft.com/2003/10/Serialization/";
+const SCHEMA_NS: &str = "http://www.w3.org/2001/XMLSchema";
+
+/// The namespace DataContractSerializer gives a type of CLR namespace `clr_namespace` that
+/// names none of its own.
+pub fn contract_namespace(clr_namespace: &str) -> String {
+    format!("http://schemas.datacontract.org/2004/07/{clr_namespace}")
+}
+
+/// The data contract name .NET gives a closed generic type such as `GenericResult<T>`:
+/// `GenericResultOf` + each argument's contract name, then, unless every argument lives in
+/// one of .NET's built-in namespaces, a digest of the arguments' namespaces (so two
+/// `GenericResult<X>` with X from different namespaces get different names).
+///
+/// From referencesource `System.Runtime.Serialization/DataContract.cs`,
+/// `GetDefaultStableLocalName` and `GetNamespacesDigest` (Mono 6.8 uses the same source,
+/// and `clients/dotnet` checks the result against Mono's serializer):
+/// - the digested string is `" " + <number of generic parameters>` for each nesting level
+///   (one here), followed by `" " + <namespace>` for each argument, e.g.
+///   `" 1 http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests"`;
+/// - digest = the first 6 bytes of its MD5 (`HashHelper.ComputeHash`, an MD5 written out in
+///   that file), in base64 (8 characters), with `/` written `_S`, `+` written `_P` and `=`
+///   dropped.
+pub fn generic_contract_name(generic: &str, arguments: &[(&str, &str)]) -> String {
+    let mut name = format!("{generic}Of");
+    let mut namespaces = format!(" {}", arguments.len());
+    for (argument, namespace) in arguments {
+        name.push_str(argument);
+        namespaces.push(' ');
+        namespaces.push_str(namespace);
+    }
+    let built_in = arguments.iter().all(|(_, ns)| *ns == SERIALIZATION_NS || *ns == SCHEMA_NS);
+    if !built_in {
+        name.push_str(&namespaces_digest(&namespaces));
+    }
+    name
+}
+
+fn namespaces_digest(namespaces: &str) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    let hash = md5::Md5::digest(namespaces.as_bytes());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&hash[..6]);
+    encoded.replace('/', "_S").replace('+', "_P").replace('=', "")
+}
 
 /// Writes the members of a JSON object as DataContract does: in ordinal order, nulls as
-/// `i:nil`, arrays of strings as `d2p1:string` items, nested objects as nested members.
-pub fn json_members(value: &serde_json::Value) -> String {
+/// `i:nil`, arrays of strings as `string` items of the Arrays namespace, nested objects as
+/// nested members. `prefix` is the prefix bound to the members' namespace ("" for the
+/// default namespace) and `depth` the members' depth in the document (the root is 1):
+/// .NET's writer names the prefixes it declares `d<depth>p<n>`.
+pub fn json_members(value: &serde_json::Value, prefix: &str, depth: usize) -> String {
     use serde_json::Value;
     let mut out = String::new();
     let Value::Object(map) = value else { return out };
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort();
+    let qualify = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}:{name}") };
     for key in keys {
-        let name = escape(key);
+        let name = qualify(&escape(key));
         match &map[key] {
             Value::Null => out.push_str(&format!("<{name} i:nil=\"true\"/>")),
             Value::Array(items) => {
-                out.push_str(&format!("<{name} xmlns:d2p1=\"{ARRAYS_NS}\">"));
+                let items_prefix = format!("d{depth}p1");
+                out.push_str(&format!("<{name} xmlns:{items_prefix}=\"{ARRAYS_NS}\">"));
                 for item in items {
                     let text = item.as_str().map(str::to_string).unwrap_or_else(|| item.to_string());
-                    out.push_str(&format!("<d2p1:string>{}</d2p1:string>", escape(&text)));
+                    out.push_str(&format!("<{items_prefix}:string>{}</{items_prefix}:string>", escape(&text)));
                 }
                 out.push_str(&format!("</{name}>"));
             }
-            nested @ Value::Object(_) => out.push_str(&format!("<{name}>{}</{name}>", json_members(nested))),
+            nested @ Value::Object(_) => {
+                out.push_str(&format!("<{name}>{}</{name}>", json_members(nested, prefix, depth + 1)))
+            }
             Value::String(text) => out.push_str(&format!("<{name}>{}</{name}>", escape(text))),
             other => out.push_str(&format!("<{name}>{other}</{name}>")),
         }
@@ -235,6 +292,9 @@ mod tests {
         assert_eq!(root.child("b").unwrap().text, "one & two A");
         assert_eq!(root.child("C").unwrap().text, "");
         assert_eq!(root.child("D").unwrap().child("E").unwrap().text, "x");
+        let root = parse(r#"<R xmlns="urn:a&amp;b&#39;c"><S xmlns:p="urn:&lt;"><p:T/></S></R>"#).unwrap();
+        assert_eq!(root.namespace.as_deref(), Some("urn:a&b'c"));
+        assert_eq!(root.children[0].children[0].namespace.as_deref(), Some("urn:<"));
     }
 
     #[test]
@@ -253,6 +313,40 @@ mod tests {
         assert_eq!(
             w.finish("Out"),
             "<Out xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"urn:o\"><A>&lt;&amp;&gt;</A><B i:nil=\"true\"/></Out>"
+        );
+    }
+
+    #[test]
+    fn when_generic_type_is_named_should_match_data_contract_serializer() {
+        let requests = contract_namespace("SFE.Auth.Core.Requests");
+        // As Mono's DataContractSerializer names GenericResult<GenerateCnfCodeNotUserResponse>.
+        assert_eq!(
+            generic_contract_name("GenericResult", &[("GenerateCnfCodeNotUserResponse", &requests)]),
+            "GenericResultOfGenerateCnfCodeNotUserResponseNXX2sC_S0"
+        );
+        // The digest depends on the namespaces only, not on the argument's name.
+        assert_eq!(
+            generic_contract_name("GenericResult", &[("ValidateCnfCodeNotUserResponse", &requests)]),
+            "GenericResultOfValidateCnfCodeNotUserResponseNXX2sC_S0"
+        );
+        // Arguments from built-in namespaces (string is in XML Schema's) get no digest, as
+        // Mono names KeyValuePair<string, string>.
+        assert_eq!(
+            generic_contract_name("KeyValuePair", &[("string", SCHEMA_NS), ("string", SCHEMA_NS)]),
+            "KeyValuePairOfstringstring"
+        );
+        assert_eq!(namespaces_digest(" 1 urn:x"), namespaces_digest(" 1 urn:x"));
+        assert_ne!(namespaces_digest(" 1 urn:x"), namespaces_digest(" 1 urn:y"));
+    }
+
+    #[test]
+    fn when_members_live_in_another_namespace_should_prefix_them_and_their_arrays() {
+        let members = json_members(&serde_json::json!({"b": ["x"], "a": null, "c": true}), "d2p1", 3);
+        assert_eq!(
+            members,
+            format!(
+                "<d2p1:a i:nil=\"true\"/><d2p1:b xmlns:d3p1=\"{ARRAYS_NS}\"><d3p1:string>x</d3p1:string></d2p1:b><d2p1:c>true</d2p1:c>"
+            )
         );
     }
 

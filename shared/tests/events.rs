@@ -44,6 +44,7 @@ const SIGNUP_EVENTS: &[(&str, u16, i64, &str)] = &[
     ("cognito-send-confirm-code-request-malformed.json", 400, 1001, "application/json"),
     ("cognito-send-confirm-code-request-xml.json", 200, 0, "application/xml"),
     ("cognito-send-confirm-code-request-format-csv.json", 200, 0, "text/csv"),
+    ("cognito-send-confirm-code-request-xml-reply.json", 200, 0, "application/xml"),
 ];
 /// Family B events: (file, status).
 const PREREGISTRATION_EVENTS: &[(&str, u16)] = &[
@@ -73,7 +74,7 @@ async fn seed_verify_otp(h: &common::Harness) {
     let keys = &h.app.config.keys;
     let otp = NewOtp {
         id,
-        numeric_id: 4_503_599_627_370_001,
+        numeric_id: 2_147_400_001,
         user_id: Uuid::parse_str(common::USER).unwrap(),
         phone: "+905551112233".into(),
         hash: keys.hash(1, PURPOSE, &id.to_string(), "123456").unwrap(),

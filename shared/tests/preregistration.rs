@@ -10,6 +10,22 @@ use common::preregistration::{harness, payload};
 use serde_json::json;
 
 const NO_GAP: &[(&str, &str)] = &[("CNF_RESEND_GAP_SECONDS", "0")];
+const KINPOS: &str = "http://schemas.datacontract.org/2004/07/KinPOS.API";
+const REQUESTS: &str = "http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests";
+
+/// A family B call with a body in XML and an XML answer asked for.
+async fn call_xml(h: &common::preregistration::Harness, validate: bool, body: &str) -> (u16, shared::xml::Element) {
+    let mut request = common::post(body);
+    request.headers_mut().insert("content-type", "application/xml".parse().unwrap());
+    request.headers_mut().insert("accept", "application/xml".parse().unwrap());
+    let response = if validate {
+        shared::preregistration::handler::validate(&h.app, request).await
+    } else {
+        shared::preregistration::handler::generate(&h.app, request).await
+    };
+    let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
+    (response.status().as_u16(), shared::xml::parse(&text).unwrap())
+}
 
 fn unique_mobile() -> String {
     // Argentine mobiles (+54 9 11 ...), national part unique per call.
@@ -280,9 +296,15 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
     assert_eq!(response.status(), 200, "{text}");
     let root = shared::xml::parse(&text).unwrap();
-    assert_eq!(root.name, "GenericResultOfGenerateCnfCodeNotUserResponse");
+    // As DataContractSerializer names and places GenericResult<GenerateCnfCodeNotUserResponse>.
+    assert_eq!(root.name, "GenericResultOfGenerateCnfCodeNotUserResponseNXX2sC_S0");
+    assert_eq!(root.namespace.as_deref(), Some(KINPOS));
     assert!(root.child("encryptedData").unwrap().nil);
     let result = root.child("response").unwrap();
+    assert_eq!(result.namespace.as_deref(), Some(KINPOS), "the member is the generic type's");
+    for member in &result.children {
+        assert_eq!(member.namespace.as_deref(), Some(REQUESTS), "{} is the payload type's", member.name);
+    }
     assert_eq!(result.child("channels").unwrap().children[0].text, "EMAIL");
     assert!(result.child("maskedMobileNumber").unwrap().nil);
     let stored =
@@ -338,4 +360,85 @@ async fn when_a_resend_cannot_be_delivered_should_validate_by_destination_agains
     let validate = json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "confirmationCode": first});
     let (status, body) = h.validate(&validate).await;
     assert_eq!(status, 200, "the delivered code still validates by destination: {body}");
+}
+
+#[tokio::test]
+async fn when_xml_request_names_a_language_should_answer_errors_in_it_as_json_does() {
+    let h = harness(&[], None).await;
+    for language in ["en", "pt", "es"] {
+        // GIVEN an unknown application, in JSON and in XML
+        let (status, json) = h
+            .generate(&json!({"applicationId": "nobody", "emailAddress": unique_address(), "language": language}))
+            .await;
+        assert_eq!(status, 401);
+        let xml = format!(
+            "<GenerateCnfCodeNotUserRequest xmlns=\"{REQUESTS}\"><applicationId>nobody</applicationId>\
+             <emailAddress>{}</emailAddress><language>{language}</language></GenerateCnfCodeNotUserRequest>",
+            unique_address()
+        );
+        let (status, error) = call_xml(&h, false, &xml).await;
+        // THEN both answer in the language asked for
+        assert_eq!(status, 401);
+        assert_eq!(error.child("Message").unwrap().text, json["Message"].as_str().unwrap(), "{language}");
+
+        // GIVEN an unknown confirmationId
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let (status, json) = h
+            .validate(&json!({"applicationId": "demo", "confirmationId": unknown, "confirmationCode": "123456",
+                              "language": language}))
+            .await;
+        assert_eq!(status, 404);
+        let xml = format!(
+            "<ValidateCnfCodeNotUserRequest xmlns=\"{REQUESTS}\"><applicationId>demo</applicationId>\
+             <confirmationCode>123456</confirmationCode><confirmationId>{unknown}</confirmationId>\
+             <language>{language}</language></ValidateCnfCodeNotUserRequest>"
+        );
+        let (status, error) = call_xml(&h, true, &xml).await;
+        assert_eq!(status, 404);
+        assert_eq!(error.child("Message").unwrap().text, json["Message"].as_str().unwrap(), "{language}");
+    }
+    let (_, english) =
+        h.generate(&json!({"applicationId": "nobody", "emailAddress": "a@b.co", "language": "en"})).await;
+    assert_eq!(english["Message"], "Application not authorized.", "the English text, not the default Spanish");
+}
+
+#[tokio::test]
+async fn when_xml_answers_validation_or_encrypted_data_should_name_contracts_as_dotnet_does() {
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let generate = |app: &str| {
+        format!(
+            "<GenerateCnfCodeNotUserRequest xmlns=\"{REQUESTS}\"><applicationId>{app}</applicationId>\
+             <emailAddress>{address}</emailAddress></GenerateCnfCodeNotUserRequest>"
+        )
+    };
+    // Encrypted: the payload is absent, still declared in its own namespace.
+    let (status, root) = call_xml(&h, false, &generate("demo-encrypted")).await;
+    assert_eq!(status, 200);
+    assert_eq!(root.name, "GenericResultOfGenerateCnfCodeNotUserResponseNXX2sC_S0");
+    assert!(!root.child("encryptedData").unwrap().nil);
+    assert!(root.child("response").unwrap().nil);
+
+    let (status, root) = call_xml(&h, false, &generate("demo")).await;
+    assert_eq!(status, 200);
+    let confirmation = root.child("response").unwrap().child("confirmationId").unwrap().text.clone();
+    let emails = common::signup::emails_to(&address).await;
+    let code = testkit::digits(emails.last().unwrap(), 6).unwrap();
+    let (status, root) = call_xml(
+        &h,
+        true,
+        &format!(
+            "<ValidateCnfCodeNotUserRequest xmlns=\"{REQUESTS}\"><applicationId>demo</applicationId>\
+             <confirmationCode>{code}</confirmationCode><confirmationId>{confirmation}</confirmationId>\
+             </ValidateCnfCodeNotUserRequest>"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{root:?}");
+    assert_eq!(root.name, "GenericResultOfValidateCnfCodeNotUserResponseNXX2sC_S0");
+    assert_eq!(root.namespace.as_deref(), Some(KINPOS));
+    let result = root.child("response").unwrap();
+    let valid = result.child("valid").unwrap();
+    assert_eq!((valid.namespace.as_deref(), valid.text.as_str()), (Some(REQUESTS), "true"));
+    assert_eq!(result.child("confirmationId").unwrap().namespace.as_deref(), Some(REQUESTS));
 }

@@ -152,11 +152,13 @@ async fn when_email_cannot_be_sent_should_answer_delivery_failure_and_drop_the_c
 #[tokio::test]
 async fn when_answer_format_is_chosen_should_follow_query_then_suffix_then_accept() {
     let h = harness(NO_GAP, None).await;
-    let address = unique_address();
-    let body = serde_json::json!({ "EmailAddress": address }).to_string();
     let csv_header = "Total,OpCode,ErrorText,RequestTime,ResponseTime,TotalExecutionTime,CachedResponse,Data,Data2";
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 8] = [
+        // ServiceStack's predefined routes: their format, whatever ?format= or Accept say.
+        ("/json/reply/CognitoSendConfirmCodeRequest?format=csv", &[("accept", "application/xml")], "application/json"),
+        ("/xml/reply/CognitoSendConfirmCodeRequest?format=json", &[("accept", "text/csv")], "application/xml"),
+        ("/csv/reply/CognitoSendConfirmCodeRequest?format=xml", &[("accept", "application/json")], "text/csv"),
         ("/CognitoSendConfirmCodeRequest?format=csv", &[("accept", "application/xml")], "text/csv"),
         ("/CognitoSendConfirmCodeRequest.csv", &[("accept", "application/json")], "text/csv"),
         ("/CognitoSendConfirmCodeRequest", &[("accept", "text/csv")], "text/csv"),
@@ -164,6 +166,9 @@ async fn when_answer_format_is_chosen_should_follow_query_then_suffix_then_accep
         ("/CognitoSendConfirmCodeRequest.json", &[("accept", "text/csv")], "application/json"),
     ];
     for (path, headers, want) in cases {
+        // A fresh address each time: one may be sent 5 codes an hour.
+        let address = unique_address();
+        let body = serde_json::json!({ "EmailAddress": address }).to_string();
         let (status, content_type, text) = h.call(path, headers, &body).await;
         assert_eq!(status, 200, "{path}: {text}");
         assert!(content_type.starts_with(want), "{path}: {content_type}");
@@ -206,6 +211,37 @@ async fn when_body_is_xml_or_json_labelled_csv_should_read_it() {
     let (status, _, text) = h.call("/CognitoSendConfirmCodeRequest.xml", &[], bomb).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("<OpCode>1001</OpCode>"), "{text}");
+}
+
+#[tokio::test]
+async fn when_xml_request_is_in_a_namespace_should_answer_in_it_errors_included() {
+    let h = harness(NO_GAP, None).await;
+    let request = |ns: &str, address: &str| {
+        format!(
+            "<CognitoSendConfirmCodeRequest xmlns=\"{ns}\"><EmailAddress>{address}</EmailAddress></CognitoSendConfirmCodeRequest>"
+        )
+    };
+    let servicestack = "http://schemas.servicestack.net/types";
+    let cdn = "http://schemas.datacontract.org/2004/07/Cdn.Api";
+    for (ns, address, status) in [
+        (servicestack, unique_address(), 200),
+        (servicestack, "not an address".to_string(), 400),
+        (cdn, unique_address(), 200),
+        ("urn:a-client's-own", unique_address(), 200),
+    ] {
+        let (got, _, text) = h.call("/xml/reply/CognitoSendConfirmCodeRequest", &[], &request(ns, &address)).await;
+        assert_eq!(got, status, "{text}");
+        let root = shared::xml::parse(&text).unwrap();
+        assert_eq!(root.namespace.as_deref(), Some(ns), "{text}");
+        assert_eq!(root.child("OpCode").unwrap().namespace.as_deref(), Some(ns), "{text}");
+    }
+    // No namespace, or a JSON request: Cdn.Api's, as before.
+    let plain = "<CognitoSendConfirmCodeRequest><EmailAddress>x@y</EmailAddress></CognitoSendConfirmCodeRequest>";
+    let json = serde_json::json!({ "EmailAddress": "x@y" }).to_string();
+    for body in [plain, &json] {
+        let (_, _, text) = h.call("/CognitoSendConfirmCodeRequest.xml", &[], body).await;
+        assert_eq!(shared::xml::parse(&text).unwrap().namespace.as_deref(), Some(cdn), "{text}");
+    }
 }
 
 /// Sends `n` confirmations of `code` for `address` at once; each answer's HTTP status.

@@ -22,7 +22,7 @@ async fn when_otp_is_created_should_text_code_and_reference_and_verify_once() {
     assert_eq!(created["OtpCode"], serde_json::Value::Null, "the code is not returned by default");
     assert_eq!(created["RemainingExpirationSeconds"], 120);
     assert_eq!(created["GsmNumber"], phone.as_str());
-    assert!(created["Id"].as_u64().is_some_and(|id| id > 0 && id < 1 << 53));
+    assert!(created["Id"].as_u64().is_some_and(|id| id > 0 && id <= i32::MAX as u64), "fits a .NET int");
     let reference = created["ReferenceCode"].as_str().unwrap().to_string();
     let otp_id = created["OtpIdReference"].as_str().unwrap().to_string();
     // THEN the SMS carries a 6-digit code and the reference
@@ -299,4 +299,36 @@ async fn when_legacy_client_speaks_xml_should_answer_xml_with_code_names() {
     let (status, body) =
         read(shared::twofactor::handler::create(&h.app, post("<CreateTwoFactorSmsOtpRequest><")).await).await;
     assert_eq!((status.as_u16(), body["Code"].as_u64()), (400, Some(4001)), "{body}");
+}
+
+#[tokio::test]
+async fn when_drawn_id_is_taken_should_draw_again_and_never_reuse_it() {
+    use shared::twofactor::TwoFactorError;
+    use shared::twofactor::request::CreateRequest;
+    let h = harness(&[]).await;
+    let (taken, free) = (2_147_000_001_u64, 2_147_000_002_u64);
+    // GIVEN the id the generator draws first is reserved already
+    h.app
+        .store
+        .client()
+        .put_item()
+        .table_name(&h.app.config.table_name)
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("OTPID#{taken}")))
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("OTP".into()))
+        .send()
+        .await
+        .unwrap();
+    let phone = unique_phone();
+    let request = || CreateRequest::parse(&create_body(&phone, json!({}))).unwrap();
+    // WHEN an OTP is created THEN it gets the next draw, and its SMS goes out once
+    let mut draws = [taken, free].into_iter();
+    let created = h.app.create_with_ids(request(), None, None, || draws.next().unwrap()).await.unwrap();
+    assert_eq!(created.numeric_id, free);
+    assert_eq!(testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await.len(), 1);
+    // WHEN every draw is taken (now both are) THEN the create gives up as busy, sending nothing
+    let err = h.app.create_with_ids(request(), None, None, || taken).await.unwrap_err();
+    assert!(matches!(err, TwoFactorError::Busy), "{err:?}");
+    let err = h.app.create_with_ids(request(), None, None, || free).await.unwrap_err();
+    assert!(matches!(err, TwoFactorError::Busy), "{err:?}");
+    assert_eq!(testkit::sms_to(&phone).await.len(), 1);
 }

@@ -25,22 +25,28 @@ fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, CnfError
     })
 }
 
-/// The language a request asks for, read leniently so even an invalid request is answered
-/// in it.
-fn language_of(body: &str) -> Language {
-    let value: Option<Value> = serde_json::from_str(body).ok();
-    let requested = value
-        .as_ref()
-        .and_then(Value::as_object)
-        .and_then(|map| map.iter().find(|(k, _)| k.eq_ignore_ascii_case("language")).and_then(|(_, v)| v.as_str()));
-    Language::pick(requested)
+/// The language a request asks for, in JSON or XML, read leniently so even an invalid
+/// request is answered in it.
+fn language_of(body: &str, xml: bool) -> Language {
+    let requested = if xml {
+        crate::xml::parse(body).ok().and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone()))
+    } else {
+        let value: Option<Value> = serde_json::from_str(body).ok();
+        value.as_ref().and_then(Value::as_object).and_then(|map| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("language"))
+                .and_then(|(_, v)| v.as_str().map(str::to_string))
+        })
+    };
+    Language::pick(requested.as_deref())
 }
 
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
     let body = body_of(&request, "/GenerateCnfCodeNotUser");
-    let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
+    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| GenerateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);
+    let read = |b: &str| GenerateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
@@ -58,14 +64,15 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language, xml.then_some("GenericResultOfGenerateCnfCodeNotUserResponse"))
+    answer(app, outcome, language, xml.then_some("GenerateCnfCodeNotUserResponse"))
 }
 
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
     let body = body_of(&request, "/ValidateCnfCodeNotUser");
-    let language = body.as_ref().map(|b| language_of(b)).unwrap_or(Language::Es);
+    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| ValidateRequest::read(b, http::is_xml_body(request.headers(), b)).map_err(CnfError::Invalid);
+    let read = |b: &str| ValidateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
@@ -74,17 +81,18 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language, xml.then_some("GenericResultOfValidateCnfCodeNotUserResponse"))
+    answer(app, outcome, language, xml.then_some("ValidateCnfCodeNotUserResponse"))
 }
 
 /// `GenericResult`: `{"encryptedData": "..."}` for applications with a key, else
 /// `{"encryptedData": null, "response": {...}}`; errors as ASP.NET Web API writes them.
-/// With `xml_root`, the same answer as DataContract XML (errors as Web API's `<Error>`).
+/// With `xml_payload` (the payload type's name), the same answer as DataContract XML (errors
+/// as Web API's `<Error>`).
 fn answer(
     app: &Preregistration,
     outcome: Result<(String, Payload), CnfError>,
     language: Language,
-    xml_root: Option<&str>,
+    xml_payload: Option<&str>,
 ) -> Response<Body> {
     match outcome {
         Ok((application, payload)) => {
@@ -93,8 +101,8 @@ fn answer(
                 Some(data) => json!({ "encryptedData": data }),
                 None => json!({ "encryptedData": null, "response": payload }),
             };
-            match xml_root {
-                Some(root) => http::xml_response(StatusCode::OK, result_xml(root, &body)),
+            match xml_payload {
+                Some(payload) => http::xml_response(StatusCode::OK, result_xml(payload, &body)),
                 None => http::json_response(StatusCode::OK, &body),
             }
         }
@@ -110,7 +118,7 @@ fn answer(
                 }
                 _ => json!({ "Message": err.message(language) }),
             };
-            let response = match xml_root {
+            let response = match xml_payload {
                 Some(_) => http::xml_response(status, error_xml(&body)),
                 None => http::json_response(status, &body),
             };
@@ -119,16 +127,25 @@ fn answer(
     }
 }
 
-const RESULT_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/KinPOS.API";
+/// The seed's `KinPOS.API.GenericResult<T>`; `T` (the payload) is in the requests' namespace.
+const RESULT_CLR_NAMESPACE: &str = "KinPOS.API";
 
-fn result_xml(root: &str, body: &Value) -> String {
-    let mut w = crate::xml::Writer::new(root, RESULT_NAMESPACE);
+/// `GenericResult<payload>` as DataContractSerializer writes it: the generic contract's own
+/// name (`GenericResultOf<payload><digest>`) in KinPOS.API's namespace, and the payload's
+/// members in the payload type's namespace, bound to the prefix .NET's writer would
+/// generate at that depth (`d2p1`).
+fn result_xml(payload: &str, body: &Value) -> String {
+    use crate::xml::{contract_namespace, generic_contract_name, json_members};
+    let payload_namespace = super::validation::REQUEST_NAMESPACE;
+    let root = generic_contract_name("GenericResult", &[(payload, payload_namespace)]);
+    let mut w = crate::xml::Writer::new(&root, &contract_namespace(RESULT_CLR_NAMESPACE));
     w.field("encryptedData", body["encryptedData"].as_str());
+    let declaration = format!("xmlns:d2p1=\"{payload_namespace}\"");
     match &body["response"] {
-        Value::Null => w.field("response", None),
-        response => w.raw(&format!("<response>{}</response>", crate::xml::json_members(response))),
+        Value::Null => w.raw(&format!("<response {declaration} i:nil=\"true\"/>")),
+        response => w.raw(&format!("<response {declaration}>{}</response>", json_members(response, "d2p1", 3))),
     };
-    w.finish(root)
+    w.finish(&root)
 }
 
 /// ASP.NET Web API's `HttpError` in XML: `<Error><Message/><ModelState><request.x/>...`.

@@ -207,6 +207,21 @@ fn object(body: &str) -> Result<Map<String, Value>, ModelState> {
     }
 }
 
+/// A dictionary in the form DataContractJsonSerializer writes by default (without
+/// `UseSimpleDictionaryFormat`), `[{"Key":"k","Value":"v"}]`, as the object Json.NET writes;
+/// `None` when an entry is not a pair with a string key.
+fn key_value_entries(entries: &[Value]) -> Option<Map<String, Value>> {
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = entry.as_object()?;
+            let field = |name: &str| entry.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+            let key = field("Key")?.as_str()?.to_string();
+            Some((key, field("Value").cloned().unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
 fn channels(r: &mut Reader<'_>, mobile: &Option<String>, prefix: &Option<String>, email: &Option<String>) {
     let has_mobile = mobile.as_deref().is_some_and(|m| !m.is_empty());
     if has_mobile && prefix.as_deref().is_none_or(str::is_empty) {
@@ -278,35 +293,44 @@ impl GenerateRequest {
                 r.fail("auditInfo", "Cannot deserialize the current JSON value into type 'RequestAuditInfo'.".into())
             }
         }
-        match r.get("additionalParameters").cloned() {
-            None => {}
-            Some(Value::Object(parameters)) => {
-                if parameters.len() > MAX_PARAMETERS {
+        let not_a_dictionary = "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.";
+        let parameters = match r.get("additionalParameters").cloned() {
+            None => None,
+            Some(Value::Object(parameters)) => Some(parameters),
+            Some(Value::Array(entries)) => {
+                let parameters = key_value_entries(&entries);
+                if parameters.is_none() {
+                    r.fail("additionalParameters", not_a_dictionary.into());
+                }
+                parameters
+            }
+            Some(_) => {
+                r.fail("additionalParameters", not_a_dictionary.into());
+                None
+            }
+        };
+        if let Some(parameters) = parameters {
+            if parameters.len() > MAX_PARAMETERS {
+                r.fail(
+                    "additionalParameters",
+                    format!("The field additionalParameters must have at most {MAX_PARAMETERS} entries."),
+                );
+            }
+            for (key, value) in parameters {
+                let value = match value {
+                    Value::String(s) => s,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                if key.chars().count() > 64 || value.chars().count() > 512 {
                     r.fail(
                         "additionalParameters",
-                        format!("The field additionalParameters must have at most {MAX_PARAMETERS} entries."),
+                        "Keys of additionalParameters must be at most 64 characters and values at most 512.".into(),
                     );
+                    break;
                 }
-                for (key, value) in parameters {
-                    let value = match value {
-                        Value::String(s) => s,
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    };
-                    if key.chars().count() > 64 || value.chars().count() > 512 {
-                        r.fail(
-                            "additionalParameters",
-                            "Keys of additionalParameters must be at most 64 characters and values at most 512.".into(),
-                        );
-                        break;
-                    }
-                    request.additional_parameters.insert(key, value);
-                }
+                request.additional_parameters.insert(key, value);
             }
-            Some(_) => r.fail(
-                "additionalParameters",
-                "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.".into(),
-            ),
         }
         if errors.is_empty() { Ok(request) } else { Err(errors) }
     }
@@ -436,6 +460,38 @@ mod tests {
         assert_eq!(r.recovery_id, Some(7));
         assert_eq!(r.audit_info.unwrap().ip_address.as_deref(), Some("203.0.113.7"));
         assert_eq!(r.additional_parameters["campaign"], "spring");
+    }
+
+    #[test]
+    fn when_dictionary_comes_as_key_value_pairs_should_read_it_like_the_object_form() {
+        // DataContractJsonSerializer's default dictionary form.
+        let pairs = GenerateRequest::parse(
+            r#"{"applicationId":"demo","emailAddress":"ana@shop.online",
+                "additionalParameters":[{"Key":"campaign","Value":"spring"},{"key":"empty","value":null}]}"#,
+        )
+        .unwrap();
+        let object = GenerateRequest::parse(
+            r#"{"applicationId":"demo","emailAddress":"ana@shop.online",
+                "additionalParameters":{"campaign":"spring","empty":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(pairs, object);
+        assert_eq!(pairs.additional_parameters["campaign"], "spring");
+        for bad in [r#"[{"Value":"v"}]"#, r#"[{"Key":1,"Value":"v"}]"#, r#"["k"]"#] {
+            let e =
+                errors(&format!(r#"{{"applicationId":"demo","emailAddress":"a@b.co","additionalParameters":{bad}}}"#));
+            assert_eq!(
+                e["request.additionalParameters"],
+                vec!["Cannot deserialize the current JSON value into type 'Dictionary<string, string>'."],
+                "{bad}"
+            );
+        }
+        let many: Vec<Value> = (0..21).map(|i| serde_json::json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+        let e = errors(
+            &serde_json::json!({"applicationId":"demo","emailAddress":"a@b.co","additionalParameters":many})
+                .to_string(),
+        );
+        assert!(e.contains_key("request.additionalParameters"), "the limit holds for pairs too");
     }
 
     #[test]

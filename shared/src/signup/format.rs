@@ -38,9 +38,24 @@ impl Format {
     }
 }
 
-/// `?format=` first, then the path's suffix (`.csv`), then `Accept` (by quality, then order);
-/// JSON when none of them names a format.
+/// ServiceStack's predefined routes, `/{format}/reply/{Request}`, which a ServiceStack client
+/// posts to when its DTO has no `[Route]`: the format is the route's.
+fn predefined_route(path: &str) -> Option<Format> {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let _request = segments.next()?;
+    if !segments.next()?.eq_ignore_ascii_case("reply") {
+        return None;
+    }
+    Format::named(segments.next()?)
+}
+
+/// A predefined route's format whatever else the request says (as ServiceStack does); then
+/// `?format=`, then the path's suffix (`.csv`), then `Accept` (by quality, then order); JSON
+/// when none of them names a format.
 pub fn negotiate(path: &str, query: Option<&str>, accept: Option<&str>) -> Format {
+    if let Some(format) = predefined_route(path) {
+        return format;
+    }
     let from_query = query.into_iter().flat_map(|q| q.split('&')).find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         key.eq_ignore_ascii_case("format").then(|| Format::named(value)).flatten()
@@ -52,9 +67,14 @@ pub fn negotiate(path: &str, query: Option<&str>, accept: Option<&str>) -> Forma
 }
 
 pub fn render(envelope: &Envelope, format: Format) -> String {
+    render_in(envelope, format, None)
+}
+
+/// `render`, with XML in `namespace` (the request's) instead of Cdn.Api's.
+pub fn render_in(envelope: &Envelope, format: Format, namespace: Option<&str>) -> String {
     match format {
         Format::Json => serde_json::to_string(envelope).unwrap_or_default(),
-        Format::Xml => xml(envelope),
+        Format::Xml => xml(envelope, namespace.unwrap_or(NS)),
         Format::Csv => csv(envelope),
     }
 }
@@ -139,10 +159,13 @@ fn user_xml(out: &mut String, name: &str, user: Option<&CognitoUser>) {
     out.push_str(&format!("</{name}>"));
 }
 
-fn xml(envelope: &Envelope) -> String {
+/// Every member in `namespace`: the DTOs all share one (their CLR namespace's, or the one
+/// a client's `ContractNamespace` gives them).
+fn xml(envelope: &Envelope, namespace: &str) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
     out.push_str(&format!(
-        "<CognitoSendConfirmCodeResponse xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"{NS}\">"
+        "<CognitoSendConfirmCodeResponse xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns=\"{}\">",
+        escape(namespace)
     ));
     element(&mut out, "CachedResponse", Some(&envelope.cached_response.to_string()));
     element(&mut out, "ErrorText", envelope.error_text.as_deref());
@@ -202,6 +225,35 @@ mod tests {
         assert_eq!(negotiate(p, None, Some("text/html, application/xml;q=0.9, */*;q=0.8")), Format::Xml);
         assert_eq!(negotiate(p, None, Some("text/csv;q=0.2, application/json")), Format::Json);
         assert_eq!(negotiate(p, Some("format=yaml"), Some("text/plain")), Format::Json);
+    }
+
+    #[test]
+    fn when_predefined_route_is_used_should_answer_its_format_whatever_else_is_asked() {
+        let csv = Some("text/csv");
+        assert_eq!(negotiate("/json/reply/CognitoSendConfirmCodeRequest", Some("format=xml"), csv), Format::Json);
+        assert_eq!(negotiate("/xml/reply/CognitoSendConfirmCodeRequest", Some("format=json"), csv), Format::Xml);
+        assert_eq!(negotiate("/csv/reply/CognitoSendConfirmCodeRequest", None, Some("application/json")), Format::Csv);
+        // Behind a REST API stage, and in other cases.
+        assert_eq!(negotiate("/prod/XML/Reply/CognitoSendConfirmCodeRequest", None, None), Format::Xml);
+        // Not a predefined route: the usual precedence.
+        assert_eq!(negotiate("/yaml/reply/CognitoSendConfirmCodeRequest", None, csv), Format::Csv);
+        assert_eq!(negotiate("/xml/oneway/CognitoSendConfirmCodeRequest", None, None), Format::Json);
+    }
+
+    #[test]
+    fn when_request_namespace_is_given_should_answer_every_element_in_it() {
+        let servicestack = "http://schemas.servicestack.net/types";
+        let root = crate::xml::parse(&render_in(&envelope(true), Format::Xml, Some(servicestack))).unwrap();
+        fn all_in(element: &crate::xml::Element, ns: &str) {
+            // Dictionary entries are in the Arrays namespace, as .NET writes them.
+            if element.name != "KeyValueOfstringstring" && element.name != "Key" && element.name != "Value" {
+                assert_eq!(element.namespace.as_deref(), Some(ns), "{}", element.name);
+            }
+            element.children.iter().for_each(|c| all_in(c, ns));
+        }
+        all_in(&root, servicestack);
+        let default = crate::xml::parse(&render(&envelope(true), Format::Xml)).unwrap();
+        all_in(&default, NS);
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let caller = crate::guards::Caller::of(&request);
     let idempotency = crate::idempotency::Idempotency::of(&request, "signup-send", &app.config.keys, app.store.table())
         .map_err(SignupError::InvalidParameter);
-    let outcome = match (read(&request), idempotency) {
+    let parsed = read(&request);
+    // An XML request's namespace, kept for the answer (also an error one) before the request
+    // is consumed; requests that cannot be read are answered in the default one.
+    let namespace = parsed.as_ref().ok().and_then(|r| r.namespace.clone());
+    let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(key)) => app.handle(parsed, caller.as_ref(), key.as_ref()).await,
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
@@ -59,7 +63,7 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
             )
         }
     };
-    http::with_retry_after(respond(status, format, &envelope), retry_after)
+    http::with_retry_after(respond(status, format, namespace.as_deref(), &envelope), retry_after)
 }
 
 fn read(request: &Request) -> Result<SignupRequest, SignupError> {
@@ -73,8 +77,8 @@ fn read(request: &Request) -> Result<SignupRequest, SignupError> {
     SignupRequest::parse(body)
 }
 
-fn respond(status: StatusCode, format: Format, envelope: &Envelope) -> Response<Body> {
-    let mut response = Response::new(Body::Text(format::render(envelope, format)));
+fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope: &Envelope) -> Response<Body> {
+    let mut response = Response::new(Body::Text(format::render_in(envelope, format, namespace)));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response

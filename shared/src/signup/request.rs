@@ -10,6 +10,9 @@ use super::SignupError;
 pub struct SignupRequest {
     pub email_address: Option<String>,
     pub confirmation_code: Option<String>,
+    /// The XML body's namespace, if any: the answer is written in it, so a client whose
+    /// DTOs live in ServiceStack's usual namespace can read it.
+    pub namespace: Option<String>,
 }
 
 const ROOT: &str = "CognitoSendConfirmCodeRequest";
@@ -42,7 +45,11 @@ impl SignupRequest {
                 Some(_) => Err(SignupError::InvalidParameter(format!("{name} must be a string."))),
             }
         };
-        Ok(Self { email_address: field("EmailAddress")?, confirmation_code: field("ConfirmationCode")? })
+        Ok(Self {
+            email_address: field("EmailAddress")?,
+            confirmation_code: field("ConfirmationCode")?,
+            namespace: None,
+        })
     }
 
     /// Element names are matched without their namespace, in any order.
@@ -53,7 +60,11 @@ impl SignupRequest {
             return Err(SignupError::InvalidParameter(format!("The root element must be {ROOT}.")));
         }
         let text = |name: &str| root.child(name).map(|e| e.text.clone());
-        Ok(Self { email_address: text("EmailAddress"), confirmation_code: text("ConfirmationCode") })
+        Ok(Self {
+            email_address: text("EmailAddress"),
+            confirmation_code: text("ConfirmationCode"),
+            namespace: root.namespace.clone().filter(|ns| !ns.is_empty()),
+        })
     }
 }
 
@@ -92,6 +103,12 @@ mod tests {
         .unwrap();
         assert_eq!(r.email_address.as_deref(), Some("ana&co@example.com"));
         assert_eq!(r.confirmation_code.as_deref(), Some("012345"));
+        assert_eq!(r.namespace.as_deref(), Some("http://schemas.servicestack.net/types"));
+        let r = SignupRequest::parse(
+            "<CognitoSendConfirmCodeRequest><EmailAddress>a@b.co</EmailAddress></CognitoSendConfirmCodeRequest>",
+        );
+        assert_eq!(r.unwrap().namespace, None);
+        assert_eq!(SignupRequest::parse(r#"{"EmailAddress":"a@b.co"}"#).unwrap().namespace, None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::{codes, mask, phone};
 /// Upper bounds of the request's own limits (API.md: the interval at most one day).
 const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
 const MAX_SMS_COUNT: i64 = 1_000;
+/// Draws of a fresh id (and OTP id) before a create gives up as busy.
+const CREATE_ATTEMPTS: usize = 5;
 
 pub struct TwoFactor {
     pub config: Arc<Config>,
@@ -132,6 +134,17 @@ impl TwoFactor {
         accept_language: Option<&str>,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, TwoFactorError> {
+        self.create_with_ids(request, accept_language, idempotency, codes::numeric_id).await
+    }
+
+    /// `create`, drawing numeric ids from `next_id` (tests force collisions with it).
+    pub async fn create_with_ids(
+        &self,
+        request: CreateRequest,
+        accept_language: Option<&str>,
+        idempotency: Option<&Idempotency>,
+        mut next_id: impl FnMut() -> u64,
+    ) -> Result<Created, TwoFactorError> {
         let profile = self.profile(request.configuration_id)?;
         let limits = limits(&request, profile)?;
         let phone = phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
@@ -146,7 +159,9 @@ impl TwoFactor {
         let lock = self.failure_window(&phone.e164);
         let keys = &self.config.keys;
 
-        for _ in 0..3 {
+        // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
+        // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
+        for _ in 0..CREATE_ATTEMPTS {
             let now = self.clock.now_ms();
             let id = Uuid::new_v4();
             let code = codes::numeric_code(profile.code_length);
@@ -154,7 +169,7 @@ impl TwoFactor {
             let pk = otp_pk(&id);
             let otp = NewOtp {
                 id,
-                numeric_id: codes::numeric_id(),
+                numeric_id: next_id(),
                 user_id: request.user_id,
                 phone: phone.e164.clone(),
                 hash: keys

@@ -106,7 +106,8 @@ pub enum CreateOutcome {
         item: Option<Item>,
     },
     DestinationLocked,
-    /// The random id or numeric id is taken (astronomically rare): draw new ones.
+    /// The numeric id is taken (rare: 2^31 values), or the random OTP id (astronomically
+    /// rare): draw new ones.
     IdTaken,
 }
 
