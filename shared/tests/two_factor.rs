@@ -332,3 +332,23 @@ async fn when_drawn_id_is_taken_should_draw_again_and_never_reuse_it() {
     assert!(matches!(err, TwoFactorError::Busy), "{err:?}");
     assert_eq!(testkit::sms_to(&phone).await.len(), 1);
 }
+
+#[tokio::test]
+async fn when_the_key_is_rotated_should_verify_codes_of_the_old_version_until_it_is_dropped() {
+    const V1: &str = "1:first-key-of-thirty-two-characters!!";
+    const V2_V1: &str = "2:second-key-of-thirty-two-characters!,1:first-key-of-thirty-two-characters!!";
+    const V2: &str = "2:second-key-of-thirty-two-characters!";
+    let before = harness(&[("OTP_KEYS", V1)]).await;
+    let phone = testkit::unique_phone();
+    let (old_id, old_code) = before.otp(&phone, json!({})).await;
+    let (dropped_id, dropped_code) = before.otp(&phone, json!({})).await;
+    // GIVEN a deployment with version 2 current and version 1 kept
+    let rotated = harness(&[("OTP_KEYS", V2_V1)]).await;
+    // THEN a code made under version 1 verifies, and new codes are made under version 2
+    assert_eq!(rotated.verify(&old_id, &old_code).await.0, 200);
+    let (new_id, new_code) = rotated.otp(&phone, json!({})).await;
+    // AND once version 1 is dropped, its codes no longer verify, version 2's do
+    let after = harness(&[("OTP_KEYS", V2)]).await;
+    assert_ne!(after.verify(&dropped_id, &dropped_code).await.0, 200);
+    assert_eq!(after.verify(&new_id, &new_code).await.0, 200);
+}
