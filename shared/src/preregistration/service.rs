@@ -28,10 +28,30 @@ pub struct Preregistration {
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
+    /// Where the handlers' metric lines go (stdout in a Lambda).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What the client is told (then serialised, and encrypted for applications with a key).
 pub type Payload = serde_json::Value;
+
+/// A code sent: the answer, and where it went (for the handler's metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub payload: Payload,
+    /// The SMS destination's country, when the code went by SMS.
+    pub sms_country: Option<crate::metrics::Country>,
+    pub by_sms: bool,
+    pub by_email: bool,
+}
+
+/// A code validated: the answer, and the country of the SMS it was sent by, if any (the
+/// conversion of SMS codes is watched by country).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub payload: Payload,
+    pub sms_country: Option<crate::metrics::Country>,
+}
 
 fn invalid(field: &str, message: String) -> CnfError {
     CnfError::Invalid(ModelState::from([(format!("request.{field}"), vec![message])]))
@@ -103,6 +123,7 @@ impl Preregistration {
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
+            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
             config: Arc::new(config),
         })
     }
@@ -120,7 +141,7 @@ impl Preregistration {
     }
 
     /// `caller`: the source address API Gateway saw, when there is one (see `guards`).
-    pub async fn generate(&self, request: GenerateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
+    pub async fn generate(&self, request: GenerateRequest, caller: Option<&Caller>) -> Result<Sent, CnfError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -203,14 +224,20 @@ impl Preregistration {
                 channels.push("EMAIL");
             }
             tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
-            return Ok(json!({
+            let payload = json!({
                 "confirmationId": id.to_string(),
                 "channels": channels,
                 "expiresInSeconds": config.cnf_code_ttl_seconds,
                 "resendAfterSeconds": config.cnf_resend_gap_seconds,
                 "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
                 "maskedEmailAddress": email.as_deref().map(mask::email),
-            }));
+            });
+            return Ok(Sent {
+                payload,
+                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(&p.region)),
+                by_sms: mobile.is_some(),
+                by_email: email.is_some(),
+            });
         }
         Err(CnfError::Busy)
     }
@@ -264,7 +291,7 @@ impl Preregistration {
 
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
-    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
+    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, CnfError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
@@ -298,7 +325,10 @@ impl Preregistration {
                 match self.store.consume(&code, &locks, &checks, &credits, now).await? {
                     Consumed::Yes => {
                         tracing::info!(code_id = %code.id, "confirmation code validated");
-                        return Ok(json!({"confirmationId": code.id.to_string(), "valid": true}));
+                        return Ok(Validated {
+                            payload: json!({"confirmationId": code.id.to_string(), "valid": true}),
+                            sms_country: code.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
+                        });
                     }
                     Consumed::Locked(_) => {
                         return Err(self.failed(CnfError::TooManyAttempts, gate.as_ref(), now).await);
