@@ -17,6 +17,7 @@
 //! - `Latency`, `ServerErrors` and the operation's own counts (`CodesSent`, `SmsDelivered`,
 //!   `EmailsDelivered`, `DeliveryFailures` for sends; `Verified` for verifications) by
 //!   `[Family, Operation]`, `[]` and, when the request had an SMS destination, `[Country]`;
+//!   (`EmailsDelivered` never by country: it has none);
 //! - on a refusal, `Refusals` by `[Rule]` and `[Family, Rule]`.
 //!
 //! No metric name appears in two directives, and each line's directives name only the
@@ -294,10 +295,18 @@ impl Record {
             out.push_str(r#",["Country"]"#);
         }
         out.push_str(r#"],"Metrics":[{"Name":"Latency","Unit":"Milliseconds"},{"Name":"ServerErrors","Unit":"Count"}"#);
-        for count in self.operation.counts() {
+        // E-mails have no country: by the SMS destination's they would only be billed noise.
+        let by_country = |count: &&Count| self.country.is_none() || **count != Count::EmailsDelivered;
+        for count in self.operation.counts().iter().filter(by_country) {
             write!(out, r#",{{"Name":"{}","Unit":"Count"}}"#, count.name())?;
         }
         out.push_str("]}");
+        if self.country.is_some() && self.operation.counts().contains(&Count::EmailsDelivered) {
+            write!(
+                out,
+                r#",{{"Namespace":{namespace},"Dimensions":[["Family","Operation"],[]],"Metrics":[{{"Name":"EmailsDelivered","Unit":"Count"}}]}}"#
+            )?;
+        }
         if let Outcome::Refused(_) = self.outcome {
             write!(
                 out,
@@ -599,6 +608,8 @@ mod tests {
         }
         assert!(!flat.iter().any(|d| d.starts_with("Refusals") || d.starts_with("Verified")), "{flat:#?}");
         assert!(!flat.iter().any(|d| d.starts_with("Requests{Country")), "requests are not by country");
+        assert!(!flat.iter().any(|d| d.starts_with("EmailsDelivered{Country")), "e-mails have no country");
+        assert!(flat.contains(&"EmailsDelivered{}=0".to_string()), "{flat:#?}");
         let units: Vec<_> = data.iter().map(|d| (d.name.as_str(), d.unit.as_deref())).collect();
         assert!(units.contains(&("Latency", Some("Milliseconds"))));
         assert!(units.contains(&("Requests", Some("Count"))));
