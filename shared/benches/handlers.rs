@@ -215,6 +215,20 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
         b.to_async(&rt).iter(|| async { sns.publish().phone_number(PHONE).message("Your code").send().await.unwrap() })
     });
 
+    // What the metrics add to a request, alone: timing it, the destination's country, the
+    // EMF line rendered and written (to /dev/null, as `metrics()`).
+    let metrics = metrics();
+    group.bench_function("metric line alone", |b| {
+        b.iter(|| {
+            use shared::metrics::{Country, Family, Operation, Outcome, Record};
+            let started = std::time::Instant::now();
+            let record = Record::new(Family::C, Operation::Create, Outcome::Sent)
+                .country(Country::of_phone(std::hint::black_box(PHONE)))
+                .delivered(1, 0);
+            metrics.emit(&record.took(started.elapsed()));
+        })
+    });
+
     let ok = expect("C create", 200);
     group.bench_function("C create", |b| {
         b.to_async(&rt).iter(|| async { ok(shared::twofactor::handler::create(&c_app, post(&create)).await) })
