@@ -131,3 +131,34 @@ async fn when_family_a_sends_and_confirms_should_record_send_and_confirm() {
         ]
     );
 }
+
+#[tokio::test]
+async fn when_the_sender_acts_on_a_stream_record_should_record_each_attempt_with_the_country() {
+    // GIVEN the sample pending OTP (to +54 9 11 ...) stored, and the sender with its lines kept
+    let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(
+        &std::fs::read_to_string(testkit::workspace_root().join("events/two-factor-sms-sender-insert.json")).unwrap(),
+    )
+    .unwrap();
+    let image: shared::dynamo::Item = event.records[0].change.new_image.clone().into();
+    let created: u64 = shared::dynamo::get_n(&image, "cat").unwrap();
+    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(common::FailingSms::default());
+    let (mut refusing, mut h) = (common::harness_with(&[], Some(failing)).await, common::harness(&[]).await);
+    h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send().await.unwrap();
+    let (kept, metrics) = kept();
+    for harness in [&mut refusing, &mut h] {
+        harness.clock.set_ms(created + 1_000);
+        Arc::get_mut(&mut harness.app).unwrap().metrics = metrics.clone();
+    }
+
+    // WHEN the carrier refuses it, then takes it, then the record comes again
+    shared::twofactor::sender::handle(&refusing.app, event.clone()).await;
+    shared::twofactor::sender::handle(&h.app, event.clone()).await;
+    shared::twofactor::sender::handle(&h.app, event).await;
+
+    // THEN a failed attempt and a delivery, both to AR; the repeat was no OTP to act on
+    let ar = Country::new("AR");
+    assert_eq!(
+        kept.take(),
+        [(Operation::Deliver, Outcome::DeliveryFailed, ar, 0, 0), (Operation::Deliver, Outcome::Sent, ar, 1, 0)]
+    );
+}
