@@ -1,4 +1,4 @@
-"""Checks what template.yaml promises about its doors, keys and alarms, on the CloudFormation
+"""Checks what template.yaml promises about its doors, keys, alarms, metrics and dashboard, on the CloudFormation
 that the SAM translator makes of it, with the template's conditions evaluated for a few
 parameter sets (the defaults, TwoFactorAuth=JWT, a test stage).
 
@@ -61,6 +61,45 @@ class _NoManagedPolicies:
         return {}
 
 
+PSEUDO = {"AWS::StackName": "stack", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def evaluate(v, params, variables=None):
+    """The value of an intrinsic function with these parameter values; a resource's Ref or
+    attribute stands in as `<Name>` / `<Name.Attribute>`."""
+    variables = variables or {}
+    if isinstance(v, (str, int, float)):
+        return v
+    if isinstance(v, list):
+        return [evaluate(x, params, variables) for x in v]
+    (fn, arg), = v.items()
+    if fn == "Ref":
+        return params.get(arg, PSEUDO.get(arg, f"<{arg}>"))
+    if fn == "Fn::GetAtt":
+        return "<" + ".".join(arg) + ">"
+    if fn == "Fn::Join":
+        return arg[0].join(str(x) for x in evaluate(arg[1], params, variables))
+    if fn == "Fn::Split":
+        return str(evaluate(arg[1], params, variables)).split(arg[0])
+    if fn == "Fn::Select":
+        return evaluate(arg[1], params, variables)[int(arg[0])]
+    if fn == "Fn::Sub":
+        text, own = (arg, {}) if isinstance(arg, str) else arg
+        names = {k: evaluate(x, params, variables) for k, x in own.items()}
+
+        def name(match):
+            key = match.group(1)
+            if key in names:
+                return str(names[key])
+            if "." in key:
+                return f"<{key}>"
+            return str(evaluate({"Ref": key}, params))
+
+        return re.sub(r"\$\{([^}!]+)\}", name, text)
+    raise ValueError(f"intrinsic function {fn}")
+
+
 def translate(template, overrides):
     """The template as CloudFormation would deploy it with these parameter values."""
     params = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
@@ -97,6 +136,8 @@ def translate(template, overrides):
             return params[v["Ref"]]
         if isinstance(v, dict) and set(v) == {"Condition"}:
             return condition(v["Condition"])
+        if isinstance(v, dict) and set(v) <= {"Fn::Select", "Fn::Split", "Fn::Sub", "Fn::Join"}:
+            return evaluate(v, params)
         return resolve(v)
 
     def resolve(v):
@@ -230,6 +271,110 @@ def check_alarms(cfn):
         actions = alarm.get("AlarmActions", [])
         if not actions or any(a.get("Ref") not in topics for a in actions):
             errors.append(f"{aid} does not notify the alarm topic: {actions}")
+    return errors
+
+
+# The request metrics (shared/src/metrics.rs): one namespace per stack, in every function.
+METRICS_NAMESPACE = {"Fn::Sub": "VerificationCodes/${AWS::StackName}"}
+
+
+def metric_stats(alarm):
+    """The metrics an alarm reads: (namespace, name, dimensions, statistic) of each."""
+    if "MetricName" in alarm:
+        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
+        return [(alarm.get("Namespace"), alarm["MetricName"], dims, stat)]
+    out = []
+    for query in alarm.get("Metrics", []):
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            out.append((metric.get("Namespace"), metric["MetricName"], dims, stat.get("Stat")))
+    return out
+
+
+def expression(alarm):
+    returned = [q for q in alarm.get("Metrics", []) if q.get("ReturnData", True) and "Expression" in q]
+    return returned[0]["Expression"] if len(returned) == 1 else None
+
+
+def check_metrics(cfn):
+    """The functions publish under one namespace; the alarms and the dashboard read it."""
+    errors = []
+    params = cfn["Parameters"]
+    functions = of_type(cfn, FUNCTION)
+    for fid, fn in functions.items():
+        namespace = fn.get("Environment", {}).get("Variables", {}).get("METRICS_NAMESPACE")
+        if namespace != METRICS_NAMESPACE:
+            errors.append(f"{fid}: METRICS_NAMESPACE is {namespace!r}, not {METRICS_NAMESPACE}")
+    alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
+    ours = lambda stats: all(ns == METRICS_NAMESPACE for ns, *_ in stats)  # noqa: E731
+
+    def find(description, matches):
+        found = [aid for aid, a in alarms.items() if matches(a, metric_stats(a))]
+        if not found:
+            errors.append(f"no alarm on {description}")
+        return found
+
+    find("number-block refusals", lambda a, m: ours(m) and [(n, d) for _, n, d, _ in m] == [
+        ("Refusals", {"Rule": "NumberBlock"})] and a.get("Threshold") == 0 and a.get("ComparisonOperator") == "GreaterThanThreshold")
+    find("the 5xx rate", lambda a, m: ours(m) and sorted(n for _, n, d, _ in m if not d) == ["Requests", "ServerErrors"]
+         and "/ requests" in (expression(a) or "") and isinstance(a.get("Threshold"), dict))
+    find("p99 latency", lambda a, m: ours(m) and m and m[0][1] == "Latency" and m[0][3] == "p99" and not m[0][2])
+    watched = [c for c in params["WatchedCountries"].split(",") if c]
+    conversion = {}
+    for aid, alarm in alarms.items():
+        stats = metric_stats(alarm)
+        if not ours(stats) or sorted(n for _, n, _, _ in stats) != ["CodesSent", "Verified"]:
+            continue
+        countries = {evaluate(d.get("Country"), params) for _, _, d, _ in stats}
+        text = evaluate(expression(alarm) or "", params)
+        guard = f"sent >= {params['ConversionAlarmMinSends']}"
+        if len(countries) != 1 or guard not in text or "FILL(verified, 0) / sent" not in text:
+            errors.append(f"{aid}: conversion of one country with a minimum-sends guard, not {countries} {text!r}")
+        if alarm.get("ComparisonOperator") != "LessThanThreshold" or alarm.get("Threshold") != {"Ref": "ConversionAlarmPercent"}:
+            errors.append(f"{aid}: does not alarm below ConversionAlarmPercent")
+        conversion.update(dict.fromkeys(countries, aid))
+    if sorted(conversion) != sorted(watched):
+        errors.append(f"conversion alarms for {sorted(conversion)}, watched countries {watched}")
+
+    dashboards = of_type(cfn, "AWS::CloudWatch::Dashboard")
+    if len(dashboards) != 1:
+        return errors + [f"expected one dashboard, found {sorted(dashboards)}"]
+    (did, dashboard), = dashboards.items()
+    try:
+        body = json.loads(evaluate(dashboard["DashboardBody"], params))
+    except (ValueError, KeyError, TypeError) as e:
+        return errors + [f"{did}: the body is not JSON once substituted: {e}"]
+    namespace = evaluate(METRICS_NAMESPACE, params)
+    metrics, searches = [], []
+    for widget in body.get("widgets", []):
+        for row in widget.get("properties", {}).get("metrics", []):
+            options = row[-1] if row and isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                searches.append(options["expression"])
+            else:
+                names = [x for x in row if not isinstance(x, dict)]
+                metrics.append((names[0], names[1], tuple(names[2:]), options.get("stat") or widget["properties"].get("stat")))
+    wanted = {
+        "SMS codes sent by country": any(f"{{{namespace},Country}} MetricName=\"CodesSent\"" in e for e in searches),
+        "refusals by rule": any(f"{{{namespace},Rule}} MetricName=\"Refusals\"" in e for e in searches),
+        "5xx answers": (namespace, "ServerErrors", (), "Sum") in metrics,
+        "delivery failures": (namespace, "DeliveryFailures", (), "Sum") in metrics,
+        "latency p50, p90, p99": all((namespace, "Latency", (), p) in metrics for p in ("p50", "p90", "p99")),
+        "SMS spend": ("AWS/SNS", "SMSMonthToDateSpentUSD", (), "Maximum") in metrics,
+        "overall conversion": "100*FILL(va,0)/sa" in searches,
+    }
+    for country in watched:
+        wanted[f"conversion of {country}"] = (namespace, "CodesSent", ("Country", country), "Sum") in metrics and (
+            namespace, "Verified", ("Country", country), "Sum") in metrics
+    for name, present in wanted.items():
+        if not present:
+            errors.append(f"{did}: no {name}")
+    for ns, *_ in metrics:
+        if ns.startswith("VerificationCodes") and ns != namespace:
+            errors.append(f"{did}: reads namespace {ns}, the functions write {namespace}")
     return errors
 
 
@@ -367,6 +512,9 @@ def main():
         ("prod asking for codes", {"ReturnOtpCode": "true"}, "IAM", "prod", False),
         ("test stage", {"Stage": "test"}, "IAM", "test", False),
         ("test stage returning codes", {"Stage": "test", "ReturnOtpCode": "true"}, "IAM", "test", True),
+        ("no watched country", {"WatchedCountries": ""}, "IAM", "prod", False),
+        ("one watched country", {"WatchedCountries": "TR"}, "IAM", "prod", False),
+        ("four watched countries", {"WatchedCountries": "AR,BR,MX,TR"}, "IAM", "prod", False),
     ]
     for name, overrides, auth, stage, returns_code in cases:
         cfn = translate(template, overrides)
@@ -375,12 +523,13 @@ def main():
             found.append("ALLOW_LOCAL_SECRETS in the translated template")
         if name == "defaults":
             found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn)
+        found += check_metrics(cfn)
         errors += [f"[{name}] {e}" for e in found]
     for e in errors:
         print(f"template check: {e}", file=sys.stderr)
     if errors:
         return 1
-    print(f"template check: {path}: doors, test switches, OTP keys, KMS keys, access logs and alarms as promised")
+    print(f"template check: {path}: doors, test switches, OTP keys, KMS keys, access logs, alarms, metrics and dashboard as promised")
     return 0
 
 

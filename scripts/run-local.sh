@@ -41,5 +41,5 @@ for _ in $(seq 1 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then break; fi
   sleep 0.1
 done
-echo "ready: http://127.0.0.1:${PORT}  (inbox: http://127.0.0.1:${PORT}/_local/messages)"
+echo "ready: http://127.0.0.1:${PORT}  (inbox: http://127.0.0.1:${PORT}/_local/messages, metrics: http://127.0.0.1:${PORT}/_local/metrics)"
 wait -n "${pids[@]}"

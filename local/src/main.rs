@@ -1,9 +1,11 @@
 //! The service on one local port, for development: every endpoint at its real path through
 //! the same handlers the Lambdas run, the AWS SDK pointed at moto (`AWS_ENDPOINT_URL`), the
 //! DynamoDB Stream polled into the same SMS sender the stream-triggered Lambda runs, and the
-//! local inbox. `GET /health` and `GET /_local/messages` exist only here.
+//! local inbox. `GET /health`, `GET /_local/messages` and `GET /_local/metrics` exist only
+//! here.
 
 mod inbox;
+mod metrics;
 mod routes;
 mod streams;
 
@@ -29,9 +31,16 @@ async fn serve() -> Result<(), String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local moto server".to_string())?;
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
-    let two_factor = Arc::new(TwoFactor::from_env().await.map_err(|e| e.to_string())?);
-    let signup = Arc::new(Signup::from_env().await.map_err(|e| e.to_string())?);
-    let preregistration = Arc::new(Preregistration::from_env().await.map_err(|e| e.to_string())?);
+    // The handlers' metric lines go to this process's collector instead of stdout.
+    let collector = Arc::new(metrics::Collector::default());
+    let mut two_factor = TwoFactor::from_env().await.map_err(|e| e.to_string())?;
+    let mut signup = Signup::from_env().await.map_err(|e| e.to_string())?;
+    let mut preregistration = Preregistration::from_env().await.map_err(|e| e.to_string())?;
+    let to_collector = shared::metrics::Metrics::new(&two_factor.config.metrics_namespace, collector.clone());
+    two_factor.metrics = to_collector.clone();
+    signup.metrics = to_collector.clone();
+    preregistration.metrics = to_collector;
+    let (two_factor, signup, preregistration) = (Arc::new(two_factor), Arc::new(signup), Arc::new(preregistration));
     let sdk = shared::aws::sdk_config().await;
 
     tokio::spawn(streams::deliver_forever(
@@ -45,7 +54,7 @@ async fn serve() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let state = Arc::new(routes::State { two_factor, signup, preregistration, moto: endpoint });
+    let state = Arc::new(routes::State { two_factor, signup, preregistration, moto: endpoint, metrics: collector });
     println!("local-server: listening on http://127.0.0.1:{port}");
     loop {
         tokio::select! {

@@ -19,6 +19,7 @@ pub struct State {
     pub signup: Arc<Signup>,
     pub preregistration: Arc<Preregistration>,
     pub moto: String,
+    pub metrics: Arc<crate::metrics::Collector>,
 }
 
 /// `peer`: the connection's real address, which reaches the handlers as API Gateway's
@@ -32,6 +33,7 @@ pub async fn route(
     let response = match path.as_str() {
         "/health" => text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
         "/_local/messages" => crate::inbox::messages(&state.moto).await,
+        "/_local/metrics" => text(StatusCode::OK, "application/json", state.metrics.snapshot().to_string()),
         "/api/TwoFactor/CreateTwoFactorSmsOtp" => {
             let request = to_lambda(request, peer).await;
             from_lambda(handler::create(&state.two_factor, request).await)

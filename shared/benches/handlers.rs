@@ -91,6 +91,20 @@ fn clock(at_ms: u64) -> Arc<dyn Clock> {
     Arc::new(ManualClock::at(at_ms))
 }
 
+/// What a function pays for its metric line: rendered and written with one `write` (to
+/// /dev/null here; stdout, a pipe, in Lambda).
+fn metrics() -> shared::metrics::Metrics {
+    struct DevNull(std::fs::File);
+    impl shared::metrics::Sink for DevNull {
+        fn emit(&self, _record: &shared::metrics::Record, line: &str) {
+            use std::io::Write;
+            let _ = (&self.0).write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    let sink = DevNull(std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap());
+    shared::metrics::Metrics::new("VerificationCodes", Arc::new(sink))
+}
+
 fn config(overrides: &[(&str, &str)]) -> Arc<Config> {
     Arc::new(Config::from_lookup(testkit::env(overrides)).unwrap())
 }
@@ -101,6 +115,7 @@ fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
         store: shared::twofactor::store::OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         clock: clock(now_ms),
+        metrics: metrics(),
         config,
     }
 }
@@ -115,6 +130,7 @@ fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
         sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
+        metrics: metrics(),
         config,
     }
 }
@@ -125,6 +141,7 @@ fn signup(sdk: &SdkConfig, now_ms: u64) -> Signup {
         store: shared::signup::store::UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
+        metrics: metrics(),
         config,
     }
 }
@@ -196,6 +213,20 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     });
     group.bench_function("SDK Publish alone", |b| {
         b.to_async(&rt).iter(|| async { sns.publish().phone_number(PHONE).message("Your code").send().await.unwrap() })
+    });
+
+    // What the metrics add to a request, alone: timing it, the destination's country, the
+    // EMF line rendered and written (to /dev/null, as `metrics()`).
+    let metrics = metrics();
+    group.bench_function("metric line alone", |b| {
+        b.iter(|| {
+            use shared::metrics::{Country, Family, Operation, Outcome, Record};
+            let started = std::time::Instant::now();
+            let record = Record::new(Family::C, Operation::Create, Outcome::Sent)
+                .country(Country::of_phone(std::hint::black_box(PHONE)))
+                .delivered(1, 0);
+            metrics.emit(&record.took(started.elapsed()));
+        })
     });
 
     let ok = expect("C create", 200);

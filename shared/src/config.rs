@@ -118,6 +118,8 @@ pub struct Config {
     pub cnf_resend_gap_seconds: u64,
     /// Per-caller limits, SMS ceilings and the number-block breaker.
     pub guards: crate::guards::Guards,
+    /// The CloudWatch namespace of the metric lines (`METRICS_NAMESPACE`; see `metrics`).
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -209,6 +211,8 @@ impl Config {
             cnf_send_window_seconds: number("CNF_SEND_WINDOW_SECONDS", 3600, 1..=86_400)?,
             cnf_resend_gap_seconds: number("CNF_RESEND_GAP_SECONDS", 30, 0..=3600)?,
             guards: crate::guards::Guards::from_lookup(&get)?,
+            metrics_namespace: crate::metrics::namespace(get("METRICS_NAMESPACE"))
+                .map_err(|reason| ConfigError::Invalid { name: "METRICS_NAMESPACE", reason })?,
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod guards;
 pub mod http;
 pub mod idempotency;
 pub mod mask;
+pub mod metrics;
 pub mod phone;
 pub mod preregistration;
 pub mod signup;

@@ -6,10 +6,12 @@
 //! running one instead.
 //!
 //! `aws_calls` counts the AWS calls a handler makes (against moto); `fake_aws` answers them
-//! in memory, for benchmarks that must measure our code rather than a server.
+//! in memory, for benchmarks that must measure our code rather than a server. `lambda` runs a
+//! function binary against a runtime-API stub and keeps what it prints.
 
 pub mod aws_calls;
 pub mod fake_aws;
+pub mod lambda;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

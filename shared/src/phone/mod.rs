@@ -82,6 +82,14 @@ pub fn format_international(e164: &str) -> String {
     formatted.unwrap_or_else(|| e164.to_string())
 }
 
+/// The region (ISO 3166-1 alpha-2) of a number already in E.164 form, as `parse` assigns it,
+/// without validating the number again: what a metric needs of a stored destination.
+pub fn region_of(e164: &str) -> Option<&'static str> {
+    let (code, national) = split_country_code(e164.strip_prefix('+')?)?;
+    let region = region_for(code, national)?;
+    (region.id() != NON_GEOGRAPHIC).then(|| region.id())
+}
+
 /// libphonenumber's shortest national significant number.
 const MIN_NATIONAL_LENGTH: usize = 2;
 const NON_GEOGRAPHIC: &str = "001";

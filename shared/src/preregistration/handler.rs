@@ -1,4 +1,7 @@
-//! HTTP edge of family B: ASP.NET Web API's answers, every outcome mapped in this one place.
+//! HTTP edge of family B: ASP.NET Web API's answers, every outcome mapped in this one place
+//! (to its status and body, and to its metric record).
+
+use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -8,6 +11,29 @@ use super::service::{Payload, Preregistration};
 use super::validation::{GenerateRequest, ValidateRequest};
 use super::{CnfError, Language};
 use crate::http::{self, BodyError};
+use crate::metrics::{Family, Operation, Outcome, Record, Rule};
+
+/// How a refused or failed request ended, for the metrics (next to the status mapping: a
+/// test holds the two together).
+fn outcome(err: &CnfError) -> Outcome {
+    match err {
+        CnfError::KeyInFlight | CnfError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
+        CnfError::Invalid(_)
+        | CnfError::PayloadTooLarge
+        | CnfError::MethodNotAllowed
+        | CnfError::UnknownPath
+        | CnfError::UnknownApplication => Outcome::Refused(Rule::BadInput),
+        CnfError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
+        CnfError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
+        CnfError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
+        CnfError::NotFound => Outcome::NotFound,
+        CnfError::Expired => Outcome::Expired,
+        CnfError::Mismatch { .. } => Outcome::Mismatch,
+        CnfError::AlreadyUsed => Outcome::AlreadyUsed,
+        CnfError::DeliveryFailed => Outcome::DeliveryFailed,
+        CnfError::Busy | CnfError::Internal => Outcome::Error,
+    }
+}
 
 fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, CnfError> {
     if !http::addressed_to(request.uri().path(), endpoint) {
@@ -42,6 +68,7 @@ fn language_of(body: &str, xml: bool) -> Language {
 }
 
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
+    let started = Instant::now();
     let body = body_of(&request, "/GenerateCnfCodeNotUser");
     let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
     let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
@@ -53,9 +80,7 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
             let caller = crate::guards::Caller::of(&request);
             let keys = &app.config.keys;
             match crate::idempotency::Idempotency::of(&request, "cnf-generate", keys, app.store.table()) {
-                Ok(key) => {
-                    app.generate(parsed, caller.as_ref(), key.as_ref()).await.map(|payload| (application, payload))
-                }
+                Ok(key) => app.generate(parsed, caller.as_ref(), key.as_ref()).await.map(|sent| (application, sent)),
                 Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
                     "Idempotency-Key".to_string(),
                     vec![reason],
@@ -64,10 +89,20 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language, xml.then_some("GenerateCnfCodeNotUserResponse"))
+    let record = match &outcome {
+        Ok((_, sent)) => Record::new(Family::B, Operation::Generate, Outcome::Sent)
+            .country(sent.sms_country)
+            .delivered(u32::from(sent.by_sms), u32::from(sent.by_email)),
+        Err(err) => Record::new(Family::B, Operation::Generate, self::outcome(err)),
+    };
+    let outcome = outcome.map(|(application, sent)| (application, sent.payload));
+    let response = answer(app, outcome, language, xml.then_some("GenerateCnfCodeNotUserResponse"));
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
 }
 
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
+    let started = Instant::now();
     let body = body_of(&request, "/ValidateCnfCodeNotUser");
     let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
     let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
@@ -77,11 +112,20 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            app.validate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
+            app.validate(parsed, caller.as_ref()).await.map(|validated| (application, validated))
         }
         Err(err) => Err(err),
     };
-    answer(app, outcome, language, xml.then_some("ValidateCnfCodeNotUserResponse"))
+    let record = match &outcome {
+        Ok((_, validated)) => {
+            Record::new(Family::B, Operation::Validate, Outcome::Verified).country(validated.sms_country)
+        }
+        Err(err) => Record::new(Family::B, Operation::Validate, self::outcome(err)),
+    };
+    let outcome = outcome.map(|(application, validated)| (application, validated.payload));
+    let response = answer(app, outcome, language, xml.then_some("ValidateCnfCodeNotUserResponse"));
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
 }
 
 /// `GenericResult`: `{"encryptedData": "..."}` for applications with a key, else
@@ -167,4 +211,57 @@ fn error_xml(body: &Value) -> String {
     }
     out.push_str("</Error>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guards::{Refusal, Rule as Guard};
+
+    fn refused(rule: Guard) -> CnfError {
+        CnfError::Refused(Refusal {
+            rule,
+            subject: String::new(),
+            count: 1,
+            verified: 0,
+            limit: 1,
+            window_seconds: 3600,
+            retry_after_seconds: 1,
+        })
+    }
+
+    #[test]
+    fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
+        use CnfError::*;
+        let cases = [
+            (Invalid(Default::default()), Outcome::Refused(Rule::BadInput)),
+            (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),
+            (MethodNotAllowed, Outcome::Refused(Rule::BadInput)),
+            (UnknownPath, Outcome::Refused(Rule::BadInput)),
+            (UnknownApplication, Outcome::Refused(Rule::BadInput)),
+            (RateLimited, Outcome::Refused(Rule::DestinationLimit)),
+            (refused(Guard::CallerSends), Outcome::Refused(Rule::CallerSends)),
+            (refused(Guard::CallerFailures), Outcome::Refused(Rule::CallerFailures)),
+            (refused(Guard::NumberBlock), Outcome::Refused(Rule::NumberBlock)),
+            (refused(Guard::CountryCeiling), Outcome::Refused(Rule::CountryCeiling)),
+            (refused(Guard::DailyCeiling), Outcome::Refused(Rule::DailyCeiling)),
+            (TooManyAttempts, Outcome::Refused(Rule::Lockout)),
+            (NotFound, Outcome::NotFound),
+            (Expired, Outcome::Expired),
+            (Mismatch { remaining: 2 }, Outcome::Mismatch),
+            (AlreadyUsed, Outcome::AlreadyUsed),
+            (DeliveryFailed, Outcome::DeliveryFailed),
+            (Busy, Outcome::Error),
+            (Internal, Outcome::Error),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(outcome(&err), expected, "{err:?}");
+            // What the metrics call a server error is what the answer's status says, and
+            // every refusal by a rule is a 4xx.
+            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            if let Outcome::Refused(_) = expected {
+                assert!((400..500).contains(&err.status()), "{err:?}");
+            }
+        }
+    }
 }

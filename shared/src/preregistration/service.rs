@@ -29,10 +29,30 @@ pub struct Preregistration {
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
+    /// Where the handlers' metric lines go (stdout in a Lambda).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What the client is told (then serialised, and encrypted for applications with a key).
 pub type Payload = serde_json::Value;
+
+/// A code sent: the answer, and where it went (for the handler's metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub payload: Payload,
+    /// The SMS destination's country, when the code went by SMS.
+    pub sms_country: Option<crate::metrics::Country>,
+    pub by_sms: bool,
+    pub by_email: bool,
+}
+
+/// A code validated: the answer, and the country of the SMS it was sent by, if any (the
+/// conversion of SMS codes is watched by country).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub payload: Payload,
+    pub sms_country: Option<crate::metrics::Country>,
+}
 
 fn invalid(field: &str, message: String) -> CnfError {
     CnfError::Invalid(ModelState::from([(format!("request.{field}"), vec![message])]))
@@ -104,6 +124,7 @@ impl Preregistration {
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
+            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
             config: Arc::new(config),
         })
     }
@@ -127,7 +148,7 @@ impl Preregistration {
         request: GenerateRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Payload, CnfError> {
+    ) -> Result<Sent, CnfError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -214,7 +235,10 @@ impl Preregistration {
                 StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
                 StoreOutcome::Guarded { index, item } if index == guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
-                        Some(Prior::Done(payload)) => Ok(payload),
+                        // A replay: nothing was delivered this time.
+                        Some(Prior::Done(payload)) => {
+                            Ok(Sent { payload, sms_country: None, by_sms: false, by_email: false })
+                        }
                         Some(Prior::Failed) => Err(CnfError::DeliveryFailed),
                         Some(Prior::Mismatch) => Err(CnfError::KeyReused),
                         Some(Prior::InFlight) | None => Err(CnfError::KeyInFlight),
@@ -234,7 +258,12 @@ impl Preregistration {
                 return Err(err);
             }
             tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
-            return Ok(payload);
+            return Ok(Sent {
+                payload,
+                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(&p.region)),
+                by_sms: mobile.is_some(),
+                by_email: email.is_some(),
+            });
         }
         Err(CnfError::Busy)
     }
@@ -288,7 +317,7 @@ impl Preregistration {
 
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
-    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Payload, CnfError> {
+    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, CnfError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
@@ -322,7 +351,10 @@ impl Preregistration {
                 match self.store.consume(&code, &locks, &checks, &credits, now).await? {
                     Consumed::Yes => {
                         tracing::info!(code_id = %code.id, "confirmation code validated");
-                        return Ok(json!({"confirmationId": code.id.to_string(), "valid": true}));
+                        return Ok(Validated {
+                            payload: json!({"confirmationId": code.id.to_string(), "valid": true}),
+                            sms_country: code.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
+                        });
                     }
                     Consumed::Locked(_) => {
                         return Err(self.failed(CnfError::TooManyAttempts, gate.as_ref(), now).await);

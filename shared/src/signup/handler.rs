@@ -1,5 +1,6 @@
 //! HTTP edge of family A: negotiate the format, read the body, run the operation, and answer
-//! the `BaseResponse` envelope, every outcome mapped in this one place.
+//! the `BaseResponse` envelope, every outcome mapped in this one place (to its status and
+//! envelope, and to its metric record).
 
 use std::time::Instant;
 
@@ -12,6 +13,27 @@ use super::model::{Envelope, iso_time, timespan};
 use super::request::SignupRequest;
 use super::service::Signup;
 use crate::http::{self, BodyError};
+use crate::metrics::{Family, Operation, Outcome, Record, Rule};
+
+/// How a refused or failed request ended, for the metrics (next to the status mapping: a
+/// test holds the two together).
+fn outcome(err: &SignupError) -> Outcome {
+    match err {
+        SignupError::KeyInFlight | SignupError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
+        SignupError::InvalidParameter(_) | SignupError::PayloadTooLarge | SignupError::MethodNotAllowed => {
+            Outcome::Refused(Rule::BadInput)
+        }
+        SignupError::LimitExceeded => Outcome::Refused(Rule::DestinationLimit),
+        SignupError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
+        SignupError::TooManyFailedAttempts => Outcome::Refused(Rule::Lockout),
+        SignupError::CodeMismatch => Outcome::Mismatch,
+        SignupError::ExpiredCode => Outcome::Expired,
+        SignupError::UserNotFound => Outcome::NotFound,
+        SignupError::AlreadyConfirmed => Outcome::AlreadyUsed,
+        SignupError::CodeDeliveryFailure => Outcome::DeliveryFailed,
+        SignupError::Busy | SignupError::Internal => Outcome::Error,
+    }
+}
 
 pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let started = Instant::now();
@@ -25,9 +47,20 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     // An XML request's namespace, kept for the answer (also an error one) before the request
     // is consumed; requests that cannot be read are answered in the default one.
     let namespace = parsed.as_ref().ok().and_then(|r| r.namespace.clone());
+    // A request that cannot be read asked for nothing in particular: counted as a send, the
+    // endpoint's first step.
+    let operation = match &parsed {
+        Ok(request) if request.code().is_some() => Operation::Confirm,
+        _ => Operation::Send,
+    };
     let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(key)) => app.handle(parsed, caller.as_ref(), key.as_ref()).await,
         (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    let record = match (&outcome, operation) {
+        (Ok(_), Operation::Confirm) => Record::new(Family::A, operation, Outcome::Verified),
+        (Ok(_), _) => Record::new(Family::A, operation, Outcome::Sent).delivered(0, 1),
+        (Err(err), _) => Record::new(Family::A, operation, self::outcome(err)),
     };
     let retry_after = outcome.as_ref().err().and_then(SignupError::retry_after);
     let (status, envelope) = match outcome {
@@ -63,7 +96,9 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
             )
         }
     };
-    http::with_retry_after(respond(status, format, namespace.as_deref(), &envelope), retry_after)
+    let response = http::with_retry_after(respond(status, format, namespace.as_deref(), &envelope), retry_after);
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
 }
 
 fn read(request: &Request) -> Result<SignupRequest, SignupError> {
@@ -82,4 +117,50 @@ fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guards::{Refusal, Rule as Guard};
+
+    fn refused(rule: Guard) -> SignupError {
+        SignupError::Refused(Refusal {
+            rule,
+            subject: String::new(),
+            count: 1,
+            verified: 0,
+            limit: 1,
+            window_seconds: 3600,
+            retry_after_seconds: 1,
+        })
+    }
+
+    #[test]
+    fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
+        use SignupError::*;
+        let cases = [
+            (InvalidParameter("x".into()), Outcome::Refused(Rule::BadInput)),
+            (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),
+            (MethodNotAllowed, Outcome::Refused(Rule::BadInput)),
+            (LimitExceeded, Outcome::Refused(Rule::DestinationLimit)),
+            (refused(Guard::CallerSends), Outcome::Refused(Rule::CallerSends)),
+            (refused(Guard::CallerFailures), Outcome::Refused(Rule::CallerFailures)),
+            (TooManyFailedAttempts, Outcome::Refused(Rule::Lockout)),
+            (CodeMismatch, Outcome::Mismatch),
+            (ExpiredCode, Outcome::Expired),
+            (UserNotFound, Outcome::NotFound),
+            (AlreadyConfirmed, Outcome::AlreadyUsed),
+            (CodeDeliveryFailure, Outcome::DeliveryFailed),
+            (Busy, Outcome::Error),
+            (Internal, Outcome::Error),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(outcome(&err), expected, "{err:?}");
+            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            if let Outcome::Refused(_) = expected {
+                assert!((400..500).contains(&err.status()), "{err:?}");
+            }
+        }
+    }
 }

@@ -18,6 +18,12 @@ pub struct SignupRequest {
 const ROOT: &str = "CognitoSendConfirmCodeRequest";
 
 impl SignupRequest {
+    /// The confirmation code as given, trimmed; none when absent or blank: the request then
+    /// asks for a code to be sent.
+    pub fn code(&self) -> Option<&str> {
+        self.confirmation_code.as_deref().map(str::trim).filter(|c| !c.is_empty())
+    }
+
     pub fn parse(body: &str) -> Result<Self, SignupError> {
         let trimmed = body.trim_start_matches('\u{feff}').trim();
         if trimmed.is_empty() {

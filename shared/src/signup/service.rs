@@ -23,6 +23,8 @@ pub struct Signup {
     pub store: UserStore,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
+    /// Where the handlers' metric lines go (stdout in a Lambda).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// "24 hours", "1 hour", "90 minutes".
@@ -59,6 +61,7 @@ impl Signup {
             store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
+            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
             config: Arc::new(config),
         })
     }
@@ -103,19 +106,19 @@ impl Signup {
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
     ) -> Result<User, SignupError> {
-        let raw = request.email_address.unwrap_or_default();
+        let raw = request.email_address.as_deref().unwrap_or_default();
         if raw.trim().is_empty() {
             return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
         }
-        let address = normalise_address(&raw)
+        let address = normalise_address(raw)
             .ok_or_else(|| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
-        match request.confirmation_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
+        match request.code() {
             None => self.send(&address, caller, idempotency).await,
             Some(code) => {
                 if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
                     return Err(SignupError::InvalidParameter("ConfirmationCode must be digits only.".into()));
                 }
-                self.confirm(&address, &code, caller).await
+                self.confirm(&address, code, caller).await
             }
         }
     }

@@ -1,5 +1,8 @@
 //! HTTP edge of family C: wire format in, one domain call, the family's answer out. Every
-//! outcome, including bad input, is mapped to a status and body in exactly one place.
+//! outcome, including bad input, is mapped to a status and body, and to its metric record, in
+//! exactly one place.
+
+use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -10,6 +13,29 @@ use super::service::TwoFactor;
 use super::{Code, TwoFactorError};
 use crate::http::{self, BodyError};
 use crate::idempotency::Idempotency;
+use crate::metrics::{Country, Family, Operation, Outcome, Record, Rule};
+
+/// How a refused or failed request ended, for the metrics (next to `status`: a test holds
+/// the two together).
+fn outcome(err: &TwoFactorError) -> Outcome {
+    match err {
+        TwoFactorError::KeyInFlight | TwoFactorError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
+        TwoFactorError::InvalidRequest(_)
+        | TwoFactorError::PayloadTooLarge
+        | TwoFactorError::MethodNotAllowed
+        | TwoFactorError::UnknownPath
+        | TwoFactorError::ConfigurationNotFound(_) => Outcome::Refused(Rule::BadInput),
+        TwoFactorError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
+        TwoFactorError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
+        TwoFactorError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
+        TwoFactorError::OtpNotFound => Outcome::NotFound,
+        TwoFactorError::Expired => Outcome::Expired,
+        TwoFactorError::Mismatch { .. } => Outcome::Mismatch,
+        TwoFactorError::AlreadyVerified => Outcome::AlreadyUsed,
+        TwoFactorError::SmsFailed => Outcome::DeliveryFailed,
+        TwoFactorError::Busy | TwoFactorError::Internal => Outcome::Error,
+    }
+}
 
 fn status(err: &TwoFactorError) -> StatusCode {
     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -39,17 +65,26 @@ fn respond<T: serde::Serialize>(
 }
 
 pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
+    let started = Instant::now();
     let accept_language = http::header(request.headers(), "accept-language");
     let xml = http::prefers_xml(request.headers());
     let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
         .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
+    // An `IsSync: false` OTP's SMS is the sender's to deliver (and count).
+    let sync = parsed.as_ref().is_ok_and(|p| p.is_sync);
     let idempotency = Idempotency::of(&request, "2fa-create", &app.config.keys, app.store.table())
         .map_err(TwoFactorError::InvalidRequest);
     let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(idempotency)) => app.create(parsed, accept_language, idempotency.as_ref()).await,
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
-    match outcome {
+    let record = match &outcome {
+        Ok(created) => Record::new(Family::C, Operation::Create, Outcome::Sent)
+            .country(Country::of_phone(&created.phone))
+            .delivered(u32::from(sync), 0),
+        Err(err) => Record::new(Family::C, Operation::Create, self::outcome(err)),
+    };
+    let response = match outcome {
         Ok(created) => respond(
             StatusCode::OK,
             xml,
@@ -71,10 +106,13 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
             let response = respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
-    }
+    };
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
 }
 
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
+    let started = Instant::now();
     let xml = http::prefers_xml(request.headers());
     let parsed = body_of(&request, "/VerifyTwoFactorSmsOtp")
         .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
@@ -83,7 +121,13 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         Ok(parsed) => app.verify(parsed).await,
         Err(err) => Err(err),
     };
-    match outcome {
+    let record = match &outcome {
+        Ok(verified) => {
+            Record::new(Family::C, Operation::Verify, Outcome::Verified).country(Country::of_phone(&verified.phone))
+        }
+        Err(err) => Record::new(Family::C, Operation::Verify, self::outcome(err)),
+    };
+    let response = match outcome {
         Ok(verified) => respond(
             StatusCode::OK,
             xml,
@@ -93,6 +137,60 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         Err(err) => {
             tracing::info!(code = err.code().number(), "verify refused: {err}");
             respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml)
+        }
+    };
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guards::{Refusal, Rule as Guard};
+
+    fn refusal(rule: Guard) -> Refusal {
+        Refusal {
+            rule,
+            subject: String::new(),
+            count: 1,
+            verified: 0,
+            limit: 1,
+            window_seconds: 3600,
+            retry_after_seconds: 1,
+        }
+    }
+
+    #[test]
+    fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
+        use TwoFactorError::*;
+        let cases = [
+            (InvalidRequest("x".into()), Outcome::Refused(Rule::BadInput)),
+            (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),
+            (MethodNotAllowed, Outcome::Refused(Rule::BadInput)),
+            (UnknownPath, Outcome::Refused(Rule::BadInput)),
+            (ConfigurationNotFound(9), Outcome::Refused(Rule::BadInput)),
+            (RateLimited, Outcome::Refused(Rule::DestinationLimit)),
+            (Refused(refusal(Guard::NumberBlock)), Outcome::Refused(Rule::NumberBlock)),
+            (Refused(refusal(Guard::CountryCeiling)), Outcome::Refused(Rule::CountryCeiling)),
+            (Refused(refusal(Guard::DailyCeiling)), Outcome::Refused(Rule::DailyCeiling)),
+            (TooManyAttempts, Outcome::Refused(Rule::Lockout)),
+            (OtpNotFound, Outcome::NotFound),
+            (Expired, Outcome::Expired),
+            (Mismatch { remaining: 1 }, Outcome::Mismatch),
+            (AlreadyVerified, Outcome::AlreadyUsed),
+            (SmsFailed, Outcome::DeliveryFailed),
+            (Busy, Outcome::Error),
+            (Internal, Outcome::Error),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(outcome(&err), expected, "{err:?}");
+            // What the metrics call a server error is what the answer's status says.
+            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            assert_eq!(
+                matches!(expected, Outcome::Refused(Rule::BadInput)),
+                err.code() == super::Code::InvalidRequest || err.code() == super::Code::TwoFactorConfigurationNotFound,
+                "{err:?}"
+            );
         }
     }
 }

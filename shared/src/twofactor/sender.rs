@@ -13,6 +13,7 @@ use super::service::{TwoFactor, sms_text};
 use super::store::{StoredOtp, otp_pk};
 use crate::dynamo::{Item, StoreError};
 use crate::mask;
+use crate::metrics::{Country, Family, Operation, Outcome, Record};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Delivery {
@@ -26,7 +27,22 @@ enum Delivery {
 pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
     let mut failures = Vec::new();
     for record in event.records {
-        match deliver(app, &record).await {
+        let started = std::time::Instant::now();
+        let mut country = None;
+        let delivery = deliver(app, &record, &mut country).await;
+        // One metric record per OTP the sender acted on; a skipped record was none of its.
+        let metric = match &delivery {
+            Ok(Delivery::Skipped) => None,
+            Ok(Delivery::Sent) => Some(Record::new(Family::C, Operation::Deliver, Outcome::Sent).delivered(1, 0)),
+            Ok(Delivery::Abandoned(_)) | Err(DeliveryError::Sms(_)) => {
+                Some(Record::new(Family::C, Operation::Deliver, Outcome::DeliveryFailed))
+            }
+            Err(DeliveryError::Store(_)) => Some(Record::new(Family::C, Operation::Deliver, Outcome::Error)),
+        };
+        if let Some(metric) = metric {
+            app.metrics.emit(&metric.country(country).took(started.elapsed()));
+        }
+        match delivery {
             Ok(Delivery::Sent) => {}
             Ok(Delivery::Skipped) => tracing::debug!(event = %record.event_id, "record skipped"),
             Ok(Delivery::Abandoned(why)) => tracing::warn!(event = %record.event_id, why, "SMS abandoned"),
@@ -53,7 +69,13 @@ enum DeliveryError {
     Sms(#[from] crate::sms::SmsError),
 }
 
-async fn deliver(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
+/// `country`: the destination's, once the record is known to be a pending OTP (for the
+/// metrics, whatever the delivery's end).
+async fn deliver(
+    app: &TwoFactor,
+    record: &EventRecord,
+    country: &mut Option<Country>,
+) -> Result<Delivery, DeliveryError> {
     if record.event_name != "INSERT" {
         return Ok(Delivery::Skipped);
     }
@@ -71,6 +93,7 @@ async fn deliver(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, Deli
         Some(current) if current.delivery == "pending" => {}
         _ => return Ok(Delivery::Skipped),
     }
+    *country = Country::of_phone(&otp.phone);
     if otp.expires_ms <= app.clock.now_ms() {
         app.store.finish_delivery(&otp.id, "failed", true).await?;
         return Ok(Delivery::Abandoned("expired before delivery"));

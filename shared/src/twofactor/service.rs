@@ -25,6 +25,8 @@ pub struct TwoFactor {
     pub store: OtpStore,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
+    /// Where the handlers' metric lines go (stdout in a Lambda).
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,7 @@ impl TwoFactor {
             store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             clock: Arc::new(crate::clock::SystemClock),
+            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
             config: Arc::new(config),
         })
     }

@@ -38,6 +38,7 @@ pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<d
         store: OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
         sms,
         clock: Arc::new(clock.clone()),
+        metrics: shared::metrics::Metrics::off(),
         config: Arc::new(config),
     };
     Harness { app: Arc::new(app), clock }
@@ -139,6 +140,7 @@ pub mod signup {
             store: UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
             email,
             clock: Arc::new(clock.clone()),
+            metrics: shared::metrics::Metrics::off(),
             config: Arc::new(config),
         };
         Harness { app: Arc::new(app), clock }
@@ -236,6 +238,7 @@ pub mod preregistration {
             sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone()))),
             email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
             clock: Arc::new(clock.clone()),
+            metrics: shared::metrics::Metrics::off(),
             config: Arc::new(config),
         };
         Harness { app: Arc::new(app), clock }

@@ -1,0 +1,766 @@
+//! What an operator sees: one CloudWatch embedded metric format (EMF) line per request.
+//!
+//! A handler derives its request's `Record` (family, operation, outcome, destination country,
+//! deliveries, latency) where it maps the result to its answer, and hands it to `Metrics`.
+//! Deployed, the line goes to stdout, which Lambda ships to CloudWatch Logs, which extracts
+//! the metrics: no PutMetricData, no call on the request's path. Locally, the server points
+//! the same records at its own collector (see `local/`).
+//!
+//! Every dimension value comes from a closed set (the enums below, and ISO country codes of
+//! the SMS allowlist): never a number, an address, a caller or an id, so the number of
+//! CloudWatch metrics stays bounded whatever the traffic.
+//!
+//! One line holds up to three metric directives, so each metric is published under the
+//! dimension sets that answer a question and no others (every extra set is one more billed
+//! metric per value):
+//! - `Requests` by `[Family, Operation]`, `[Family, Operation, Outcome]` and `[]` (all);
+//! - `Latency`, `ServerErrors` and the operation's own counts (`CodesSent`, `SmsDelivered`,
+//!   `EmailsDelivered`, `DeliveryFailures` for sends; `Verified` for verifications) by
+//!   `[Family, Operation]`, `[]` and, when the request had an SMS destination, `[Country]`;
+//!   (`EmailsDelivered` never by country: it has none);
+//! - on a refusal, `Refusals` by `[Rule]` and `[Family, Rule]`.
+//!
+//! No metric name appears in two directives, and each line's directives name only the
+//! dimensions that line carries.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+/// `METRICS_NAMESPACE` when unset (the template sets one per stack).
+pub const DEFAULT_NAMESPACE: &str = "VerificationCodes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    A,
+    B,
+    C,
+}
+
+/// What the request asked for. `Deliver` is the stream-fed sender's SMS of an `IsSync: false`
+/// OTP (one record per stream record it acted on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    Create,
+    Verify,
+    Deliver,
+    Generate,
+    Validate,
+    Send,
+    Confirm,
+}
+
+/// How a request ended: one per request, derived by the family's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A code was issued and handed to its channels (family C `IsSync: false`: stored for the
+    /// sender); the sender: its SMS handed to SNS.
+    Sent,
+    Verified,
+    /// A wrong code.
+    Mismatch,
+    Expired,
+    NotFound,
+    /// Verified or confirmed already.
+    AlreadyUsed,
+    Refused(Rule),
+    /// SNS or SES refused (the code is dropped; the sender retries), or the sender gave up on
+    /// an OTP it can no longer deliver.
+    DeliveryFailed,
+    /// Busy or internal: 500 / 503.
+    Error,
+}
+
+/// Every rule that refuses a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// The per-number or per-address send limits (window, resend gap, daily per number).
+    DestinationLimit,
+    CallerSends,
+    CallerFailures,
+    NumberBlock,
+    CountryCeiling,
+    DailyCeiling,
+    /// Too many failed verifications: of the code, or of its number or address.
+    Lockout,
+    /// Malformed or invalid request, unknown path, method, configuration or application.
+    BadInput,
+    /// An `Idempotency-Key` whose first request may still run (409) or that came with
+    /// another body (422).
+    IdempotencyKey,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::B => "B",
+            Self::C => "C",
+        }
+    }
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Verify => "Verify",
+            Self::Deliver => "Deliver",
+            Self::Generate => "Generate",
+            Self::Validate => "Validate",
+            Self::Send => "Send",
+            Self::Confirm => "Confirm",
+        }
+    }
+
+    /// The counts a line of this operation always carries (zeros included, so that sums and
+    /// ratios over them have a value in every period the operation ran).
+    fn counts(self) -> &'static [Count] {
+        match self {
+            Self::Create | Self::Generate | Self::Send => {
+                &[Count::CodesSent, Count::SmsDelivered, Count::EmailsDelivered, Count::DeliveryFailures]
+            }
+            Self::Deliver => &[Count::SmsDelivered, Count::DeliveryFailures],
+            Self::Verify | Self::Validate | Self::Confirm => &[Count::Verified],
+        }
+    }
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sent => "Sent",
+            Self::Verified => "Verified",
+            Self::Mismatch => "Mismatch",
+            Self::Expired => "Expired",
+            Self::NotFound => "NotFound",
+            Self::AlreadyUsed => "AlreadyUsed",
+            Self::Refused(_) => "Refused",
+            Self::DeliveryFailed => "DeliveryFailed",
+            Self::Error => "Error",
+        }
+    }
+
+    /// Whether the answer is a 5xx (each family's handler test holds its statuses to this).
+    pub fn is_server_error(self) -> bool {
+        matches!(self, Self::DeliveryFailed | Self::Error)
+    }
+}
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DestinationLimit => "DestinationLimit",
+            Self::CallerSends => "CallerSends",
+            Self::CallerFailures => "CallerFailures",
+            Self::NumberBlock => "NumberBlock",
+            Self::CountryCeiling => "CountryCeiling",
+            Self::DailyCeiling => "DailyCeiling",
+            Self::Lockout => "Lockout",
+            Self::BadInput => "BadInput",
+            Self::IdempotencyKey => "IdempotencyKey",
+        }
+    }
+}
+
+impl From<crate::guards::Rule> for Rule {
+    fn from(rule: crate::guards::Rule) -> Self {
+        use crate::guards::Rule as Guard;
+        match rule {
+            Guard::CallerSends => Self::CallerSends,
+            Guard::CallerFailures => Self::CallerFailures,
+            Guard::NumberBlock => Self::NumberBlock,
+            Guard::CountryCeiling => Self::CountryCeiling,
+            Guard::DailyCeiling => Self::DailyCeiling,
+        }
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code: the only form a destination takes in a metric.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    pub fn new(code: &str) -> Option<Self> {
+        match code.as_bytes() {
+            [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Some(Self([*a, *b])),
+            _ => None,
+        }
+    }
+
+    /// The country of an E.164 number (as libphonenumber assigns it).
+    pub fn of_phone(e164: &str) -> Option<Self> {
+        crate::phone::region_of(e164).and_then(Self::new)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Two ASCII capitals by construction.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The counts a line may carry besides `Requests`, `Latency` and `ServerErrors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    CodesSent,
+    SmsDelivered,
+    EmailsDelivered,
+    DeliveryFailures,
+    Verified,
+}
+
+impl Count {
+    fn name(self) -> &'static str {
+        match self {
+            Self::CodesSent => "CodesSent",
+            Self::SmsDelivered => "SmsDelivered",
+            Self::EmailsDelivered => "EmailsDelivered",
+            Self::DeliveryFailures => "DeliveryFailures",
+            Self::Verified => "Verified",
+        }
+    }
+}
+
+/// One request as the metrics see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub family: Family,
+    pub operation: Operation,
+    pub outcome: Outcome,
+    /// The SMS destination's country, when the request had one and got that far.
+    pub country: Option<Country>,
+    pub sms_delivered: u32,
+    pub emails_delivered: u32,
+    pub latency: Duration,
+}
+
+impl Record {
+    pub fn new(family: Family, operation: Operation, outcome: Outcome) -> Self {
+        Self {
+            family,
+            operation,
+            outcome,
+            country: None,
+            sms_delivered: 0,
+            emails_delivered: 0,
+            latency: Duration::ZERO,
+        }
+    }
+
+    pub fn country(self, country: Option<Country>) -> Self {
+        Self { country, ..self }
+    }
+
+    /// SMS and e-mails handed to SNS and SES by this request.
+    pub fn delivered(self, sms: u32, emails: u32) -> Self {
+        Self { sms_delivered: sms, emails_delivered: emails, ..self }
+    }
+
+    pub fn took(self, latency: Duration) -> Self {
+        Self { latency, ..self }
+    }
+
+    fn count(&self, count: Count) -> u32 {
+        match count {
+            Count::CodesSent => u32::from(self.outcome == Outcome::Sent),
+            Count::SmsDelivered => self.sms_delivered,
+            Count::EmailsDelivered => self.emails_delivered,
+            Count::DeliveryFailures => u32::from(self.outcome == Outcome::DeliveryFailed),
+            Count::Verified => u32::from(self.outcome == Outcome::Verified),
+        }
+    }
+
+    /// The EMF document of this record: one line of JSON, no newline.
+    pub fn emf(&self, namespace: &str, timestamp_ms: u64) -> String {
+        let mut line = String::with_capacity(768);
+        // Writing to a String cannot fail.
+        let _ = self.write_emf(&mut line, namespace, timestamp_ms);
+        line
+    }
+
+    fn write_emf(&self, out: &mut String, namespace: &str, timestamp_ms: u64) -> fmt::Result {
+        let namespace = Quoted(namespace);
+        write!(out, r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":["#)?;
+        write!(
+            out,
+            r#"{{"Namespace":{namespace},"Dimensions":[["Family","Operation"],["Family","Operation","Outcome"],[]],"Metrics":[{{"Name":"Requests","Unit":"Count"}}]}}"#
+        )?;
+        write!(out, r#",{{"Namespace":{namespace},"Dimensions":[["Family","Operation"],[]"#)?;
+        if self.country.is_some() {
+            out.push_str(r#",["Country"]"#);
+        }
+        out.push_str(r#"],"Metrics":[{"Name":"Latency","Unit":"Milliseconds"},{"Name":"ServerErrors","Unit":"Count"}"#);
+        // E-mails have no country: by the SMS destination's they would only be billed noise.
+        let by_country = |count: &&Count| self.country.is_none() || **count != Count::EmailsDelivered;
+        for count in self.operation.counts().iter().filter(by_country) {
+            write!(out, r#",{{"Name":"{}","Unit":"Count"}}"#, count.name())?;
+        }
+        out.push_str("]}");
+        if self.country.is_some() && self.operation.counts().contains(&Count::EmailsDelivered) {
+            write!(
+                out,
+                r#",{{"Namespace":{namespace},"Dimensions":[["Family","Operation"],[]],"Metrics":[{{"Name":"EmailsDelivered","Unit":"Count"}}]}}"#
+            )?;
+        }
+        if let Outcome::Refused(_) = self.outcome {
+            write!(
+                out,
+                r#",{{"Namespace":{namespace},"Dimensions":[["Rule"],["Family","Rule"]],"Metrics":[{{"Name":"Refusals","Unit":"Count"}}]}}"#
+            )?;
+        }
+        write!(
+            out,
+            r#"]}},"Family":"{}","Operation":"{}","Outcome":"{}""#,
+            self.family.name(),
+            self.operation.name(),
+            self.outcome.name()
+        )?;
+        if let Outcome::Refused(rule) = self.outcome {
+            write!(out, r#","Rule":"{}","Refusals":1"#, rule.name())?;
+        }
+        if let Some(country) = self.country {
+            write!(out, r#","Country":"{}""#, country.as_str())?;
+        }
+        let micros = self.latency.as_micros();
+        write!(
+            out,
+            r#","Requests":1,"Latency":{}.{:03},"ServerErrors":{}"#,
+            micros / 1000,
+            micros % 1000,
+            u8::from(self.outcome.is_server_error())
+        )?;
+        for count in self.operation.counts() {
+            write!(out, r#","{}":{}"#, count.name(), self.count(*count))?;
+        }
+        out.push('}');
+        Ok(())
+    }
+}
+
+/// `B generate sent country=AR 12 ms`: the record in a console line.
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lower = |s: &str| s.to_ascii_lowercase();
+        write!(f, "{} {} {}", self.family.name(), lower(self.operation.name()), lower(self.outcome.name()))?;
+        if let Outcome::Refused(rule) = self.outcome {
+            write!(f, " rule={}", rule.name())?;
+        }
+        if let Some(country) = self.country {
+            write!(f, " country={}", country.as_str())?;
+        }
+        if self.sms_delivered > 0 {
+            write!(f, " sms={}", self.sms_delivered)?;
+        }
+        if self.emails_delivered > 0 {
+            write!(f, " emails={}", self.emails_delivered)?;
+        }
+        write!(f, " {} ms", self.latency.as_millis())
+    }
+}
+
+/// A JSON string; the namespace is checked at cold start (`namespace`), so only `"` and `\`
+/// could need escaping, and they cannot be there: escaped anyway, never trusted.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            match c {
+                '"' | '\\' => write!(f, "\\{c}")?,
+                c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+/// `METRICS_NAMESPACE`, checked as CloudWatch checks namespaces: 1-255 characters of letters,
+/// digits and `. - _ / # : ` and space, not in the `AWS/` space.
+pub fn namespace(value: Option<String>) -> Result<String, String> {
+    let value = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let namespace = value.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if namespace.len() > 255 || !namespace.chars().all(allowed) {
+        return Err("expected 1-255 letters, digits, spaces or . - _ / # :".into());
+    }
+    if namespace.starts_with("AWS/") {
+        return Err("the AWS/ namespaces are AWS's own".into());
+    }
+    Ok(namespace)
+}
+
+/// Where records go.
+pub trait Sink: Send + Sync {
+    /// `line` is the record's EMF document (one line, no newline).
+    fn emit(&self, record: &Record, line: &str);
+}
+
+/// Lambda: stdout, which Lambda ships to CloudWatch Logs line by line.
+pub struct Stdout;
+
+impl Sink for Stdout {
+    fn emit(&self, _record: &Record, line: &str) {
+        let mut out = std::io::stdout().lock();
+        // One write of the whole line: the log stream never holds half a document. A full
+        // pipe or a closed stdout loses the metric, never the request.
+        let _ = out.write_all(format!("{line}\n").as_bytes()).and_then(|()| out.flush());
+    }
+}
+
+/// The handlers' metrics: a namespace and a sink, or nothing (tests that do not look).
+#[derive(Clone, Default)]
+pub struct Metrics {
+    namespace: Arc<str>,
+    sink: Option<Arc<dyn Sink>>,
+}
+
+impl Metrics {
+    pub fn new(namespace: &str, sink: Arc<dyn Sink>) -> Self {
+        Self { namespace: namespace.into(), sink: Some(sink) }
+    }
+
+    /// What a Lambda function uses: stdout.
+    pub fn stdout(namespace: &str) -> Self {
+        Self::new(namespace, Arc::new(Stdout))
+    }
+
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    pub fn emit(&self, record: &Record) {
+        if let Some(sink) = &self.sink {
+            sink.emit(record, &record.emf(&self.namespace, now_ms()));
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// One value CloudWatch takes from an EMF document: a metric under one dimension set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    pub namespace: String,
+    pub name: String,
+    pub unit: Option<String>,
+    /// (dimension, value), in the dimension set's order.
+    pub dimensions: Vec<(String, String)>,
+    pub values: Vec<f64>,
+}
+
+const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Reads an EMF document as CloudWatch Logs does (the embedded metric format specification):
+/// a JSON object with `_aws.Timestamp` (epoch milliseconds) and `_aws.CloudWatchMetrics`, an
+/// array of directives, each a `Namespace`, `Dimensions` (sets of at most 30 keys, each key a
+/// top-level string member) and `Metrics` (at most 100, each `Name` a top-level number or
+/// array of at most 100 numbers, `Unit` one of CloudWatch's). Every value it would extract,
+/// or why it would reject the document. Used by the tests and by the local server's tally.
+pub fn extract(line: &str) -> Result<Vec<Datum>, String> {
+    let root: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let root = root.as_object().ok_or("not a JSON object")?;
+    let aws = root.get("_aws").and_then(Value::as_object).ok_or("no _aws object")?;
+    aws.get("Timestamp").and_then(Value::as_u64).ok_or("_aws.Timestamp is not a number of milliseconds")?;
+    let directives = aws.get("CloudWatchMetrics").and_then(Value::as_array).ok_or("no _aws.CloudWatchMetrics array")?;
+    if directives.is_empty() {
+        return Err("_aws.CloudWatchMetrics is empty".into());
+    }
+    let mut data = Vec::new();
+    for directive in directives {
+        let namespace = directive.get("Namespace").and_then(Value::as_str).ok_or("a directive without Namespace")?;
+        if namespace.is_empty() || namespace.len() > 255 {
+            return Err(format!("namespace '{namespace}' is not 1-255 characters"));
+        }
+        let sets = directive.get("Dimensions").and_then(Value::as_array).ok_or("a directive without Dimensions")?;
+        let metrics = directive.get("Metrics").and_then(Value::as_array).ok_or("a directive without Metrics")?;
+        if metrics.len() > 100 {
+            return Err(format!("{} metrics in one directive (at most 100)", metrics.len()));
+        }
+        let mut resolved_sets = Vec::new();
+        for set in sets {
+            let keys = set.as_array().ok_or("a dimension set that is not an array")?;
+            if keys.len() > 30 {
+                return Err(format!("{} dimensions in one set (at most 30)", keys.len()));
+            }
+            let mut dimensions = Vec::new();
+            for key in keys {
+                let key = key.as_str().ok_or("a dimension key that is not a string")?;
+                let value =
+                    root.get(key).and_then(Value::as_str).ok_or(format!("dimension {key} has no string value"))?;
+                if value.is_empty() || value.len() > 1024 {
+                    return Err(format!("dimension {key} is not 1-1024 characters"));
+                }
+                dimensions.push((key.to_string(), value.to_string()));
+            }
+            resolved_sets.push(dimensions);
+        }
+        for metric in metrics {
+            let name = metric.get("Name").and_then(Value::as_str).ok_or("a metric without Name")?;
+            if name.is_empty() || name.len() > 255 {
+                return Err(format!("metric name '{name}' is not 1-255 characters"));
+            }
+            let unit = match metric.get("Unit") {
+                None => None,
+                Some(unit) => {
+                    let unit =
+                        unit.as_str().filter(|u| UNITS.contains(u)).ok_or(format!("{name}: unknown unit {unit}"))?;
+                    Some(unit.to_string())
+                }
+            };
+            let values = match root.get(name) {
+                Some(Value::Number(n)) => vec![n.as_f64().ok_or(format!("{name} is not a number"))?],
+                Some(Value::Array(items)) if items.len() <= 100 => {
+                    items.iter().map(Value::as_f64).collect::<Option<Vec<_>>>().ok_or(format!("{name}: not numbers"))?
+                }
+                _ => return Err(format!("metric {name} has no numeric value")),
+            };
+            for dimensions in &resolved_sets {
+                data.push(Datum {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                    unit: unit.clone(),
+                    dimensions: dimensions.clone(),
+                    values: values.clone(),
+                });
+            }
+        }
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tr() -> Option<Country> {
+        Country::new("TR")
+    }
+
+    /// Each datum as `Name{Dim=Value,...}=value`.
+    fn flat(data: &[Datum]) -> Vec<String> {
+        data.iter()
+            .map(|d| {
+                let dims: Vec<String> = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}{{{}}}={}", d.name, dims.join(","), d.values[0])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn when_a_send_is_recorded_should_publish_its_counts_by_operation_all_and_country() {
+        let record = Record::new(Family::C, Operation::Create, Outcome::Sent)
+            .country(tr())
+            .delivered(1, 0)
+            .took(Duration::from_micros(12_345));
+        let data = extract(&record.emf("NS", 1_764_000_000_000)).unwrap();
+        assert!(data.iter().all(|d| d.namespace == "NS"));
+        let flat = flat(&data);
+        for expected in [
+            "Requests{Family=C,Operation=Create}=1",
+            "Requests{Family=C,Operation=Create,Outcome=Sent}=1",
+            "Requests{}=1",
+            "Latency{Family=C,Operation=Create}=12.345",
+            "Latency{}=12.345",
+            "CodesSent{Country=TR}=1",
+            "SmsDelivered{Country=TR}=1",
+            "EmailsDelivered{Family=C,Operation=Create}=0",
+            "DeliveryFailures{}=0",
+            "ServerErrors{Family=C,Operation=Create}=0",
+        ] {
+            assert!(flat.contains(&expected.to_string()), "{expected} not in {flat:#?}");
+        }
+        assert!(!flat.iter().any(|d| d.starts_with("Refusals") || d.starts_with("Verified")), "{flat:#?}");
+        assert!(!flat.iter().any(|d| d.starts_with("Requests{Country")), "requests are not by country");
+        assert!(!flat.iter().any(|d| d.starts_with("EmailsDelivered{Country")), "e-mails have no country");
+        assert!(flat.contains(&"EmailsDelivered{}=0".to_string()), "{flat:#?}");
+        let units: Vec<_> = data.iter().map(|d| (d.name.as_str(), d.unit.as_deref())).collect();
+        assert!(units.contains(&("Latency", Some("Milliseconds"))));
+        assert!(units.contains(&("Requests", Some("Count"))));
+    }
+
+    #[test]
+    fn when_a_rule_refuses_should_count_the_refusal_by_rule_and_family() {
+        let record = Record::new(Family::B, Operation::Generate, Outcome::Refused(Rule::NumberBlock));
+        let flat = flat(&extract(&record.emf("NS", 1)).unwrap());
+        for expected in [
+            "Refusals{Rule=NumberBlock}=1",
+            "Refusals{Family=B,Rule=NumberBlock}=1",
+            "Requests{Family=B,Operation=Generate,Outcome=Refused}=1",
+            "CodesSent{Family=B,Operation=Generate}=0",
+        ] {
+            assert!(flat.contains(&expected.to_string()), "{expected} not in {flat:#?}");
+        }
+        assert!(!flat.iter().any(|d| d.contains("Country")), "no destination resolved: {flat:#?}");
+    }
+
+    #[test]
+    fn when_a_verification_or_a_failure_is_recorded_should_count_it_and_the_5xx() {
+        let verified = Record::new(Family::C, Operation::Verify, Outcome::Verified).country(tr());
+        let flat_ok = flat(&extract(&verified.emf("NS", 1)).unwrap());
+        assert!(flat_ok.contains(&"Verified{Country=TR}=1".to_string()), "{flat_ok:#?}");
+        assert!(!flat_ok.iter().any(|d| d.starts_with("CodesSent")), "a verification sends nothing");
+        let failed = Record::new(Family::A, Operation::Send, Outcome::DeliveryFailed);
+        let flat_failed = flat(&extract(&failed.emf("NS", 1)).unwrap());
+        assert!(flat_failed.contains(&"ServerErrors{}=1".to_string()), "{flat_failed:#?}");
+        assert!(flat_failed.contains(&"DeliveryFailures{Family=A,Operation=Send}=1".to_string()));
+        let mismatch = Record::new(Family::A, Operation::Confirm, Outcome::Mismatch);
+        let flat_mismatch = flat(&extract(&mismatch.emf("NS", 1)).unwrap());
+        assert!(flat_mismatch.contains(&"Verified{}=0".to_string()), "{flat_mismatch:#?}");
+        assert!(flat_mismatch.contains(&"ServerErrors{}=0".to_string()));
+    }
+
+    #[test]
+    fn when_every_record_is_rendered_should_stay_within_emf_limits_and_bounded_dimensions() {
+        let operations = [
+            (Family::C, Operation::Create),
+            (Family::C, Operation::Verify),
+            (Family::C, Operation::Deliver),
+            (Family::B, Operation::Generate),
+            (Family::B, Operation::Validate),
+            (Family::A, Operation::Send),
+            (Family::A, Operation::Confirm),
+        ];
+        let rules = [
+            Rule::DestinationLimit,
+            Rule::CallerSends,
+            Rule::CallerFailures,
+            Rule::NumberBlock,
+            Rule::CountryCeiling,
+            Rule::DailyCeiling,
+            Rule::Lockout,
+            Rule::BadInput,
+            Rule::IdempotencyKey,
+        ];
+        let mut outcomes = vec![
+            Outcome::Sent,
+            Outcome::Verified,
+            Outcome::Mismatch,
+            Outcome::Expired,
+            Outcome::NotFound,
+            Outcome::AlreadyUsed,
+            Outcome::DeliveryFailed,
+            Outcome::Error,
+        ];
+        outcomes.extend(rules.map(Outcome::Refused));
+        for (family, operation) in operations {
+            for outcome in &outcomes {
+                for country in [None, tr()] {
+                    let record = Record::new(family, operation, *outcome).country(country);
+                    let line = record.emf("VerificationCodes/prod", now_ms());
+                    assert!(!line.contains('\n'), "one line");
+                    let data = extract(&line).unwrap_or_else(|e| panic!("{record:?}: {e}: {line}"));
+                    for datum in &data {
+                        for (key, _) in &datum.dimensions {
+                            assert!(["Family", "Operation", "Outcome", "Rule", "Country"].contains(&key.as_str()));
+                        }
+                    }
+                    let root: Value = serde_json::from_str(&line).unwrap();
+                    let names: Vec<&str> = root["_aws"]["CloudWatchMetrics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|d| d["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()))
+                        .collect();
+                    let mut unique = names.clone();
+                    unique.sort_unstable();
+                    unique.dedup();
+                    assert_eq!(unique.len(), names.len(), "a metric in two directives: {line}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn when_a_document_breaks_the_specification_should_be_refused_as_cloudwatch_would() {
+        let good = Record::new(Family::C, Operation::Create, Outcome::Sent).emf("NS", 1);
+        assert!(extract(&good).is_ok());
+        let root: Value = serde_json::from_str(&good).unwrap();
+        let broken = |f: &dyn Fn(&mut Value)| {
+            let mut doc = root.clone();
+            f(&mut doc);
+            extract(&doc.to_string())
+        };
+        assert!(broken(&|d| d["_aws"]["Timestamp"] = Value::from("now")).is_err(), "timestamp");
+        assert!(broken(&|d| d["Family"] = Value::from(3)).is_err(), "a dimension value must be a string");
+        assert!(broken(&|d| d.as_object_mut().unwrap().remove("Requests").map(|_| ()).unwrap_or(())).is_err());
+        assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Calls".into()).is_err());
+        let keys: Vec<Value> = (0..31).map(|i| Value::from(format!("D{i}"))).collect();
+        assert!(
+            broken(&|d| {
+                for i in 0..31 {
+                    d[format!("D{i}")] = Value::from("x");
+                }
+                d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] = Value::Array(keys.clone());
+            })
+            .is_err(),
+            "31 dimensions"
+        );
+        let many: Vec<Value> = (0..101).map(|_| serde_json::json!({"Name": "Requests"})).collect();
+        assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(many.clone())).is_err());
+    }
+
+    #[test]
+    fn when_printed_for_a_console_should_say_it_in_one_short_line() {
+        let record = Record::new(Family::B, Operation::Generate, Outcome::Sent)
+            .country(Country::new("AR"))
+            .delivered(1, 1)
+            .took(Duration::from_millis(12));
+        assert_eq!(record.to_string(), "B generate sent country=AR sms=1 emails=1 12 ms");
+        let refused = Record::new(Family::C, Operation::Create, Outcome::Refused(Rule::NumberBlock));
+        assert_eq!(refused.to_string(), "C create refused rule=NumberBlock 0 ms");
+    }
+
+    #[test]
+    fn when_a_namespace_is_configured_should_accept_only_what_cloudwatch_does() {
+        assert_eq!(namespace(None).unwrap(), DEFAULT_NAMESPACE);
+        assert_eq!(namespace(Some("VerificationCodes/prod-stack".into())).unwrap(), "VerificationCodes/prod-stack");
+        for bad in ["AWS/Lambda", "a\"b", "x".repeat(256).as_str(), "ünï"] {
+            assert!(namespace(Some(bad.into())).is_err(), "{bad}");
+        }
+        assert_eq!(Country::new("tr"), None);
+        assert_eq!(Country::new("TUR"), None);
+        assert_eq!(Country::of_phone("+905321234567"), Country::new("TR"));
+        assert_eq!(Country::of_phone("+5491123456789"), Country::new("AR"));
+    }
+}
