@@ -35,7 +35,7 @@ async fn serve() -> Result<(), String> {
     let sdk = shared::aws::sdk_config().await;
 
     tokio::spawn(streams::deliver_forever(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        shared::aws::dynamodb(&sdk),
         aws_sdk_dynamodbstreams::Client::new(&sdk),
         two_factor.config.table_name.clone(),
         Arc::clone(&two_factor),

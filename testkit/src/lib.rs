@@ -10,6 +10,7 @@
 
 pub mod aws_calls;
 pub mod fake_aws;
+pub mod faults;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

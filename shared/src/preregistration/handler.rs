@@ -45,7 +45,10 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            app.generate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
+            http::within(app.config.request_deadline, app.generate(parsed, caller.as_ref()))
+                .await
+                .unwrap_or(Err(CnfError::Busy))
+                .map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };
@@ -61,7 +64,10 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            app.validate(parsed, caller.as_ref()).await.map(|payload| (application, payload))
+            http::within(app.config.request_deadline, app.validate(parsed, caller.as_ref()))
+                .await
+                .unwrap_or(Err(CnfError::Busy))
+                .map(|payload| (application, payload))
         }
         Err(err) => Err(err),
     };

@@ -206,7 +206,7 @@ impl CodeStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         out.item().map(StoredCode::from_item).transpose()
     }
 
@@ -220,7 +220,7 @@ impl CodeStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         Ok(out.item().and_then(|i| get_s(i, "cid")).and_then(|id| Uuid::parse_str(id).ok()))
     }
 
@@ -263,7 +263,6 @@ impl CodeStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| e.into_service_error())
         })
         .await
     }

@@ -20,7 +20,9 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
     let caller = crate::guards::Caller::of(&request);
     let outcome = match read(&request) {
-        Ok(parsed) => app.handle(parsed, caller.as_ref()).await,
+        Ok(parsed) => http::within(app.config.request_deadline, app.handle(parsed, caller.as_ref()))
+            .await
+            .unwrap_or(Err(SignupError::Busy)),
         Err(err) => Err(err),
     };
     let retry_after = outcome.as_ref().err().and_then(SignupError::retry_after);

@@ -43,7 +43,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
         .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
     let outcome = match parsed {
-        Ok(parsed) => app.create(parsed, accept_language).await,
+        Ok(parsed) => http::within(app.config.request_deadline, app.create(parsed, accept_language))
+            .await
+            .unwrap_or(Err(TwoFactorError::Busy)),
         Err(err) => Err(err),
     };
     match outcome {
@@ -77,7 +79,9 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
-        Ok(parsed) => app.verify(parsed).await,
+        Ok(parsed) => {
+            http::within(app.config.request_deadline, app.verify(parsed)).await.unwrap_or(Err(TwoFactorError::Busy))
+        }
         Err(err) => Err(err),
     };
     match outcome {
@@ -89,7 +93,8 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "verify refused: {err}");
-            respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml)
+            let response = respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
+            http::with_retry_after(response, err.retry_after())
         }
     }
 }

@@ -143,6 +143,7 @@ impl TwoFactorError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
+            Self::Busy => Some(crate::http::BUSY_RETRY_AFTER_SECONDS),
             _ => None,
         }
     }

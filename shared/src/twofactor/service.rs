@@ -84,7 +84,7 @@ impl TwoFactor {
         let config = Config::from_env()?;
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
-            store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            store: OtpStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             config: Arc::new(config),

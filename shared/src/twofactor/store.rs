@@ -15,7 +15,6 @@
 //! sender, erased once sent).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
@@ -235,7 +234,7 @@ impl OtpStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         out.item().map(StoredOtp::from_item).transpose()
     }
 
@@ -282,10 +281,8 @@ impl OtpStore {
             };
             match request.send().await {
                 Ok(_) => Ok(true),
-                Err(err) => match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                    other => Err(other),
-                },
+                Err(err) if dynamo::condition_failed(&err) => Ok(false),
+                Err(err) => Err(err),
             }
         })
         .await

@@ -1,0 +1,438 @@
+//! Faults injected between the SDK and moto (`testkit::faults`), through the handlers of
+//! every family: whatever AWS does, the caller gets the family's own answer in time, and
+//! counters, codes and users stay as the README (Faults) says.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+use testkit::faults::{Fault, Faults, faulty_sdk_config};
+
+const TRANSACT: &str = "dynamodb:TransactWriteItems";
+const GET: &str = "dynamodb:GetItem";
+const UPDATE: &str = "dynamodb:UpdateItem";
+const PUBLISH: &str = "sns:Publish";
+const SEND_EMAIL: &str = "sesv2:SendEmail";
+
+/// The DynamoDB faults that leave nothing behind and must answer 503 in the family's shape.
+const REFUSALS: [Fault; 4] =
+    [Fault::Throttle, Fault::ThrottlingException, Fault::ServerError(500), Fault::ServerError(503)];
+
+/// A short deadline, for stalls the SDK's own timeouts would take seconds to end.
+const SHORT_DEADLINE: &[(&str, &str)] = &[("REQUEST_DEADLINE_MS", "300")];
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+    took: Duration,
+}
+
+async fn answer(started: Instant, response: Response<Body>) -> Answer {
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+    Answer { status: response.status().as_u16(), retry_after, body, took: started.elapsed() }
+}
+
+impl Answer {
+    /// 503 with `Retry-After`: the family's "busy, try again".
+    fn assert_busy(&self, what: &str) {
+        assert_eq!(self.status, 503, "{what}: {}", self.body);
+        assert_eq!(self.retry_after.as_deref(), Some("1"), "{what}: Retry-After on a 503");
+    }
+
+    fn assert_within(&self, limit: Duration, what: &str) {
+        assert!(self.took < limit, "{what}: answered after {:?}, limit {limit:?}", self.took);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Family C
+
+mod family_c {
+    use super::*;
+    use common::{Harness, create_body, harness_on, post};
+
+    async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
+        let (sdk, faults) = faulty_sdk_config().await;
+        (harness_on(&sdk, overrides, None), faults)
+    }
+
+    async fn create(h: &Harness, phone: &str, extra: Value) -> Answer {
+        let started = Instant::now();
+        answer(started, shared::twofactor::handler::create(&h.app, post(&create_body(phone, extra))).await).await
+    }
+
+    async fn verify(h: &Harness, otp: &str, code: &str) -> Answer {
+        let body = json!({"UserId": common::USER, "OtpIdReference": otp, "OtpCode": code}).to_string();
+        let started = Instant::now();
+        answer(started, shared::twofactor::handler::verify(&h.app, post(&body)).await).await
+    }
+
+    /// The SMS sent to `phone`, read back from moto.
+    async fn sms(phone: &str) -> Vec<String> {
+        testkit::sms_to(phone).await
+    }
+
+    #[tokio::test]
+    async fn when_dynamodb_refuses_a_create_should_answer_5001_503_and_count_nothing() {
+        let (h, faults) = setup(&[]).await;
+        for fault in REFUSALS {
+            let phone = testkit::unique_phone();
+            faults.inject(TRANSACT, fault);
+            let a = create(&h, &phone, json!({"MaxSMSCount": 1})).await;
+            a.assert_busy(&format!("{fault:?}"));
+            assert_eq!(a.body["Code"], 5001, "{fault:?}: {}", a.body);
+            assert_eq!(a.body["Success"], false);
+            assert_eq!(faults.injected(TRANSACT), 3, "{fault:?}: the SDK tried three times");
+            faults.clear();
+            faults.reset_counts();
+            assert!(sms(&phone).await.is_empty(), "{fault:?}: no SMS");
+            // Nothing was counted: the one SMS MaxSMSCount allows still goes out.
+            let a = create(&h, &phone, json!({"MaxSMSCount": 1})).await;
+            assert_eq!(a.status, 200, "{fault:?}: {}", a.body);
+            assert_eq!(sms(&phone).await.len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_create_took_effect_but_its_answer_was_lost_should_answer_it_once() {
+        let (h, faults) = setup(&[]).await;
+        for fault in [Fault::FailAfterEffect, Fault::DropAfterEffect] {
+            let phone = testkit::unique_phone();
+            faults.inject_times(TRANSACT, fault, 1);
+            let a = create(&h, &phone, json!({"MaxSMSCount": 2})).await;
+            assert_eq!(a.status, 200, "{fault:?}: {}", a.body);
+            a.assert_within(Duration::from_secs(3), &format!("{fault:?}"));
+            assert_eq!(faults.injected(TRANSACT), 1);
+            faults.reset_counts();
+            let texts = sms(&phone).await;
+            assert_eq!(texts.len(), 1, "{fault:?}: one SMS");
+            // The retried transaction was answered as done, not applied again: the window
+            // counted one send, so exactly one more passes.
+            assert_eq!(create(&h, &phone, json!({"MaxSMSCount": 2})).await.status, 200);
+            let third = create(&h, &phone, json!({"MaxSMSCount": 2})).await;
+            assert_eq!((third.status, third.body["Code"].as_u64()), (429, Some(4000)), "{fault:?}");
+            // And the first code verifies.
+            let code = testkit::digits(&texts[0], 6).unwrap();
+            let otp = a.body["OtpIdReference"].as_str().unwrap();
+            assert_eq!(verify(&h, otp, &code).await.status, 200);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_sns_refuses_or_fails_a_sync_sms_should_answer_5000_502_and_drop_the_code() {
+        let (h, faults) = setup(&[("RETURN_OTP_CODE", "true")]).await;
+        for fault in [Fault::Throttle, Fault::ServerError(500), Fault::FailAfterEffect] {
+            let phone = testkit::unique_phone();
+            faults.inject(PUBLISH, fault);
+            let a = create(&h, &phone, json!({})).await;
+            assert_eq!((a.status, a.body["Code"].as_u64()), (502, Some(5000)), "{fault:?}: {}", a.body);
+            assert_eq!(faults.injected(PUBLISH), 1, "{fault:?}: Publish is never retried (it may text twice)");
+            faults.clear();
+            faults.reset_counts();
+            // After the effect the SMS went out once, and its code is dead like the others.
+            let sent = if fault == Fault::FailAfterEffect { 1 } else { 0 };
+            assert_eq!(sms(&phone).await.len(), sent, "{fault:?}");
+            let otp = a.body["OtpIdReference"].as_str().map(str::to_string);
+            assert_eq!(otp, None, "a failed create answers no OTP");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_sns_stalls_should_answer_5000_502_within_the_sns_timeout() {
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        faults.inject(PUBLISH, Fault::Stall);
+        let a = create(&h, &phone, json!({})).await;
+        assert_eq!((a.status, a.body["Code"].as_u64()), (502, Some(5000)), "{}", a.body);
+        a.assert_within(shared::aws::SNS.operation + Duration::from_secs(1), "SNS stall");
+        assert!(a.took >= shared::aws::SNS.operation, "ended by the SNS timeout: {:?}", a.took);
+    }
+
+    #[tokio::test]
+    async fn when_dynamodb_stalls_should_answer_5001_503_within_the_dynamodb_timeout() {
+        let (h, faults) = setup(&[]).await;
+        faults.inject(TRANSACT, Fault::Stall);
+        let a = create(&h, &testkit::unique_phone(), json!({})).await;
+        a.assert_busy("DynamoDB stall");
+        assert_eq!(a.body["Code"], 5001);
+        a.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), "DynamoDB stall");
+    }
+
+    #[tokio::test]
+    async fn when_anything_stalls_past_the_deadline_should_answer_5001_503_by_then() {
+        let (h, faults) = setup(SHORT_DEADLINE).await;
+        for operation in [TRANSACT, PUBLISH] {
+            faults.inject(operation, Fault::Stall);
+            let a = create(&h, &testkit::unique_phone(), json!({})).await;
+            a.assert_busy(operation);
+            assert_eq!(a.body["Code"], 5001, "{operation}");
+            a.assert_within(Duration::from_millis(300 + 200), operation);
+            faults.clear();
+        }
+        faults.inject(GET, Fault::Stall);
+        let a = verify(&h, &uuid::Uuid::new_v4().to_string(), "123456").await;
+        a.assert_busy("verify, GetItem stalled");
+        assert_eq!(a.body["Code"], 5001);
+        a.assert_within(Duration::from_millis(500), "verify");
+    }
+
+    #[tokio::test]
+    async fn when_dynamodb_refuses_a_verify_should_answer_503_and_spend_no_attempt() {
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        let (otp, code) = h.otp(&phone, json!({})).await;
+        for (operation, fault) in [(GET, Fault::Throttle), (GET, Fault::ServerError(500)), (TRANSACT, Fault::Throttle)]
+        {
+            faults.inject(operation, fault);
+            let a = verify(&h, &otp, &code).await;
+            a.assert_busy(&format!("{operation} {fault:?}"));
+            assert_eq!(a.body["Code"], 5001);
+            faults.clear();
+        }
+        let a = verify(&h, &otp, &code).await;
+        assert_eq!((a.status, a.body["RemainingAttempts"].as_u64()), (200, Some(5)), "{}", a.body);
+    }
+
+    #[tokio::test]
+    async fn when_a_verification_took_effect_but_its_answer_was_lost_should_answer_success_once() {
+        let (h, faults) = setup(&[]).await;
+        let (otp, code) = h.otp(&testkit::unique_phone(), json!({})).await;
+        faults.inject_times(TRANSACT, Fault::FailAfterEffect, 1);
+        let a = verify(&h, &otp, &code).await;
+        assert_eq!(a.status, 200, "the retry is answered as done, not as already verified: {}", a.body);
+        let again = verify(&h, &otp, &code).await;
+        assert_eq!((again.status, again.body["Code"].as_u64()), (409, Some(4007)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Family B
+
+mod family_b {
+    use super::*;
+    use common::post;
+    use common::preregistration::{Harness, harness_on, payload};
+
+    async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
+        let (sdk, faults) = faulty_sdk_config().await;
+        (harness_on(&sdk, overrides, None), faults)
+    }
+
+    fn mobile() -> String {
+        testkit::unique_phone().replace("+90532", "9115")
+    }
+
+    fn address() -> String {
+        common::signup::unique_address().replace("@example.com", "@shop.online")
+    }
+
+    async fn generate(h: &Harness, mobile: &str, address: &str) -> Answer {
+        let body = json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile,
+                          "emailAddress": address, "language": "en"});
+        let started = Instant::now();
+        answer(started, shared::preregistration::handler::generate(&h.app, post(&body.to_string())).await).await
+    }
+
+    async fn validate(h: &Harness, id: &str, code: &str) -> Answer {
+        let body = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+        let started = Instant::now();
+        answer(started, shared::preregistration::handler::validate(&h.app, post(&body.to_string())).await).await
+    }
+
+    async fn messages_to(mobile: &str, address: &str) -> (usize, usize) {
+        let sms = testkit::sms_to(&format!("+54{mobile}")).await.len();
+        (sms, common::signup::emails_to(address).await.len())
+    }
+
+    #[tokio::test]
+    async fn when_dynamodb_refuses_or_stalls_a_generate_should_answer_503_and_count_nothing() {
+        let (h, faults) = setup(&[]).await;
+        for fault in REFUSALS.into_iter().chain([Fault::Stall]) {
+            let (mobile, address) = (mobile(), address());
+            faults.inject(TRANSACT, fault);
+            let a = generate(&h, &mobile, &address).await;
+            a.assert_busy(&format!("{fault:?}"));
+            assert_eq!(a.body, json!({"Message": "An error has occurred."}), "{fault:?}");
+            a.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), &format!("{fault:?}"));
+            faults.clear();
+            assert_eq!(messages_to(&mobile, &address).await, (0, 0), "{fault:?}");
+            // Nothing counted: the 30 s resend gap is not running.
+            let a = generate(&h, &mobile, &address).await;
+            assert_eq!(a.status, 200, "{fault:?}: {}", a.body);
+            assert_eq!(messages_to(&mobile, &address).await, (1, 1), "{fault:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_channel_refuses_or_fails_should_answer_502_and_the_code_never_validates() {
+        let (h, faults) = setup(&[]).await;
+        for (operation, fault, delivered) in [
+            (SEND_EMAIL, Fault::Throttle, (1, 0)),
+            (SEND_EMAIL, Fault::ServerError(500), (1, 0)),
+            (SEND_EMAIL, Fault::FailAfterEffect, (1, 1)),
+            (PUBLISH, Fault::Throttle, (0, 0)),
+            (PUBLISH, Fault::FailAfterEffect, (1, 0)),
+        ] {
+            let (mobile, address) = (mobile(), address());
+            faults.inject(operation, fault);
+            let a = generate(&h, &mobile, &address).await;
+            assert_eq!(a.status, 502, "{operation} {fault:?}: {}", a.body);
+            assert_eq!(a.body, json!({"Message": "The confirmation code could not be sent."}));
+            assert_eq!(faults.injected(operation), 1, "{operation}: never retried (it may deliver twice)");
+            faults.clear();
+            faults.reset_counts();
+            assert_eq!(messages_to(&mobile, &address).await, delivered, "{operation} {fault:?}");
+            // Whatever reached the user, its code is dead.
+            if let Some(text) = testkit::sms_to(&format!("+54{mobile}")).await.first() {
+                let code = testkit::digits(text, 6).unwrap();
+                let body = json!({"applicationId": "demo", "mobileNumber": mobile, "internationalPrefix": "54",
+                                  "confirmationCode": code});
+                let v = shared::preregistration::handler::validate(&h.app, post(&body.to_string())).await;
+                assert_eq!(v.status(), 404, "{operation} {fault:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_send_stalls_past_the_deadline_should_answer_503_by_then() {
+        let (h, faults) = setup(SHORT_DEADLINE).await;
+        for operation in [PUBLISH, SEND_EMAIL, TRANSACT] {
+            faults.inject(operation, Fault::Stall);
+            let a = generate(&h, &mobile(), &address()).await;
+            a.assert_busy(operation);
+            assert_eq!(a.body, json!({"Message": "An error has occurred."}));
+            a.assert_within(Duration::from_millis(500), operation);
+            faults.clear();
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_validation_meets_faults_should_answer_503_or_succeed_once() {
+        let (h, faults) = setup(&[]).await;
+        let (mobile, address) = (mobile(), address());
+        let a = generate(&h, &mobile, &address).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let id = payload(&a.body)["confirmationId"].as_str().unwrap().to_string();
+        let code = testkit::digits(&testkit::sms_to(&format!("+54{mobile}")).await[0], 6).unwrap();
+        for (operation, fault) in [(GET, Fault::ThrottlingException), (GET, Fault::ServerError(503))] {
+            faults.inject(operation, fault);
+            let v = validate(&h, &id, &code).await;
+            v.assert_busy(&format!("{operation} {fault:?}"));
+            assert_eq!(v.body, json!({"Message": "An error has occurred."}));
+            faults.clear();
+        }
+        faults.inject_times(TRANSACT, Fault::FailAfterEffect, 1);
+        let v = validate(&h, &id, &code).await;
+        assert_eq!(v.status, 200, "{}", v.body);
+        assert_eq!(validate(&h, &id, &code).await.status, 409, "used once");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Family A
+
+mod family_a {
+    use super::*;
+    use common::signup::{Harness, emails_to, harness_on, unique_address};
+
+    async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
+        let (sdk, faults) = faulty_sdk_config().await;
+        (harness_on(&sdk, overrides, None), faults)
+    }
+
+    async fn call(h: &Harness, body: Value) -> Answer {
+        let mut request = common::post(&body.to_string());
+        *request.uri_mut() = "/CognitoSendConfirmCodeRequest".parse().unwrap();
+        let started = Instant::now();
+        answer(started, shared::signup::handler::handle(&h.app, request).await).await
+    }
+
+    async fn send(h: &Harness, address: &str) -> Answer {
+        call(h, json!({"EmailAddress": address})).await
+    }
+
+    async fn confirm(h: &Harness, address: &str, code: &str) -> Answer {
+        call(h, json!({"EmailAddress": address, "ConfirmationCode": code})).await
+    }
+
+    #[tokio::test]
+    async fn when_dynamodb_refuses_or_stalls_a_send_should_answer_1999_503_and_count_nothing() {
+        let (h, faults) = setup(&[]).await;
+        for (operation, fault) in REFUSALS.into_iter().map(|f| (TRANSACT, f)).chain([
+            (GET, Fault::Throttle),
+            (TRANSACT, Fault::Stall),
+            (GET, Fault::Stall),
+        ]) {
+            let address = unique_address();
+            faults.inject(operation, fault);
+            let a = send(&h, &address).await;
+            a.assert_busy(&format!("{operation} {fault:?}"));
+            assert_eq!(a.body["OpCode"], 1999, "{operation} {fault:?}: {}", a.body);
+            a.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), &format!("{fault:?}"));
+            faults.clear();
+            assert!(emails_to(&address).await.is_empty());
+            // Nothing counted: the 30 s resend gap is not running.
+            let a = send(&h, &address).await;
+            assert_eq!(a.status, 200, "{operation} {fault:?}: {}", a.body);
+            assert_eq!(emails_to(&address).await.len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_ses_refuses_or_fails_should_answer_1500_502_and_drop_the_code() {
+        let (h, faults) = setup(&[("SIGNUP_RESEND_GAP_SECONDS", "0")]).await;
+        for (fault, delivered) in [(Fault::Throttle, 0), (Fault::ServerError(500), 0), (Fault::FailAfterEffect, 1)] {
+            let address = unique_address();
+            faults.inject(SEND_EMAIL, fault);
+            let a = send(&h, &address).await;
+            assert_eq!((a.status, a.body["OpCode"].as_u64()), (502, Some(1500)), "{fault:?}: {}", a.body);
+            assert_eq!(faults.injected(SEND_EMAIL), 1, "SendEmail is never retried (it may deliver twice)");
+            faults.clear();
+            faults.reset_counts();
+            let emails = emails_to(&address).await;
+            assert_eq!(emails.len(), delivered, "{fault:?}");
+            if let Some(email) = emails.first() {
+                let c = confirm(&h, &address, &testkit::digits(email, 6).unwrap()).await;
+                assert_eq!(c.body["OpCode"], 1003, "the delivered code was dropped: {}", c.body);
+            }
+            // A new send works and confirms.
+            let a = send(&h, &address).await;
+            assert_eq!(a.status, 200, "{}", a.body);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_ses_or_dynamodb_stalls_past_the_deadline_should_answer_1999_503_by_then() {
+        let (h, faults) = setup(SHORT_DEADLINE).await;
+        for operation in [SEND_EMAIL, TRANSACT, GET] {
+            faults.inject(operation, Fault::Stall);
+            let a = send(&h, &unique_address()).await;
+            a.assert_busy(operation);
+            assert_eq!(a.body["OpCode"], 1999, "{operation}");
+            a.assert_within(Duration::from_millis(500), operation);
+            faults.clear();
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_confirmation_took_effect_but_its_answer_was_lost_should_confirm_once() {
+        let (h, faults) = setup(&[]).await;
+        let address = unique_address();
+        assert_eq!(send(&h, &address).await.status, 200);
+        let code = testkit::digits(&emails_to(&address).await[0], 6).unwrap();
+        faults.inject(UPDATE, Fault::Throttle); // not on this path: confirming is one transaction
+        faults.inject_times(TRANSACT, Fault::DropAfterEffect, 1);
+        let c = confirm(&h, &address, &code).await;
+        assert_eq!(c.status, 200, "{}", c.body);
+        assert_eq!(c.body["Data"]["Status"], "CONFIRMED");
+        assert_eq!(faults.injected(UPDATE), 0);
+        let again = confirm(&h, &address, &code).await;
+        assert_eq!(again.body["OpCode"], 1007, "confirmed once: {}", again.body);
+    }
+}
