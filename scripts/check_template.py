@@ -252,6 +252,29 @@ def check_functions(cfn, stage, returns_code):
         if "demo" in json.dumps(env).lower():
             errors.append(f"{fid}: a demo application in its environment")
         errors += check_otp_keys(cfn, fid, env.get("OTP_KEYS"))
+        errors += check_logging(fid, fn, env)
+    return errors
+
+
+# Below INFO, lambda_runtime logs each raw event (codes, numbers); the code caps the runtime
+# and the SDK at INFO (shared/src/logging.rs), and the template keeps the application there.
+LOG_LEVELS_ALLOWED = {"INFO", "WARN", "ERROR", "FATAL"}
+
+
+def check_logging(fid, fn, env):
+    """JSON logs through LoggingConfig, at INFO or above; no hand-set log variables."""
+    errors = []
+    logging_config = fn.get("LoggingConfig", {})
+    if logging_config.get("LogFormat") != "JSON":
+        errors.append(f"{fid}: LoggingConfig.LogFormat is {logging_config.get('LogFormat')!r}, not JSON")
+    for level in ("ApplicationLogLevel", "SystemLogLevel"):
+        if logging_config.get(level) not in LOG_LEVELS_ALLOWED:
+            errors.append(f"{fid}: LoggingConfig.{level} is {logging_config.get(level)!r}")
+    if "LogGroup" not in logging_config:
+        errors.append(f"{fid}: LoggingConfig has no LogGroup")
+    for name in ("RUST_LOG", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL"):
+        if name in env:
+            errors.append(f"{fid}: sets {name} by hand (LoggingConfig decides)")
     return errors
 
 
@@ -380,7 +403,7 @@ def main():
         print(f"template check: {e}", file=sys.stderr)
     if errors:
         return 1
-    print(f"template check: {path}: doors, test switches, OTP keys, KMS keys, access logs and alarms as promised")
+    print(f"template check: {path}: doors, test switches, OTP keys, logging, KMS keys, access logs and alarms as promised")
     return 0
 
 

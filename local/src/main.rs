@@ -18,7 +18,7 @@ use shared::twofactor::TwoFactor;
 
 #[tokio::main]
 async fn main() {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     if let Err(message) = serve().await {
         eprintln!("local-server: {message}");
         std::process::exit(1);

@@ -21,6 +21,7 @@ pub mod dynamo;
 pub mod email;
 pub mod guards;
 pub mod http;
+pub mod logging;
 pub mod mask;
 pub mod phone;
 pub mod preregistration;
