@@ -436,3 +436,153 @@ mod family_a {
         assert_eq!(again.body["OpCode"], 1007, "confirmed once: {}", again.body);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Family C's asynchronous path: the stream-fed sender
+
+mod family_c_async {
+    use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+    use shared::twofactor::sender;
+    use uuid::Uuid;
+
+    use super::*;
+    use common::{Harness, create_body, harness_on, post};
+
+    async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
+        let (sdk, faults) = faulty_sdk_config().await;
+        (harness_on(&sdk, overrides, None), faults)
+    }
+
+    /// Creates an `IsSync: false` OTP and returns its id and the stream's INSERT of it.
+    async fn pending(h: &Harness, phone: &str) -> (Uuid, Event) {
+        let response = shared::twofactor::handler::create(&h.app, post(&create_body(phone, json!({"IsSync": false}))));
+        let (status, body) = common::read(response.await).await;
+        assert_eq!(status, 200, "{body}");
+        let id = Uuid::parse_str(body["OtpIdReference"].as_str().unwrap()).unwrap();
+        let item = raw(h, &format!("OTP#{id}"), "OTP").await.expect("the OTP");
+        let mut record = EventRecord::default();
+        record.event_name = "INSERT".into();
+        record.event_id = id.to_string();
+        record.change.sequence_number = Some("1".into());
+        record.change.new_image = item.into();
+        let mut event = Event::default();
+        event.records = vec![record];
+        (id, event)
+    }
+
+    async fn raw(h: &Harness, pk: &str, sk: &str) -> Option<shared::dynamo::Item> {
+        let out = h.app.store.client().get_item().table_name(testkit::TABLE);
+        let out = out.set_key(Some(shared::dynamo::key(pk, sk))).consistent_read(true).send().await.unwrap();
+        out.item().cloned()
+    }
+
+    async fn stored(h: &Harness, id: &Uuid) -> shared::twofactor::store::StoredOtp {
+        h.app.store.get(id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn when_sns_refuses_every_retry_should_give_up_on_the_item_itself_and_erase_the_code() {
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        let (id, insert) = pending(&h, &phone).await;
+        faults.inject(PUBLISH, Fault::Throttle);
+        // The mapping's first try and its 3 retries (MaximumRetryAttempts in template.yaml).
+        for attempt in 1..=3 {
+            let response = sender::handle(&h.app, insert.clone()).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "attempt {attempt}: retried");
+            let otp = stored(&h, &id).await;
+            assert_eq!((otp.delivery.as_str(), otp.failed_sends), ("pending", attempt));
+            assert!(otp.sealed_code.is_some(), "kept for the retry");
+        }
+        let response = sender::handle(&h.app, insert.clone()).await;
+        assert!(response.batch_item_failures.is_empty(), "given up: nothing for the on-failure queue");
+        let otp = stored(&h, &id).await;
+        assert_eq!((otp.delivery.as_str(), otp.failed_sends), ("failed", 4));
+        assert_eq!(otp.failure.as_deref(), Some("SMS refused on every attempt"));
+        assert_eq!(otp.sealed_code, None, "sealed code erased");
+        assert_eq!(faults.injected(PUBLISH), 4);
+        // A repeat of the record changes nothing, and the OTP cannot be used.
+        faults.clear();
+        assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
+        assert!(testkit::sms_to(&phone).await.is_empty());
+        assert_eq!(stored(&h, &id).await.failed_sends, 4);
+    }
+
+    #[tokio::test]
+    async fn when_an_ambiguous_failure_is_retried_should_send_at_least_once_as_documented() {
+        let (h, faults) = setup(&[]).await;
+        for (operation, fault) in [(PUBLISH, Fault::FailAfterEffect), (UPDATE, Fault::Throttle)] {
+            let phone = testkit::unique_phone();
+            let (id, insert) = pending(&h, &phone).await;
+            faults.inject_times(operation, fault, if operation == UPDATE { 3 } else { 1 });
+            let response = sender::handle(&h.app, insert.clone()).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "{operation}: retried");
+            assert_eq!(testkit::sms_to(&phone).await.len(), 1, "{operation}: the SMS went out");
+            faults.clear();
+            assert!(sender::handle(&h.app, insert.clone()).await.batch_item_failures.is_empty());
+            let sms = testkit::sms_to(&phone).await;
+            assert_eq!(sms.len(), 2, "{operation}: sent again (README: at-least-once)");
+            assert_eq!(sms[0], sms[1], "the same code both times");
+            assert_eq!(stored(&h, &id).await.delivery, "sent");
+            // Further repeats send nothing more.
+            sender::handle(&h.app, insert).await;
+            assert_eq!(testkit::sms_to(&phone).await.len(), 2);
+            let code = testkit::digits(&sms[0], 6).unwrap();
+            let body = json!({"UserId": common::USER, "OtpIdReference": id.to_string(), "OtpCode": code});
+            let verified = shared::twofactor::handler::verify(&h.app, post(&body.to_string())).await;
+            assert_eq!(verified.status(), 200);
+        }
+    }
+
+    fn ttl_removal(id: &Uuid) -> Event {
+        let path = testkit::workspace_root().join("events/two-factor-sms-sender-ttl-remove.json");
+        let mut event: Event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let pk = serde_dynamo::AttributeValue::S(format!("OTPW#{id}"));
+        event.records[0].change.keys.insert("pk".into(), pk);
+        event
+    }
+
+    #[tokio::test]
+    async fn when_ttl_removes_the_watch_of_a_pending_otp_should_sweep_it_and_leave_a_sent_one() {
+        let (h, _faults) = setup(&[]).await;
+        // Never delivered to the sender (past the record age limit, say).
+        let (stuck, _) = pending(&h, &testkit::unique_phone()).await;
+        let watch = raw(&h, &format!("OTPW#{stuck}"), "WATCH").await.expect("a watch item");
+        let expires_ms: u64 =
+            shared::dynamo::get_n(&raw(&h, &format!("OTP#{stuck}"), "OTP").await.unwrap(), "exp").unwrap();
+        assert_eq!(shared::dynamo::get_n::<u64>(&watch, "ttl"), Some(expires_ms.div_ceil(1000)), "TTL at expiry");
+
+        let response = sender::handle(&h.app, ttl_removal(&stuck)).await;
+        assert!(response.batch_item_failures.is_empty());
+        let otp = stored(&h, &stuck).await;
+        assert_eq!(otp.delivery, "failed");
+        assert_eq!(otp.failure.as_deref(), Some("expired undelivered (swept)"));
+        assert_eq!(otp.sealed_code, None);
+
+        // One that was sent stays sent.
+        let (sent, insert) = pending(&h, &testkit::unique_phone()).await;
+        assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
+        sender::handle(&h.app, ttl_removal(&sent)).await;
+        assert_eq!(stored(&h, &sent).await.delivery, "sent");
+        // A synchronous OTP has no watch.
+        let (status, body) = common::read(
+            shared::twofactor::handler::create(&h.app, post(&create_body(&testkit::unique_phone(), json!({})))).await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["OtpIdReference"].as_str().unwrap();
+        assert!(raw(&h, &format!("OTPW#{id}"), "WATCH").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn when_sns_stalls_past_the_batch_deadline_should_report_the_record_in_time() {
+        let (h, faults) = setup(SHORT_DEADLINE).await;
+        let (id, insert) = pending(&h, &testkit::unique_phone()).await;
+        faults.inject(PUBLISH, Fault::Stall);
+        let started = Instant::now();
+        let response = sender::handle(&h.app, insert).await;
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(stored(&h, &id).await.delivery, "pending", "kept for the retry");
+    }
+}

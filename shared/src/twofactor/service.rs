@@ -170,7 +170,7 @@ impl TwoFactor {
                     let error = mask::redact(&err.to_string(), &phone.e164, &code);
                     tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
-                    self.store.finish_delivery(&id, "failed", false).await?;
+                    self.store.finish_delivery(&id, "failed", Some("SMS send failed"), false).await?;
                     return Err(TwoFactorError::SmsFailed);
                 }
             }
