@@ -91,12 +91,31 @@ pub const SES: ServiceTimeouts = ServiceTimeouts {
     initial_backoff: Duration::from_millis(50),
 };
 
+/// `SDK_TIMEOUT_FACTOR` (1 to 20, default 1) multiplies every timeout above. For the local
+/// stand-in only: moto serves one request at a time, ~150 a second, so under the load test
+/// (`make load`: 50 clients) a call waits its turn for longer than DynamoDB ever takes, and
+/// the production figures would cut it. The template never sets it.
+fn factor() -> u32 {
+    static FACTOR: OnceLock<u32> = OnceLock::new();
+    *FACTOR.get_or_init(|| {
+        std::env::var("SDK_TIMEOUT_FACTOR")
+            .ok()
+            .and_then(|f| f.trim().parse().ok())
+            .filter(|f| (1..=20).contains(f))
+            .unwrap_or(1)
+    })
+}
+
 impl ServiceTimeouts {
     pub fn timeout_config(&self) -> TimeoutConfig {
+        self.scaled(factor())
+    }
+
+    fn scaled(&self, factor: u32) -> TimeoutConfig {
         TimeoutConfig::builder()
-            .connect_timeout(self.connect)
-            .operation_attempt_timeout(self.attempt)
-            .operation_timeout(self.operation)
+            .connect_timeout(self.connect * factor)
+            .operation_attempt_timeout(self.attempt * factor)
+            .operation_timeout(self.operation * factor)
             .build()
     }
 
@@ -279,6 +298,14 @@ mod tests {
             Some(Duration::from_millis(3000))
         );
         assert_eq!(ses.config().retry_config().unwrap().max_attempts(), 1);
+    }
+
+    #[test]
+    fn when_a_factor_is_given_should_scale_every_timeout() {
+        let scaled = DYNAMODB.scaled(10);
+        assert_eq!(scaled.operation_attempt_timeout(), Some(Duration::from_secs(8)));
+        assert_eq!(scaled.operation_timeout(), Some(Duration::from_secs(20)));
+        assert_eq!(DYNAMODB.scaled(1), DYNAMODB.timeout_config(), "no SDK_TIMEOUT_FACTOR in the tests");
     }
 
     #[test]
