@@ -183,6 +183,42 @@ mod family_c {
     }
 
     #[tokio::test]
+    async fn when_dynamodb_stalls_a_verify_should_answer_5001_503_within_the_dynamodb_timeout() {
+        let (h, faults) = setup(&[]).await;
+        let (otp, code) = h.otp(&testkit::unique_phone(), json!({})).await;
+        for operation in [GET, TRANSACT] {
+            faults.inject(operation, Fault::Stall);
+            let a = verify(&h, &otp, &code).await;
+            a.assert_busy(operation);
+            assert_eq!(a.body["Code"], 5001);
+            a.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), operation);
+            faults.clear();
+        }
+        assert_eq!(verify(&h, &otp, &code).await.status, 200, "no attempt spent");
+    }
+
+    #[tokio::test]
+    async fn when_the_deadline_cuts_an_effect_should_leave_what_the_readme_says() {
+        let (h, faults) = setup(SHORT_DEADLINE).await;
+        // Cut while sending: the SMS went, the OTP is counted (and nobody has its id).
+        let phone = testkit::unique_phone();
+        faults.inject_times(PUBLISH, Fault::DropAfterEffect, 1);
+        let a = create(&h, &phone, json!({"MaxSMSCount": 1})).await;
+        a.assert_busy("create cut while sending");
+        a.assert_within(Duration::from_millis(500), "create cut while sending");
+        assert_eq!(testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await.len(), 1);
+        assert_eq!(create(&h, &phone, json!({"MaxSMSCount": 1})).await.status, 429, "counted");
+        // Cut while verifying: verified, and asked again it says so.
+        let (otp, code) = h.otp(&testkit::unique_phone(), json!({})).await;
+        faults.inject_times(TRANSACT, Fault::DropAfterEffect, 1);
+        let a = verify(&h, &otp, &code).await;
+        a.assert_busy("verify cut while writing");
+        tokio::time::sleep(Duration::from_millis(300)).await; // the write lands in moto
+        let again = verify(&h, &otp, &code).await;
+        assert_eq!((again.status, again.body["Code"].as_u64()), (409, Some(4007)), "{}", again.body);
+    }
+
+    #[tokio::test]
     async fn when_dynamodb_refuses_a_verify_should_answer_503_and_spend_no_attempt() {
         let (h, faults) = setup(&[]).await;
         let phone = testkit::unique_phone();
@@ -270,6 +306,20 @@ mod family_b {
     }
 
     #[tokio::test]
+    async fn when_a_generate_took_effect_but_its_answer_was_lost_should_answer_it_once() {
+        let (h, faults) = setup(&[]).await;
+        let (mobile, address) = (mobile(), address());
+        faults.inject_times(TRANSACT, Fault::FailAfterEffect, 1);
+        let a = generate(&h, &mobile, &address).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(faults.injected(TRANSACT), 1);
+        assert_eq!(messages_to(&mobile, &address).await, (1, 1));
+        // Counted once: the resend gap refuses the next one, with nothing more sent.
+        assert_eq!(generate(&h, &mobile, &address).await.status, 429);
+        assert_eq!(messages_to(&mobile, &address).await, (1, 1));
+    }
+
+    #[tokio::test]
     async fn when_a_channel_refuses_or_fails_should_answer_502_and_the_code_never_validates() {
         let (h, faults) = setup(&[]).await;
         for (operation, fault, delivered) in [
@@ -320,7 +370,12 @@ mod family_b {
         assert_eq!(a.status, 200, "{}", a.body);
         let id = payload(&a.body)["confirmationId"].as_str().unwrap().to_string();
         let code = testkit::digits(&testkit::sms_to(&format!("+54{mobile}")).await[0], 6).unwrap();
-        for (operation, fault) in [(GET, Fault::ThrottlingException), (GET, Fault::ServerError(503))] {
+        for (operation, fault) in [
+            (GET, Fault::ThrottlingException),
+            (GET, Fault::ServerError(503)),
+            (GET, Fault::Stall),
+            (TRANSACT, Fault::Stall),
+        ] {
             faults.inject(operation, fault);
             let v = validate(&h, &id, &code).await;
             v.assert_busy(&format!("{operation} {fault:?}"));
@@ -382,6 +437,28 @@ mod family_a {
             assert_eq!(a.status, 200, "{operation} {fault:?}: {}", a.body);
             assert_eq!(emails_to(&address).await.len(), 1);
         }
+    }
+
+    #[tokio::test]
+    async fn when_a_send_took_effect_but_its_answer_was_lost_should_answer_it_once() {
+        let (h, faults) = setup(&[]).await;
+        let address = unique_address();
+        faults.inject_times(TRANSACT, Fault::DropAfterEffect, 1);
+        let a = send(&h, &address).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(emails_to(&address).await.len(), 1);
+        // Counted once: the resend gap refuses the next one.
+        assert_eq!(send(&h, &address).await.body["OpCode"], 1005);
+        let code = testkit::digits(&emails_to(&address).await[0], 6).unwrap();
+        for operation in [GET, TRANSACT] {
+            faults.inject(operation, Fault::Stall);
+            let c = confirm(&h, &address, &code).await;
+            c.assert_busy(operation);
+            assert_eq!(c.body["OpCode"], 1999);
+            c.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), operation);
+            faults.clear();
+        }
+        assert_eq!(confirm(&h, &address, &code).await.status, 200, "no attempt spent");
     }
 
     #[tokio::test]
@@ -575,14 +652,18 @@ mod family_c_async {
     }
 
     #[tokio::test]
-    async fn when_sns_stalls_past_the_batch_deadline_should_report_the_record_in_time() {
-        let (h, faults) = setup(SHORT_DEADLINE).await;
-        let (id, insert) = pending(&h, &testkit::unique_phone()).await;
-        faults.inject(PUBLISH, Fault::Stall);
+    async fn when_sns_stalls_should_report_the_record_after_the_sns_timeout_and_send_it_on_retry() {
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        let (id, insert) = pending(&h, &phone).await;
+        faults.inject_times(PUBLISH, Fault::Stall, 1);
         let started = Instant::now();
-        let response = sender::handle(&h.app, insert).await;
-        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        let response = sender::handle(&h.app, insert.clone()).await;
+        assert!(started.elapsed() < shared::aws::SNS.operation + Duration::from_secs(1), "{:?}", started.elapsed());
         assert_eq!(response.batch_item_failures.len(), 1);
-        assert_eq!(stored(&h, &id).await.delivery, "pending", "kept for the retry");
+        let otp = stored(&h, &id).await;
+        assert_eq!((otp.delivery.as_str(), otp.failed_sends), ("pending", 1), "kept for the retry");
+        assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
+        assert_eq!(testkit::sms_to(&phone).await.len(), 1);
     }
 }

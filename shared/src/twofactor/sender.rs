@@ -31,19 +31,13 @@ enum Delivery {
 
 pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
     let mut failures = Vec::new();
-    // The batch answers before the function's timeout: a record still running at the
-    // deadline is reported for a retry (its SMS may have gone: at-least-once, as a crash).
-    let deadline = tokio::time::Instant::now() + app.config.request_deadline;
+    // No deadline cuts a record once started: cut between its SMS and the write recording it,
+    // a retry would text it again. A batch is bounded by the SDK's timeouts instead; one that
+    // still outlives the function is retried whole, its finished records skipped.
     for record in event.records {
-        let work = async {
-            match record.event_name.as_str() {
-                "REMOVE" => sweep(app, &record).await,
-                _ => deliver(app, &record).await,
-            }
-        };
-        let outcome = match tokio::time::timeout_at(deadline, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(DeliveryError::Deadline),
+        let outcome = match record.event_name.as_str() {
+            "REMOVE" => sweep(app, &record).await,
+            _ => deliver(app, &record).await,
         };
         match outcome {
             Ok(Delivery::Sent) => {}
@@ -70,8 +64,6 @@ enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sms(#[from] crate::sms::SmsError),
-    #[error("the batch's deadline was reached")]
-    Deadline,
 }
 
 async fn deliver(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
