@@ -350,6 +350,18 @@ mod family_b {
     }
 
     #[tokio::test]
+    async fn when_ses_stalls_should_answer_502_within_the_ses_timeout() {
+        let (h, faults) = setup(&[]).await;
+        let (mobile, address) = (mobile(), address());
+        faults.inject(SEND_EMAIL, Fault::Stall);
+        let a = generate(&h, &mobile, &address).await;
+        assert_eq!(a.status, 502, "{}", a.body);
+        assert!(a.took >= shared::aws::SES.operation, "ended by the SES timeout: {:?}", a.took);
+        a.assert_within(shared::aws::SES.operation + Duration::from_secs(1), "SES stall");
+        assert_eq!(messages_to(&mobile, &address).await, (1, 0), "the SMS went first");
+    }
+
+    #[tokio::test]
     async fn when_a_send_stalls_past_the_deadline_should_answer_503_by_then() {
         let (h, faults) = setup(SHORT_DEADLINE).await;
         for operation in [PUBLISH, SEND_EMAIL, TRANSACT] {
@@ -482,6 +494,17 @@ mod family_a {
             let a = send(&h, &address).await;
             assert_eq!(a.status, 200, "{}", a.body);
         }
+    }
+
+    #[tokio::test]
+    async fn when_ses_stalls_should_answer_1500_502_within_the_ses_timeout() {
+        let (h, faults) = setup(&[]).await;
+        let address = unique_address();
+        faults.inject(SEND_EMAIL, Fault::Stall);
+        let a = send(&h, &address).await;
+        assert_eq!((a.status, a.body["OpCode"].as_u64()), (502, Some(1500)), "{}", a.body);
+        a.assert_within(shared::aws::SES.operation + Duration::from_secs(1), "SES stall");
+        assert!(emails_to(&address).await.is_empty());
     }
 
     #[tokio::test]
