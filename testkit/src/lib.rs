@@ -5,8 +5,9 @@
 //! from template.yaml). The server exits with the test process. Set `MOTO_ENDPOINT` to use a
 //! running one instead.
 //!
-//! `aws_calls` counts the AWS calls a handler makes (against moto); `fake_aws` answers them
-//! in memory, for benchmarks that must measure our code rather than a server.
+//! `aws_calls` counts the AWS calls a handler makes (against moto); `faults` makes chosen calls
+//! stall, throttle, fail, or fail after taking effect; `fake_aws` answers them in memory, for
+//! benchmarks that must measure our code rather than a server.
 
 pub mod aws_calls;
 pub mod fake_aws;
