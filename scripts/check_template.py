@@ -278,6 +278,25 @@ def check_logging(fid, fn, env):
     return errors
 
 
+# shared/src/config.rs: the sender gives up on an OTP at its SMS_DELIVERY_ATTEMPTS-th refused
+# send, meant to be the stream mapping's last try (its first and MaximumRetryAttempts more).
+DEFAULT_SMS_DELIVERY_ATTEMPTS = 4
+
+
+def check_sms_delivery_attempts(cfn):
+    errors = []
+    functions = of_type(cfn, FUNCTION)
+    for mid, mapping in of_type(cfn, "AWS::Lambda::EventSourceMapping").items():
+        target = mapping.get("FunctionName", {})
+        fid = target.get("Ref") if isinstance(target, dict) else None
+        env = functions.get(fid, {}).get("Environment", {}).get("Variables", {})
+        attempts = int(env.get("SMS_DELIVERY_ATTEMPTS", DEFAULT_SMS_DELIVERY_ATTEMPTS))
+        retries = mapping.get("MaximumRetryAttempts")
+        if retries is None or attempts != int(retries) + 1:
+            errors.append(f"{mid}: MaximumRetryAttempts {retries} but the sender gives up after {attempts} sends")
+    return errors
+
+
 def check_otp_keys(cfn, fid, value):
     """OTP_KEYS is `N:{{resolve:secretsmanager:${OtpKeyVNSecret}:SecretString}}`, one secret per version."""
     if not (isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str)):
@@ -397,7 +416,7 @@ def main():
         if "ALLOW_LOCAL_SECRETS" in json.dumps(cfn):
             found.append("ALLOW_LOCAL_SECRETS in the translated template")
         if name == "defaults":
-            found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn)
+            found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn) + check_sms_delivery_attempts(cfn)
         errors += [f"[{name}] {e}" for e in found]
     for e in errors:
         print(f"template check: {e}", file=sys.stderr)
