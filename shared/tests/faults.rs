@@ -462,10 +462,16 @@ mod family_a {
         // Counted once: the resend gap refuses the next one.
         assert_eq!(send(&h, &address).await.body["OpCode"], 1005);
         let code = testkit::digits(&emails_to(&address).await[0], 6).unwrap();
-        for operation in [GET, TRANSACT] {
-            faults.inject(operation, Fault::Stall);
+        for (operation, fault) in [
+            (GET, Fault::Stall),
+            (TRANSACT, Fault::Stall),
+            (GET, Fault::Throttle),
+            (TRANSACT, Fault::ThrottlingException),
+            (TRANSACT, Fault::ServerError(500)),
+        ] {
+            faults.inject(operation, fault);
             let c = confirm(&h, &address, &code).await;
-            c.assert_busy(operation);
+            c.assert_busy(&format!("{operation} {fault:?}"));
             assert_eq!(c.body["OpCode"], 1999);
             c.assert_within(shared::aws::DYNAMODB.operation + Duration::from_secs(1), operation);
             faults.clear();
