@@ -1,4 +1,4 @@
-.PHONY: run test ci bench
+.PHONY: run test ci bench load
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
 	scripts/run-local.sh
@@ -12,3 +12,7 @@ ci:
 # Cold start, RSS, arm64 size and warm CPU per request of every function (BENCHMARKS.md).
 bench:
 	bench/run.sh
+# Bounded load test against `make run`'s server: 50 clients for 2 minutes, every endpoint
+# (LOAD_CLIENTS, LOAD_SECONDS). Not part of `make test`.
+load:
+	scripts/load.sh

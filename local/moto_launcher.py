@@ -10,6 +10,11 @@ Why not plain `moto_server`:
   growing with every write (40+ ms after a test run), which swamped every timing taken
   against it. Here the backup is of the items the transaction touches (and the stream's
   length); the outcome is the same, all or nothing (`_install_item_level_transaction_backup`).
+- moto ignores `ClientRequestToken`; DynamoDB answers a repeated `TransactWriteItems` with
+  the same token (within 10 minutes) as done, without applying it again, and the SDK sets
+  one on every transaction, so an SDK retry of a transaction that took effect but whose
+  answer was lost is harmless in AWS. Here too (`_idempotent_transaction`): the fault tests
+  rely on it.
 - The messages moto "delivered" are read back fast and in order from `GET /_local/messages`
   (moto's own /moto-api/data.json slows to seconds once a table has seen traffic).
 
@@ -45,6 +50,8 @@ _aws_lock = threading.Lock()
 _inbox = []  # delivered messages, oldest first
 _seen_sms = set()
 _seen_email = set()
+_transactions = {}  # ClientRequestToken -> (time, parameters, status, headers, body)
+_TOKEN_LIFETIME_S = 600
 
 
 def _now_iso():
@@ -155,6 +162,43 @@ def _install_item_level_transaction_backup():
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def _idempotent_transaction(environ, run):
+    """Serves a TransactWriteItems under DynamoDB's idempotency rule: a token seen in the
+    last 10 minutes with the same parameters gets the first call's successful answer again,
+    unapplied; with other parameters, IdempotentParameterMismatchException. Called under
+    _aws_lock. `run(environ)` -> (status, headers, body) serves a request through moto."""
+    import io
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError:
+        return run(environ)
+    token = request.pop("ClientRequestToken", None)
+    if not token:
+        return run(environ)
+    now = time.monotonic()
+    for old in [t for t, entry in _transactions.items() if now - entry[0] > _TOKEN_LIFETIME_S]:
+        del _transactions[old]
+    seen = _transactions.get(token)
+    if seen is not None:
+        if seen[1] != request:
+            body = json.dumps(
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "message": "ClientRequestToken reused with different parameters",
+                }
+            ).encode()
+            return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], body
+        return seen[2], seen[3], seen[4]
+    status, headers, body = run(environ)
+    if status.startswith("200"):
+        _transactions[token] = (now, request, status, headers, body)
+    return status, headers, body
+
+
 class LauncherApp:
     def __init__(self):
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -169,11 +213,27 @@ class LauncherApp:
         if path == "/_local/health":
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
             return [b"ok"]
+        if environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.TransactWriteItems":
+            with _aws_lock:
+                status, headers, body = _idempotent_transaction(environ, self._run)
+                _collect_new_messages()
+            start_response(status, headers)
+            return [body]
         with _aws_lock:
             # Drain the body inside the lock: moto reads it lazily.
             chunks = list(self.moto(environ, start_response))
             _collect_new_messages()
         return chunks
+
+    def _run(self, environ):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.moto(environ, capture))
+        return captured["status"], captured["headers"], body
 
 
 def _exit_when_orphaned(parent):

@@ -397,6 +397,48 @@ def check_functions(cfn, stage, returns_code):
         if "demo" in json.dumps(env).lower():
             errors.append(f"{fid}: a demo application in its environment")
         errors += check_otp_keys(cfn, fid, env.get("OTP_KEYS"))
+        errors += check_logging(fid, fn, env)
+    return errors
+
+
+# Below INFO, lambda_runtime logs each raw event (codes, numbers); the code caps the runtime
+# and the SDK at INFO (shared/src/logging.rs), and the template keeps the application there.
+LOG_LEVELS_ALLOWED = {"INFO", "WARN", "ERROR", "FATAL"}
+
+
+def check_logging(fid, fn, env):
+    """JSON logs through LoggingConfig, at INFO or above; no hand-set log variables."""
+    errors = []
+    logging_config = fn.get("LoggingConfig", {})
+    if logging_config.get("LogFormat") != "JSON":
+        errors.append(f"{fid}: LoggingConfig.LogFormat is {logging_config.get('LogFormat')!r}, not JSON")
+    for level in ("ApplicationLogLevel", "SystemLogLevel"):
+        if logging_config.get(level) not in LOG_LEVELS_ALLOWED:
+            errors.append(f"{fid}: LoggingConfig.{level} is {logging_config.get(level)!r}")
+    if "LogGroup" not in logging_config:
+        errors.append(f"{fid}: LoggingConfig has no LogGroup")
+    for name in ("RUST_LOG", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL"):
+        if name in env:
+            errors.append(f"{fid}: sets {name} by hand (LoggingConfig decides)")
+    return errors
+
+
+# shared/src/config.rs: the sender gives up on an OTP at its SMS_DELIVERY_ATTEMPTS-th refused
+# send, meant to be the stream mapping's last try (its first and MaximumRetryAttempts more).
+DEFAULT_SMS_DELIVERY_ATTEMPTS = 4
+
+
+def check_sms_delivery_attempts(cfn):
+    errors = []
+    functions = of_type(cfn, FUNCTION)
+    for mid, mapping in of_type(cfn, "AWS::Lambda::EventSourceMapping").items():
+        target = mapping.get("FunctionName", {})
+        fid = target.get("Ref") if isinstance(target, dict) else None
+        env = functions.get(fid, {}).get("Environment", {}).get("Variables", {})
+        attempts = int(env.get("SMS_DELIVERY_ATTEMPTS", DEFAULT_SMS_DELIVERY_ATTEMPTS))
+        retries = mapping.get("MaximumRetryAttempts")
+        if retries is None or attempts != int(retries) + 1:
+            errors.append(f"{mid}: MaximumRetryAttempts {retries} but the sender gives up after {attempts} sends")
     return errors
 
 
@@ -522,14 +564,14 @@ def main():
         if "ALLOW_LOCAL_SECRETS" in json.dumps(cfn):
             found.append("ALLOW_LOCAL_SECRETS in the translated template")
         if name == "defaults":
-            found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn)
+            found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn) + check_sms_delivery_attempts(cfn)
         found += check_metrics(cfn)
         errors += [f"[{name}] {e}" for e in found]
     for e in errors:
         print(f"template check: {e}", file=sys.stderr)
     if errors:
         return 1
-    print(f"template check: {path}: doors, test switches, OTP keys, KMS keys, access logs, alarms, metrics and dashboard as promised")
+    print(f"template check: {path}: doors, test switches, OTP keys, logging, KMS keys, access logs, alarms, metrics and dashboard as promised")
     return 0
 
 

@@ -120,6 +120,17 @@ def stream(event_name, image):
     }
 
 
+def ttl_removal(pk, sk):
+    """DynamoDB's TTL deleting an item: a REMOVE by the service itself (NEW_IMAGE: keys only)."""
+    event = stream("REMOVE", {"pk": {"S": pk}})
+    record = event["Records"][0]
+    record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    record["dynamodb"]["Keys"] = {"pk": {"S": pk}, "sk": {"S": sk}}
+    del record["dynamodb"]["NewImage"]
+    record["dynamodb"]["SizeBytes"] = 64
+    return event
+
+
 def otp_image(otp_id, phone, delivery, sealed):
     pk = f"OTP#{otp_id}"
     image = {
@@ -191,6 +202,7 @@ def main():
     sender_id = "9d4f6a1e-2b7c-4e3a-8f5d-0c1b2a3d4e5f"
     write("two-factor-sms-sender-insert.json", stream("INSERT", otp_image(sender_id, "+5491123456789", "pending", True)))
     write("two-factor-sms-sender-modify.json", stream("MODIFY", otp_image(sender_id, "+5491123456789", "sent", False)))
+    write("two-factor-sms-sender-ttl-remove.json", ttl_removal(f"OTPW#{sender_id}", "WATCH"))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ declare -A expected=(
   [validate-cnf-code-not-user-malformed.json]=400
   [two-factor-sms-sender-insert.json]=stream
   [two-factor-sms-sender-modify.json]=stream
+  [two-factor-sms-sender-ttl-remove.json]=stream
 )
 passed=0
 failed=0

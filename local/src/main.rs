@@ -20,7 +20,7 @@ use shared::twofactor::TwoFactor;
 
 #[tokio::main]
 async fn main() {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     if let Err(message) = serve().await {
         eprintln!("local-server: {message}");
         std::process::exit(1);
@@ -44,7 +44,7 @@ async fn serve() -> Result<(), String> {
     let sdk = shared::aws::sdk_config().await;
 
     tokio::spawn(streams::deliver_forever(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        shared::aws::dynamodb(&sdk),
         aws_sdk_dynamodbstreams::Client::new(&sdk),
         two_factor.config.table_name.clone(),
         Arc::clone(&two_factor),

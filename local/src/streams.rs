@@ -13,11 +13,21 @@ const POLL: Duration = Duration::from_millis(200);
 /// As `MaximumRetryAttempts` in template.yaml.
 const MAX_RETRIES: u32 = 3;
 
-/// The filter of template.yaml: INSERTs whose new image carries a sealed code.
+/// The filters of template.yaml: INSERTs whose new image carries a sealed code, and TTL's
+/// removals of watch items (which moto never makes: it does not expire items).
 fn passes_filter(record: &aws_sdk_dynamodbstreams::types::Record) -> bool {
-    let insert = record.event_name().map(|n| n.as_str() == "INSERT").unwrap_or(false);
+    let name = record.event_name().map(|n| n.as_str().to_string()).unwrap_or_default();
     let sealed = record.dynamodb().and_then(|d| d.new_image()).is_some_and(|image| image.contains_key("sct"));
-    insert && sealed
+    let by_ttl = record
+        .user_identity()
+        .is_some_and(|u| u.r#type() == Some("Service") && u.principal_id() == Some("dynamodb.amazonaws.com"));
+    let watch = record
+        .dynamodb()
+        .and_then(|d| d.keys())
+        .and_then(|keys| keys.get("pk"))
+        .and_then(|pk| pk.as_s().ok())
+        .is_some_and(|pk| pk.starts_with("OTPW#"));
+    (name == "INSERT" && sealed) || (name == "REMOVE" && by_ttl && watch)
 }
 
 fn to_lambda_record(record: aws_sdk_dynamodbstreams::types::Record) -> EventRecord {

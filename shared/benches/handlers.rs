@@ -112,7 +112,7 @@ fn config(overrides: &[(&str, &str)]) -> Arc<Config> {
 fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
     let config = config(&[]);
     TwoFactor {
-        store: shared::twofactor::store::OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+        store: shared::twofactor::store::OtpStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
         sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         clock: clock(now_ms),
         metrics: metrics(),
@@ -123,10 +123,7 @@ fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
 fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
     let config = config(&[("CNF_APPLICATIONS", "demo")]);
     Preregistration {
-        store: shared::preregistration::store::CodeStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table_name.clone(),
-        ),
+        store: shared::preregistration::store::CodeStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
         sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
         email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
@@ -138,7 +135,7 @@ fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
 fn signup(sdk: &SdkConfig, now_ms: u64) -> Signup {
     let config = config(&[]);
     Signup {
-        store: shared::signup::store::UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+        store: shared::signup::store::UserStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
         email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
         clock: clock(now_ms),
         metrics: metrics(),
@@ -204,7 +201,7 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     };
 
     // Floors: one bare SDK call answered by the fake (serialise, sign, parse), no handler.
-    let (dynamo, sns) = (c_app.store.client(), aws_sdk_sns::Client::new(&sdk));
+    let (dynamo, sns) = (c_app.store.client(), shared::aws::sns(&sdk));
     group.bench_function("SDK GetItem alone", |b| {
         let key = shared::dynamo::key(&format!("OTP#{}", created["OtpIdReference"].as_str().unwrap()), "OTP");
         b.to_async(&rt).iter(|| async {

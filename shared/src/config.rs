@@ -120,6 +120,12 @@ pub struct Config {
     pub guards: crate::guards::Guards,
     /// The CloudWatch namespace of the metric lines (`METRICS_NAMESPACE`; see `metrics`).
     pub metrics_namespace: String,
+    /// Every request is answered within this, whatever stalls (below the function's 10 s
+    /// timeout, so the caller gets the family's answer, not API Gateway's 503).
+    pub request_deadline: std::time::Duration,
+    /// Asynchronous SMS: failed sends of one OTP after which the sender gives up and records
+    /// it on the item (the stream mapping's first try and its `MaximumRetryAttempts`: 3).
+    pub sms_delivery_attempts: u32,
 }
 
 impl Config {
@@ -213,6 +219,8 @@ impl Config {
             guards: crate::guards::Guards::from_lookup(&get)?,
             metrics_namespace: crate::metrics::namespace(get("METRICS_NAMESPACE"))
                 .map_err(|reason| ConfigError::Invalid { name: "METRICS_NAMESPACE", reason })?,
+            request_deadline: std::time::Duration::from_millis(number("REQUEST_DEADLINE_MS", 8000, 50..=9500)?),
+            sms_delivery_attempts: number("SMS_DELIVERY_ATTEMPTS", 4, 1..=100)? as u32,
         })
     }
 }
@@ -273,6 +281,8 @@ mod tests {
         assert_eq!(config.max_verify_attempts, 5);
         assert_eq!(config.destination_failure_limit, 20);
         assert_eq!(config.destination_failure_window_seconds, 3600);
+        assert_eq!(config.request_deadline, std::time::Duration::from_secs(8), "below the template's 10 s Timeout");
+        assert_eq!(config.sms_delivery_attempts, 4, "the mapping's first try and its 3 retries");
     }
 
     #[test]

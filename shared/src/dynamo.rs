@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -19,6 +21,10 @@ pub type Item = HashMap<String, AttributeValue>;
 pub enum StoreError {
     #[error("DynamoDB call failed: {0}")]
     Aws(String),
+    /// Throttled, a 5xx, a timeout or no connection, after the SDK's own retries: the
+    /// request was sound and may pass later (503 and `Retry-After`, not 500).
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
     #[error("DynamoDB request could not be built: {0}")]
     Build(String),
     #[error("too much contention on one item; try again")]
@@ -28,19 +34,51 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn aws<E: std::error::Error + 'static>(err: E) -> Self {
-        Self::Aws(DisplayErrorContext(&err).to_string())
+    /// A failed SDK call, told apart by whether trying again later may pass: throttling,
+    /// 5xx answers, timeouts and connection failures are `Unavailable`; anything else (a
+    /// validation error, a missing table, denied access) is a fault of ours, `Aws`.
+    pub fn sdk<E>(err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let text = DisplayErrorContext(&err).to_string();
+        let transient = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(context) => {
+                context.raw().status().is_server_error() || context.err().code().is_some_and(is_throttling)
+            }
+            _ => false,
+        };
+        if transient { Self::Unavailable(text) } else { Self::Aws(text) }
     }
 
-    /// How a family answers a store failure: `busy` (try again) for contention, else
-    /// `internal`, after logging what went wrong.
+    /// How a family answers a store failure: `busy` (503, try again) for contention and an
+    /// unavailable DynamoDB, else `internal`, after logging what went wrong.
     pub fn busy_or_internal<T>(self, busy: T, internal: T) -> T {
-        if matches!(self, Self::Contention) {
-            return busy;
+        match self {
+            Self::Contention => busy,
+            Self::Unavailable(_) => {
+                tracing::warn!(error = %self, "store unavailable");
+                busy
+            }
+            _ => {
+                tracing::error!(error = %self, "store failure");
+                internal
+            }
         }
-        tracing::error!(error = %self, "store failure");
-        internal
     }
+}
+
+/// DynamoDB's throttling error codes (of a call, or of one item of a cancelled transaction).
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceeded"
+    )
 }
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -81,6 +119,7 @@ pub enum Refusal {
 /// validation error) is a failure of the call, whatever the other items' reasons.
 pub fn fail_on_other(reasons: &[Option<Refusal>]) -> Result<(), StoreError> {
     match reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
+        Some(Refusal::Other(code)) if is_throttling(code) => Err(StoreError::Unavailable(code.clone())),
         Some(Refusal::Other(code)) => Err(StoreError::Aws(code.clone())),
         _ => Ok(()),
     }
@@ -94,8 +133,8 @@ pub async fn transact(
 ) -> Result<Option<Vec<Option<Refusal>>>, StoreError> {
     match client.transact_write_items().set_transact_items(Some(items)).send().await {
         Ok(_) => Ok(None),
-        Err(err) => match err.into_service_error() {
-            TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(Some(
+        Err(err) => match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Ok(Some(
                 cancelled
                     .cancellation_reasons()
                     .iter()
@@ -107,7 +146,7 @@ pub async fn transact(
                     })
                     .collect(),
             )),
-            other => Err(StoreError::aws(other)),
+            _ => Err(StoreError::sdk(err)),
         },
     }
 }
@@ -318,18 +357,23 @@ pub async fn backoff() {
 pub async fn retry_conflicts<T, F, Fut>(mut write: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+    Fut: std::future::Future<Output = Result<T, SdkError<UpdateItemError, HttpResponse>>>,
 {
     for _ in 0..8 {
         match write().await {
             Ok(value) => return Ok(value),
-            Err(aws_sdk_dynamodb::operation::update_item::UpdateItemError::TransactionConflictException(_)) => {
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::TransactionConflictException(_))) => {
                 backoff().await
             }
-            Err(other) => return Err(StoreError::aws(other)),
+            Err(other) => return Err(StoreError::sdk(other)),
         }
     }
     Err(StoreError::Contention)
+}
+
+/// Whether an `UpdateItem` was refused by its condition.
+pub fn condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
+    matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
 pub fn update_item(update: Update) -> TransactWriteItem {
@@ -363,8 +407,14 @@ mod tests {
     #[test]
     fn when_a_transaction_is_cancelled_for_another_reason_should_fail_the_call() {
         assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
-        let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ThrottlingError".into()))]);
-        assert!(matches!(err, Err(StoreError::Aws(code)) if code == "ThrottlingError"));
+        let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ValidationError".into()))]);
+        assert!(matches!(err, Err(StoreError::Aws(code)) if code == "ValidationError"));
+    }
+
+    #[test]
+    fn when_a_transaction_item_was_throttled_should_be_unavailable_not_internal() {
+        let err = fail_on_other(&[None, Some(Refusal::Other("ThrottlingError".into()))]);
+        assert!(matches!(err, Err(StoreError::Unavailable(code)) if code == "ThrottlingError"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct SesEmailSender {
 impl SesEmailSender {
     /// The SES client is built with the first e-mail.
     pub fn new(sdk: &SdkConfig, from: impl Into<String>) -> Self {
-        Self { client: OnFirstUse::new(sdk, aws_sdk_sesv2::Client::new), from: from.into() }
+        Self { client: OnFirstUse::new(sdk, crate::aws::sesv2), from: from.into() }
     }
 }
 

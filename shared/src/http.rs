@@ -82,6 +82,21 @@ pub fn xml_response(status: StatusCode, body: String) -> Response<Body> {
     response
 }
 
+/// `Retry-After` of a 503: contention, an unavailable DynamoDB or a stall usually pass
+/// within a second (the SDK has already retried for up to two).
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// Runs a request's operation within its deadline; `None` when the deadline came first. The
+/// operation is then dropped where it stood: a DynamoDB write in flight may or may not have
+/// been applied, an SMS or e-mail in flight may or may not have gone (README, Faults).
+pub async fn within<T>(deadline: std::time::Duration, operation: impl std::future::Future<Output = T>) -> Option<T> {
+    let outcome = tokio::time::timeout(deadline, operation).await.ok();
+    if outcome.is_none() {
+        tracing::warn!(deadline_ms = deadline.as_millis() as u64, "request deadline reached");
+    }
+    outcome
+}
+
 /// Adds `Retry-After` (seconds) to a refusal that knows when it ends.
 pub fn with_retry_after(mut response: Response<Body>, seconds: Option<u64>) -> Response<Body> {
     if let Some(seconds) = seconds {

@@ -131,7 +131,6 @@ impl Idempotency {
 
     /// The send delivered nothing: a retry with this key answers the failure again.
     pub async fn failed(&self, client: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         crate::dynamo::retry_conflicts(|| async {
             let result = client
                 .update_item()
@@ -144,10 +143,8 @@ impl Idempotency {
                 .await;
             match result {
                 Ok(_) => Ok(()),
-                Err(err) => match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                    other => Err(other),
-                },
+                Err(err) if crate::dynamo::condition_failed(&err) => Ok(()),
+                Err(err) => Err(err),
             }
         })
         .await

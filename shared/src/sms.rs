@@ -28,7 +28,7 @@ pub struct SnsSmsSender {
 impl SnsSmsSender {
     /// The SNS client is built with the first SMS.
     pub fn new(sdk: &SdkConfig, max_price_usd: impl Into<String>) -> Self {
-        Self { client: OnFirstUse::new(sdk, aws_sdk_sns::Client::new), max_price_usd: max_price_usd.into() }
+        Self { client: OnFirstUse::new(sdk, crate::aws::sns), max_price_usd: max_price_usd.into() }
     }
 }
 

@@ -54,7 +54,11 @@ const PREREGISTRATION_EVENTS: &[(&str, u16)] = &[
     ("validate-cnf-code-not-user.json", 200),
     ("validate-cnf-code-not-user-malformed.json", 400),
 ];
-const STREAM_EVENTS: &[&str] = &["two-factor-sms-sender-insert.json", "two-factor-sms-sender-modify.json"];
+const STREAM_EVENTS: &[&str] = &[
+    "two-factor-sms-sender-insert.json",
+    "two-factor-sms-sender-modify.json",
+    "two-factor-sms-sender-ttl-remove.json",
+];
 
 #[test]
 fn when_a_file_is_added_to_events_should_be_covered_here() {
@@ -181,6 +185,26 @@ async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
     assert!(response.batch_item_failures.is_empty());
     let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
     assert_eq!(stored.delivery, "failed");
+    assert_eq!(stored.sealed_code, None, "sealed code erased");
+}
+
+#[tokio::test]
+async fn when_ttl_removes_the_watch_of_an_otp_never_sent_should_record_it_failed() {
+    let h = common::harness(&[]).await;
+    let mut insert = stream_event("two-factor-sms-sender-insert.json");
+    // Another OTP id, so this test does not race the others on one item.
+    let id = "7c7c7c7c-2222-4333-8444-555566667777";
+    let pk = serde_dynamo::AttributeValue::S(format!("OTP#{id}"));
+    insert.records[0].change.new_image.insert("pk".into(), pk);
+    put_image(&h, &insert).await;
+    let mut removal = stream_event("two-factor-sms-sender-ttl-remove.json");
+    let watch = serde_dynamo::AttributeValue::S(format!("OTPW#{id}"));
+    removal.records[0].change.keys.insert("pk".into(), watch);
+    let response = sender::handle(&h.app, removal).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.delivery, "failed");
+    assert_eq!(stored.failure.as_deref(), Some("expired undelivered (swept)"));
     assert_eq!(stored.sealed_code, None, "sealed code erased");
 }
 

@@ -5,12 +5,14 @@
 //! from template.yaml). The server exits with the test process. Set `MOTO_ENDPOINT` to use a
 //! running one instead.
 //!
-//! `aws_calls` counts the AWS calls a handler makes (against moto); `fake_aws` answers them
-//! in memory, for benchmarks that must measure our code rather than a server. `lambda` runs a
-//! function binary against a runtime-API stub and keeps what it prints.
+//! `aws_calls` counts the AWS calls a handler makes (against moto); `faults` makes chosen calls
+//! stall, throttle, fail, or fail after taking effect; `fake_aws` answers them in memory, for
+//! benchmarks that must measure our code rather than a server. `lambda` runs a function binary
+//! against a runtime-API stub and keeps what it prints.
 
 pub mod aws_calls;
 pub mod fake_aws;
+pub mod faults;
 pub mod lambda;
 
 use std::io::{BufRead, BufReader};

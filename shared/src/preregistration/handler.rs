@@ -80,7 +80,12 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
             let caller = crate::guards::Caller::of(&request);
             let keys = &app.config.keys;
             match crate::idempotency::Idempotency::of(&request, "cnf-generate", keys, app.store.table()) {
-                Ok(key) => app.generate(parsed, caller.as_ref(), key.as_ref()).await.map(|sent| (application, sent)),
+                Ok(key) => {
+                    http::within(app.config.request_deadline, app.generate(parsed, caller.as_ref(), key.as_ref()))
+                        .await
+                        .unwrap_or(Err(CnfError::Busy))
+                        .map(|sent| (application, sent))
+                }
                 Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
                     "Idempotency-Key".to_string(),
                     vec![reason],
@@ -112,7 +117,10 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            app.validate(parsed, caller.as_ref()).await.map(|validated| (application, validated))
+            http::within(app.config.request_deadline, app.validate(parsed, caller.as_ref()))
+                .await
+                .unwrap_or(Err(CnfError::Busy))
+                .map(|validated| (application, validated))
         }
         Err(err) => Err(err),
     };

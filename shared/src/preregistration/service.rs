@@ -120,7 +120,7 @@ impl Preregistration {
         let config = Config::from_env()?;
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
-            store: CodeStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            store: CodeStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),

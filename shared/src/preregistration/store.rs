@@ -11,7 +11,6 @@
 //! and `audit` (the request's audit fields, as JSON).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
@@ -216,7 +215,7 @@ impl CodeStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         out.item().map(StoredCode::from_item).transpose()
     }
 
@@ -230,7 +229,7 @@ impl CodeStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         Ok(out.item().and_then(|i| get_s(i, "cid")).and_then(|id| Uuid::parse_str(id).ok()))
     }
 
@@ -275,7 +274,6 @@ impl CodeStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| e.into_service_error())
         })
         .await?;
         for destination in code.destinations() {
@@ -292,10 +290,8 @@ impl CodeStore {
                     .await;
                 match result {
                     Ok(_) => Ok(()),
-                    Err(err) => match err.into_service_error() {
-                        UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                        other => Err(other),
-                    },
+                    Err(err) if dynamo::condition_failed(&err) => Ok(()),
+                    Err(err) => Err(err),
                 }
             })
             .await?;

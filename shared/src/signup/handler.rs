@@ -54,7 +54,11 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
         _ => Operation::Send,
     };
     let outcome = match (parsed, idempotency) {
-        (Ok(parsed), Ok(key)) => app.handle(parsed, caller.as_ref(), key.as_ref()).await,
+        (Ok(parsed), Ok(key)) => {
+            http::within(app.config.request_deadline, app.handle(parsed, caller.as_ref(), key.as_ref()))
+                .await
+                .unwrap_or(Err(SignupError::Busy))
+        }
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
     let record = match (&outcome, operation) {

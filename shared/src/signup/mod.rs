@@ -92,6 +92,7 @@ impl SignupError {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
             Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
+            Self::Busy => Some(crate::http::BUSY_RETRY_AFTER_SECONDS),
             _ => None,
         }
     }

@@ -58,7 +58,7 @@ impl Signup {
         let config = Config::from_env()?;
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
-            store: UserStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            store: UserStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
             email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),

@@ -10,7 +10,6 @@
 //! hash), `h`, `kv`, `cexp` (epoch ms), `catt` / `cmatt` (failed attempts / maximum).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
@@ -154,7 +153,7 @@ impl UserStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         out.item().map(User::from_item).transpose()
     }
 
@@ -239,10 +238,8 @@ impl UserStore {
             };
             match request.send().await {
                 Ok(_) => Ok(()),
-                Err(err) => match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                    other => Err(other),
-                },
+                Err(err) if dynamo::condition_failed(&err) => Ok(()),
+                Err(err) => Err(err),
             }
         })
         .await

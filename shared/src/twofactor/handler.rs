@@ -75,7 +75,11 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let idempotency = Idempotency::of(&request, "2fa-create", &app.config.keys, app.store.table())
         .map_err(TwoFactorError::InvalidRequest);
     let outcome = match (parsed, idempotency) {
-        (Ok(parsed), Ok(idempotency)) => app.create(parsed, accept_language, idempotency.as_ref()).await,
+        (Ok(parsed), Ok(idempotency)) => {
+            http::within(app.config.request_deadline, app.create(parsed, accept_language, idempotency.as_ref()))
+                .await
+                .unwrap_or(Err(TwoFactorError::Busy))
+        }
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
     let record = match &outcome {
@@ -118,7 +122,9 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
-        Ok(parsed) => app.verify(parsed).await,
+        Ok(parsed) => {
+            http::within(app.config.request_deadline, app.verify(parsed)).await.unwrap_or(Err(TwoFactorError::Busy))
+        }
         Err(err) => Err(err),
     };
     let record = match &outcome {
@@ -136,7 +142,8 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "verify refused: {err}");
-            respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml)
+            let response = respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
+            http::with_retry_after(response, err.retry_after())
         }
     };
     app.metrics.emit(&record.took(started.elapsed()));

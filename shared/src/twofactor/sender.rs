@@ -4,13 +4,19 @@
 //! item's key). The stream delivers that write to this sender even if the create function
 //! was frozen right after answering, and nothing is written twice: the item is the outbox.
 //! A record whose SMS could not be handed to SNS is reported as a batch item failure, so
-//! Lambda retries it and, after its retries, sends it to the on-failure destination.
+//! Lambda retries it. Each refused send is counted on the OTP (`dla`); the last one the
+//! mapping allows (`SMS_DELIVERY_ATTEMPTS`: its first try and 3 retries) gives up: the OTP
+//! is recorded as failed on its own item, its sealed code erased, and the record reported
+//! done, so what gave up is found by the OTP's id. The on-failure queue then only receives
+//! what could not even be recorded (DynamoDB down too), and records never delivered (past
+//! `MaximumRecordAgeInSeconds`) are swept: the OTP's watch item expires with it, and its TTL
+//! removal reaches this sender, which records a still-pending OTP as failed.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use super::service::{TwoFactor, sms_text};
-use super::store::{StoredOtp, otp_pk};
+use super::store::{StoredOtp, otp_pk, watched_otp};
 use crate::dynamo::{Item, StoreError};
 use crate::mask;
 use crate::metrics::{Country, Family, Operation, Outcome, Record};
@@ -26,10 +32,16 @@ enum Delivery {
 
 pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
     let mut failures = Vec::new();
+    // No deadline cuts a record once started: cut between its SMS and the write recording it,
+    // a retry would text it again. A batch is bounded by the SDK's timeouts instead; one that
+    // still outlives the function is retried whole, its finished records skipped.
     for record in event.records {
         let started = std::time::Instant::now();
         let mut country = None;
-        let delivery = deliver(app, &record, &mut country).await;
+        let delivery = match record.event_name.as_str() {
+            "REMOVE" => sweep(app, &record).await,
+            _ => deliver(app, &record, &mut country).await,
+        };
         // One metric record per OTP the sender acted on; a skipped record was none of its.
         let metric = match &delivery {
             Ok(Delivery::Skipped) => None,
@@ -94,27 +106,44 @@ async fn deliver(
         _ => return Ok(Delivery::Skipped),
     }
     *country = Country::of_phone(&otp.phone);
+    let abandon = |why: &'static str| async move {
+        app.store.finish_delivery(&otp.id, "failed", Some(why), true).await?;
+        Ok::<_, DeliveryError>(Delivery::Abandoned(why))
+    };
     if otp.expires_ms <= app.clock.now_ms() {
-        app.store.finish_delivery(&otp.id, "failed", true).await?;
-        return Ok(Delivery::Abandoned("expired before delivery"));
+        return abandon("expired before delivery").await;
     }
     let Some(profile) = app.config.profiles.get(&otp.profile) else {
-        app.store.finish_delivery(&otp.id, "failed", true).await?;
-        return Ok(Delivery::Abandoned("profile no longer configured"));
+        return abandon("profile no longer configured").await;
     };
     let code = match app.config.keys.open(sealed, otp_pk(&otp.id).as_bytes()) {
         Ok(code) => String::from_utf8(code).unwrap_or_default(),
-        Err(_) => {
-            app.store.finish_delivery(&otp.id, "failed", true).await?;
-            return Ok(Delivery::Abandoned("sealed code cannot be opened"));
-        }
+        Err(_) => return abandon("sealed code cannot be opened").await,
     };
     let text = sms_text(profile, &otp.language, &code, &otp.reference);
     if let Err(err) = app.sms.send(&otp.phone, &text, &profile.sender_id).await {
-        return Err(crate::sms::SmsError(mask::redact(&err.0, &otp.phone, &code)).into());
+        let err = crate::sms::SmsError(mask::redact(&err.0, &otp.phone, &code));
+        return match app.store.count_failed_send(&otp.id).await? {
+            Some(failed) if failed >= app.config.sms_delivery_attempts => {
+                tracing::error!(otp = %otp.id, failed, error = %err, "SMS delivery given up");
+                abandon("SMS refused on every attempt").await
+            }
+            Some(_) => Err(err.into()),
+            None => Ok(Delivery::Skipped),
+        };
     }
     // A repeat of this record finds the item no longer pending and sends nothing more.
-    app.store.finish_delivery(&otp.id, "sent", true).await?;
+    app.store.finish_delivery(&otp.id, "sent", None, true).await?;
     tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "SMS delivered");
     Ok(Delivery::Sent)
+}
+
+/// A watch item removed by TTL: its OTP has expired. Still pending, it never will be sent.
+async fn sweep(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
+    let keys: Item = record.change.keys.clone().into();
+    let Some(id) = crate::dynamo::get_s(&keys, "pk").and_then(watched_otp) else { return Ok(Delivery::Skipped) };
+    if app.store.finish_delivery(&id, "failed", Some("expired undelivered (swept)"), true).await? {
+        return Ok(Delivery::Abandoned("expired undelivered (swept)"));
+    }
+    Ok(Delivery::Skipped)
 }

@@ -110,7 +110,7 @@ impl TwoFactor {
         let config = Config::from_env()?;
         let sdk = crate::aws::sdk_config().await;
         Ok(Self {
-            store: OtpStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone()),
+            store: OtpStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
             sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
             clock: Arc::new(crate::clock::SystemClock),
             metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
@@ -232,7 +232,7 @@ impl TwoFactor {
                     let error = mask::redact(&err.to_string(), &phone.e164, &code);
                     tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
-                    self.store.finish_delivery(&id, "failed", false).await?;
+                    self.store.finish_delivery(&id, "failed", Some("SMS send failed"), false).await?;
                     if let Some(idempotency) = idempotency {
                         idempotency.failed(self.store.client()).await?;
                     }

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | OTP | `OTP#<uuid>` | `OTP` |
 //! | numeric id reservation (keeps `Id` unique) | `OTPID#<n>` | `OTP` |
+//! | watch of an asynchronous OTP (TTL at its expiry: its removal sweeps the OTP) | `OTPW#<uuid>` | `WATCH` |
 //! | SMS rate window of a number | `2FA#RATE#<e164>` | `WINDOW` |
 //! | failed-verification window of a number | `2FA#FAIL#<e164>` | `WINDOW` |
 //! | guards (number block, country and daily SMS ceilings) | see `guards` | `WINDOW` |
@@ -12,10 +13,10 @@
 //! `lang`, `src`, `cat` / `exp` (epoch ms; `exp` is what the service enforces), `ttl` (epoch
 //! s, clean-up only), `att` / `matt` (failed attempts / their maximum), `vat` (verified at),
 //! `dlv` (`sync`, `pending`, `sent`, `failed`), `sct` (code sealed for the asynchronous
-//! sender, erased once sent).
+//! sender, erased once sent or given up), `dla` (failed sends of the asynchronous sender),
+//! `dwy` (why delivery failed).
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
@@ -26,9 +27,16 @@ use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b,
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
 const OTP_SK: &str = "OTP";
+const WATCH_PREFIX: &str = "OTPW#";
+const WATCH_SK: &str = "WATCH";
 
 pub fn otp_pk(id: &Uuid) -> String {
     format!("OTP#{id}")
+}
+
+/// The OTP a watch item (`OTPW#<uuid>`) keeps an eye on.
+pub fn watched_otp(pk: &str) -> Option<Uuid> {
+    pk.strip_prefix(WATCH_PREFIX).and_then(|id| Uuid::parse_str(id).ok())
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +74,10 @@ pub struct StoredOtp {
     pub verified: bool,
     pub delivery: String,
     pub sealed_code: Option<Vec<u8>>,
+    /// Sends the asynchronous sender tried and SNS refused.
+    pub failed_sends: u32,
+    /// Why delivery failed, when it did.
+    pub failure: Option<String>,
 }
 
 impl StoredOtp {
@@ -92,6 +104,8 @@ impl StoredOtp {
             verified: item.contains_key("vat"),
             delivery: text("dlv")?,
             sealed_code: get_b(item, "sct").map(<[u8]>::to_vec),
+            failed_sends: get_n(item, "dla").unwrap_or(0),
+            failure: get_s(item, "dwy").map(str::to_string),
         })
     }
 }
@@ -187,6 +201,16 @@ impl OtpStore {
         item
     }
 
+    /// An asynchronous OTP's watch: DynamoDB's TTL removes it once the OTP has expired, and
+    /// the stream hands that removal to the sender, which records an OTP still pending as
+    /// failed and erases its sealed code (a record the sender never got, past its age limit
+    /// or its retries, would otherwise leave it pending until the OTP's own TTL).
+    fn watch(&self, otp: &NewOtp) -> Item {
+        let mut item = key(&format!("{WATCH_PREFIX}{}", otp.id), WATCH_SK);
+        item.insert("ttl".to_string(), n(otp.expires_ms.div_ceil(1000)));
+        item
+    }
+
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = build(
             Put::builder()
@@ -214,6 +238,9 @@ impl OtpStore {
             self.put_new(self.otp_item(otp))?,
             self.put_new(self.id_reservation(otp))?,
         ];
+        if otp.sealed_code.is_some() {
+            others.push(self.put_new(self.watch(otp))?);
+        }
         let first_guard = others.len();
         others.extend_from_slice(guards);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
@@ -236,7 +263,7 @@ impl OtpStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws)?;
+            .map_err(StoreError::sdk)?;
         out.item().map(StoredOtp::from_item).transpose()
     }
 
@@ -264,18 +291,30 @@ impl OtpStore {
         attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), &[], otp.attempts > 0, now_ms).await
     }
 
-    /// Records how delivery ended and erases the sealed code. With `only_if_pending`, does
-    /// nothing when another delivery attempt already finished (stream records repeat).
-    pub async fn finish_delivery(&self, id: &Uuid, outcome: &str, only_if_pending: bool) -> Result<bool, StoreError> {
+    /// Records how delivery ended (and why it failed) and erases the sealed code. With
+    /// `only_if_pending`, does nothing when another delivery attempt already finished (stream
+    /// records repeat).
+    pub async fn finish_delivery(
+        &self,
+        id: &Uuid,
+        outcome: &str,
+        why: Option<&str>,
+        only_if_pending: bool,
+    ) -> Result<bool, StoreError> {
         dynamo::retry_conflicts(|| async {
             let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(&otp_pk(id), OTP_SK)))
-                .update_expression("SET dlv = :outcome REMOVE sct")
                 .expression_attribute_values(":outcome", s(outcome))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+            request = match why {
+                Some(why) => request
+                    .update_expression("SET dlv = :outcome, dwy = :why REMOVE sct")
+                    .expression_attribute_values(":why", s(why)),
+                None => request.update_expression("SET dlv = :outcome REMOVE sct"),
+            };
             request = if only_if_pending {
                 request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
             } else {
@@ -283,10 +322,34 @@ impl OtpStore {
             };
             match request.send().await {
                 Ok(_) => Ok(true),
-                Err(err) => match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                    other => Err(other),
-                },
+                Err(err) if dynamo::condition_failed(&err) => Ok(false),
+                Err(err) => Err(err),
+            }
+        })
+        .await
+    }
+
+    /// Counts one refused send of a pending OTP: how many there have been, or `None` when the
+    /// OTP is no longer pending.
+    pub async fn count_failed_send(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
+        dynamo::retry_conflicts(|| async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&otp_pk(id), OTP_SK)))
+                .update_expression("SET dla = if_not_exists(dla, :zero) + :one")
+                .condition_expression("dlv = :pending")
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":pending", s("pending"))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "dla")).unwrap_or(1))),
+                Err(err) if dynamo::condition_failed(&err) => Ok(None),
+                Err(err) => Err(err),
             }
         })
         .await

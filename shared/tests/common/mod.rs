@@ -35,7 +35,7 @@ pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<d
     let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
     let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())));
     let app = TwoFactor {
-        store: OtpStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+        store: OtpStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
         sms,
         clock: Arc::new(clock.clone()),
         metrics: shared::metrics::Metrics::off(),
@@ -137,7 +137,7 @@ pub mod signup {
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let email = email.unwrap_or_else(|| Arc::new(SesEmailSender::new(sdk, config.email_from.clone())));
         let app = Signup {
-            store: UserStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+            store: UserStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
             email,
             clock: Arc::new(clock.clone()),
             metrics: shared::metrics::Metrics::off(),
@@ -234,7 +234,7 @@ pub mod preregistration {
         let config = Config::from_lookup(testkit::env(&all)).expect("test configuration");
         let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
         let app = Preregistration {
-            store: CodeStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone()),
+            store: CodeStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
             sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone()))),
             email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
             clock: Arc::new(clock.clone()),

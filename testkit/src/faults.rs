@@ -1,0 +1,223 @@
+//! Injected faults between the SDK and moto: an HTTP client for the SDK that wraps the real
+//! one and, for the calls a test names (by service and operation), stalls, throttles, fails
+//! with a 5xx, or lets the call take effect in moto and then fails or drops the answer.
+//!
+//! It sits where `aws_calls` counts, under the SDK's retries and timeouts, so every attempt
+//! meets the fault as it would meet a failing AWS, and the SDK's own retry, timeout and
+//! error parsing run for real.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+
+use crate::aws_calls::operation;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// No answer, ever: only the SDK's timeouts or the request's deadline end the wait.
+    Stall,
+    /// Refused before taking effect: DynamoDB `ProvisionedThroughputExceededException`,
+    /// SNS `Throttling`, SES `TooManyRequestsException`.
+    Throttle,
+    /// DynamoDB's other throttling answer, `ThrottlingException` (elsewhere as `Throttle`).
+    ThrottlingException,
+    /// A 5xx with the service's internal-error body, before taking effect.
+    ServerError(u16),
+    /// The call reaches moto and takes effect; the answer is then replaced by a 500.
+    FailAfterEffect,
+    /// The call reaches moto and takes effect; the answer never comes.
+    DropAfterEffect,
+}
+
+#[derive(Debug)]
+struct Rule {
+    /// `"dynamodb:TransactWriteItems"`, or a whole service: `"sns:*"`.
+    operation: String,
+    fault: Fault,
+    /// How many more calls meet it; `None`: every call.
+    remaining: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rules: Vec<Rule>,
+    /// Attempts that met a fault, by operation.
+    injected: BTreeMap<String, usize>,
+    /// Every attempt, by operation.
+    calls: BTreeMap<String, usize>,
+}
+
+/// The faults of one SDK configuration. Clones share them.
+#[derive(Clone, Debug, Default)]
+pub struct Faults(Arc<Mutex<State>>);
+
+impl Faults {
+    /// Every later call of `operation` meets `fault`.
+    pub fn inject(&self, operation: &str, fault: Fault) {
+        self.push(operation, fault, None);
+    }
+
+    /// The next `times` calls of `operation` meet `fault`.
+    pub fn inject_times(&self, operation: &str, fault: Fault, times: usize) {
+        self.push(operation, fault, Some(times));
+    }
+
+    fn push(&self, operation: &str, fault: Fault, remaining: Option<usize>) {
+        self.state().rules.push(Rule { operation: operation.to_string(), fault, remaining });
+    }
+
+    /// No more faults (the counts stay).
+    pub fn clear(&self) {
+        self.state().rules.clear();
+    }
+
+    /// Starts counting afresh.
+    pub fn reset_counts(&self) {
+        let mut state = self.state();
+        state.injected.clear();
+        state.calls.clear();
+    }
+
+    /// Attempts of `operation` that met a fault.
+    pub fn injected(&self, operation: &str) -> usize {
+        self.state().injected.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Attempts of `operation`, faulted or not.
+    pub fn calls(&self, operation: &str) -> usize {
+        self.state().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The fault this attempt meets, if any, counted.
+    fn meet(&self, operation: &str) -> Option<Fault> {
+        let mut state = self.state();
+        *state.calls.entry(operation.to_string()).or_default() += 1;
+        let service = operation.split(':').next().unwrap_or_default();
+        let rule = state.rules.iter_mut().find(|rule| {
+            let named = rule.operation == operation || rule.operation == format!("{service}:*");
+            named && rule.remaining != Some(0)
+        })?;
+        if let Some(remaining) = rule.remaining.as_mut() {
+            *remaining -= 1;
+        }
+        let fault = rule.fault;
+        *state.injected.entry(operation.to_string()).or_default() += 1;
+        Some(fault)
+    }
+}
+
+#[derive(Debug)]
+struct FaultyClient {
+    inner: SharedHttpClient,
+    faults: Faults,
+}
+
+#[derive(Debug)]
+struct FaultyConnector {
+    inner: SharedHttpConnector,
+    faults: Faults,
+}
+
+impl HttpClient for FaultyClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(FaultyConnector { inner, faults: self.faults.clone() })
+    }
+}
+
+fn never() -> HttpConnectorFuture {
+    HttpConnectorFuture::new(std::future::pending::<Result<HttpResponse, ConnectorError>>())
+}
+
+impl HttpConnector for FaultyConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let operation = operation(&request);
+        let service = operation.split(':').next().unwrap_or_default().to_string();
+        let Some(fault) = self.faults.meet(&operation) else { return self.inner.call(request) };
+        match fault {
+            Fault::Stall => never(),
+            Fault::Throttle | Fault::ThrottlingException | Fault::ServerError(_) => {
+                HttpConnectorFuture::ready(Ok(error_response(&service, fault)))
+            }
+            Fault::FailAfterEffect | Fault::DropAfterEffect => {
+                // Spawned: the call completes in moto even when the SDK's timeout drops
+                // this attempt first, as a request already in AWS would.
+                let applied = tokio::spawn(self.inner.call(request));
+                HttpConnectorFuture::new(async move {
+                    let _ = applied.await;
+                    match fault {
+                        Fault::FailAfterEffect => Ok(error_response(&service, Fault::ServerError(500))),
+                        _ => std::future::pending().await,
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// The answer each service gives for `fault`, in its own protocol: DynamoDB awsJson 1.0,
+/// SNS awsQuery XML, SES v2 REST-JSON with `x-amzn-ErrorType`.
+fn error_response(service: &str, fault: Fault) -> HttpResponse {
+    let (status, content_type, error_type, body) = match (service, fault) {
+        ("dynamodb", Fault::Throttle) => (
+            400,
+            "application/x-amz-json-1.0",
+            None,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.to_string(),
+        ),
+        ("dynamodb", Fault::ThrottlingException) => (
+            400,
+            "application/x-amz-json-1.0",
+            None,
+            r#"{"__type":"com.amazon.coral.availability#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_string(),
+        ),
+        ("dynamodb", Fault::ServerError(status)) => (
+            status,
+            "application/x-amz-json-1.0",
+            None,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#
+                .to_string(),
+        ),
+        ("sns", Fault::ServerError(status)) => (status, "text/xml", None, sns_error("Receiver", "InternalError")),
+        ("sns", _) => (400, "text/xml", None, sns_error("Sender", "Throttling")),
+        ("sesv2", Fault::ServerError(status)) => {
+            (status, "application/json", Some("InternalFailure"), r#"{"message":"internal failure"}"#.to_string())
+        }
+        (_, Fault::ServerError(status)) => (status, "application/json", None, "{}".to_string()),
+        _ => (429, "application/json", Some("TooManyRequestsException"), r#"{"message":"Too many requests"}"#.to_string()),
+    };
+    let mut response = HttpResponse::new(status.try_into().expect("a valid status"), SdkBody::from(body));
+    response.headers_mut().insert("content-type", content_type);
+    if let Some(error_type) = error_type {
+        response.headers_mut().insert("x-amzn-errortype", error_type);
+    }
+    response
+}
+
+fn sns_error(kind: &str, code: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>{kind}</Type>\
+         <Code>{code}</Code><Message>injected fault</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
+    )
+}
+
+/// SDK configuration pointed at moto, like `sdk_config`, whose calls meet the faults of the
+/// returned `Faults` (none until a test injects some). Each call has its own faults, so
+/// parallel tests do not disturb each other.
+pub async fn faulty_sdk_config() -> (SdkConfig, Faults) {
+    let faults = Faults::default();
+    let client = FaultyClient { inner: crate::http_client(), faults: faults.clone() };
+    (crate::moto_loader().http_client(client).load().await, faults)
+}
