@@ -378,6 +378,22 @@ pub struct Refusal {
     pub retry_after_seconds: u64,
 }
 
+#[cfg(test)]
+impl Refusal {
+    /// A refusal by `rule`, for the tests of how each family answers one.
+    pub fn sample(rule: Rule) -> Self {
+        Self {
+            rule,
+            subject: String::new(),
+            count: 1,
+            verified: 0,
+            limit: 1,
+            window_seconds: 3600,
+            retry_after_seconds: 1,
+        }
+    }
+}
+
 /// "1 hour", "24 hours", "90 minutes".
 fn period(seconds: u64) -> String {
     match (seconds / 3600, seconds % 3600) {

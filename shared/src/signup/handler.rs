@@ -129,15 +129,7 @@ mod tests {
     use crate::guards::{Refusal, Rule as Guard};
 
     fn refused(rule: Guard) -> SignupError {
-        SignupError::Refused(Refusal {
-            rule,
-            subject: String::new(),
-            count: 1,
-            verified: 0,
-            limit: 1,
-            window_seconds: 3600,
-            retry_after_seconds: 1,
-        })
+        SignupError::Refused(Refusal::sample(rule))
     }
 
     #[test]

@@ -156,15 +156,7 @@ mod tests {
     use crate::guards::{Refusal, Rule as Guard};
 
     fn refusal(rule: Guard) -> Refusal {
-        Refusal {
-            rule,
-            subject: String::new(),
-            count: 1,
-            verified: 0,
-            limit: 1,
-            window_seconds: 3600,
-            retry_after_seconds: 1,
-        }
+        Refusal::sample(rule)
     }
 
     #[test]
