@@ -371,6 +371,21 @@ where
     Err(StoreError::Contention)
 }
 
+/// Sends a conditional `UpdateItem` (again while it collides with a transaction): `false`
+/// when its condition refused it, which callers of this take as "nothing to do".
+pub async fn update_unless_refused(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<bool, StoreError> {
+    retry_conflicts(|| async {
+        match request.clone().send().await {
+            Ok(_) => Ok(true),
+            Err(err) if condition_failed(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
+    })
+    .await
+}
+
 /// Whether an `UpdateItem` was refused by its condition.
 pub fn condition_failed(err: &SdkError<UpdateItemError, HttpResponse>) -> bool {
     matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))

@@ -131,23 +131,14 @@ impl Idempotency {
 
     /// The send delivered nothing: a retry with this key answers the failure again.
     pub async fn failed(&self, client: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
-        crate::dynamo::retry_conflicts(|| async {
-            let result = client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(&self.pk, SK)))
-                .update_expression("SET st = :failed")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":failed", s("failed"))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(err) if crate::dynamo::condition_failed(&err) => Ok(()),
-                Err(err) => Err(err),
-            }
-        })
-        .await
+        let request = client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&self.pk, SK)))
+            .update_expression("SET st = :failed")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":failed", s("failed"));
+        crate::dynamo::update_unless_refused(request).await.map(|_| ())
     }
 }
 

@@ -461,6 +461,14 @@ pub struct Datum {
     pub values: Vec<f64>,
 }
 
+/// `Name{Dim=Value,...}=value`: one datum as a line of a test or a console can state it.
+impl std::fmt::Display for Datum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dims: Vec<String> = self.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(f, "{}{{{}}}={}", self.name, dims.join(","), self.values.first().copied().unwrap_or_default())
+    }
+}
+
 const UNITS: [&str; 27] = [
     "Seconds",
     "Microseconds",
@@ -577,14 +585,8 @@ mod tests {
         Country::new("TR")
     }
 
-    /// Each datum as `Name{Dim=Value,...}=value`.
     fn flat(data: &[Datum]) -> Vec<String> {
-        data.iter()
-            .map(|d| {
-                let dims: Vec<String> = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{}{{{}}}={}", d.name, dims.join(","), d.values[0])
-            })
-            .collect()
+        data.iter().map(Datum::to_string).collect()
     }
 
     #[test]

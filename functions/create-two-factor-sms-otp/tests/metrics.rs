@@ -27,12 +27,7 @@ fn create(phone: &str, sync: bool) -> Value {
 
 /// `Name{Dim=Value,...}=value` of every datum CloudWatch would take from the line.
 fn flat(data: &[Datum]) -> BTreeSet<String> {
-    data.iter()
-        .map(|d| {
-            let dims: Vec<String> = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{}{{{}}}={}", d.name, dims.join(","), d.values[0])
-        })
-        .collect()
+    data.iter().map(Datum::to_string).collect()
 }
 
 #[test]

@@ -277,24 +277,15 @@ impl CodeStore {
         })
         .await?;
         for destination in code.destinations() {
-            dynamo::retry_conflicts(|| async {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
-                    .update_expression("SET cid = pcid")
-                    .condition_expression("cid = :cid")
-                    .expression_attribute_values(":cid", s(code.id.to_string()))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(err) if dynamo::condition_failed(&err) => Ok(()),
-                    Err(err) => Err(err),
-                }
-            })
-            .await?;
+            let restore = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
+                .update_expression("SET cid = pcid")
+                .condition_expression("cid = :cid")
+                .expression_attribute_values(":cid", s(code.id.to_string()));
+            dynamo::update_unless_refused(restore).await?;
         }
         Ok(())
     }

@@ -226,17 +226,17 @@ impl Signup {
                 let _ = keys.matches(keys.current_version(), PURPOSE, address, code, &[0; 32]);
                 return Err(self.failed(SignupError::CodeMismatch, gate.as_ref(), now).await);
             };
-            let unusable = match &user.code {
-                _ if user.status == CONFIRMED => Some(SignupError::AlreadyConfirmed),
-                None => Some(SignupError::ExpiredCode),
-                Some(c) if c.attempts >= c.max_attempts => Some(SignupError::TooManyFailedAttempts),
-                Some(c) if c.expires_ms <= now => Some(SignupError::ExpiredCode),
-                Some(_) => None,
+            let usable = match user.code.clone() {
+                _ if user.status == CONFIRMED => Err(SignupError::AlreadyConfirmed),
+                None => Err(SignupError::ExpiredCode),
+                Some(c) if c.attempts >= c.max_attempts => Err(SignupError::TooManyFailedAttempts),
+                Some(c) if c.expires_ms <= now => Err(SignupError::ExpiredCode),
+                Some(c) => Ok(c),
             };
-            if let Some(err) = unusable {
-                return Err(self.failed(err, gate.as_ref(), now).await);
-            }
-            let Some(outstanding) = user.code.clone() else { return Err(SignupError::ExpiredCode) };
+            let outstanding = match usable {
+                Ok(code) => code,
+                Err(err) => return Err(self.failed(err, gate.as_ref(), now).await),
+            };
             if keys.matches(outstanding.key_version, PURPOSE, &outstanding.id, code, &outstanding.hash) {
                 let check = gate.as_ref().map(|g| g.not_full(now)).transpose()?;
                 match self.store.confirm(address, &outstanding.id, &lock, check, now).await? {

@@ -217,32 +217,25 @@ impl UserStore {
         code_id: &str,
         previous: Option<&OutstandingCode>,
     ) -> Result<(), StoreError> {
-        dynamo::retry_conflicts(|| async {
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(&user_pk(address), USER_SK)))
-                .condition_expression("cid = :cid")
-                .expression_attribute_values(":cid", s(code_id));
-            request = match previous {
-                None => request.update_expression("REMOVE cid, h, kv, cexp, catt, cmatt"),
-                Some(code) => request
-                    .update_expression("SET cid = :pcid, h = :h, kv = :kv, cexp = :cexp, catt = :catt, cmatt = :cmatt")
-                    .expression_attribute_values(":pcid", s(&code.id))
-                    .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
-                    .expression_attribute_values(":kv", n(code.key_version))
-                    .expression_attribute_values(":cexp", n(code.expires_ms))
-                    .expression_attribute_values(":catt", n(code.attempts))
-                    .expression_attribute_values(":cmatt", n(code.max_attempts)),
-            };
-            match request.send().await {
-                Ok(_) => Ok(()),
-                Err(err) if dynamo::condition_failed(&err) => Ok(()),
-                Err(err) => Err(err),
-            }
-        })
-        .await
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            .condition_expression("cid = :cid")
+            .expression_attribute_values(":cid", s(code_id));
+        let request = match previous {
+            None => request.update_expression("REMOVE cid, h, kv, cexp, catt, cmatt"),
+            Some(code) => request
+                .update_expression("SET cid = :pcid, h = :h, kv = :kv, cexp = :cexp, catt = :catt, cmatt = :cmatt")
+                .expression_attribute_values(":pcid", s(&code.id))
+                .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
+                .expression_attribute_values(":kv", n(code.key_version))
+                .expression_attribute_values(":cexp", n(code.expires_ms))
+                .expression_attribute_values(":catt", n(code.attempts))
+                .expression_attribute_values(":cmatt", n(code.max_attempts)),
+        };
+        dynamo::update_unless_refused(request).await.map(|_| ())
     }
 
     /// Confirms the user and consumes the code in one step, if the code is still the one

@@ -301,32 +301,25 @@ impl OtpStore {
         why: Option<&str>,
         only_if_pending: bool,
     ) -> Result<bool, StoreError> {
-        dynamo::retry_conflicts(|| async {
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(&otp_pk(id), OTP_SK)))
-                .expression_attribute_values(":outcome", s(outcome))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
-            request = match why {
-                Some(why) => request
-                    .update_expression("SET dlv = :outcome, dwy = :why REMOVE sct")
-                    .expression_attribute_values(":why", s(why)),
-                None => request.update_expression("SET dlv = :outcome REMOVE sct"),
-            };
-            request = if only_if_pending {
-                request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
-            } else {
-                request.condition_expression("attribute_exists(pk)")
-            };
-            match request.send().await {
-                Ok(_) => Ok(true),
-                Err(err) if dynamo::condition_failed(&err) => Ok(false),
-                Err(err) => Err(err),
-            }
-        })
-        .await
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&otp_pk(id), OTP_SK)))
+            .expression_attribute_values(":outcome", s(outcome))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+        let request = match why {
+            Some(why) => request
+                .update_expression("SET dlv = :outcome, dwy = :why REMOVE sct")
+                .expression_attribute_values(":why", s(why)),
+            None => request.update_expression("SET dlv = :outcome REMOVE sct"),
+        };
+        let request = if only_if_pending {
+            request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
+        } else {
+            request.condition_expression("attribute_exists(pk)")
+        };
+        dynamo::update_unless_refused(request).await
     }
 
     /// Counts one refused send of a pending OTP: how many there have been, or `None` when the
