@@ -31,19 +31,10 @@ mcs -nologo -warnaserror -out:"$out/DotnetClients.exe" \
   "$src/Program.cs" "$src/FamilyB.cs" "$src/FamilyC.cs" "$src/WebApiError.cs" "$src/Compare.cs"
 cp "$NEWTONSOFT" "$out/"
 
-free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export MOTO_PORT=$(free_port) PORT=$(free_port)
 # Every request comes from 127.0.0.1, and this client checks wire formats, not the guards
 # (shared/tests/guards.rs does): it sends more than one caller's hourly budget, to numbers of
 # one block without verifying them all. The environment wins over local/local.env.
 export CALLER_SEND_LIMIT=100000 CALLER_FAILURE_LIMIT=100000 SMS_BLOCK_MIN_SENDS=100000
-log=$(mktemp)
-setsid scripts/run-local.sh >"$log" 2>&1 &
-server=$!
-trap 'kill -- -$server 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat "$log"; exit 1; }
-mono "$out/DotnetClients.exe" "http://127.0.0.1:$PORT"
+. scripts/local-server.sh
+start_local_server "$(mktemp)"
+mono "$out/DotnetClients.exe" "$LOCAL_URL"

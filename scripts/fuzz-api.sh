@@ -7,19 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
-free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export MOTO_PORT=$(free_port) PORT=$(free_port)
-setsid scripts/run-local.sh >/tmp/fuzz-api-server.log 2>&1 &
-server=$!
-trap 'kill -- -$server 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { cat /tmp/fuzz-api-server.log; exit 1; }
+. scripts/local-server.sh
+start_local_server /tmp/fuzz-api-server.log
 report=$(mktemp -d)
 set +e
-.venv/bin/schemathesis run openapi.yaml --url "http://127.0.0.1:$PORT" \
+.venv/bin/schemathesis run openapi.yaml --url "$LOCAL_URL" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing --max-examples "${1:-40}" --request-timeout 10 --seed 20261122 \
   --no-color --report ndjson --report-dir "$report" --suppress-health-check all
