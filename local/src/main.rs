@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use shared::config::{PreregistrationConfig, SignupConfig, TwoFactorConfig};
 use shared::preregistration::Preregistration;
 use shared::signup::Signup;
+use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
 
 #[tokio::main]
@@ -33,20 +35,21 @@ async fn serve() -> Result<(), String> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     // The handlers' metric lines go to this process's collector instead of stdout.
     let collector = Arc::new(metrics::Collector::default());
-    let mut two_factor = TwoFactor::from_env().await.map_err(|e| e.to_string())?;
-    let mut signup = Signup::from_env().await.map_err(|e| e.to_string())?;
-    let mut preregistration = Preregistration::from_env().await.map_err(|e| e.to_string())?;
-    let to_collector = shared::metrics::Metrics::new(&two_factor.config.metrics_namespace, collector.clone());
-    two_factor.metrics = to_collector.clone();
-    signup.metrics = to_collector.clone();
-    preregistration.metrics = to_collector;
-    let (two_factor, signup, preregistration) = (Arc::new(two_factor), Arc::new(signup), Arc::new(preregistration));
     let sdk = shared::aws::sdk_config().await;
+    let two_factor_config = TwoFactorConfig::from_env().map_err(|e| e.to_string())?;
+    let seams = Seams {
+        metrics: Some(shared::metrics::Metrics::new(&two_factor_config.common.metrics_namespace, collector.clone())),
+        ..Seams::default()
+    };
+    let two_factor = Arc::new(TwoFactor::new(two_factor_config, &sdk, seams.clone()));
+    let signup = Arc::new(Signup::new(SignupConfig::from_env().map_err(|e| e.to_string())?, &sdk, seams.clone()));
+    let preregistration_config = PreregistrationConfig::from_env().map_err(|e| e.to_string())?;
+    let preregistration = Arc::new(Preregistration::new(preregistration_config, &sdk, seams));
 
     tokio::spawn(streams::deliver_forever(
         shared::aws::dynamodb(&sdk),
         aws_sdk_dynamodbstreams::Client::new(&sdk),
-        two_factor.config.table_name.clone(),
+        two_factor.config.common.table_name.clone(),
         Arc::clone(&two_factor),
     ));
     tokio::spawn(inbox::print_forever(endpoint.clone()));

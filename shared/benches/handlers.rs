@@ -21,12 +21,11 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::Config;
 use shared::clock::{Clock, ManualClock, SystemClock};
-use shared::email::SesEmailSender;
+use shared::config::{PreregistrationConfig, SignupConfig, TwoFactorConfig};
 use shared::preregistration::Preregistration;
 use shared::signup::Signup;
-use shared::sms::SnsSmsSender;
+use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
 use testkit::fake_aws::FakeAws;
 
@@ -115,42 +114,24 @@ fn metrics() -> shared::metrics::Metrics {
     shared::metrics::Metrics::new("VerificationCodes", Arc::new(sink))
 }
 
-fn config(overrides: &[(&str, &str)]) -> Arc<Config> {
-    Arc::new(Config::from_lookup(testkit::env(overrides)).unwrap())
+/// The functions' own construction path, with the bench's clock and metric sink.
+fn seams(now_ms: u64) -> Seams {
+    Seams { clock: Some(clock(now_ms)), metrics: Some(metrics()), ..Seams::default() }
 }
 
 fn two_factor(sdk: &SdkConfig, now_ms: u64) -> TwoFactor {
-    let config = config(&[]);
-    TwoFactor {
-        store: shared::twofactor::store::OtpStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-        sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
-        clock: clock(now_ms),
-        metrics: metrics(),
-        config,
-    }
+    let config = TwoFactorConfig::from_lookup(&testkit::env(&[])).unwrap();
+    TwoFactor::new(config, sdk, seams(now_ms))
 }
 
 fn preregistration(sdk: &SdkConfig, now_ms: u64) -> Preregistration {
-    let config = config(&[("CNF_APPLICATIONS", "demo")]);
-    Preregistration {
-        store: shared::preregistration::store::CodeStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-        sms: Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())),
-        email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
-        clock: clock(now_ms),
-        metrics: metrics(),
-        config,
-    }
+    let config = PreregistrationConfig::from_lookup(&testkit::env(&[("CNF_APPLICATIONS", "demo")])).unwrap();
+    Preregistration::new(config, sdk, seams(now_ms))
 }
 
 fn signup(sdk: &SdkConfig, now_ms: u64) -> Signup {
-    let config = config(&[]);
-    Signup {
-        store: shared::signup::store::UserStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-        email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
-        clock: clock(now_ms),
-        metrics: metrics(),
-        config,
-    }
+    let config = SignupConfig::from_lookup(&testkit::env(&[])).unwrap();
+    Signup::new(config, sdk, seams(now_ms))
 }
 
 fn code_sent(fake: &FakeAws) -> String {

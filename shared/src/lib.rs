@@ -29,7 +29,6 @@ pub mod phone;
 pub mod preregistration;
 pub mod signup;
 pub mod sms;
+pub mod startup;
 pub mod twofactor;
 pub mod xml;
-
-pub use config::Config;

@@ -75,7 +75,7 @@ fn when_a_file_is_added_to_events_should_be_covered_here() {
 async fn seed_verify_otp(h: &common::Harness) {
     let id = Uuid::parse_str("5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0").unwrap();
     let now = h.clock.now_ms();
-    let keys = &h.app.config.keys;
+    let keys = &h.app.config.common.keys;
     let otp = NewOtp {
         id,
         numeric_id: 2_147_400_001,
@@ -224,7 +224,7 @@ fn op_code(content_type: &str, body: &str) -> i64 {
 async fn when_signup_events_are_handled_should_answer_as_documented() {
     let h = common::signup::harness(&[], None).await;
     // Seed the user the confirm event confirms, with the code 123456.
-    let keys = &h.app.config.keys;
+    let keys = &h.app.config.common.keys;
     let now = h.clock.now_ms();
     let code = shared::signup::store::OutstandingCode {
         id: "code-1".into(),
@@ -266,7 +266,7 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         application: "demo".into(),
         mobile: None,
         email: Some("seeded@example.com".into()),
-        hash: h.app.config.keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        hash: h.app.config.common.keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
         key_version: 1,
         language: "es".into(),
         audit_json: "{}".into(),

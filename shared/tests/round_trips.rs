@@ -178,7 +178,7 @@ async fn family_a_send_and_confirm() {
     // (1 DynamoDB).
     assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1), (SEND_EMAIL, 1)]), "send, new user");
 
-    h.clock.advance_ms(h.app.config.signup_resend_gap_seconds * 1000);
+    h.clock.advance_ms(h.app.config.send.resend_gap_seconds * 1000);
     let code = h.send_and_read(&address).await;
     // GetItem for the user, one transaction (this process saw the send window open and the
     // resend gap's window is over), the e-mail. Above the goal (1 DynamoDB): the GetItem.

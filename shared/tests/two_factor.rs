@@ -312,7 +312,7 @@ async fn when_drawn_id_is_taken_should_draw_again_and_never_reuse_it() {
         .store
         .client()
         .put_item()
-        .table_name(&h.app.config.table_name)
+        .table_name(&h.app.config.common.table_name)
         .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("OTPID#{taken}")))
         .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("OTP".into()))
         .send()

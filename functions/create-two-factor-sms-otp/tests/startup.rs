@@ -65,3 +65,16 @@ fn when_configured_properly_should_get_past_its_configuration() {
     let (ok, output) = start(&[("OTP_KEYS", "1:0123456789abcdef0123456789abcdef")]);
     assert!(!ok && !output.contains("ALLOW_"), "{output}");
 }
+
+#[test]
+fn when_another_familys_variables_are_garbage_should_still_start() {
+    // Family C reads only its own section: a broken family A or B setting must not stop it.
+    let (ok, output) = start(&[
+        ("OTP_KEYS", "1:0123456789abcdef0123456789abcdef"),
+        ("CNF_APPLICATIONS", "demo:NO_SUCH_VARIABLE,,::"),
+        ("CNF_SEND_LIMIT", "many"),
+        ("SIGNUP_CODE_TTL_SECONDS", "-1"),
+        ("EMAIL_FROM", "not an address"),
+    ]);
+    assert!(!ok && output.contains("127.0.0.1:9") && !output.contains("environment variable"), "{output}");
+}

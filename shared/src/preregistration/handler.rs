@@ -78,14 +78,15 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            let keys = &app.config.keys;
+            let keys = &app.config.common.keys;
             match crate::idempotency::Idempotency::of(&request, "cnf-generate", keys, app.store.table()) {
-                Ok(key) => {
-                    http::within(app.config.request_deadline, app.generate(parsed, caller.as_ref(), key.as_ref()))
-                        .await
-                        .unwrap_or(Err(CnfError::Busy))
-                        .map(|sent| (application, sent))
-                }
+                Ok(key) => http::within(
+                    app.config.common.request_deadline,
+                    app.generate(parsed, caller.as_ref(), key.as_ref()),
+                )
+                .await
+                .unwrap_or(Err(CnfError::Busy))
+                .map(|sent| (application, sent)),
                 Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
                     "Idempotency-Key".to_string(),
                     vec![reason],
@@ -117,7 +118,7 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
-            http::within(app.config.request_deadline, app.validate(parsed, caller.as_ref()))
+            http::within(app.config.common.request_deadline, app.validate(parsed, caller.as_ref()))
                 .await
                 .unwrap_or(Err(CnfError::Busy))
                 .map(|validated| (application, validated))

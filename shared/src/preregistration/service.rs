@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,12 +12,13 @@ use super::validation::{GenerateRequest, ModelState, ValidateRequest};
 use super::{CnfError, Language, PURPOSE, texts};
 use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{ConfigError, PreregistrationConfig};
 use crate::dynamo::Window;
 use crate::email::{Email, EmailSender, normalise_address};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
 use crate::sms::SmsSender;
+use crate::startup::Seams;
 use crate::{codes, mask, phone};
 
 const CODE_LENGTH: usize = 6;
@@ -24,7 +26,7 @@ const CODE_LENGTH: usize = 6;
 const SMS_SENDER_ID: &str = "VERIFY";
 
 pub struct Preregistration {
-    pub config: Arc<Config>,
+    pub config: Arc<PreregistrationConfig>,
     pub store: CodeStore,
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,
@@ -80,7 +82,7 @@ pub fn mask_mobile(e164: &str) -> String {
 
 /// The request's destinations, normalised: (mobile, e-mail).
 fn destinations(
-    config: &Config,
+    config: &PreregistrationConfig,
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
@@ -116,17 +118,22 @@ fn destinations(
 }
 
 impl Preregistration {
-    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = crate::aws::sdk_config().await;
-        Ok(Self {
-            store: CodeStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
-            email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
-            clock: Arc::new(crate::clock::SystemClock),
-            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = PreregistrationConfig::from_env()?;
+        Ok(Self::new(config, &crate::aws::sdk_config().await, Seams::default()))
+    }
+
+    /// The one way a family B app is built (functions, local server, tests, benches).
+    pub fn new(config: PreregistrationConfig, sdk: &SdkConfig, seams: Seams) -> Self {
+        let common = &config.common;
+        Self {
+            store: CodeStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
+            sms: seams.sms(sdk, &common.guards.sms_max_price_usd),
+            email: seams.email(sdk, &config.email_from),
+            clock: seams.clock(),
+            metrics: seams.metrics(&common.metrics_namespace),
             config: Arc::new(config),
-        })
+        }
     }
 
     pub fn application(&self, id: &str) -> Result<&Application, CnfError> {
@@ -134,10 +141,10 @@ impl Preregistration {
     }
 
     fn locks(&self, destinations: &[&str]) -> Vec<Window> {
-        let window_ms = self.config.destination_failure_window_seconds * 1000;
+        let window_ms = self.config.common.failure_lock.window_ms();
         destinations
             .iter()
-            .map(|d| self.store.window("FAIL", d, self.config.destination_failure_limit, window_ms))
+            .map(|d| self.store.window("FAIL", d, self.config.common.failure_lock.limit, window_ms))
             .collect()
     }
 
@@ -158,20 +165,15 @@ impl Preregistration {
         let targets: Vec<&str> = mobile.iter().chain(email.iter()).map(String::as_str).collect();
         let mut windows = Vec::new();
         for destination in &targets {
-            windows.push(self.store.window(
-                "RATE",
-                destination,
-                config.cnf_send_limit,
-                config.cnf_send_window_seconds * 1000,
-            ));
-            if config.cnf_resend_gap_seconds > 0 {
-                windows.push(self.store.window("GAP", destination, 1, config.cnf_resend_gap_seconds * 1000));
+            windows.push(self.store.window("RATE", destination, config.send.limit, config.send.window_seconds * 1000));
+            if config.send.resend_gap_seconds > 0 {
+                windows.push(self.store.window("GAP", destination, 1, config.send.resend_gap_seconds * 1000));
             }
         }
         let table = self.store.table();
-        let mut guards: Vec<Guard> = caller.map(|c| config.guards.caller_sends(table, c)).into_iter().collect();
+        let mut guards: Vec<Guard> = caller.map(|c| config.common.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            guards.extend(config.guards.sms(table, &phone.e164, &phone.region));
+            guards.extend(config.common.guards.sms(table, &phone.e164, &phone.region));
         }
         let locks = self.locks(&targets);
         let audit = json!({
@@ -196,7 +198,7 @@ impl Preregistration {
             let now = self.clock.now_ms();
             let id = Uuid::new_v4();
             let code = codes::numeric_code(CODE_LENGTH);
-            let keys = &config.keys;
+            let keys = &config.common.keys;
             let new = NewCode {
                 id,
                 application: request.application_id.clone(),
@@ -207,8 +209,8 @@ impl Preregistration {
                 language: language.code().to_string(),
                 audit_json: audit.clone(),
                 created_ms: now,
-                expires_ms: now + config.cnf_code_ttl_seconds * 1000,
-                max_attempts: config.max_verify_attempts,
+                expires_ms: now + config.send.code_ttl_seconds * 1000,
+                max_attempts: config.common.max_verify_attempts,
             };
             let mut channels = Vec::new();
             if mobile.is_some() {
@@ -220,8 +222,8 @@ impl Preregistration {
             let payload = json!({
                 "confirmationId": id.to_string(),
                 "channels": channels,
-                "expiresInSeconds": config.cnf_code_ttl_seconds,
-                "resendAfterSeconds": config.cnf_resend_gap_seconds,
+                "expiresInSeconds": config.send.code_ttl_seconds,
+                "resendAfterSeconds": config.send.resend_gap_seconds,
                 "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
                 "maskedEmailAddress": email.as_deref().map(mask::email),
             });
@@ -270,7 +272,7 @@ impl Preregistration {
 
     /// The same code to every channel; if one refuses, the code is never usable.
     async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), CnfError> {
-        let (sms, subject, text, html) = texts(language, code, self.config.cnf_code_ttl_seconds / 60);
+        let (sms, subject, text, html) = texts(language, code, self.config.send.code_ttl_seconds / 60);
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
             if let Err(err) = self.sms.send(mobile, &sms, SMS_SENDER_ID).await {
@@ -319,7 +321,7 @@ impl Preregistration {
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
     pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, CnfError> {
         self.application(&request.application_id)?;
-        let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
+        let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
             let now = self.clock.now_ms();
             let code = match self.find(&request).await {
@@ -339,13 +341,13 @@ impl Preregistration {
                 return Err(self.failed(err, gate.as_ref(), now).await);
             }
             let locks = self.locks(&code.destinations());
-            let keys = &self.config.keys;
+            let keys = &self.config.common.keys;
             if keys.matches(code.key_version, PURPOSE, &code.id.to_string(), &request.confirmation_code, &code.hash) {
                 let table = self.store.table();
                 let credits = code
                     .mobile
                     .iter()
-                    .map(|m| self.config.guards.number_block(table, m).credit(code.created_ms))
+                    .map(|m| self.config.common.guards.number_block(table, m).credit(code.created_ms))
                     .collect::<Result<Vec<_>, _>>()?;
                 let checks = gate.iter().map(|g| g.not_full(now)).collect::<Result<Vec<_>, _>>()?;
                 match self.store.consume(&code, &locks, &checks, &credits, now).await? {

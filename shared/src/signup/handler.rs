@@ -41,8 +41,9 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let format =
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
     let caller = crate::guards::Caller::of(&request);
-    let idempotency = crate::idempotency::Idempotency::of(&request, "signup-send", &app.config.keys, app.store.table())
-        .map_err(SignupError::InvalidParameter);
+    let idempotency =
+        crate::idempotency::Idempotency::of(&request, "signup-send", &app.config.common.keys, app.store.table())
+            .map_err(SignupError::InvalidParameter);
     let parsed = read(&request);
     // An XML request's namespace, kept for the answer (also an error one) before the request
     // is consumed; requests that cannot be read are answered in the default one.
@@ -55,7 +56,7 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     };
     let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(key)) => {
-            http::within(app.config.request_deadline, app.handle(parsed, caller.as_ref(), key.as_ref()))
+            http::within(app.config.common.request_deadline, app.handle(parsed, caller.as_ref(), key.as_ref()))
                 .await
                 .unwrap_or(Err(SignupError::Busy))
         }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use uuid::Uuid;
 
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
@@ -10,16 +11,17 @@ use super::store::{CONFIRMED, ConfirmOutcome, NewCode, OutstandingCode, SendOutc
 use super::{PURPOSE, SignupError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{ConfigError, SignupConfig};
 use crate::email::{Email, EmailSender, html_escape, normalise_address};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::startup::Seams;
 use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
 
 pub struct Signup {
-    pub config: Arc<Config>,
+    pub config: Arc<SignupConfig>,
     pub store: UserStore,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
@@ -54,16 +56,20 @@ fn confirmation_email(to: &str, code: &str, ttl_seconds: u64) -> Email {
 }
 
 impl Signup {
-    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = crate::aws::sdk_config().await;
-        Ok(Self {
-            store: UserStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
-            email: Arc::new(crate::email::SesEmailSender::new(&sdk, config.email_from.clone())),
-            clock: Arc::new(crate::clock::SystemClock),
-            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = SignupConfig::from_env()?;
+        Ok(Self::new(config, &crate::aws::sdk_config().await, Seams::default()))
+    }
+
+    /// The one way a family A app is built (functions, local server, tests, benches).
+    pub fn new(config: SignupConfig, sdk: &SdkConfig, seams: Seams) -> Self {
+        Self {
+            store: UserStore::new(crate::aws::dynamodb(sdk), config.common.table_name.clone()),
+            email: seams.email(sdk, &config.email_from),
+            clock: seams.clock(),
+            metrics: seams.metrics(&config.common.metrics_namespace),
             config: Arc::new(config),
-        })
+        }
     }
 
     pub fn user_view(&self, user: &User) -> CognitoUser {
@@ -90,8 +96,8 @@ impl Signup {
         self.store.window(
             "FAIL",
             address,
-            self.config.destination_failure_limit,
-            self.config.destination_failure_window_seconds * 1000,
+            self.config.common.failure_lock.limit,
+            self.config.common.failure_lock.window_ms(),
         )
     }
 
@@ -130,16 +136,12 @@ impl Signup {
         idempotency: Option<&Idempotency>,
     ) -> Result<User, SignupError> {
         let config = &self.config;
-        let mut windows = vec![self.store.window(
-            "RATE",
-            address,
-            config.signup_send_limit,
-            config.signup_send_window_seconds * 1000,
-        )];
-        if config.signup_resend_gap_seconds > 0 {
-            windows.push(self.store.window("GAP", address, 1, config.signup_resend_gap_seconds * 1000));
+        let mut windows =
+            vec![self.store.window("RATE", address, config.send.limit, config.send.window_seconds * 1000)];
+        if config.send.resend_gap_seconds > 0 {
+            windows.push(self.store.window("GAP", address, 1, config.send.resend_gap_seconds * 1000));
         }
-        let guard = caller.map(|c| config.guards.caller_sends(self.store.table(), c));
+        let guard = caller.map(|c| config.common.guards.caller_sends(self.store.table(), c));
         let lock = self.lock(address);
         for _ in 0..5 {
             let now = self.clock.now_ms();
@@ -150,7 +152,7 @@ impl Signup {
             let user_id = existing.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| Uuid::new_v4().to_string());
             let code = codes::numeric_code(CODE_LENGTH);
             let code_id = Uuid::new_v4().to_string();
-            let keys = &config.keys;
+            let keys = &config.common.keys;
             let outstanding = OutstandingCode {
                 hash: keys
                     .hash(keys.current_version(), PURPOSE, &code_id, &code)
@@ -158,9 +160,9 @@ impl Signup {
                     .to_vec(),
                 id: code_id,
                 key_version: keys.current_version(),
-                expires_ms: now + config.signup_code_ttl_seconds * 1000,
+                expires_ms: now + config.send.code_ttl_seconds * 1000,
                 attempts: 0,
-                max_attempts: config.max_verify_attempts,
+                max_attempts: config.common.max_verify_attempts,
             };
             let new = NewCode {
                 user_id: &user_id,
@@ -195,7 +197,7 @@ impl Signup {
                 SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
                 SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
             }
-            let email = confirmation_email(address, &code, config.signup_code_ttl_seconds);
+            let email = confirmation_email(address, &code, config.send.code_ttl_seconds);
             if let Err(err) = self.email.send(&email).await {
                 let error = err.0.replace(address, &mask::email(address)).replace(&code, "[code]");
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
@@ -217,8 +219,8 @@ impl Signup {
     /// addresses have signed up.
     pub async fn confirm(&self, address: &str, code: &str, caller: Option<&Caller>) -> Result<User, SignupError> {
         let lock = self.lock(address);
-        let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
-        let keys = &self.config.keys;
+        let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
+        let keys = &self.config.common.keys;
         for _ in 0..8 {
             let now = self.clock.now_ms();
             let Some(user) = self.store.get(address).await? else {

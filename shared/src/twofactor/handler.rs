@@ -72,11 +72,11 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
         .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
     // An `IsSync: false` OTP's SMS is the sender's to deliver (and count).
     let sync = parsed.as_ref().is_ok_and(|p| p.is_sync);
-    let idempotency = Idempotency::of(&request, "2fa-create", &app.config.keys, app.store.table())
+    let idempotency = Idempotency::of(&request, "2fa-create", &app.config.common.keys, app.store.table())
         .map_err(TwoFactorError::InvalidRequest);
     let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(idempotency)) => {
-            http::within(app.config.request_deadline, app.create(parsed, accept_language, idempotency.as_ref()))
+            http::within(app.config.common.request_deadline, app.create(parsed, accept_language, idempotency.as_ref()))
                 .await
                 .unwrap_or(Err(TwoFactorError::Busy))
         }
@@ -122,9 +122,9 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
         .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
-        Ok(parsed) => {
-            http::within(app.config.request_deadline, app.verify(parsed)).await.unwrap_or(Err(TwoFactorError::Busy))
-        }
+        Ok(parsed) => http::within(app.config.common.request_deadline, app.verify(parsed))
+            .await
+            .unwrap_or(Err(TwoFactorError::Busy)),
         Err(err) => Err(err),
     };
     let record = match &outcome {

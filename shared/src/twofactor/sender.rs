@@ -116,7 +116,7 @@ async fn deliver(
     let Some(profile) = app.config.profiles.get(&otp.profile) else {
         return abandon("profile no longer configured").await;
     };
-    let code = match app.config.keys.open(sealed, otp_pk(&otp.id).as_bytes()) {
+    let code = match app.config.common.keys.open(sealed, otp_pk(&otp.id).as_bytes()) {
         Ok(code) => String::from_utf8(code).unwrap_or_default(),
         Err(_) => return abandon("sealed code cannot be opened").await,
     };

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use uuid::Uuid;
 
 use super::request::{CreateRequest, VerifyRequest};
@@ -9,9 +10,10 @@ use super::store::{ConsumeOutcome, CreateOutcome, NewOtp, OtpStore, StoredOtp, o
 use super::{PURPOSE, TwoFactorError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
-use crate::config::{Config, TwoFactorProfile};
+use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
 use crate::idempotency::{Idempotency, Prior};
 use crate::sms::SmsSender;
+use crate::startup::Seams;
 use crate::{codes, mask, phone};
 
 /// Upper bounds of the request's own limits (API.md: the interval at most one day).
@@ -21,7 +23,7 @@ const MAX_SMS_COUNT: i64 = 1_000;
 const CREATE_ATTEMPTS: usize = 5;
 
 pub struct TwoFactor {
-    pub config: Arc<Config>,
+    pub config: Arc<TwoFactorConfig>,
     pub store: OtpStore,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
@@ -106,16 +108,21 @@ pub fn sms_text(profile: &TwoFactorProfile, language: &str, code: &str, referenc
 impl TwoFactor {
     /// Everything a family C function needs, from the environment (fails the cold start
     /// with the name of a missing or invalid variable).
-    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = crate::aws::sdk_config().await;
-        Ok(Self {
-            store: OtpStore::new(crate::aws::dynamodb(&sdk), config.table_name.clone()),
-            sms: Arc::new(crate::sms::SnsSmsSender::new(&sdk, config.guards.sms_max_price_usd.clone())),
-            clock: Arc::new(crate::clock::SystemClock),
-            metrics: crate::metrics::Metrics::stdout(&config.metrics_namespace),
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = TwoFactorConfig::from_env()?;
+        Ok(Self::new(config, &crate::aws::sdk_config().await, Seams::default()))
+    }
+
+    /// The one way a family C app is built (functions, local server, tests, benches).
+    pub fn new(config: TwoFactorConfig, sdk: &SdkConfig, seams: Seams) -> Self {
+        let common = &config.common;
+        Self {
+            store: OtpStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
+            sms: seams.sms(sdk, &common.guards.sms_max_price_usd),
+            clock: seams.clock(),
+            metrics: seams.metrics(&common.metrics_namespace),
             config: Arc::new(config),
-        })
+        }
     }
 
     fn profile(&self, id: i64) -> Result<&TwoFactorProfile, TwoFactorError> {
@@ -125,8 +132,8 @@ impl TwoFactor {
     fn failure_window(&self, phone: &str) -> crate::dynamo::Window {
         self.store.failure_window(
             phone,
-            self.config.destination_failure_limit,
-            self.config.destination_failure_window_seconds * 1000,
+            self.config.common.failure_lock.limit,
+            self.config.common.failure_lock.window_ms(),
         )
     }
 
@@ -158,9 +165,9 @@ impl TwoFactor {
             self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(&phone.e164, self.config.sms_daily_limit_per_number),
         ];
-        let guards = self.config.guards.sms(self.store.table(), &phone.e164, &phone.region);
+        let guards = self.config.common.guards.sms(self.store.table(), &phone.e164, &phone.region);
         let lock = self.failure_window(&phone.e164);
-        let keys = &self.config.keys;
+        let keys = &self.config.common.keys;
 
         // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
         // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
@@ -185,7 +192,7 @@ impl TwoFactor {
                 source: request.source.clone(),
                 created_ms: now,
                 expires_ms: now + limits.expiration_seconds * 1000,
-                max_attempts: self.config.max_verify_attempts,
+                max_attempts: self.config.common.max_verify_attempts,
                 sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
             };
             let created = Created {
@@ -270,8 +277,8 @@ impl TwoFactor {
             }
             let lock = self.failure_window(&otp.phone);
             let id = otp.id.to_string();
-            if self.config.keys.matches(otp.key_version, PURPOSE, &id, &request.otp_code, &otp.hash) {
-                let block = self.config.guards.number_block(self.store.table(), &otp.phone);
+            if self.config.common.keys.matches(otp.key_version, PURPOSE, &id, &request.otp_code, &otp.hash) {
+                let block = self.config.common.guards.number_block(self.store.table(), &otp.phone);
                 match self.store.consume(&otp, &lock, &[block.credit(otp.created_ms)?], now).await? {
                     ConsumeOutcome::Consumed => {
                         tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "OTP verified");
@@ -303,7 +310,7 @@ mod tests {
     use super::*;
 
     fn profile() -> TwoFactorProfile {
-        let config = Config::from_lookup(|name| match name {
+        let config = TwoFactorConfig::from_lookup(&|name: &str| match name {
             "TABLE_NAME" => Some("t".into()),
             "OTP_KEYS" => Some(crate::config::LOCAL_ONLY_KEY.into()),
             "ALLOW_LOCAL_SECRETS" => Some("true".into()),

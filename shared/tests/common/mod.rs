@@ -8,11 +8,11 @@ use aws_config::SdkConfig;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::Config;
 use shared::clock::ManualClock;
-use shared::sms::{SendFuture, SmsError, SmsSender, SnsSmsSender};
+use shared::config::TwoFactorConfig;
+use shared::sms::{SendFuture, SmsError, SmsSender};
+use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
-use shared::twofactor::store::OtpStore;
 
 pub const USER: &str = "3698b76f-a5c0-4b04-b579-bc084019fb95";
 
@@ -31,17 +31,21 @@ pub async fn harness_with(overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSen
 
 /// On a given SDK configuration (e.g. one that counts its calls).
 pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
-    let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
-    let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-    let sms = sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone())));
-    let app = TwoFactor {
-        store: OtpStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-        sms,
-        clock: Arc::new(clock.clone()),
-        metrics: shared::metrics::Metrics::off(),
-        config: Arc::new(config),
-    };
+    let config = TwoFactorConfig::from_lookup(&testkit::env(overrides)).expect("test configuration");
+    let (seams, clock) = seams();
+    let app = TwoFactor::new(config, sdk, Seams { sms, ..seams });
     Harness { app: Arc::new(app), clock }
+}
+
+/// A clock the test moves, and no metric lines; everything else real (against moto).
+pub fn seams() -> (Seams, ManualClock) {
+    let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
+    let seams = Seams {
+        clock: Some(Arc::new(clock.clone())),
+        metrics: Some(shared::metrics::Metrics::off()),
+        ..Seams::default()
+    };
+    (seams, clock)
 }
 
 /// Refuses every SMS but remembers its text, so a test can try the code that never left.
@@ -106,11 +110,11 @@ pub mod signup {
     use aws_config::SdkConfig;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
-    use shared::Config;
     use shared::clock::ManualClock;
-    use shared::email::{Email, EmailError, EmailSender, SendFuture, SesEmailSender};
+    use shared::config::SignupConfig;
+    use shared::email::{Email, EmailError, EmailSender, SendFuture};
     use shared::signup::Signup;
-    use shared::signup::store::UserStore;
+    use shared::startup::Seams;
 
     pub struct Harness {
         pub app: Arc<Signup>,
@@ -133,16 +137,9 @@ pub mod signup {
     }
 
     pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], email: Option<Arc<dyn EmailSender>>) -> Harness {
-        let config = Config::from_lookup(testkit::env(overrides)).expect("test configuration");
-        let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-        let email = email.unwrap_or_else(|| Arc::new(SesEmailSender::new(sdk, config.email_from.clone())));
-        let app = Signup {
-            store: UserStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-            email,
-            clock: Arc::new(clock.clone()),
-            metrics: shared::metrics::Metrics::off(),
-            config: Arc::new(config),
-        };
+        let config = SignupConfig::from_lookup(&testkit::env(overrides)).expect("test configuration");
+        let (seams, clock) = super::seams();
+        let app = Signup::new(config, sdk, Seams { email, ..seams });
         Harness { app: Arc::new(app), clock }
     }
 
@@ -210,12 +207,11 @@ pub mod preregistration {
     use base64::Engine;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
-    use shared::Config;
     use shared::clock::ManualClock;
-    use shared::email::SesEmailSender;
+    use shared::config::PreregistrationConfig;
     use shared::preregistration::Preregistration;
-    use shared::preregistration::store::CodeStore;
-    use shared::sms::{SmsSender, SnsSmsSender};
+    use shared::sms::SmsSender;
+    use shared::startup::Seams;
 
     pub const KEY: &str = "bG9jYWwtZGVtby1rZXktMzItYnl0ZXMtbG9uZyEhISE=";
 
@@ -231,16 +227,9 @@ pub mod preregistration {
     pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<dyn SmsSender>>) -> Harness {
         let mut all = vec![("CNF_APPLICATIONS", "demo,demo-encrypted:DEMO_APP_KEY,other"), ("DEMO_APP_KEY", KEY)];
         all.extend_from_slice(overrides);
-        let config = Config::from_lookup(testkit::env(&all)).expect("test configuration");
-        let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
-        let app = Preregistration {
-            store: CodeStore::new(shared::aws::dynamodb(sdk), config.table_name.clone()),
-            sms: sms.unwrap_or_else(|| Arc::new(SnsSmsSender::new(sdk, config.guards.sms_max_price_usd.clone()))),
-            email: Arc::new(SesEmailSender::new(sdk, config.email_from.clone())),
-            clock: Arc::new(clock.clone()),
-            metrics: shared::metrics::Metrics::off(),
-            config: Arc::new(config),
-        };
+        let config = PreregistrationConfig::from_lookup(&testkit::env(&all)).expect("test configuration");
+        let (seams, clock) = super::seams();
+        let app = Preregistration::new(config, sdk, Seams { sms, ..seams });
         Harness { app: Arc::new(app), clock }
     }
 

@@ -1,0 +1,120 @@
+//! Family C's section: the SMS profiles, where SMS may go, and its own limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
+use crate::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+
+/// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
+pub(super) const DEFAULT_PROFILES: &str = include_str!("../../../config/two-factor-profiles.json");
+
+#[derive(Debug)]
+pub struct TwoFactorConfig {
+    pub common: Common,
+    pub sms_allowed_countries: BTreeSet<String>,
+    pub profiles: BTreeMap<i64, TwoFactorProfile>,
+    /// Return the plain OTP in the create answer (test deployments only; off by default).
+    pub return_otp_code: bool,
+    /// SMS per number per 24 h whatever the requests' own limits say (they come from the
+    /// caller, so they cannot be the only bound).
+    pub sms_daily_limit_per_number: u32,
+    /// Asynchronous SMS: failed sends of one OTP after which the sender gives up and records
+    /// it on the item (the stream mapping's first try and its `MaximumRetryAttempts`: 3).
+    pub sms_delivery_attempts: u32,
+}
+
+impl TwoFactorConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&super::environment)
+    }
+
+    pub fn from_lookup(get: &impl Lookup) -> Result<Self, ConfigError> {
+        let common = Common::from_lookup(get)?;
+        let profiles_json = get("TWO_FACTOR_PROFILES").filter(|v| !v.trim().is_empty());
+        let profiles: Vec<TwoFactorProfile> =
+            serde_json::from_str(profiles_json.as_deref().unwrap_or(DEFAULT_PROFILES))
+                .map_err(|e| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason: e.to_string() })?;
+        let mut by_id = BTreeMap::new();
+        for profile in profiles {
+            profile.check().map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
+            by_id.insert(profile.id, profile);
+        }
+        let return_otp_code = flag(get, "RETURN_OTP_CODE")?;
+        if return_otp_code && !flag(get, "ALLOW_TEST_CODES")? {
+            return Err(ConfigError::Invalid {
+                name: "RETURN_OTP_CODE",
+                reason: "answering codes needs ALLOW_TEST_CODES=true (test stages only)".into(),
+            });
+        }
+        Ok(Self {
+            common,
+            sms_allowed_countries: sms_allowed_countries(get)?,
+            profiles: by_id,
+            return_otp_code,
+            sms_daily_limit_per_number: number(get, "SMS_DAILY_LIMIT_PER_NUMBER", 20, 1..=10_000)? as u32,
+            sms_delivery_attempts: number(get, "SMS_DELIVERY_ATTEMPTS", 4, 1..=100)? as u32,
+        })
+    }
+}
+
+/// A `TwoFactorConfigurationId` profile: code shape, texts and default limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TwoFactorProfile {
+    pub id: i64,
+    pub code_length: usize,
+    pub reference_length: usize,
+    pub sender_id: String,
+    pub default_language: String,
+    pub default_max_sms_count: i64,
+    pub default_max_sms_interval_seconds: i64,
+    pub default_otp_expiration_seconds: i64,
+    pub max_otp_expiration_seconds: i64,
+    /// Language (ISO 639-1) -> text with `{code}` and `{ref}` placeholders.
+    pub messages: BTreeMap<String, String>,
+}
+
+impl TwoFactorProfile {
+    fn check(&self) -> Result<(), String> {
+        let id = self.id;
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
+            return Err(format!("profile {id}: codeLength must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"));
+        }
+        if !(2..=8).contains(&self.reference_length) {
+            return Err(format!("profile {id}: referenceLength must be 2 to 8"));
+        }
+        if !self.messages.contains_key(&self.default_language) {
+            return Err(format!("profile {id}: no message for defaultLanguage"));
+        }
+        if let Some((lang, _)) = self.messages.iter().find(|(_, t)| !t.contains("{code}") || !t.contains("{ref}")) {
+            return Err(format!("profile {id}: message '{lang}' lacks {{code}} or {{ref}}"));
+        }
+        let positive = [
+            self.default_max_sms_count,
+            self.default_max_sms_interval_seconds,
+            self.default_otp_expiration_seconds,
+            self.max_otp_expiration_seconds,
+        ];
+        if positive.iter().any(|v| *v <= 0) || self.default_otp_expiration_seconds > self.max_otp_expiration_seconds {
+            return Err(format!("profile {id}: limits must be positive and the default expiry within the maximum"));
+        }
+        Ok(())
+    }
+
+    /// The message text for an `Accept-Language` value, else the profile's default language.
+    pub fn message(&self, accept_language: Option<&str>) -> (&str, &str) {
+        let wanted = accept_language.into_iter().flat_map(|h| h.split(',')).filter_map(|part| {
+            let tag = part.split(';').next()?.trim();
+            tag.split(['-', '_']).next().map(str::to_ascii_lowercase)
+        });
+        for lang in wanted {
+            if let Some((key, text)) = self.messages.get_key_value(lang.as_str()) {
+                return (key, text);
+            }
+        }
+        let text = &self.messages[&self.default_language];
+        (&self.default_language, text)
+    }
+}
