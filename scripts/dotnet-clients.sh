@@ -32,7 +32,7 @@ mcs -nologo -warnaserror -out:"$out/DotnetClients.exe" \
 cp "$NEWTONSOFT" "$out/"
 
 # Every request comes from 127.0.0.1, and this client checks wire formats, not the guards
-# (shared/tests/guards.rs does): it sends more than one caller's hourly budget, to numbers of
+# (shared/tests/api/guards.rs does): it sends more than one caller's hourly budget, to numbers of
 # one block without verifying them all. The environment wins over local/local.env.
 export CALLER_SEND_LIMIT=100000 CALLER_FAILURE_LIMIT=100000 SMS_BLOCK_MIN_SENDS=100000
 . scripts/local-server.sh

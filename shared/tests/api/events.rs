@@ -1,8 +1,6 @@
 //! Every file in events/ goes through its function's handler, as Lambda would deliver it.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::path::PathBuf;
 
@@ -72,14 +70,14 @@ fn when_a_file_is_added_to_events_should_be_covered_here() {
     }
 }
 
-async fn seed_verify_otp(h: &common::Harness) {
+async fn seed_verify_otp(h: &helpers::Harness) {
     let id = Uuid::parse_str("5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0").unwrap();
     let now = h.clock.now_ms();
     let keys = &h.app.config.common.keys;
     let otp = NewOtp {
         id,
         numeric_id: 2_147_400_001,
-        user_id: Uuid::parse_str(common::USER).unwrap(),
+        user_id: Uuid::parse_str(helpers::USER).unwrap(),
         phone: "+905551112233".into(),
         hash: keys.hash(1, PURPOSE, &id.to_string(), "123456").unwrap(),
         key_version: 1,
@@ -101,7 +99,7 @@ use shared::clock::Clock;
 
 #[tokio::test]
 async fn when_http_events_are_handled_should_answer_as_documented() {
-    let h = common::harness(&[]).await;
+    let h = helpers::harness(&[]).await;
     seed_verify_otp(&h).await;
     for (name, status, code) in HTTP_EVENTS {
         let request = http_request(name);
@@ -110,7 +108,7 @@ async fn when_http_events_are_handled_should_answer_as_documented() {
         } else {
             handler::verify(&h.app, request).await
         };
-        let (got, body) = common::read(response).await;
+        let (got, body) = helpers::read(response).await;
         assert_eq!((got.as_u16(), body["Code"].as_u64()), (*status, Some(*code)), "{name}: {body}");
     }
     // The REST v1 event asks for Spanish.
@@ -122,7 +120,7 @@ fn stream_event(name: &str) -> Event {
     serde_json::from_str(&read_event(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-async fn put_image(h: &common::Harness, event: &Event) {
+async fn put_image(h: &helpers::Harness, event: &Event) {
     let image: Item = event.records[0].change.new_image.clone().into();
     h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send().await.unwrap();
 }
@@ -134,7 +132,7 @@ fn created_ms(event: &Event) -> u64 {
 
 #[tokio::test]
 async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_once_and_erase_sealed_code() {
-    let h = common::harness(&[]).await;
+    let h = helpers::harness(&[]).await;
     let insert = stream_event("two-factor-sms-sender-insert.json");
     put_image(&h, &insert).await;
     h.clock.set_ms(created_ms(&insert) + 1_000);
@@ -142,7 +140,7 @@ async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_o
     let id = Uuid::parse_str("9d4f6a1e-2b7c-4e3a-8f5d-0c1b2a3d4e5f").unwrap();
 
     // WHEN the carrier refuses THEN the record is reported for Lambda to retry, code kept.
-    let failing = common::harness_with(&[], Some(std::sync::Arc::new(common::FailingSms::default()))).await;
+    let failing = helpers::harness_with(&[], Some(std::sync::Arc::new(helpers::FailingSms::default()))).await;
     failing.clock.set_ms(created_ms(&insert) + 1_000);
     let response = sender::handle(&failing.app, insert.clone()).await;
     assert_eq!(response.batch_item_failures.len(), 1);
@@ -173,7 +171,7 @@ async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_o
 
 #[tokio::test]
 async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
-    let h = common::harness(&[]).await;
+    let h = helpers::harness(&[]).await;
     let mut insert = stream_event("two-factor-sms-sender-insert.json");
     // Another OTP id, so this test does not race the others on one item.
     let image = &mut insert.records[0].change.new_image;
@@ -190,7 +188,7 @@ async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
 
 #[tokio::test]
 async fn when_ttl_removes_the_watch_of_an_otp_never_sent_should_record_it_failed() {
-    let h = common::harness(&[]).await;
+    let h = helpers::harness(&[]).await;
     let mut insert = stream_event("two-factor-sms-sender-insert.json");
     // Another OTP id, so this test does not race the others on one item.
     let id = "7c7c7c7c-2222-4333-8444-555566667777";
@@ -222,7 +220,7 @@ fn op_code(content_type: &str, body: &str) -> i64 {
 
 #[tokio::test]
 async fn when_signup_events_are_handled_should_answer_as_documented() {
-    let h = common::signup::harness(&[], None).await;
+    let h = helpers::signup::harness(&[], None).await;
     // Seed the user the confirm event confirms, with the code 123456.
     let keys = &h.app.config.common.keys;
     let now = h.clock.now_ms();
@@ -252,12 +250,12 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
         assert!(got_type.starts_with(content_type), "{name}: {got_type}");
         assert_eq!(op_code(&got_type, &body), *op, "{name}: {body}");
     }
-    assert_eq!(common::signup::emails_to("ana@example.com").await.len(), 1);
+    assert_eq!(helpers::signup::emails_to("ana@example.com").await.len(), 1);
 }
 
 #[tokio::test]
 async fn when_preregistration_events_are_handled_should_answer_as_documented() {
-    let h = common::preregistration::harness(&[], None).await;
+    let h = helpers::preregistration::harness(&[], None).await;
     // Seed the code the validate event validates (123456, application demo).
     let id = Uuid::parse_str("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f").unwrap();
     let now = h.clock.now_ms();
@@ -283,13 +281,13 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         } else {
             shared::preregistration::handler::validate(&h.app, request).await
         };
-        let (got, body) = common::read(response).await;
+        let (got, body) = helpers::read(response).await;
         assert_eq!(got.as_u16(), *status, "{name}: {body}");
         if *status == 400 {
             assert_eq!(body["Message"], "The request is invalid.", "{name}: {body}");
         }
     }
     let sms = testkit::wait_for_sms("+5491123456789", 1, testkit::TIMEOUT).await;
-    let emails = common::signup::emails_to("ana.gomez@tienda.online").await;
+    let emails = helpers::signup::emails_to("ana.gomez@tienda.online").await;
     assert_eq!(testkit::digits(&sms[0], 6), testkit::digits(&emails[0], 6), "one code, both channels");
 }

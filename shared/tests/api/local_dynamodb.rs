@@ -2,8 +2,6 @@
 //! promise that a cancelled transaction writes nothing, with its item-level backup in
 //! place of moto's whole-table copy.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use shared::dynamo::{get_n, key, n, s};

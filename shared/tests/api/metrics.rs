@@ -1,9 +1,7 @@
 //! Each family's handler records the outcome its answer says, with the destination's country
 //! on SMS sends and on the verifications of SMS codes (the conversion by country), through the
 //! real store on moto: every path an operator's dashboard counts.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +35,7 @@ fn kept() -> (Arc<Kept>, Metrics) {
 #[tokio::test]
 async fn when_family_c_sends_and_verifies_should_record_each_outcome_with_the_country() {
     // GIVEN family C with its metric lines kept
-    let mut h = common::harness(&[]).await;
+    let mut h = helpers::harness(&[]).await;
     let (kept, metrics) = kept();
     Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
     let phone = testkit::unique_phone();
@@ -49,7 +47,7 @@ async fn when_family_c_sends_and_verifies_should_record_each_outcome_with_the_co
     h.verify(&otp, wrong).await;
     h.verify(&otp, &code).await;
     h.verify(&otp, &code).await;
-    h.create(&common::create_body("12345", json!({}))).await;
+    h.create(&helpers::create_body("12345", json!({}))).await;
 
     // THEN each request has its record: the send and the verification by country
     assert_eq!(
@@ -66,11 +64,11 @@ async fn when_family_c_sends_and_verifies_should_record_each_outcome_with_the_co
 
 #[tokio::test]
 async fn when_family_c_cannot_deliver_should_record_a_delivery_failure() {
-    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(common::FailingSms::default());
-    let mut h = common::harness_with(&[], Some(failing)).await;
+    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(helpers::FailingSms::default());
+    let mut h = helpers::harness_with(&[], Some(failing)).await;
     let (kept, metrics) = kept();
     Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
-    let (status, _) = h.create(&common::create_body(&testkit::unique_phone(), json!({}))).await;
+    let (status, _) = h.create(&helpers::create_body(&testkit::unique_phone(), json!({}))).await;
     assert_eq!(status, 502);
     assert_eq!(kept.take(), [(Operation::Create, Outcome::DeliveryFailed, None, 0, 0)]);
 }
@@ -78,7 +76,7 @@ async fn when_family_c_cannot_deliver_should_record_a_delivery_failure() {
 #[tokio::test]
 async fn when_family_b_sends_by_sms_and_email_and_validates_should_record_the_country_on_both() {
     // GIVEN family B with its metric lines kept
-    let mut h = common::preregistration::harness(&[], None).await;
+    let mut h = helpers::preregistration::harness(&[], None).await;
     let (kept, metrics) = kept();
     Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
     let number = format!("9112{}", &testkit::unique_phone()[6..]);
@@ -90,7 +88,7 @@ async fn when_family_b_sends_by_sms_and_email_and_validates_should_record_the_co
                           "emailAddress": address}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let id = common::preregistration::payload(&body)["confirmationId"].as_str().unwrap().to_string();
+    let id = helpers::preregistration::payload(&body)["confirmationId"].as_str().unwrap().to_string();
     let sms = testkit::wait_for_sms(&format!("+54{number}"), 1, testkit::TIMEOUT).await;
     let code = testkit::digits(&sms[0], 6).unwrap();
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -113,10 +111,10 @@ async fn when_family_b_sends_by_sms_and_email_and_validates_should_record_the_co
 
 #[tokio::test]
 async fn when_family_a_sends_and_confirms_should_record_send_and_confirm() {
-    let mut h = common::signup::harness(&[], None).await;
+    let mut h = helpers::signup::harness(&[], None).await;
     let (kept, metrics) = kept();
     Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
-    let address = common::signup::unique_address();
+    let address = helpers::signup::unique_address();
     let code = h.send_and_read(&address).await;
     h.confirm(&address, "12ab").await;
     h.confirm(&address, &code).await;
@@ -141,8 +139,8 @@ async fn when_the_sender_acts_on_a_stream_record_should_record_each_attempt_with
     .unwrap();
     let image: shared::dynamo::Item = event.records[0].change.new_image.clone().into();
     let created: u64 = shared::dynamo::get_n(&image, "cat").unwrap();
-    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(common::FailingSms::default());
-    let (mut refusing, mut h) = (common::harness_with(&[], Some(failing)).await, common::harness(&[]).await);
+    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(helpers::FailingSms::default());
+    let (mut refusing, mut h) = (helpers::harness_with(&[], Some(failing)).await, helpers::harness(&[]).await);
     h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send().await.unwrap();
     let (kept, metrics) = kept();
     for harness in [&mut refusing, &mut h] {

@@ -2,9 +2,7 @@
 //! every family: whatever AWS does, the caller gets the family's own answer in time, and
 //! counters, codes and users stay as the README (Faults) says.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::time::{Duration, Instant};
 
@@ -55,7 +53,7 @@ impl Answer {
 
 mod family_c {
     use super::*;
-    use common::{Harness, create_body, harness_on, post};
+    use helpers::{Harness, create_body, harness_on, post};
 
     async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
         let (sdk, faults) = faulty_sdk_config().await;
@@ -68,7 +66,7 @@ mod family_c {
     }
 
     async fn verify(h: &Harness, otp: &str, code: &str) -> Answer {
-        let body = json!({"UserId": common::USER, "OtpIdReference": otp, "OtpCode": code}).to_string();
+        let body = json!({"UserId": helpers::USER, "OtpIdReference": otp, "OtpCode": code}).to_string();
         let started = Instant::now();
         answer(started, shared::twofactor::handler::verify(&h.app, post(&body)).await).await
     }
@@ -252,8 +250,8 @@ mod family_c {
 
 mod family_b {
     use super::*;
-    use common::post;
-    use common::preregistration::{Harness, harness_on, payload};
+    use helpers::post;
+    use helpers::preregistration::{Harness, harness_on, payload};
 
     async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
         let (sdk, faults) = faulty_sdk_config().await;
@@ -265,7 +263,7 @@ mod family_b {
     }
 
     fn address() -> String {
-        common::signup::unique_address().replace("@example.com", "@shop.online")
+        helpers::signup::unique_address().replace("@example.com", "@shop.online")
     }
 
     async fn generate(h: &Harness, mobile: &str, address: &str) -> Answer {
@@ -283,7 +281,7 @@ mod family_b {
 
     async fn messages_to(mobile: &str, address: &str) -> (usize, usize) {
         let sms = testkit::sms_to(&format!("+54{mobile}")).await.len();
-        (sms, common::signup::emails_to(address).await.len())
+        (sms, helpers::signup::emails_to(address).await.len())
     }
 
     #[tokio::test]
@@ -406,7 +404,7 @@ mod family_b {
 
 mod family_a {
     use super::*;
-    use common::signup::{Harness, emails_to, harness_on, unique_address};
+    use helpers::signup::{Harness, emails_to, harness_on, unique_address};
 
     async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
         let (sdk, faults) = faulty_sdk_config().await;
@@ -414,7 +412,7 @@ mod family_a {
     }
 
     async fn call(h: &Harness, body: Value) -> Answer {
-        let mut request = common::post(&body.to_string());
+        let mut request = helpers::post(&body.to_string());
         *request.uri_mut() = "/CognitoSendConfirmCodeRequest".parse().unwrap();
         let started = Instant::now();
         answer(started, shared::signup::handler::handle(&h.app, request).await).await
@@ -552,7 +550,7 @@ mod family_c_async {
     use uuid::Uuid;
 
     use super::*;
-    use common::{Harness, create_body, harness_on, post};
+    use helpers::{Harness, create_body, harness_on, post};
 
     async fn setup(overrides: &[(&str, &str)]) -> (Harness, Faults) {
         let (sdk, faults) = faulty_sdk_config().await;
@@ -562,7 +560,7 @@ mod family_c_async {
     /// Creates an `IsSync: false` OTP and returns its id and the stream's INSERT of it.
     async fn pending(h: &Harness, phone: &str) -> (Uuid, Event) {
         let response = shared::twofactor::handler::create(&h.app, post(&create_body(phone, json!({"IsSync": false}))));
-        let (status, body) = common::read(response.await).await;
+        let (status, body) = helpers::read(response.await).await;
         assert_eq!(status, 200, "{body}");
         let id = Uuid::parse_str(body["OtpIdReference"].as_str().unwrap()).unwrap();
         let item = raw(h, &format!("OTP#{id}"), "OTP").await.expect("the OTP");
@@ -634,7 +632,7 @@ mod family_c_async {
             sender::handle(&h.app, insert).await;
             assert_eq!(testkit::sms_to(&phone).await.len(), 2);
             let code = testkit::digits(&sms[0], 6).unwrap();
-            let body = json!({"UserId": common::USER, "OtpIdReference": id.to_string(), "OtpCode": code});
+            let body = json!({"UserId": helpers::USER, "OtpIdReference": id.to_string(), "OtpCode": code});
             let verified = shared::twofactor::handler::verify(&h.app, post(&body.to_string())).await;
             assert_eq!(verified.status(), 200);
         }
@@ -671,7 +669,7 @@ mod family_c_async {
         sender::handle(&h.app, ttl_removal(&sent)).await;
         assert_eq!(stored(&h, &sent).await.delivery, "sent");
         // A synchronous OTP has no watch.
-        let (status, body) = common::read(
+        let (status, body) = helpers::read(
             shared::twofactor::handler::create(&h.app, post(&create_body(&testkit::unique_phone(), json!({})))).await,
         )
         .await;

@@ -1,12 +1,10 @@
 //! Family B end to end through the handlers, against moto.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 
-use common::preregistration::{harness, payload};
+use helpers::preregistration::{harness, payload};
 use serde_json::json;
 
 const NO_GAP: &[(&str, &str)] = &[("CNF_RESEND_GAP_SECONDS", "0")];
@@ -14,8 +12,8 @@ const KINPOS: &str = "http://schemas.datacontract.org/2004/07/KinPOS.API";
 const REQUESTS: &str = "http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests";
 
 /// A family B call with a body in XML and an XML answer asked for.
-async fn call_xml(h: &common::preregistration::Harness, validate: bool, body: &str) -> (u16, shared::xml::Element) {
-    let mut request = common::post(body);
+async fn call_xml(h: &helpers::preregistration::Harness, validate: bool, body: &str) -> (u16, shared::xml::Element) {
+    let mut request = helpers::post(body);
     request.headers_mut().insert("content-type", "application/xml".parse().unwrap());
     request.headers_mut().insert("accept", "application/xml".parse().unwrap());
     let response = if validate {
@@ -33,7 +31,7 @@ fn unique_mobile() -> String {
 }
 
 fn unique_address() -> String {
-    common::signup::unique_address().replace("@example.com", "@shop.online")
+    helpers::signup::unique_address().replace("@example.com", "@shop.online")
 }
 
 fn other(code: &str) -> &'static str {
@@ -64,7 +62,7 @@ async fn when_code_goes_to_phone_and_email_encrypted_should_validate_once() {
     let sms = testkit::wait_for_sms(&e164, 1, testkit::TIMEOUT).await;
     let code = testkit::digits(&sms[0], 6).unwrap();
     assert!(sms[0].starts_with("Your confirmation code"), "{}", sms[0]);
-    let emails = common::signup::emails_to(&address).await;
+    let emails = helpers::signup::emails_to(&address).await;
     assert_eq!(testkit::digits(&emails[0], 6).as_deref(), Some(code.as_str()));
 
     let validate =
@@ -96,7 +94,7 @@ async fn when_validated_by_destination_should_find_the_latest_code_of_that_appli
     assert_eq!(first["encryptedData"], serde_json::Value::Null);
     assert_eq!(first["response"]["maskedMobileNumber"], serde_json::Value::Null);
     assert_eq!(h.generate(&generate).await.0, 200);
-    let emails = common::signup::emails_to(&address).await;
+    let emails = helpers::signup::emails_to(&address).await;
     let latest = testkit::digits(emails.last().unwrap(), 6).unwrap();
     // Another application does not see this code.
     let (status, _) =
@@ -134,9 +132,9 @@ async fn when_requests_are_refused_should_answer_in_asp_net_shape() {
     let (status, body) = h.generate(&json!({"applicationId": "nope", "emailAddress": unique_address()})).await;
     assert_eq!((status.as_u16(), body["Message"].as_str()), (401, Some("Aplicación no autorizada.")));
     // The seed's own sample body.
-    let seed = include_str!("../../events/generate-cnf-code-not-user-seed-sample.json");
+    let seed = include_str!("../../../events/generate-cnf-code-not-user-seed-sample.json");
     let request = lambda_http::request::from_str(seed).unwrap();
-    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, request).await).await;
+    let (status, body) = helpers::read(shared::preregistration::handler::generate(&h.app, request).await).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["Message"], "The request is invalid.");
     let state = body["ModelState"].as_object().unwrap();
@@ -164,17 +162,17 @@ async fn when_requests_are_refused_should_answer_in_asp_net_shape() {
         assert_eq!(status, 400, "{body}");
         assert!(body["ModelState"][field].is_array(), "{body}");
     }
-    let mut elsewhere = common::post(&json!({"applicationId": "demo", "emailAddress": unique_address()}).to_string());
+    let mut elsewhere = helpers::post(&json!({"applicationId": "demo", "emailAddress": unique_address()}).to_string());
     *elsewhere.uri_mut() = "/prod/api/Auth/1/1/Nothing".parse().unwrap();
-    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, elsewhere).await).await;
+    let (status, body) = helpers::read(shared::preregistration::handler::generate(&h.app, elsewhere).await).await;
     assert_eq!(status, 404, "{body}");
     assert!(body["Message"].is_string());
     let mut get = lambda_http::Request::new(lambda_http::Body::Empty);
     *get.uri_mut() = "/api/Auth/1/1/ValidateCnfCodeNotUser".parse().unwrap();
-    let (status, body) = common::read(shared::preregistration::handler::validate(&h.app, get).await).await;
+    let (status, body) = helpers::read(shared::preregistration::handler::validate(&h.app, get).await).await;
     assert_eq!(status, 405, "{body}");
-    let malformed = common::post("{\"applicationId\": \"demo\", ");
-    let (status, body) = common::read(shared::preregistration::handler::generate(&h.app, malformed).await).await;
+    let malformed = helpers::post("{\"applicationId\": \"demo\", ");
+    let (status, body) = helpers::read(shared::preregistration::handler::generate(&h.app, malformed).await).await;
     assert_eq!(status, 400);
     assert!(body["ModelState"]["request"].is_array(), "{body}");
     let unknown = json!({"applicationId": "demo", "confirmationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "confirmationCode": "123456", "language": "en"});
@@ -188,7 +186,7 @@ async fn when_code_is_old_or_guessed_should_answer_gone_then_too_many() {
     let address = unique_address();
     let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
-    let code = testkit::digits(&common::signup::emails_to(&address).await[0], 6).unwrap();
+    let code = testkit::digits(&helpers::signup::emails_to(&address).await[0], 6).unwrap();
     for _ in 0..5 {
         assert_eq!(
             h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": other(&code)}))
@@ -202,7 +200,7 @@ async fn when_code_is_old_or_guessed_should_answer_gone_then_too_many() {
 
     let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
-    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
     h.clock.advance_ms(600_000);
     let (status, body) =
         h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code})).await;
@@ -211,7 +209,7 @@ async fn when_code_is_old_or_guessed_should_answer_gone_then_too_many() {
 
 #[tokio::test]
 async fn when_sms_cannot_be_sent_should_answer_502_and_never_accept_the_code() {
-    let failing = Arc::new(common::FailingSms::default());
+    let failing = Arc::new(helpers::FailingSms::default());
     let h = harness(&[], Some(failing.clone())).await;
     let (status, body) = h
         .generate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": unique_mobile()}))
@@ -235,13 +233,13 @@ async fn when_30_validations_of_the_right_code_race_should_succeed_exactly_once(
     let address = unique_address();
     let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
-    let code = testkit::digits(&common::signup::emails_to(&address).await[0], 6).unwrap();
+    let code = testkit::digits(&helpers::signup::emails_to(&address).await[0], 6).unwrap();
     let request = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code}).to_string();
     let tasks: Vec<_> = (0..30)
         .map(|_| {
             let (app, request) = (h.app.clone(), request.clone());
             tokio::spawn(async move {
-                shared::preregistration::handler::validate(&app, common::post(&request)).await.status().as_u16()
+                shared::preregistration::handler::validate(&app, helpers::post(&request)).await.status().as_u16()
             })
         })
         .collect();
@@ -262,7 +260,7 @@ async fn when_20_generates_race_for_one_phone_should_send_exactly_5_sms() {
         .map(|_| {
             let (app, request) = (h.app.clone(), request.clone());
             tokio::spawn(async move {
-                shared::preregistration::handler::generate(&app, common::post(&request)).await.status().as_u16()
+                shared::preregistration::handler::generate(&app, helpers::post(&request)).await.status().as_u16()
             })
         })
         .collect();
@@ -279,7 +277,7 @@ async fn when_20_generates_race_for_one_phone_should_send_exactly_5_sms() {
 async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xml() {
     let h = harness(&[], None).await;
     let address = unique_address();
-    let xml = include_str!("../../scripts/seed-generate-cnf-code-not-user.xml")
+    let xml = include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml")
         .replace("sample string 1<", "203.0.113.8<")
         .replace("<userTypeAltId>203.0.113.8<", "<userTypeAltId>3698b76f-a5c0-4b04-b579-bc084019fb95<")
         .replace("<d2p1:countryCode>sample string 4<", "<d2p1:countryCode>AR<")
@@ -289,7 +287,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
         .replace("sample string 7", "demo")
         .replace("sample string 10", "en")
         .replace("sample string 13", "203.0.113.7");
-    let mut request = common::post(&xml);
+    let mut request = helpers::post(&xml);
     request.headers_mut().insert("content-type", "text/xml".parse().unwrap());
     request.headers_mut().insert("accept", "application/xml".parse().unwrap());
     let response = shared::preregistration::handler::generate(&h.app, request).await;
@@ -314,7 +312,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     assert_eq!(audit["additionalParameters"]["203.0.113.8"], "sample string 2");
 
     // The seed's sample as it stands: ModelState in Web API's XML error.
-    let mut request = common::post(include_str!("../../scripts/seed-generate-cnf-code-not-user.xml"));
+    let mut request = helpers::post(include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml"));
     request.headers_mut().insert("accept", "text/xml".parse().unwrap());
     let response = shared::preregistration::handler::generate(&h.app, request).await;
     assert_eq!(response.status(), 400);
@@ -325,7 +323,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     for body in
         ["<GenerateCnfCodeNotUserRequest>", "<Wrong xmlns=\"urn:x\"/>", "<!DOCTYPE a [<!ENTITY b \"c\">]><a>&b;</a>"]
     {
-        let response = shared::preregistration::handler::generate(&h.app, common::post(body)).await;
+        let response = shared::preregistration::handler::generate(&h.app, helpers::post(body)).await;
         assert_eq!(response.status(), 400, "{body}");
     }
 }
@@ -422,7 +420,7 @@ async fn when_xml_answers_validation_or_encrypted_data_should_name_contracts_as_
     let (status, root) = call_xml(&h, false, &generate("demo")).await;
     assert_eq!(status, 200);
     let confirmation = root.child("response").unwrap().child("confirmationId").unwrap().text.clone();
-    let emails = common::signup::emails_to(&address).await;
+    let emails = helpers::signup::emails_to(&address).await;
     let code = testkit::digits(emails.last().unwrap(), 6).unwrap();
     let (status, root) = call_xml(
         &h,

@@ -1,6 +1,5 @@
 //! Family C test wiring: the real store against this binary's moto, SMS through moto's SNS
 //! unless a test brings its own sender, and a clock the test may move.
-#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 

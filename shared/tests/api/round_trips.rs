@@ -6,9 +6,7 @@
 //! 1 DynamoDB call; a failed one at most 2. Where a count below is above its goal, the
 //! comment says so: it is what the code does today, not what it should do.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::collections::BTreeMap;
 
@@ -38,10 +36,10 @@ async fn counted() -> (aws_config::SdkConfig, Calls) {
 #[tokio::test]
 async fn family_c_create_and_verify() {
     let (sdk, c) = counted().await;
-    let h = common::harness_on(&sdk, &[], None);
+    let h = helpers::harness_on(&sdk, &[], None);
     let phone = unique_phone();
 
-    let (status, _) = h.create(&common::create_body(&phone, json!({}))).await;
+    let (status, _) = h.create(&helpers::create_body(&phone, json!({}))).await;
     assert_eq!(status, 200);
     // One transaction (open the rate and daily windows, check the failure lock, put the OTP
     // and its numeric-id reservation), then the SMS. At the goal.
@@ -52,15 +50,15 @@ async fn family_c_create_and_verify() {
     // counts in them at once. At the goal.
     assert_eq!(c.take(), calls(&[(TRANSACT, 1), (PUBLISH, 1)]), "create while the number's windows are open");
 
-    let mut keyed = common::post(&common::create_body(&phone, json!({})));
+    let mut keyed = helpers::post(&helpers::create_body(&phone, json!({})));
     keyed.headers_mut().insert("idempotency-key", "6f1e2d3c-4b5a-4968-8776-655443322110".parse().unwrap());
     assert_eq!(shared::twofactor::handler::create(&h.app, keyed).await.status(), 200);
     // With an Idempotency-Key: its record is one more item of the same transaction, and the
     // guards (SMS ceilings, number block) are items of it too. At the goal.
     assert_eq!(c.take(), calls(&[(TRANSACT, 1), (PUBLISH, 1)]), "create with an Idempotency-Key");
 
-    let other_container = common::harness_on(&sdk, &[], None);
-    assert_eq!(other_container.create(&common::create_body(&phone, json!({}))).await.0, 200);
+    let other_container = helpers::harness_on(&sdk, &[], None);
+    assert_eq!(other_container.create(&helpers::create_body(&phone, json!({}))).await.0, 200);
     // A process that has not seen them guesses "closed", is cancelled with the windows'
     // state, and the retry counts in them. Above the goal (1 DynamoDB).
     assert_eq!(c.take(), calls(&[(TRANSACT, 2), (PUBLISH, 1)]), "create, windows open, new container");
@@ -96,7 +94,7 @@ async fn family_c_create_and_verify() {
 #[tokio::test]
 async fn family_c_stream_sender() {
     let (sdk, c) = counted().await;
-    let h = common::harness_on(&sdk, &[], None);
+    let h = helpers::harness_on(&sdk, &[], None);
     let path = testkit::workspace_root().join("events/two-factor-sms-sender-insert.json");
     let insert: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -112,13 +110,13 @@ async fn family_c_stream_sender() {
 }
 
 fn unique_address() -> String {
-    common::signup::unique_address().replace("@example.com", "@shop.online")
+    helpers::signup::unique_address().replace("@example.com", "@shop.online")
 }
 
 #[tokio::test]
 async fn family_b_generate_and_validate() {
     let (sdk, c) = counted().await;
-    let h = common::preregistration::harness_on(&sdk, &[], None);
+    let h = helpers::preregistration::harness_on(&sdk, &[], None);
     let mobile = unique_phone().replace("+90532", "9115");
     let address = unique_address();
 
@@ -155,7 +153,7 @@ async fn family_b_generate_and_validate() {
     // goal (1).
     assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "validate by confirmationId");
 
-    let emails = common::signup::emails_to(&address).await;
+    let emails = helpers::signup::emails_to(&address).await;
     let code = testkit::digits(emails.last().unwrap(), 6).unwrap();
     let (status, body) =
         h.validate(&json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code})).await;
@@ -168,8 +166,8 @@ async fn family_b_generate_and_validate() {
 #[tokio::test]
 async fn family_a_send_and_confirm() {
     let (sdk, c) = counted().await;
-    let h = common::signup::harness_on(&sdk, &[], None);
-    let address = common::signup::unique_address();
+    let h = helpers::signup::harness_on(&sdk, &[], None);
+    let address = helpers::signup::unique_address();
 
     let (status, _) = h.send(&address).await;
     assert_eq!(status, 200);

@@ -1,12 +1,10 @@
 //! Family A end to end through the handler, against moto.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 
-use common::signup::{FailingEmail, emails_to, harness, unique_address};
+use helpers::signup::{FailingEmail, emails_to, harness, unique_address};
 
 const NO_GAP: &[(&str, &str)] = &[("SIGNUP_RESEND_GAP_SECONDS", "0")];
 
@@ -245,13 +243,13 @@ async fn when_xml_request_is_in_a_namespace_should_answer_in_it_errors_included(
 }
 
 /// Sends `n` confirmations of `code` for `address` at once; each answer's HTTP status.
-async fn confirm_at_once(h: &common::signup::Harness, address: &str, code: &str, n: usize) -> Vec<u16> {
+async fn confirm_at_once(h: &helpers::signup::Harness, address: &str, code: &str, n: usize) -> Vec<u16> {
     let body = serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let (app, body) = (h.app.clone(), body.clone());
             tokio::spawn(
-                async move { shared::signup::handler::handle(&app, common::post(&body)).await.status().as_u16() },
+                async move { shared::signup::handler::handle(&app, helpers::post(&body)).await.status().as_u16() },
             )
         })
         .collect();
@@ -293,7 +291,7 @@ async fn when_20_sends_race_for_a_new_address_should_send_exactly_the_limit_to_o
             let app = h.app.clone();
             let body = serde_json::json!({ "EmailAddress": address }).to_string();
             tokio::spawn(async move {
-                let response = shared::signup::handler::handle(&app, common::post(&body)).await;
+                let response = shared::signup::handler::handle(&app, helpers::post(&body)).await;
                 let status = response.status().as_u16();
                 let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
                 (status, body["Data"]["UserID"].as_str().map(str::to_string))

@@ -6,9 +6,7 @@
 //! this file run one at a time, and those that need a fresh ceiling move their clock days
 //! ahead, where the windows of the others have closed.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +24,7 @@ const DAY_MS: u64 = 86_400_000;
 
 /// A request as API Gateway delivers it from `ip`.
 fn post_from(ip: &str, body: &str) -> Request {
-    let mut request = common::post(body);
+    let mut request = helpers::post(body);
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.http.source_ip = Some(ip.to_string());
     request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
@@ -73,14 +71,14 @@ async fn b_generate(app: &Arc<shared::preregistration::Preregistration>, ip: &st
 }
 
 async fn c_create(app: &Arc<shared::twofactor::TwoFactor>, phone: &str) -> Response<Body> {
-    shared::twofactor::handler::create(app, common::post(&common::create_body(phone, json!({})))).await
+    shared::twofactor::handler::create(app, helpers::post(&helpers::create_body(phone, json!({})))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_the_rest_with_retry_after() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::preregistration::harness(&[], None).await;
-    let addresses: Vec<String> = (0..40).map(|_| common::signup::unique_address()).collect();
+    let h = helpers::preregistration::harness(&[], None).await;
+    let addresses: Vec<String> = (0..40).map(|_| helpers::signup::unique_address()).collect();
     let app = h.app.clone();
     let answers = at_once(40, |i| {
         let (app, address) = (app.clone(), addresses[i].clone());
@@ -98,7 +96,7 @@ async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_th
     assert_eq!(count(&answers, 429), 10, "{answers:?}");
     let mut delivered = 0;
     for address in &addresses {
-        delivered += common::signup::emails_to(address).await.len();
+        delivered += helpers::signup::emails_to(address).await.len();
     }
     assert_eq!(delivered, 30, "exactly one e-mail per accepted send");
     let refused = answers.iter().find(|a| a.0 == 429).unwrap();
@@ -111,12 +109,12 @@ async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_th
     let other = b_generate(
         &h.app,
         "198.51.100.11",
-        json!({"applicationId": "demo", "emailAddress": common::signup::unique_address()}),
+        json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()}),
     )
     .await;
     assert_eq!(read(other).0, 200);
-    let a = common::signup::harness(&[], None).await;
-    let body = json!({"EmailAddress": common::signup::unique_address()}).to_string();
+    let a = helpers::signup::harness(&[], None).await;
+    let body = json!({"EmailAddress": helpers::signup::unique_address()}).to_string();
     let (status, retry, envelope) =
         read(shared::signup::handler::handle(&a.app, post_from("198.51.100.10", &body)).await);
     assert_eq!((status, envelope["OpCode"].as_i64()), (429, Some(1005)), "{envelope}");
@@ -126,13 +124,13 @@ async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_80_failed_validations_race_from_one_caller_should_answer_exactly_60_then_refuse_even_the_right_code() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::preregistration::harness(&[], None).await;
+    let h = helpers::preregistration::harness(&[], None).await;
     let ip = "198.51.100.20";
     // A real code, sent from another network, to try from this one once it is over its limit.
-    let address = common::signup::unique_address();
+    let address = helpers::signup::unique_address();
     let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     assert_eq!(status, 200, "{body}");
-    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
 
     let app = h.app.clone();
     let answers = at_once(80, |_| {
@@ -156,16 +154,16 @@ async fn when_80_failed_validations_race_from_one_caller_should_answer_exactly_6
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_unknown_addresses_are_confirmed_should_answer_like_a_wrong_code_and_count_against_the_caller() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::signup::harness(&[], None).await;
+    let h = helpers::signup::harness(&[], None).await;
     let ip = "198.51.100.30";
     // A known address with a wrong code, and an address that never asked: the same answer.
-    let known = common::signup::unique_address();
+    let known = helpers::signup::unique_address();
     let code = h.send_and_read(&known).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let confirm = |address: &str, code: &str| json!({"EmailAddress": address, "ConfirmationCode": code}).to_string();
     let (status, _, known_answer) =
         read(shared::signup::handler::handle(&h.app, post_from("198.51.100.31", &confirm(&known, wrong))).await);
-    let unknown = common::signup::unique_address();
+    let unknown = helpers::signup::unique_address();
     let (unknown_status, _, unknown_answer) =
         read(shared::signup::handler::handle(&h.app, post_from("198.51.100.31", &confirm(&unknown, wrong))).await);
     assert_eq!((status, unknown_status), (400, 400));
@@ -176,7 +174,7 @@ async fn when_unknown_addresses_are_confirmed_should_answer_like_a_wrong_code_an
     let app = h.app.clone();
     let answers = at_once(80, |_| {
         let app = app.clone();
-        let body = confirm(&common::signup::unique_address(), "123456");
+        let body = confirm(&helpers::signup::unique_address(), "123456");
         async move { shared::signup::handler::handle(&app, post_from(ip, &body)).await }
     })
     .await;
@@ -190,11 +188,11 @@ async fn when_unknown_addresses_are_confirmed_should_answer_like_a_wrong_code_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_callers_share_an_ipv6_64_should_share_one_budget() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::preregistration::harness(&[("CALLER_SEND_LIMIT", "2")], None).await;
+    let h = helpers::preregistration::harness(&[("CALLER_SEND_LIMIT", "2")], None).await;
     let send = |ip: &'static str| {
         let app = h.app.clone();
         async move {
-            let body = json!({"applicationId": "demo", "emailAddress": common::signup::unique_address()});
+            let body = json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()});
             read(b_generate(&app, ip, body).await).0
         }
     };
@@ -207,7 +205,7 @@ async fn when_callers_share_an_ipv6_64_should_share_one_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_sends_race_past_a_country_ceiling_should_send_exactly_the_ceiling_and_name_it() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::harness(&[("SMS_COUNTRY_DAILY_LIMITS", "ES:3")]).await;
+    let h = helpers::harness(&[("SMS_COUNTRY_DAILY_LIMITS", "ES:3")]).await;
     h.clock.advance_ms(2 * DAY_MS);
     let phones: Vec<String> = (0..6).map(|_| unique_spanish_mobile()).collect();
     let app = h.app.clone();
@@ -240,7 +238,7 @@ async fn when_sends_race_past_a_country_ceiling_should_send_exactly_the_ceiling_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_sends_race_past_the_daily_ceiling_should_send_exactly_the_ceiling_across_countries() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::harness(&[("SMS_DAILY_LIMIT", "4")]).await;
+    let h = helpers::harness(&[("SMS_DAILY_LIMIT", "4")]).await;
     h.clock.advance_ms(4 * DAY_MS);
     let block = fresh_block();
     let phones: Vec<String> =
@@ -260,7 +258,7 @@ async fn when_sends_race_past_the_daily_ceiling_should_send_exactly_the_ceiling_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_a_block_gets_codes_nobody_verifies_should_refuse_it_until_enough_are_verified_or_the_window_ends() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
+    let h = helpers::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
     let block = fresh_block();
     let mut otps = Vec::new();
     for i in 0..5 {
@@ -274,7 +272,7 @@ async fn when_a_block_gets_codes_nobody_verifies_should_refuse_it_until_enough_a
     );
     assert!(retry.is_some());
     // Family B's SMS to the same block are refused too, in its shape and language.
-    let b = common::preregistration::harness(&[("SMS_BLOCK_MIN_SENDS", "5")], None).await;
+    let b = helpers::preregistration::harness(&[("SMS_BLOCK_MIN_SENDS", "5")], None).await;
     let national = block.trim_start_matches("+90");
     let (status, body) = b
         .generate(&json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}777"), "language": "en"}))
@@ -296,7 +294,7 @@ async fn when_a_block_gets_codes_nobody_verifies_should_refuse_it_until_enough_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_12_sends_race_to_a_block_without_verifications_should_send_exactly_the_minimum() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
+    let h = helpers::harness(&[("SMS_BLOCK_MIN_SENDS", "5")]).await;
     let block = fresh_block();
     let app = h.app.clone();
     let answers = at_once(12, |i| {
@@ -337,12 +335,12 @@ async fn when_an_sms_is_sent_should_carry_the_maximum_price() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_wrong_codes_come_from_one_caller_should_count_them_and_spare_the_code_once_refused() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = common::preregistration::harness(&[("CALLER_FAILURE_LIMIT", "3")], None).await;
+    let h = helpers::preregistration::harness(&[("CALLER_FAILURE_LIMIT", "3")], None).await;
     let ip = "198.51.100.40";
-    let address = common::signup::unique_address();
+    let address = helpers::signup::unique_address();
     let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     assert_eq!(status, 200, "{body}");
-    let code = testkit::digits(common::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let validate = |code: &str| {
         let body =

@@ -1,22 +1,20 @@
 //! Concurrency claims, with real concurrent requests against the DynamoDB-protocol server.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+use crate::helpers;
 
-mod common;
-
-use common::{create_body, harness};
+use helpers::{create_body, harness};
 use serde_json::json;
 use testkit::unique_phone;
 
 /// Sends every `(otp id, code)` verification at once; each answer's HTTP status and `Code`.
-async fn verify_at_once(h: &common::Harness, attempts: Vec<(String, String)>) -> Vec<(u16, u64)> {
+async fn verify_at_once(h: &helpers::Harness, attempts: Vec<(String, String)>) -> Vec<(u16, u64)> {
     let tasks: Vec<_> = attempts
         .into_iter()
         .map(|(otp_id, code)| {
             let app = h.app.clone();
             tokio::spawn(async move {
-                let body = json!({"UserId": common::USER, "OtpIdReference": otp_id, "OtpCode": code}).to_string();
-                common::read(shared::twofactor::handler::verify(&app, common::post(&body)).await).await
+                let body = json!({"UserId": helpers::USER, "OtpIdReference": otp_id, "OtpCode": code}).to_string();
+                helpers::read(shared::twofactor::handler::verify(&app, helpers::post(&body)).await).await
             })
         })
         .collect();
@@ -87,7 +85,7 @@ async fn when_20_creates_race_with_limit_5_should_send_exactly_5_sms() {
             let app = h.app.clone();
             let body = body.clone();
             tokio::spawn(async move {
-                common::read(shared::twofactor::handler::create(&app, common::post(&body)).await).await
+                helpers::read(shared::twofactor::handler::create(&app, helpers::post(&body)).await).await
             })
         })
         .collect();

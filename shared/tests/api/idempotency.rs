@@ -2,9 +2,7 @@
 //! concurrent requests: one message per key, the first answer replayed, 409 while the first
 //! may be running, 422 for another body under the same key.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 
@@ -14,7 +12,7 @@ use serde_json::{Value, json};
 const IN_FLIGHT_MS: u64 = shared::idempotency::IN_FLIGHT_MS;
 
 fn with_key(key: &str, body: &str) -> Request {
-    let mut request = common::post(body);
+    let mut request = helpers::post(body);
     request.headers_mut().insert("idempotency-key", key.parse().unwrap());
     request
 }
@@ -49,9 +47,9 @@ fn statuses(answers: &[(u16, Value)]) -> Vec<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_10_creates_race_with_one_key_should_send_one_sms_and_replay_its_answer() {
-    let h = common::harness(&[]).await;
+    let h = helpers::harness(&[]).await;
     let phone = testkit::unique_phone();
-    let (key, body) = (unique_key(), common::create_body(&phone, json!({})));
+    let (key, body) = (unique_key(), helpers::create_body(&phone, json!({})));
     let app = h.app.clone();
     let answers = at_once(10, || {
         let (app, request) = (app.clone(), with_key(&key, &body));
@@ -69,20 +67,20 @@ async fn when_10_creates_race_with_one_key_should_send_one_sms_and_replay_its_an
     assert_eq!(replay, (200, first.clone()), "the same status and body");
     assert_eq!(testkit::sms_to(&phone).await.len(), 1, "no second SMS");
 
-    let other = common::create_body(&phone, json!({"Source": "another-body"}));
+    let other = helpers::create_body(&phone, json!({"Source": "another-body"}));
     let (status, answer) = read(shared::twofactor::handler::create(&h.app, with_key(&key, &other)).await);
     assert_eq!((status, answer["Code"].as_u64()), (422, Some(4001)), "{answer}");
     // Without a key, or with another one, a request is a new send.
-    assert_eq!(read(shared::twofactor::handler::create(&h.app, common::post(&body)).await).0, 200);
+    assert_eq!(read(shared::twofactor::handler::create(&h.app, helpers::post(&body)).await).0, 200);
     assert_eq!(read(shared::twofactor::handler::create(&h.app, with_key(&unique_key(), &body)).await).0, 200);
     assert_eq!(testkit::sms_to(&phone).await.len(), 3);
 }
 
 #[tokio::test]
 async fn when_the_first_send_failed_should_replay_the_failure_without_trying_again() {
-    let failing = Arc::new(common::FailingSms::default());
-    let h = common::harness_with(&[], Some(failing.clone())).await;
-    let (key, body) = (unique_key(), common::create_body(&testkit::unique_phone(), json!({})));
+    let failing = Arc::new(helpers::FailingSms::default());
+    let h = helpers::harness_with(&[], Some(failing.clone())).await;
+    let (key, body) = (unique_key(), helpers::create_body(&testkit::unique_phone(), json!({})));
     let (status, first) = read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await);
     assert_eq!((status, first["Code"].as_u64()), (502, Some(5000)), "{first}");
     h.clock.advance_ms(IN_FLIGHT_MS);
@@ -93,8 +91,8 @@ async fn when_the_first_send_failed_should_replay_the_failure_without_trying_aga
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_10_generates_race_with_one_key_should_send_one_code_and_replay_its_confirmation_id() {
-    let h = common::preregistration::harness(&[], None).await;
-    let address = common::signup::unique_address();
+    let h = helpers::preregistration::harness(&[], None).await;
+    let address = helpers::signup::unique_address();
     let key = unique_key();
     let body = json!({"applicationId": "demo", "emailAddress": address, "language": "en"}).to_string();
     let app = h.app.clone();
@@ -105,11 +103,11 @@ async fn when_10_generates_race_with_one_key_should_send_one_code_and_replay_its
     .await;
     assert_eq!(statuses(&answers), [vec![200], vec![409; 9]].concat(), "{answers:?}");
     let first = answers.iter().find(|a| a.0 == 200).unwrap().1.clone();
-    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    assert_eq!(helpers::signup::emails_to(&address).await.len(), 1);
     h.clock.advance_ms(IN_FLIGHT_MS);
     let replay = read(shared::preregistration::handler::generate(&h.app, with_key(&key, &body)).await);
     assert_eq!(replay, (200, first));
-    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    assert_eq!(helpers::signup::emails_to(&address).await.len(), 1);
     let other = json!({"applicationId": "demo", "emailAddress": address, "language": "es"}).to_string();
     let (status, answer) = read(shared::preregistration::handler::generate(&h.app, with_key(&key, &other)).await);
     assert_eq!(status, 422, "{answer}");
@@ -121,8 +119,8 @@ async fn when_10_generates_race_with_one_key_should_send_one_code_and_replay_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_10_signup_sends_race_with_one_key_should_send_one_email_and_replay_the_user() {
-    let h = common::signup::harness(&[], None).await;
-    let address = common::signup::unique_address();
+    let h = helpers::signup::harness(&[], None).await;
+    let address = helpers::signup::unique_address();
     let key = unique_key();
     let body = json!({"EmailAddress": address}).to_string();
     let app = h.app.clone();
@@ -133,16 +131,16 @@ async fn when_10_signup_sends_race_with_one_key_should_send_one_email_and_replay
     .await;
     assert_eq!(statuses(&answers), [vec![200], vec![409; 9]].concat(), "{answers:?}");
     let first = answers.iter().find(|a| a.0 == 200).unwrap().1.clone();
-    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
+    assert_eq!(helpers::signup::emails_to(&address).await.len(), 1);
     h.clock.advance_ms(IN_FLIGHT_MS);
     let (status, replay) = read(shared::signup::handler::handle(&h.app, with_key(&key, &body)).await);
     assert_eq!((status, &replay["Data"], &replay["OpCode"]), (200, &first["Data"], &first["OpCode"]));
-    assert_eq!(common::signup::emails_to(&address).await.len(), 1);
-    let other = json!({"EmailAddress": common::signup::unique_address()}).to_string();
+    assert_eq!(helpers::signup::emails_to(&address).await.len(), 1);
+    let other = json!({"EmailAddress": helpers::signup::unique_address()}).to_string();
     let (status, answer) = read(shared::signup::handler::handle(&h.app, with_key(&key, &other)).await);
     assert_eq!((status, answer["OpCode"].as_i64()), (422, Some(1001)), "{answer}");
     // Keys are scoped to the endpoint: the same key on family B is another request.
-    let b = common::preregistration::harness(&[], None).await;
+    let b = helpers::preregistration::harness(&[], None).await;
     let generate = json!({"applicationId": "demo", "emailAddress": address}).to_string();
     assert_eq!(read(shared::preregistration::handler::generate(&b.app, with_key(&key, &generate)).await).0, 200);
 }

@@ -1,12 +1,10 @@
 //! Family C end to end through the handlers, against moto.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 
-use common::{FailingSms, USER, create_body, harness, harness_with, post, read};
+use helpers::{FailingSms, USER, create_body, harness, harness_with, post, read};
 use serde_json::json;
 use testkit::unique_phone;
 
@@ -156,7 +154,7 @@ async fn when_sync_sms_fails_should_report_it_and_make_the_code_unusable() {
 }
 
 async fn scan_otps(
-    h: &common::Harness,
+    h: &helpers::Harness,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     h.app
         .store
