@@ -22,6 +22,7 @@ pub mod email;
 pub mod guards;
 pub mod http;
 pub mod idempotency;
+pub mod lenient;
 pub mod logging;
 pub mod mask;
 pub mod metrics;

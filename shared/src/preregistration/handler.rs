@@ -7,62 +7,63 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
+use super::annotations::model_error;
+use super::request::{GenerateRequest, ValidateRequest};
 use super::service::{Payload, Preregistration};
-use super::validation::{GenerateRequest, ValidateRequest};
-use super::{CnfError, Language};
+use super::{Language, PreregistrationError};
 use crate::http::{self, BodyError};
+use crate::lenient::{Members, Syntax};
 use crate::metrics::{Family, Operation, Outcome, Record, Rule};
 
 /// How a refused or failed request ended, for the metrics (next to the status mapping: a
 /// test holds the two together).
-fn outcome(err: &CnfError) -> Outcome {
+fn outcome(err: &PreregistrationError) -> Outcome {
     match err {
-        CnfError::KeyInFlight | CnfError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
-        CnfError::Invalid(_)
-        | CnfError::PayloadTooLarge
-        | CnfError::MethodNotAllowed
-        | CnfError::UnknownPath
-        | CnfError::UnknownApplication => Outcome::Refused(Rule::BadInput),
-        CnfError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
-        CnfError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
-        CnfError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
-        CnfError::NotFound => Outcome::NotFound,
-        CnfError::Expired => Outcome::Expired,
-        CnfError::Mismatch { .. } => Outcome::Mismatch,
-        CnfError::AlreadyUsed => Outcome::AlreadyUsed,
-        CnfError::DeliveryFailed => Outcome::DeliveryFailed,
-        CnfError::Busy | CnfError::Internal => Outcome::Error,
+        PreregistrationError::KeyInFlight | PreregistrationError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
+        PreregistrationError::Invalid(_)
+        | PreregistrationError::PayloadTooLarge
+        | PreregistrationError::MethodNotAllowed
+        | PreregistrationError::UnknownPath
+        | PreregistrationError::UnknownApplication => Outcome::Refused(Rule::BadInput),
+        PreregistrationError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
+        PreregistrationError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
+        PreregistrationError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
+        PreregistrationError::NotFound => Outcome::NotFound,
+        PreregistrationError::Expired => Outcome::Expired,
+        PreregistrationError::Mismatch { .. } => Outcome::Mismatch,
+        PreregistrationError::AlreadyUsed => Outcome::AlreadyUsed,
+        PreregistrationError::DeliveryFailed => Outcome::DeliveryFailed,
+        PreregistrationError::Busy | PreregistrationError::Internal => Outcome::Error,
     }
 }
 
-fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, CnfError> {
+fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, PreregistrationError> {
     if !http::addressed_to(request.uri().path(), endpoint) {
-        return Err(CnfError::UnknownPath);
+        return Err(PreregistrationError::UnknownPath);
     }
     if request.method() != Method::POST {
-        return Err(CnfError::MethodNotAllowed);
+        return Err(PreregistrationError::MethodNotAllowed);
     }
     http::body_text(request.body()).map_err(|e| match e {
-        BodyError::TooLarge => CnfError::PayloadTooLarge,
-        BodyError::InvalidUtf8 => CnfError::Invalid(super::validation::ModelState::from([(
-            "request".to_string(),
-            vec!["The request body is not valid UTF-8.".to_string()],
-        )])),
+        BodyError::TooLarge => PreregistrationError::PayloadTooLarge,
+        BodyError::InvalidUtf8 => {
+            PreregistrationError::Invalid(model_error("request", "The request body is not valid UTF-8."))
+        }
     })
 }
 
 /// The language a request asks for, in JSON or XML, read leniently so even an invalid
 /// request is answered in it.
-fn language_of(body: &str, xml: bool) -> Language {
-    let requested = if xml {
-        crate::xml::parse(body).ok().and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone()))
-    } else {
-        let value: Option<Value> = serde_json::from_str(body).ok();
-        value.as_ref().and_then(Value::as_object).and_then(|map| {
-            map.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("language"))
-                .and_then(|(_, v)| v.as_str().map(str::to_string))
-        })
+fn language_of(body: &str, syntax: Syntax) -> Language {
+    let requested = match syntax {
+        Syntax::Xml => crate::xml::parse(body)
+            .ok()
+            .and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone())),
+        Syntax::Json => {
+            let value: Option<Value> = serde_json::from_str(body).ok();
+            let language = value.as_ref().and_then(Value::as_object).and_then(|map| Members::new(map).get("language"));
+            language.and_then(Value::as_str).map(str::to_string)
+        }
     };
     Language::pick(requested.as_deref())
 }
@@ -70,10 +71,10 @@ fn language_of(body: &str, xml: bool) -> Language {
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
     let started = Instant::now();
     let body = body_of(&request, "/GenerateCnfCodeNotUser");
-    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
-    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
+    let syntax = |b: &str| Syntax::of_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, syntax(b))).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| GenerateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
+    let read = |b: &str| GenerateRequest::read(b, syntax(b)).map_err(PreregistrationError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
@@ -83,13 +84,10 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
                 Ok(key) => {
                     http::within(app.config.request_deadline, app.generate(parsed, caller.as_ref(), key.as_ref()))
                         .await
-                        .unwrap_or(Err(CnfError::Busy))
+                        .unwrap_or(Err(PreregistrationError::Busy))
                         .map(|sent| (application, sent))
                 }
-                Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
-                    "Idempotency-Key".to_string(),
-                    vec![reason],
-                )]))),
+                Err(reason) => Err(PreregistrationError::Invalid(model_error("Idempotency-Key", reason))),
             }
         }
         Err(err) => Err(err),
@@ -109,17 +107,17 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
     let started = Instant::now();
     let body = body_of(&request, "/ValidateCnfCodeNotUser");
-    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
-    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
+    let syntax = |b: &str| Syntax::of_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, syntax(b))).unwrap_or(Language::Es);
     let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| ValidateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
+    let read = |b: &str| ValidateRequest::read(b, syntax(b)).map_err(PreregistrationError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
             http::within(app.config.request_deadline, app.validate(parsed, caller.as_ref()))
                 .await
-                .unwrap_or(Err(CnfError::Busy))
+                .unwrap_or(Err(PreregistrationError::Busy))
                 .map(|validated| (application, validated))
         }
         Err(err) => Err(err),
@@ -142,7 +140,7 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
 /// as Web API's `<Error>`).
 fn answer(
     app: &Preregistration,
-    outcome: Result<(String, Payload), CnfError>,
+    outcome: Result<(String, Payload), PreregistrationError>,
     language: Language,
     xml_payload: Option<&str>,
 ) -> Response<Body> {
@@ -162,10 +160,10 @@ fn answer(
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             tracing::info!(status = status.as_u16(), "pre-registration request refused");
             let body = match &err {
-                CnfError::Invalid(model_state) => {
+                PreregistrationError::Invalid(model_state) => {
                     json!({ "Message": err.message(language), "ModelState": model_state })
                 }
-                CnfError::Mismatch { remaining } => {
+                PreregistrationError::Mismatch { remaining } => {
                     json!({ "Message": err.message(language), "remainingAttempts": remaining })
                 }
                 _ => json!({ "Message": err.message(language) }),
@@ -188,7 +186,7 @@ const RESULT_CLR_NAMESPACE: &str = "KinPOS.API";
 /// generate at that depth (`d2p1`).
 fn result_xml(payload: &str, body: &Value) -> String {
     use crate::xml::{contract_namespace, generic_contract_name, json_members};
-    let payload_namespace = super::validation::REQUEST_NAMESPACE;
+    let payload_namespace = super::request::REQUEST_NAMESPACE;
     let root = generic_contract_name("GenericResult", &[(payload, payload_namespace)]);
     let mut w = crate::xml::Writer::new(&root, &contract_namespace(RESULT_CLR_NAMESPACE));
     w.field("encryptedData", body["encryptedData"].as_str());
@@ -226,13 +224,13 @@ mod tests {
     use super::*;
     use crate::guards::{Refusal, Rule as Guard};
 
-    fn refused(rule: Guard) -> CnfError {
-        CnfError::Refused(Refusal::sample(rule))
+    fn refused(rule: Guard) -> PreregistrationError {
+        PreregistrationError::Refused(Refusal::sample(rule))
     }
 
     #[test]
     fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
-        use CnfError::*;
+        use PreregistrationError::*;
         let cases = [
             (Invalid(Default::default()), Outcome::Refused(Rule::BadInput)),
             (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),

@@ -1,14 +1,15 @@
 //! Family B: codes before registration, by SMS and/or e-mail, for mobile apps
 //! (`POST /api/Auth/1/1/GenerateCnfCodeNotUser`, `.../ValidateCnfCodeNotUser`).
 
+pub mod annotations;
 pub mod apps;
 pub mod handler;
+pub mod request;
 pub mod service;
 pub mod store;
-pub mod validation;
 
+use annotations::ModelState;
 pub use service::Preregistration;
-use validation::ModelState;
 
 /// Purpose bound into every family B hash.
 pub const PURPOSE: &str = "cnf-code-not-user";
@@ -42,7 +43,7 @@ impl Language {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CnfError {
+pub enum PreregistrationError {
     Invalid(ModelState),
     PayloadTooLarge,
     MethodNotAllowed,
@@ -67,7 +68,7 @@ pub enum CnfError {
     Internal,
 }
 
-impl CnfError {
+impl PreregistrationError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Invalid(_) | Self::Mismatch { .. } => 400,
@@ -203,7 +204,7 @@ fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
     }
 }
 
-impl From<crate::dynamo::StoreError> for CnfError {
+impl From<crate::dynamo::StoreError> for PreregistrationError {
     fn from(err: crate::dynamo::StoreError) -> Self {
         err.busy_or_internal(Self::Busy, Self::Internal)
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::annotations::model_error;
 use super::apps::Application;
+use super::request::{GenerateRequest, ValidateRequest};
 use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
-use super::validation::{GenerateRequest, ModelState, ValidateRequest};
-use super::{CnfError, Language, PURPOSE, texts};
+use super::{Language, PURPOSE, PreregistrationError, texts};
 use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -54,8 +55,8 @@ pub struct Validated {
     pub sms_country: Option<crate::metrics::Country>,
 }
 
-fn invalid(field: &str, message: String) -> CnfError {
-    CnfError::Invalid(ModelState::from([(format!("request.{field}"), vec![message])]))
+fn invalid(field: &str, message: String) -> PreregistrationError {
+    PreregistrationError::Invalid(model_error(format!("request.{field}"), message))
 }
 
 /// `+54 9 11 2345-6789` -> `+54 9 ** ****-**89`: the country code, the first digit and the
@@ -84,7 +85,7 @@ fn destinations(
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
-) -> Result<(Option<phone::Phone>, Option<String>), CnfError> {
+) -> Result<(Option<phone::Phone>, Option<String>), PreregistrationError> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
@@ -129,8 +130,8 @@ impl Preregistration {
         })
     }
 
-    pub fn application(&self, id: &str) -> Result<&Application, CnfError> {
-        self.config.applications.get(id).ok_or(CnfError::UnknownApplication)
+    pub fn application(&self, id: &str) -> Result<&Application, PreregistrationError> {
+        self.config.applications.get(id).ok_or(PreregistrationError::UnknownApplication)
     }
 
     fn locks(&self, destinations: &[&str]) -> Vec<Window> {
@@ -148,7 +149,7 @@ impl Preregistration {
         request: GenerateRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Sent, CnfError> {
+    ) -> Result<Sent, PreregistrationError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -202,7 +203,9 @@ impl Preregistration {
                 application: request.application_id.clone(),
                 mobile: mobile.clone(),
                 email: email.clone(),
-                hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(CnfError::Internal)?,
+                hash: keys
+                    .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
+                    .ok_or(PreregistrationError::Internal)?,
                 key_version: keys.current_version(),
                 language: language.code().to_string(),
                 audit_json: audit.clone(),
@@ -232,24 +235,24 @@ impl Preregistration {
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
-                StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
+                StoreOutcome::RateLimited => return Err(PreregistrationError::RateLimited),
                 StoreOutcome::Guarded { index, item } if index == guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
                         Some(Prior::Done(payload)) => {
                             Ok(Sent { payload, sms_country: None, by_sms: false, by_email: false })
                         }
-                        Some(Prior::Failed) => Err(CnfError::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(CnfError::KeyReused),
-                        Some(Prior::InFlight) | None => Err(CnfError::KeyInFlight),
+                        Some(Prior::Failed) => Err(PreregistrationError::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(PreregistrationError::KeyReused),
+                        Some(Prior::InFlight) | None => Err(PreregistrationError::KeyInFlight),
                     };
                 }
                 StoreOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
                     tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
-                    return Err(CnfError::Refused(refusal));
+                    return Err(PreregistrationError::Refused(refusal));
                 }
-                StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
+                StoreOutcome::Locked => return Err(PreregistrationError::TooManyAttempts),
             }
             if let Err(err) = self.deliver(&new, &code, language).await {
                 if let Some(idempotency) = idempotency {
@@ -265,11 +268,11 @@ impl Preregistration {
                 by_email: email.is_some(),
             });
         }
-        Err(CnfError::Busy)
+        Err(PreregistrationError::Busy)
     }
 
     /// The same code to every channel; if one refuses, the code is never usable.
-    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), CnfError> {
+    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), PreregistrationError> {
         let (sms, subject, text, html) = texts(language, code, self.config.cnf_code_ttl_seconds / 60);
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
@@ -288,14 +291,14 @@ impl Preregistration {
             Some(error) => {
                 tracing::error!(code_id = %new.id, error, "confirmation code delivery failed");
                 self.store.mark_undelivered(new).await?;
-                Err(CnfError::DeliveryFailed)
+                Err(PreregistrationError::DeliveryFailed)
             }
         }
     }
 
-    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, CnfError> {
+    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, PreregistrationError> {
         let id = match &request.confirmation_id {
-            Some(id) => Uuid::parse_str(id).map_err(|_| CnfError::NotFound)?,
+            Some(id) => Uuid::parse_str(id).map_err(|_| PreregistrationError::NotFound)?,
             None => {
                 let (mobile, email) = destinations(
                     &self.config,
@@ -303,35 +306,41 @@ impl Preregistration {
                     &request.mobile_number,
                     &request.email_address,
                 )?;
-                let destination = mobile.map(|p| p.e164).or(email).ok_or(CnfError::NotFound)?;
-                self.store.latest(&request.application_id, &destination).await?.ok_or(CnfError::NotFound)?
+                let destination = mobile.map(|p| p.e164).or(email).ok_or(PreregistrationError::NotFound)?;
+                self.store.latest(&request.application_id, &destination).await?.ok_or(PreregistrationError::NotFound)?
             }
         };
-        let code = self.store.get(&id).await?.ok_or(CnfError::NotFound)?;
+        let code = self.store.get(&id).await?.ok_or(PreregistrationError::NotFound)?;
         // Another application's code is unknown to this one.
         if code.application != request.application_id || code.delivery_failed {
-            return Err(CnfError::NotFound);
+            return Err(PreregistrationError::NotFound);
         }
         Ok(code)
     }
 
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
-    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, CnfError> {
+    pub async fn validate(
+        &self,
+        request: ValidateRequest,
+        caller: Option<&Caller>,
+    ) -> Result<Validated, PreregistrationError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
             let now = self.clock.now_ms();
             let code = match self.find(&request).await {
-                Err(CnfError::NotFound) => return Err(self.failed(CnfError::NotFound, gate.as_ref(), now).await),
+                Err(PreregistrationError::NotFound) => {
+                    return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), now).await);
+                }
                 other => other?,
             };
             let unusable = if code.verified {
-                Some(CnfError::AlreadyUsed)
+                Some(PreregistrationError::AlreadyUsed)
             } else if code.attempts >= code.max_attempts {
-                Some(CnfError::TooManyAttempts)
+                Some(PreregistrationError::TooManyAttempts)
             } else if code.expires_ms <= now {
-                Some(CnfError::Expired)
+                Some(PreregistrationError::Expired)
             } else {
                 None
             };
@@ -357,7 +366,7 @@ impl Preregistration {
                         });
                     }
                     Consumed::Locked(_) => {
-                        return Err(self.failed(CnfError::TooManyAttempts, gate.as_ref(), now).await);
+                        return Err(self.failed(PreregistrationError::TooManyAttempts, gate.as_ref(), now).await);
                     }
                     Consumed::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
                     Consumed::Changed => continue,
@@ -372,36 +381,36 @@ impl Preregistration {
             let attempts = code.attempts + 1;
             tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
             if locked {
-                return Err(CnfError::TooManyAttempts);
+                return Err(PreregistrationError::TooManyAttempts);
             }
-            return Err(CnfError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
+            return Err(PreregistrationError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
         }
-        Err(CnfError::Busy)
+        Err(PreregistrationError::Busy)
     }
 
     /// A failed validation that touched no code still counts against the caller: `err`, or
     /// the caller's refusal once over its limit.
-    async fn failed(&self, err: CnfError, gate: Option<&Guard>, now: u64) -> CnfError {
+    async fn failed(&self, err: PreregistrationError, gate: Option<&Guard>, now: u64) -> PreregistrationError {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-                CnfError::Refused(refusal)
+                PreregistrationError::Refused(refusal)
             }
             Err(store) => store.into(),
         }
     }
 }
 
-fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> CnfError {
+fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> PreregistrationError {
     match gate {
         Some(gate) => {
             let refusal = gate.refusal(item.as_ref(), now);
             tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-            CnfError::Refused(refusal)
+            PreregistrationError::Refused(refusal)
         }
-        None => CnfError::TooManyAttempts,
+        None => PreregistrationError::TooManyAttempts,
     }
 }
 

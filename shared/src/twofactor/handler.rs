@@ -13,6 +13,7 @@ use super::service::TwoFactor;
 use super::{Code, TwoFactorError};
 use crate::http::{self, BodyError};
 use crate::idempotency::Idempotency;
+use crate::lenient::Syntax;
 use crate::metrics::{Country, Family, Operation, Outcome, Record, Rule};
 
 /// How a refused or failed request ended, for the metrics (next to `status`: a test holds
@@ -57,19 +58,22 @@ fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFacto
 /// JSON, or XML when `Accept` prefers it.
 fn respond<T: serde::Serialize>(
     status: StatusCode,
-    xml: bool,
+    syntax: Syntax,
     body: &T,
     to_xml: impl Fn(&T) -> String,
 ) -> Response<Body> {
-    if xml { http::xml_response(status, to_xml(body)) } else { http::json_response(status, body) }
+    match syntax {
+        Syntax::Xml => http::xml_response(status, to_xml(body)),
+        Syntax::Json => http::json_response(status, body),
+    }
 }
 
 pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let started = Instant::now();
     let accept_language = http::header(request.headers(), "accept-language");
-    let xml = http::prefers_xml(request.headers());
+    let answer_syntax = Syntax::accepted(request.headers());
     let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
-        .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
+        .and_then(|b| CreateRequest::read(b, Syntax::of_body(request.headers(), b)));
     // An `IsSync: false` OTP's SMS is the sender's to deliver (and count).
     let sync = parsed.as_ref().is_ok_and(|p| p.is_sync);
     let idempotency = Idempotency::of(&request, "2fa-create", &app.config.keys, app.store.table())
@@ -91,7 +95,7 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let response = match outcome {
         Ok(created) => respond(
             StatusCode::OK,
-            xml,
+            answer_syntax,
             &CreateResponse {
                 id: created.numeric_id,
                 otp_id_reference: Some(created.otp_id.to_string()),
@@ -107,7 +111,7 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "create refused: {err}");
-            let response = respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml);
+            let response = respond(status(&err), answer_syntax, &CreateResponse::failure(&err), CreateResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };
@@ -117,9 +121,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
 
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let xml = http::prefers_xml(request.headers());
+    let answer_syntax = Syntax::accepted(request.headers());
     let parsed = body_of(&request, "/VerifyTwoFactorSmsOtp")
-        .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
+        .and_then(|b| VerifyRequest::read(b, Syntax::of_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
         Ok(parsed) => {
@@ -136,13 +140,14 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let response = match outcome {
         Ok(verified) => respond(
             StatusCode::OK,
-            xml,
+            answer_syntax,
             &VerifyResponse::success(verified.otp_id.to_string(), verified.remaining_attempts, verified.phone),
             VerifyResponse::to_xml,
         ),
         Err(err) => {
             tracing::info!(code = err.code().number(), "verify refused: {err}");
-            let response = respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
+            let response =
+                respond(status(&err), answer_syntax, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };

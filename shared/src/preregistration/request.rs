@@ -1,16 +1,13 @@
-//! Family B requests validated as the legacy ASP.NET Web API validated them: the seed's
-//! DataAnnotations (patterns matching the whole value, string lengths), Json.NET's reading
-//! (case-insensitive names, numbers as strings), and .NET's own wording in `ModelState`,
-//! every failing field at once. Deliberate deviations (API.md) are marked below.
+//! Family B requests, bound and validated as the legacy ASP.NET Web API did (see
+//! `annotations`) with the seed's DataAnnotations, every failing field at once. Deliberate
+//! deviations (API.md) are marked below.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use regex_lite::Regex;
 use serde_json::{Map, Value};
 
-/// `ModelState`: `request.<field>` -> messages.
-pub type ModelState = BTreeMap<String, Vec<String>>;
+use super::annotations::{ModelBinder, ModelState, model_error, whole_match};
+use crate::lenient::{self, Members, Namespace, ReadError, Syntax};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditInfo {
@@ -59,152 +56,57 @@ const EMAIL_PATTERN: &str = r"[\w._%+-]+@[\w.-]+\.[a-zA-Z]{2,63}";
 const IP_PATTERN: &str = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}";
 const MAX_PARAMETERS: usize = 20;
 
-/// .NET's RegularExpressionAttribute: the match must cover the whole value.
-fn whole_match(pattern: &'static str, value: &str) -> bool {
-    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<&'static str, Regex>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    let regex = cache
-        .entry(pattern)
-        .or_insert_with(|| Regex::new(&format!("^(?:{pattern})$")).expect("the patterns above are valid"));
-    regex.is_match(value)
-}
-
-struct Reader<'a> {
-    map: &'a Map<String, Value>,
-    prefix: String,
-    errors: &'a mut ModelState,
-}
-
-impl Reader<'_> {
-    fn key(&self, name: &str) -> String {
-        format!("{}.{name}", self.prefix)
-    }
-
-    fn fail(&mut self, name: &str, message: String) {
-        let key = self.key(name);
-        self.errors.entry(key).or_default().push(message);
-    }
-
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v).filter(|v| !v.is_null())
-    }
-
-    fn string(&mut self, name: &str) -> Option<String> {
-        match self.get(name)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
-            _ => {
-                self.fail(name, format!("Unexpected character encountered while parsing value. Path '{name}'."));
-                None
-            }
-        }
-    }
-
-    fn integer(&mut self, name: &str) -> Option<i64> {
-        let value = self.get(name)?.clone();
-        let parsed = match &value {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        match parsed.filter(|v| i32::try_from(*v).is_ok()) {
-            Some(v) => Some(v),
-            None => {
-                let shown = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-                self.fail(name, format!("Could not convert string to integer: {shown}. Path '{name}'."));
-                None
-            }
-        }
-    }
-
-    /// StringLength / MaxLength and RegularExpression, in the order .NET reports them.
-    fn check(&mut self, name: &str, value: &Option<String>, min: usize, max: usize, pattern: Option<&'static str>) {
-        let Some(value) = value else { return };
-        let length = value.chars().count();
-        if length > max || length < min {
-            let message = if min > 0 {
-                format!(
-                    "The field {name} must be a string with a minimum length of {min} and a maximum length of {max}."
-                )
-            } else {
-                format!("The field {name} must be a string with a maximum length of {max}.")
-            };
-            self.fail(name, message);
-        }
-        if let Some(pattern) = pattern {
-            // Like .NET, an empty value is not matched against the pattern.
-            if !value.is_empty() && !whole_match(pattern, value) {
-                self.fail(name, format!("The field {name} must match the regular expression '{pattern}'."));
-            }
-        }
-    }
-
-    fn required(&mut self, name: &str, value: &Option<String>) {
-        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-            self.fail(name, format!("The {name} field is required."));
-        }
-    }
-
-    /// Deviation: IPv6 accepted, IPv4 octets at most 255 (the seed's pattern allowed 999).
-    fn ip(&mut self, name: &str, value: &Option<String>) {
-        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { return };
-        let valid = value.parse::<std::net::Ipv6Addr>().is_ok()
-            || (whole_match(IP_PATTERN, value) && value.parse::<std::net::Ipv4Addr>().is_ok());
-        if !valid {
-            self.fail(name, format!("The field {name} must be a valid IPv4 or IPv6 address."));
-        }
-    }
-
-    /// Deviation: 1 to 5 digits (the seed's minimum of 5 rejects every calling code), a
-    /// leading `00` stripped.
-    fn prefix(&mut self, name: &str, value: Option<String>) -> Option<String> {
-        let value = value.map(|v| v.trim().to_string());
-        let stripped = value.as_ref().map(|v| v.strip_prefix("00").unwrap_or(v).to_string());
-        if let Some(v) = &stripped {
-            if v.is_empty() || v.len() > 5 {
-                self.fail(
-                    name,
-                    format!("The field {name} must be a string with a minimum length of 1 and a maximum length of 5."),
-                );
-            } else if !whole_match(DIGITS_PATTERN, v) {
-                self.fail(name, format!("The field {name} must match the regular expression '{DIGITS_PATTERN}'."));
-            }
-        }
-        stripped
-    }
-}
-
 /// The seed's DataContract namespace of both request types.
 pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests";
 
-/// The request as a JSON object: from JSON, or from XML in the seed's DataContract form.
-fn read(body: &str, xml: bool, root: &str) -> Result<Map<String, Value>, ModelState> {
-    if !xml {
-        return object(body);
-    }
-    let invalid = |message: String| ModelState::from([("request".to_string(), vec![message])]);
-    let element = crate::xml::parse(body).map_err(|e| invalid(format!("{}.", e)))?;
-    if element.name != root || element.namespace.as_deref().is_some_and(|ns| ns != REQUEST_NAMESPACE) {
-        return Err(invalid(format!("Expecting element '{root}' from namespace '{REQUEST_NAMESPACE}'.")));
-    }
-    match crate::xml::to_json(&element) {
-        Value::Object(map) => Ok(map),
-        _ => Ok(Map::new()),
+/// The request's members: from JSON, or from XML in the seed's DataContract form.
+fn read(body: &str, syntax: Syntax, root: &str) -> Result<Map<String, Value>, ModelState> {
+    let document =
+        lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
+            model_error(
+                "request",
+                match e {
+                    ReadError::Empty => "A non-empty request body is required.".into(),
+                    ReadError::Json(e) => {
+                        format!("Invalid JSON: {e}. Path '', line {}, position {}.", e.line(), e.column())
+                    }
+                    ReadError::NotAnObject => {
+                        "Cannot deserialize the current JSON value into the request object.".into()
+                    }
+                    ReadError::Xml(e) => format!("{e}."),
+                    ReadError::WrongRoot => format!("Expecting element '{root}' from namespace '{REQUEST_NAMESPACE}'."),
+                },
+            )
+        })?;
+    Ok(document.into_members())
+}
+
+/// Deviation: IPv6 accepted, IPv4 octets at most 255 (the seed's pattern allowed 999).
+fn ip(r: &mut ModelBinder<'_, '_>, name: &str, value: &Option<String>) {
+    let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { return };
+    let valid = value.parse::<std::net::Ipv6Addr>().is_ok()
+        || (whole_match(IP_PATTERN, value) && value.parse::<std::net::Ipv4Addr>().is_ok());
+    if !valid {
+        r.fail(name, format!("The field {name} must be a valid IPv4 or IPv6 address."));
     }
 }
 
-fn object(body: &str) -> Result<Map<String, Value>, ModelState> {
-    let invalid = |message: String| ModelState::from([("request".to_string(), vec![message])]);
-    if body.trim().is_empty() {
-        return Err(invalid("A non-empty request body is required.".into()));
+/// Deviation: 1 to 5 digits (the seed's minimum of 5 rejects every calling code), a
+/// leading `00` stripped.
+fn international_prefix(r: &mut ModelBinder<'_, '_>, name: &str, value: Option<String>) -> Option<String> {
+    let value = value.map(|v| v.trim().to_string());
+    let stripped = value.as_ref().map(|v| v.strip_prefix("00").unwrap_or(v).to_string());
+    if let Some(v) = &stripped {
+        if v.is_empty() || v.len() > 5 {
+            r.fail(
+                name,
+                format!("The field {name} must be a string with a minimum length of 1 and a maximum length of 5."),
+            );
+        } else if !whole_match(DIGITS_PATTERN, v) {
+            r.fail(name, format!("The field {name} must match the regular expression '{DIGITS_PATTERN}'."));
+        }
     }
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid("Cannot deserialize the current JSON value into the request object.".into())),
-        Err(e) => Err(invalid(format!("Invalid JSON: {e}. Path '', line {}, position {}.", e.line(), e.column()))),
-    }
+    stripped
 }
 
 /// A dictionary in the form DataContractJsonSerializer writes by default (without
@@ -214,15 +116,14 @@ fn key_value_entries(entries: &[Value]) -> Option<Map<String, Value>> {
     entries
         .iter()
         .map(|entry| {
-            let entry = entry.as_object()?;
-            let field = |name: &str| entry.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
-            let key = field("Key")?.as_str()?.to_string();
-            Some((key, field("Value").cloned().unwrap_or(Value::Null)))
+            let entry = Members::new(entry.as_object()?);
+            let key = entry.get("Key")?.as_str()?.to_string();
+            Some((key, entry.get("Value").cloned().unwrap_or(Value::Null)))
         })
         .collect()
 }
 
-fn channels(r: &mut Reader<'_>, mobile: &Option<String>, prefix: &Option<String>, email: &Option<String>) {
+fn channels(r: &mut ModelBinder<'_, '_>, mobile: &Option<String>, prefix: &Option<String>, email: &Option<String>) {
     let has_mobile = mobile.as_deref().is_some_and(|m| !m.is_empty());
     if has_mobile && prefix.as_deref().is_none_or(str::is_empty) {
         r.fail("internationalPrefix", "The internationalPrefix field is required.".into());
@@ -234,13 +135,13 @@ fn channels(r: &mut Reader<'_>, mobile: &Option<String>, prefix: &Option<String>
 
 impl GenerateRequest {
     pub fn parse(body: &str) -> Result<Self, ModelState> {
-        Self::read(body, false)
+        Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, xml: bool) -> Result<Self, ModelState> {
-        let map = read(body, xml, "GenerateCnfCodeNotUserRequest")?;
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, ModelState> {
+        let map = read(body, syntax, "GenerateCnfCodeNotUserRequest")?;
         let mut errors = ModelState::new();
-        let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
+        let mut r = ModelBinder::new(Members::new(&map), "request", &mut errors);
         let mut request = Self {
             user_type_alt_id: r.string("userTypeAltId"),
             mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
@@ -259,7 +160,7 @@ impl GenerateRequest {
             ..Self::default()
         };
         let prefix = r.string("internationalPrefix");
-        request.international_prefix = r.prefix("internationalPrefix", prefix);
+        request.international_prefix = international_prefix(&mut r, "internationalPrefix", prefix);
         r.check("userTypeAltId", &request.user_type_alt_id, 0, 128, Some(ALT_ID_PATTERN));
         r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
         r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
@@ -268,22 +169,22 @@ impl GenerateRequest {
         r.check("applicationOS", &request.application_os, 0, 100, None);
         r.check("language", &request.language, 0, 5, None);
         r.check("deviceAltId", &request.device_alt_id, 0, 128, None);
-        r.ip("ipAddress", &request.ip_address);
+        ip(&mut r, "ipAddress", &request.ip_address);
         r.check("latitude", &request.latitude, 0, 50, None);
         r.check("longitude", &request.longitude, 0, 50, None);
         channels(&mut r, &request.mobile_number, &request.international_prefix, &request.email_address);
 
-        match r.get("auditInfo").cloned() {
+        match r.get("auditInfo") {
             None => {}
             Some(Value::Object(audit)) => {
-                let mut a = Reader { map: &audit, prefix: "request.auditInfo".into(), errors: r.errors };
+                let mut a = r.nested("auditInfo", Members::new(audit));
                 let info = AuditInfo {
                     ip_address: a.string("ipAddress"),
                     latitude: a.string("latitude"),
                     longitude: a.string("longitude"),
                     country_code: a.string("countryCode"),
                 };
-                a.ip("ipAddress", &info.ip_address);
+                ip(&mut a, "ipAddress", &info.ip_address);
                 a.check("latitude", &info.latitude, 0, 50, None);
                 a.check("longitude", &info.longitude, 0, 50, None);
                 a.check("countryCode", &info.country_code, 0, 5, None);
@@ -294,11 +195,11 @@ impl GenerateRequest {
             }
         }
         let not_a_dictionary = "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.";
-        let parameters = match r.get("additionalParameters").cloned() {
+        let parameters = match r.get("additionalParameters") {
             None => None,
-            Some(Value::Object(parameters)) => Some(parameters),
+            Some(Value::Object(parameters)) => Some(parameters.clone()),
             Some(Value::Array(entries)) => {
-                let parameters = key_value_entries(&entries);
+                let parameters = key_value_entries(entries);
                 if parameters.is_none() {
                     r.fail("additionalParameters", not_a_dictionary.into());
                 }
@@ -338,13 +239,13 @@ impl GenerateRequest {
 
 impl ValidateRequest {
     pub fn parse(body: &str) -> Result<Self, ModelState> {
-        Self::read(body, false)
+        Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, xml: bool) -> Result<Self, ModelState> {
-        let map = read(body, xml, "ValidateCnfCodeNotUserRequest")?;
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, ModelState> {
+        let map = read(body, syntax, "ValidateCnfCodeNotUserRequest")?;
         let mut errors = ModelState::new();
-        let mut r = Reader { map: &map, prefix: "request".into(), errors: &mut errors };
+        let mut r = ModelBinder::new(Members::new(&map), "request", &mut errors);
         let mut request = Self {
             application_id: r.string("applicationId").unwrap_or_default(),
             confirmation_id: r.string("confirmationId").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
@@ -355,7 +256,7 @@ impl ValidateRequest {
             ..Self::default()
         };
         let prefix = r.string("internationalPrefix");
-        request.international_prefix = r.prefix("internationalPrefix", prefix);
+        request.international_prefix = international_prefix(&mut r, "internationalPrefix", prefix);
         r.required("applicationId", &Some(request.application_id.clone()));
         r.required("confirmationCode", &Some(request.confirmation_code.clone()));
         r.check(
@@ -435,8 +336,8 @@ mod tests {
                 .replace("sample string 1<", "203.0.113.8<")
                 .replace("\"sample string 1\"", "\"203.0.113.8\"")
         };
-        let from_xml = GenerateRequest::read(&real(xml), true);
-        let from_json = GenerateRequest::read(&real(json), false);
+        let from_xml = GenerateRequest::read(&real(xml), Syntax::Xml);
+        let from_json = GenerateRequest::read(&real(json), Syntax::Json);
         assert_eq!(from_xml, from_json);
         let errors = from_xml.unwrap_err();
         assert_eq!(
