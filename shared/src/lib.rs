@@ -19,6 +19,7 @@ pub mod config;
 pub mod crypto;
 pub mod dynamo;
 pub mod email;
+pub mod failure;
 pub mod guards;
 pub mod http;
 pub mod idempotency;

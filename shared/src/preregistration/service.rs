@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::annotations::model_error;
 use super::apps::Application;
 use super::request::{GenerateRequest, ValidateRequest};
+use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
 use super::{Language, PURPOSE, PreregistrationError, texts};
 use crate::attempts::{Consumed, Failure};
@@ -34,13 +35,10 @@ pub struct Preregistration {
     pub metrics: crate::metrics::Metrics,
 }
 
-/// What the client is told (then serialised, and encrypted for applications with a key).
-pub type Payload = serde_json::Value;
-
 /// A code sent: the answer, and where it went (for the handler's metrics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
-    pub payload: Payload,
+    pub payload: GenerateResponse,
     /// The SMS destination's country, when the code went by SMS.
     pub sms_country: Option<crate::metrics::Country>,
     pub by_sms: bool,
@@ -51,7 +49,7 @@ pub struct Sent {
 /// conversion of SMS codes is watched by country).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
-    pub payload: Payload,
+    pub payload: ValidateResponse,
     pub sms_country: Option<crate::metrics::Country>,
 }
 
@@ -215,22 +213,23 @@ impl Preregistration {
             };
             let mut channels = Vec::new();
             if mobile.is_some() {
-                channels.push("SMS");
+                channels.push(Channel::Sms);
             }
             if email.is_some() {
-                channels.push("EMAIL");
+                channels.push(Channel::Email);
             }
-            let payload = json!({
-                "confirmationId": id.to_string(),
-                "channels": channels,
-                "expiresInSeconds": config.cnf_code_ttl_seconds,
-                "resendAfterSeconds": config.cnf_resend_gap_seconds,
-                "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
-                "maskedEmailAddress": email.as_deref().map(mask::email),
-            });
+            let payload = GenerateResponse {
+                confirmation_id: id.to_string(),
+                channels,
+                expires_in_seconds: config.cnf_code_ttl_seconds,
+                resend_after_seconds: config.cnf_resend_gap_seconds,
+                masked_mobile_number: mobile.as_deref().map(mask_mobile),
+                masked_email_address: email.as_deref().map(mask::email),
+            };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&payload, now)?);
+                let answer = serde_json::to_value(&payload).map_err(|_| PreregistrationError::Internal)?;
+                counts.push(idempotency.put(&answer, now)?);
             }
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
@@ -239,9 +238,12 @@ impl Preregistration {
                 StoreOutcome::Guarded { index, item } if index == guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
-                        Some(Prior::Done(payload)) => {
-                            Ok(Sent { payload, sms_country: None, by_sms: false, by_email: false })
-                        }
+                        Some(Prior::Done(answer)) => Ok(Sent {
+                            payload: serde_json::from_value(answer).map_err(|_| PreregistrationError::Internal)?,
+                            sms_country: None,
+                            by_sms: false,
+                            by_email: false,
+                        }),
                         Some(Prior::Failed) => Err(PreregistrationError::DeliveryFailed),
                         Some(Prior::Mismatch) => Err(PreregistrationError::KeyReused),
                         Some(Prior::InFlight) | None => Err(PreregistrationError::KeyInFlight),
@@ -260,6 +262,7 @@ impl Preregistration {
                 }
                 return Err(err);
             }
+            let channels: Vec<&str> = payload.channels.iter().map(|c| c.name()).collect();
             tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
             return Ok(Sent {
                 payload,
@@ -361,7 +364,7 @@ impl Preregistration {
                     Consumed::Yes => {
                         tracing::info!(code_id = %code.id, "confirmation code validated");
                         return Ok(Validated {
-                            payload: json!({"confirmationId": code.id.to_string(), "valid": true}),
+                            payload: ValidateResponse { confirmation_id: code.id.to_string(), valid: true },
                             sms_country: code.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
                         });
                     }

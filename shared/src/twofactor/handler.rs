@@ -16,7 +16,7 @@ use crate::idempotency::Idempotency;
 use crate::lenient::Syntax;
 use crate::metrics::{Country, Family, Operation, Outcome, Record, Rule};
 
-/// How a refused or failed request ended, for the metrics (next to `status`: a test holds
+/// How a refused or failed request ended, for the metrics (next to `TwoFactorError::status`: a test holds
 /// the two together).
 fn outcome(err: &TwoFactorError) -> Outcome {
     match err {
@@ -34,12 +34,8 @@ fn outcome(err: &TwoFactorError) -> Outcome {
         TwoFactorError::Mismatch { .. } => Outcome::Mismatch,
         TwoFactorError::AlreadyVerified => Outcome::AlreadyUsed,
         TwoFactorError::SmsFailed => Outcome::DeliveryFailed,
-        TwoFactorError::Busy | TwoFactorError::Internal => Outcome::Error,
+        TwoFactorError::Busy | TwoFactorError::Internal | TwoFactorError::Store(_) => Outcome::Error,
     }
-}
-
-fn status(err: &TwoFactorError) -> StatusCode {
-    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFactorError> {
@@ -110,8 +106,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
             CreateResponse::to_xml,
         ),
         Err(err) => {
+            crate::failure::log_store_cause(&err);
             tracing::info!(code = err.code().number(), "create refused: {err}");
-            let response = respond(status(&err), answer_syntax, &CreateResponse::failure(&err), CreateResponse::to_xml);
+            let response = respond(err.status(), answer_syntax, &CreateResponse::failure(&err), CreateResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };
@@ -145,9 +142,10 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
             VerifyResponse::to_xml,
         ),
         Err(err) => {
+            crate::failure::log_store_cause(&err);
             tracing::info!(code = err.code().number(), "verify refused: {err}");
             let response =
-                respond(status(&err), answer_syntax, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
+                respond(err.status(), answer_syntax, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };
@@ -158,6 +156,7 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::StoreError;
     use crate::guards::{Refusal, Rule as Guard};
 
     fn refusal(rule: Guard) -> Refusal {
@@ -185,11 +184,13 @@ mod tests {
             (SmsFailed, Outcome::DeliveryFailed),
             (Busy, Outcome::Error),
             (Internal, Outcome::Error),
+            (Store(StoreError::Unavailable("throttled".into())), Outcome::Error),
+            (Store(StoreError::Aws("no such table".into())), Outcome::Error),
         ];
         for (err, expected) in cases {
             assert_eq!(outcome(&err), expected, "{err:?}");
             // What the metrics call a server error is what the answer's status says.
-            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            assert_eq!(expected.is_server_error(), err.status().is_server_error(), "{err:?}");
             assert_eq!(
                 matches!(expected, Outcome::Refused(Rule::BadInput)),
                 err.code() == super::Code::InvalidRequest || err.code() == super::Code::TwoFactorConfigurationNotFound,
