@@ -15,11 +15,12 @@ use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::dynamo::Window;
-use crate::email::{Email, EmailSender, normalise_address};
+use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::phone::{self, Phone, PhoneError};
 use crate::sms::SmsSender;
-use crate::{codes, mask, phone};
+use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
 /// Sender id of family B's SMS.
@@ -83,16 +84,16 @@ fn destinations(
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
-) -> Result<(Option<phone::Phone>, Option<String>), PreregistrationError> {
+) -> Result<(Option<Phone>, Option<EmailAddress>), PreregistrationError> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
             let full = format!("+{}{number}", prefix.as_deref().unwrap_or_default());
-            let parsed = phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
+            let parsed = Phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
                 invalid(
                     "mobileNumber",
                     match e {
-                        phone::PhoneError::CountryNotAllowed(region) => {
+                        PhoneError::CountryNotAllowed(region) => {
                             format!("SMS cannot be sent to numbers of {region}.")
                         }
                         _ => {
@@ -104,13 +105,13 @@ fn destinations(
             Some(parsed)
         }
     };
-    let email =
-        match email.as_deref().filter(|e| !e.is_empty()) {
-            None => None,
-            Some(address) => Some(normalise_address(address).ok_or_else(|| {
-                invalid("emailAddress", "The field emailAddress is not a valid e-mail address.".into())
-            })?),
-        };
+    let email = match email.as_deref().filter(|e| !e.is_empty()) {
+        None => None,
+        Some(address) => Some(
+            EmailAddress::parse(address)
+                .map_err(|_| invalid("emailAddress", "The field emailAddress is not a valid e-mail address.".into()))?,
+        ),
+    };
     Ok((mobile, email))
 }
 
@@ -153,8 +154,8 @@ impl Preregistration {
         let language = Language::pick(request.language.as_deref());
         let (phone, email) =
             destinations(config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
-        let mobile = phone.as_ref().map(|p| p.e164.clone());
-        let targets: Vec<&str> = mobile.iter().chain(email.iter()).map(String::as_str).collect();
+        let targets: Vec<&str> =
+            phone.iter().map(Phone::as_str).chain(email.iter().map(EmailAddress::as_str)).collect();
         let mut windows = Vec::new();
         for destination in &targets {
             windows.push(self.store.window(
@@ -170,7 +171,7 @@ impl Preregistration {
         let table = self.store.table();
         let mut guards: Vec<Guard> = caller.map(|c| config.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            guards.extend(config.guards.sms(table, &phone.e164, &phone.region));
+            guards.extend(config.guards.sms(table, phone.as_str(), phone.region()));
         }
         let locks = self.locks(&targets);
         let audit = json!({
@@ -199,8 +200,8 @@ impl Preregistration {
             let new = NewCode {
                 id,
                 application: request.application_id.clone(),
-                mobile: mobile.clone(),
-                email: email.clone(),
+                mobile: phone.as_ref().map(Phone::to_string),
+                email: email.as_ref().map(EmailAddress::to_string),
                 hash: keys
                     .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
                     .ok_or(PreregistrationError::Internal)?,
@@ -212,7 +213,7 @@ impl Preregistration {
                 max_attempts: config.max_verify_attempts,
             };
             let mut channels = Vec::new();
-            if mobile.is_some() {
+            if phone.is_some() {
                 channels.push(Channel::Sms);
             }
             if email.is_some() {
@@ -223,8 +224,8 @@ impl Preregistration {
                 channels,
                 expires_in_seconds: config.cnf_code_ttl_seconds,
                 resend_after_seconds: config.cnf_resend_gap_seconds,
-                masked_mobile_number: mobile.as_deref().map(mask_mobile),
-                masked_email_address: email.as_deref().map(mask::email),
+                masked_mobile_number: phone.as_ref().map(|p| mask_mobile(p.as_str())),
+                masked_email_address: email.as_ref().map(|e| mask::email(e.as_str())),
             };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
@@ -266,8 +267,8 @@ impl Preregistration {
             tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
             return Ok(Sent {
                 payload,
-                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(&p.region)),
-                by_sms: mobile.is_some(),
+                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(p.region())),
+                by_sms: phone.is_some(),
                 by_email: email.is_some(),
             });
         }
@@ -309,8 +310,12 @@ impl Preregistration {
                     &request.mobile_number,
                     &request.email_address,
                 )?;
-                let destination = mobile.map(|p| p.e164).or(email).ok_or(PreregistrationError::NotFound)?;
-                self.store.latest(&request.application_id, &destination).await?.ok_or(PreregistrationError::NotFound)?
+                let destination = match (&mobile, &email) {
+                    (Some(phone), _) => phone.as_str(),
+                    (None, Some(address)) => address.as_str(),
+                    (None, None) => return Err(PreregistrationError::NotFound),
+                };
+                self.store.latest(&request.application_id, destination).await?.ok_or(PreregistrationError::NotFound)?
             }
         };
         let code = self.store.get(&id).await?.ok_or(PreregistrationError::NotFound)?;
