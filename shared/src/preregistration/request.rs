@@ -81,6 +81,19 @@ fn read(body: &str, syntax: Syntax, root: &str) -> Result<Map<String, Value>, Mo
     Ok(document.into_members())
 }
 
+/// The request bound by `bind_members`, or every failure in `ModelState`.
+fn bind<T>(
+    body: &str,
+    syntax: Syntax,
+    root: &str,
+    bind_members: impl FnOnce(&mut ModelBinder<'_, '_>) -> T,
+) -> Result<T, ModelState> {
+    let map = read(body, syntax, root)?;
+    let mut errors = ModelState::new();
+    let request = bind_members(&mut ModelBinder::new(Members::new(&map), "request", &mut errors));
+    if errors.is_empty() { Ok(request) } else { Err(errors) }
+}
+
 /// Deviation: IPv6 accepted, IPv4 octets at most 255 (the seed's pattern allowed 999).
 fn ip(r: &mut ModelBinder<'_, '_>, name: &str, value: &Option<String>) {
     let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { return };
@@ -139,101 +152,101 @@ impl GenerateRequest {
     }
 
     pub fn read(body: &str, syntax: Syntax) -> Result<Self, ModelState> {
-        let map = read(body, syntax, "GenerateCnfCodeNotUserRequest")?;
-        let mut errors = ModelState::new();
-        let mut r = ModelBinder::new(Members::new(&map), "request", &mut errors);
-        let mut request = Self {
-            user_type_alt_id: r.string("userTypeAltId"),
-            mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
-            email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
-            recovery_id: r.integer("recoveryId"),
-            user_registration_id: r.integer("userRegistrationId"),
-            application_id: r.string("applicationId").unwrap_or_default(),
-            application_version: r.string("applicationVersion"),
-            application_os: r.string("applicationOS"),
-            language: r.string("language"),
-            device_id: r.integer("deviceId"),
-            device_alt_id: r.string("deviceAltId"),
-            ip_address: r.string("ipAddress"),
-            latitude: r.string("latitude"),
-            longitude: r.string("longitude"),
-            ..Self::default()
-        };
-        let prefix = r.string("internationalPrefix");
-        request.international_prefix = international_prefix(&mut r, "internationalPrefix", prefix);
-        r.check("userTypeAltId", &request.user_type_alt_id, 0, 128, Some(ALT_ID_PATTERN));
-        r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
-        r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
-        r.required("applicationId", &Some(request.application_id.clone()));
-        r.check("applicationVersion", &request.application_version, 0, 100, None);
-        r.check("applicationOS", &request.application_os, 0, 100, None);
-        r.check("language", &request.language, 0, 5, None);
-        r.check("deviceAltId", &request.device_alt_id, 0, 128, None);
-        ip(&mut r, "ipAddress", &request.ip_address);
-        r.check("latitude", &request.latitude, 0, 50, None);
-        r.check("longitude", &request.longitude, 0, 50, None);
-        channels(&mut r, &request.mobile_number, &request.international_prefix, &request.email_address);
+        bind(body, syntax, "GenerateCnfCodeNotUserRequest", |r| {
+            let mut request = Self {
+                user_type_alt_id: r.string("userTypeAltId"),
+                mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
+                email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
+                recovery_id: r.integer("recoveryId"),
+                user_registration_id: r.integer("userRegistrationId"),
+                application_id: r.string("applicationId").unwrap_or_default(),
+                application_version: r.string("applicationVersion"),
+                application_os: r.string("applicationOS"),
+                language: r.string("language"),
+                device_id: r.integer("deviceId"),
+                device_alt_id: r.string("deviceAltId"),
+                ip_address: r.string("ipAddress"),
+                latitude: r.string("latitude"),
+                longitude: r.string("longitude"),
+                ..Self::default()
+            };
+            let prefix = r.string("internationalPrefix");
+            request.international_prefix = international_prefix(r, "internationalPrefix", prefix);
+            r.check("userTypeAltId", &request.user_type_alt_id, 0, 128, Some(ALT_ID_PATTERN));
+            r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
+            r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
+            r.required("applicationId", &Some(request.application_id.clone()));
+            r.check("applicationVersion", &request.application_version, 0, 100, None);
+            r.check("applicationOS", &request.application_os, 0, 100, None);
+            r.check("language", &request.language, 0, 5, None);
+            r.check("deviceAltId", &request.device_alt_id, 0, 128, None);
+            ip(r, "ipAddress", &request.ip_address);
+            r.check("latitude", &request.latitude, 0, 50, None);
+            r.check("longitude", &request.longitude, 0, 50, None);
+            channels(r, &request.mobile_number, &request.international_prefix, &request.email_address);
 
-        match r.get("auditInfo") {
-            None => {}
-            Some(Value::Object(audit)) => {
-                let mut a = r.nested("auditInfo", Members::new(audit));
-                let info = AuditInfo {
-                    ip_address: a.string("ipAddress"),
-                    latitude: a.string("latitude"),
-                    longitude: a.string("longitude"),
-                    country_code: a.string("countryCode"),
-                };
-                ip(&mut a, "ipAddress", &info.ip_address);
-                a.check("latitude", &info.latitude, 0, 50, None);
-                a.check("longitude", &info.longitude, 0, 50, None);
-                a.check("countryCode", &info.country_code, 0, 5, None);
-                request.audit_info = Some(info);
-            }
-            Some(_) => {
-                r.fail("auditInfo", "Cannot deserialize the current JSON value into type 'RequestAuditInfo'.".into())
-            }
-        }
-        let not_a_dictionary = "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.";
-        let parameters = match r.get("additionalParameters") {
-            None => None,
-            Some(Value::Object(parameters)) => Some(parameters.clone()),
-            Some(Value::Array(entries)) => {
-                let parameters = key_value_entries(entries);
-                if parameters.is_none() {
-                    r.fail("additionalParameters", not_a_dictionary.into());
+            match r.get("auditInfo") {
+                None => {}
+                Some(Value::Object(audit)) => {
+                    let mut a = r.nested("auditInfo", Members::new(audit));
+                    let info = AuditInfo {
+                        ip_address: a.string("ipAddress"),
+                        latitude: a.string("latitude"),
+                        longitude: a.string("longitude"),
+                        country_code: a.string("countryCode"),
+                    };
+                    ip(&mut a, "ipAddress", &info.ip_address);
+                    a.check("latitude", &info.latitude, 0, 50, None);
+                    a.check("longitude", &info.longitude, 0, 50, None);
+                    a.check("countryCode", &info.country_code, 0, 5, None);
+                    request.audit_info = Some(info);
                 }
-                parameters
+                Some(_) => r.fail(
+                    "auditInfo",
+                    "Cannot deserialize the current JSON value into type 'RequestAuditInfo'.".into(),
+                ),
             }
-            Some(_) => {
-                r.fail("additionalParameters", not_a_dictionary.into());
-                None
-            }
-        };
-        if let Some(parameters) = parameters {
-            if parameters.len() > MAX_PARAMETERS {
-                r.fail(
-                    "additionalParameters",
-                    format!("The field additionalParameters must have at most {MAX_PARAMETERS} entries."),
-                );
-            }
-            for (key, value) in parameters {
-                let value = match value {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                if key.chars().count() > 64 || value.chars().count() > 512 {
+            let not_a_dictionary = "Cannot deserialize the current JSON value into type 'Dictionary<string, string>'.";
+            let parameters = match r.get("additionalParameters") {
+                None => None,
+                Some(Value::Object(parameters)) => Some(parameters.clone()),
+                Some(Value::Array(entries)) => {
+                    let parameters = key_value_entries(entries);
+                    if parameters.is_none() {
+                        r.fail("additionalParameters", not_a_dictionary.into());
+                    }
+                    parameters
+                }
+                Some(_) => {
+                    r.fail("additionalParameters", not_a_dictionary.into());
+                    None
+                }
+            };
+            if let Some(parameters) = parameters {
+                if parameters.len() > MAX_PARAMETERS {
                     r.fail(
                         "additionalParameters",
-                        "Keys of additionalParameters must be at most 64 characters and values at most 512.".into(),
+                        format!("The field additionalParameters must have at most {MAX_PARAMETERS} entries."),
                     );
-                    break;
                 }
-                request.additional_parameters.insert(key, value);
+                for (key, value) in parameters {
+                    let value = match value {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    if key.chars().count() > 64 || value.chars().count() > 512 {
+                        r.fail(
+                            "additionalParameters",
+                            "Keys of additionalParameters must be at most 64 characters and values at most 512.".into(),
+                        );
+                        break;
+                    }
+                    request.additional_parameters.insert(key, value);
+                }
             }
-        }
-        if errors.is_empty() { Ok(request) } else { Err(errors) }
+            request
+        })
     }
 }
 
@@ -243,40 +256,39 @@ impl ValidateRequest {
     }
 
     pub fn read(body: &str, syntax: Syntax) -> Result<Self, ModelState> {
-        let map = read(body, syntax, "ValidateCnfCodeNotUserRequest")?;
-        let mut errors = ModelState::new();
-        let mut r = ModelBinder::new(Members::new(&map), "request", &mut errors);
-        let mut request = Self {
-            application_id: r.string("applicationId").unwrap_or_default(),
-            confirmation_id: r.string("confirmationId").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
-            mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
-            email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
-            confirmation_code: r.string("confirmationCode").map(|c| c.trim().to_string()).unwrap_or_default(),
-            language: r.string("language"),
-            ..Self::default()
-        };
-        let prefix = r.string("internationalPrefix");
-        request.international_prefix = international_prefix(&mut r, "internationalPrefix", prefix);
-        r.required("applicationId", &Some(request.application_id.clone()));
-        r.required("confirmationCode", &Some(request.confirmation_code.clone()));
-        r.check(
-            "confirmationCode",
-            &Some(request.confirmation_code.clone()).filter(|c| !c.is_empty()),
-            0,
-            10,
-            Some(DIGITS_PATTERN),
-        );
-        r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
-        r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
-        r.check("language", &request.language, 0, 5, None);
-        if let Some(id) = &request.confirmation_id {
-            if uuid::Uuid::parse_str(id).is_err() {
-                r.fail("confirmationId", "The value of confirmationId is not a valid GUID.".into());
+        bind(body, syntax, "ValidateCnfCodeNotUserRequest", |r| {
+            let mut request = Self {
+                application_id: r.string("applicationId").unwrap_or_default(),
+                confirmation_id: r.string("confirmationId").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+                mobile_number: r.string("mobileNumber").map(|m| m.trim().to_string()),
+                email_address: r.string("emailAddress").map(|e| e.trim().to_string()),
+                confirmation_code: r.string("confirmationCode").map(|c| c.trim().to_string()).unwrap_or_default(),
+                language: r.string("language"),
+                ..Self::default()
+            };
+            let prefix = r.string("internationalPrefix");
+            request.international_prefix = international_prefix(r, "internationalPrefix", prefix);
+            r.required("applicationId", &Some(request.application_id.clone()));
+            r.required("confirmationCode", &Some(request.confirmation_code.clone()));
+            r.check(
+                "confirmationCode",
+                &Some(request.confirmation_code.clone()).filter(|c| !c.is_empty()),
+                0,
+                10,
+                Some(DIGITS_PATTERN),
+            );
+            r.check("mobileNumber", &request.mobile_number, 5, 50, Some(DIGITS_PATTERN));
+            r.check("emailAddress", &request.email_address, 0, 100, Some(EMAIL_PATTERN));
+            r.check("language", &request.language, 0, 5, None);
+            if let Some(id) = &request.confirmation_id {
+                if uuid::Uuid::parse_str(id).is_err() {
+                    r.fail("confirmationId", "The value of confirmationId is not a valid GUID.".into());
+                }
+            } else {
+                channels(r, &request.mobile_number, &request.international_prefix, &request.email_address);
             }
-        } else {
-            channels(&mut r, &request.mobile_number, &request.international_prefix, &request.email_address);
-        }
-        if errors.is_empty() { Ok(request) } else { Err(errors) }
+            request
+        })
     }
 }
 
