@@ -47,7 +47,9 @@ impl Fields {
         let document =
             lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
                 TwoFactorError::InvalidRequest(match e {
-                    ReadError::Empty | ReadError::NotAnObject | ReadError::Xml(_) => e.to_string(),
+                    ReadError::Empty => "the request body is empty".into(),
+                    ReadError::NotAnObject => "the request body must be a JSON object".into(),
+                    ReadError::Xml(e) => e.to_string(),
                     ReadError::Json(e) => {
                         format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column())
                     }
