@@ -2,13 +2,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::preregistration::validation::{GenerateRequest, ValidateRequest};
+use shared::lenient::Syntax;
+use shared::preregistration::request::{GenerateRequest, ValidateRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        for xml in [false, true] {
-            let _ = GenerateRequest::read(text, xml);
-            let _ = ValidateRequest::read(text, xml);
+        for syntax in [Syntax::Json, Syntax::Xml] {
+            let _ = GenerateRequest::read(text, syntax);
+            let _ = ValidateRequest::read(text, syntax);
         }
     }
 });

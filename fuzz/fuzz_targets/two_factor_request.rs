@@ -2,13 +2,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shared::lenient::Syntax;
 use shared::twofactor::request::{CreateRequest, VerifyRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        for xml in [false, true] {
-            let _ = CreateRequest::read(text, xml);
-            let _ = VerifyRequest::read(text, xml);
+        for syntax in [Syntax::Json, Syntax::Xml] {
+            let _ = CreateRequest::read(text, syntax);
+            let _ = VerifyRequest::read(text, syntax);
         }
     }
 });

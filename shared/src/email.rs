@@ -80,28 +80,55 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
-/// A syntactically usable address (what SES would accept), lower-cased for use as a key:
-/// one `@`, a dotted domain of letters, digits and hyphens, no spaces, at most 254 chars.
+/// An e-mail address SES would accept, lower-cased for use as a key: only `parse` makes one,
+/// so holding one means it was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("is not a valid e-mail address")]
+pub struct InvalidAddress;
+
+impl EmailAddress {
+    /// One `@`, a dotted domain of letters, digits and hyphens, no spaces, at most 254 chars;
+    /// surrounding spaces are ignored.
+    pub fn parse(input: &str) -> Result<Self, InvalidAddress> {
+        let address = input.trim().to_lowercase();
+        let (local, domain) = address.split_once('@').ok_or(InvalidAddress)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        if local_ok && domain_ok && address.len() <= 254 { Ok(Self(address)) } else { Err(InvalidAddress) }
+    }
+
+    /// What the stores and SES take.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `EmailAddress::parse`, as text.
 pub fn normalise_address(input: &str) -> Option<String> {
-    let address = input.trim().to_lowercase();
-    let (local, domain) = address.split_once('@')?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
-    (local_ok && domain_ok && address.len() <= 254).then_some(address)
+    EmailAddress::parse(input).ok().map(|address| address.0)
 }
 
 #[cfg(test)]
@@ -136,6 +163,12 @@ mod tests {
             assert_eq!(normalise_address(bad), None, "{bad}");
         }
         assert_eq!(normalise_address(&format!("{}@example.com", "a".repeat(65))), None);
+    }
+
+    #[test]
+    fn when_address_is_parsed_should_hold_it_normalised_or_refuse() {
+        assert_eq!(EmailAddress::parse(" Ana@Example.COM").unwrap().as_str(), "ana@example.com");
+        assert_eq!(EmailAddress::parse("ana@example"), Err(InvalidAddress));
     }
 
     #[test]

@@ -7,12 +7,13 @@ mod metadata;
 
 use metadata::{FIXED_LINE, MOBILE, NumberFormat, Region, regions_for};
 
+/// A mobile number, in E.164: only `parse` makes one, so holding one means it was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone {
     /// `+905321234567`
-    pub e164: String,
+    e164: String,
     /// ISO 3166-1 alpha-2 region, e.g. `TR`.
-    pub region: String,
+    region: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,43 +28,70 @@ pub enum PhoneError {
     CountryNotAllowed(String),
 }
 
-/// Accepts `+CC...`, `00CC...` and, as legacy clients send it, `CC...` without a prefix;
-/// spaces, dots, dashes and parentheses are ignored. National numbers without a country
-/// code are refused: guessing the country would send codes to the wrong person.
-pub fn parse(input: &str) -> Result<Phone, PhoneError> {
-    let trimmed = input.trim();
-    let digits_only: String =
-        trimmed.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
-    let international = if let Some(rest) = digits_only.strip_prefix('+') {
-        rest
-    } else if let Some(rest) = digits_only.strip_prefix("00") {
-        rest
-    } else {
-        &digits_only
-    };
-    if international.is_empty()
-        || international.len() > 15
-        || !international.bytes().all(|b| b.is_ascii_digit())
-        || international.starts_with('0')
-    {
-        return Err(PhoneError::Unparseable);
-    }
-    let (code, national) = split_country_code(international).ok_or(PhoneError::Unparseable)?;
-    let main = regions_for(code).first().ok_or(PhoneError::Unparseable)?;
-    let national = strip_national_prefix(main, national);
-    if national.len() < MIN_NATIONAL_LENGTH {
-        return Err(PhoneError::Unparseable);
-    }
-    let region = region_for(code, &national).ok_or(PhoneError::Invalid)?;
-    if region.id() == NON_GEOGRAPHIC {
-        return Err(PhoneError::Invalid);
-    }
-    match number_type(region, &national) {
-        NumberType::Unknown => Err(PhoneError::Invalid),
-        NumberType::Mobile | NumberType::FixedLineOrMobile => {
-            Ok(Phone { e164: format!("+{code}{national}"), region: region.id().to_string() })
+impl Phone {
+    /// Accepts `+CC...`, `00CC...` and, as legacy clients send it, `CC...` without a prefix;
+    /// spaces, dots, dashes and parentheses are ignored. National numbers without a country
+    /// code are refused: guessing the country would send codes to the wrong person.
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        let digits_only: String =
+            trimmed.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
+        let international = if let Some(rest) = digits_only.strip_prefix('+') {
+            rest
+        } else if let Some(rest) = digits_only.strip_prefix("00") {
+            rest
+        } else {
+            &digits_only
+        };
+        if international.is_empty()
+            || international.len() > 15
+            || !international.bytes().all(|b| b.is_ascii_digit())
+            || international.starts_with('0')
+        {
+            return Err(PhoneError::Unparseable);
         }
-        NumberType::Other => Err(PhoneError::NotMobile),
+        let (code, national) = split_country_code(international).ok_or(PhoneError::Unparseable)?;
+        let main = regions_for(code).first().ok_or(PhoneError::Unparseable)?;
+        let national = strip_national_prefix(main, national);
+        if national.len() < MIN_NATIONAL_LENGTH {
+            return Err(PhoneError::Unparseable);
+        }
+        let region = region_for(code, &national).ok_or(PhoneError::Invalid)?;
+        if region.id() == NON_GEOGRAPHIC {
+            return Err(PhoneError::Invalid);
+        }
+        match number_type(region, &national) {
+            NumberType::Unknown => Err(PhoneError::Invalid),
+            NumberType::Mobile | NumberType::FixedLineOrMobile => {
+                Ok(Self { e164: format!("+{code}{national}"), region: region.id().to_string() })
+            }
+            NumberType::Other => Err(PhoneError::NotMobile),
+        }
+    }
+
+    /// Parses and also checks the allowlist.
+    pub fn parse_for_sms(input: &str, allowed: &BTreeSet<String>) -> Result<Self, PhoneError> {
+        let phone = Self::parse(input)?;
+        if !allowed.contains(&phone.region) {
+            return Err(PhoneError::CountryNotAllowed(phone.region));
+        }
+        Ok(phone)
+    }
+
+    /// `+905321234567`: what the stores and SNS take.
+    pub fn as_str(&self) -> &str {
+        &self.e164
+    }
+
+    /// ISO 3166-1 alpha-2, e.g. `TR`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+impl std::fmt::Display for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.e164)
     }
 }
 
@@ -192,15 +220,6 @@ fn choose_format<'a>(formats: &'a [NumberFormat], national: &str) -> Option<&'a 
     })
 }
 
-/// Parses and also checks the allowlist.
-pub fn parse_for_sms(input: &str, allowed: &BTreeSet<String>) -> Result<Phone, PhoneError> {
-    let phone = parse(input)?;
-    if !allowed.contains(&phone.region) {
-        return Err(PhoneError::CountryNotAllowed(phone.region));
-    }
-    Ok(phone)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,41 +231,44 @@ mod tests {
     #[test]
     fn when_number_is_written_in_any_international_form_should_normalise_to_e164() {
         for input in ["+905321234567", "00905321234567", "905321234567", "+90 (532) 123-45.67"] {
-            let phone = parse(input).unwrap();
+            let phone = Phone::parse(input).unwrap();
             assert_eq!(phone.e164, "+905321234567", "{input}");
             assert_eq!(phone.region, "TR");
         }
-        assert_eq!(parse("+5491123456789").unwrap().region, "AR");
-        assert_eq!(parse("+12025550143").unwrap().region, "US");
+        assert_eq!(Phone::parse("+5491123456789").unwrap().region, "AR");
+        assert_eq!(Phone::parse("+12025550143").unwrap().region, "US");
     }
 
     #[test]
     fn when_number_cannot_be_valid_should_refuse() {
-        assert_eq!(parse("sample string 2").unwrap_err(), PhoneError::Unparseable);
-        assert_eq!(parse("").unwrap_err(), PhoneError::Unparseable);
-        assert_eq!(parse("05321234567").unwrap_err(), PhoneError::Unparseable);
-        assert_eq!(parse("+90532").unwrap_err(), PhoneError::Invalid);
-        assert_eq!(parse("+1234567890123456").unwrap_err(), PhoneError::Unparseable);
-        assert_eq!(parse("+999123456789").unwrap_err(), PhoneError::Unparseable);
+        assert_eq!(Phone::parse("sample string 2").unwrap_err(), PhoneError::Unparseable);
+        assert_eq!(Phone::parse("").unwrap_err(), PhoneError::Unparseable);
+        assert_eq!(Phone::parse("05321234567").unwrap_err(), PhoneError::Unparseable);
+        assert_eq!(Phone::parse("+90532").unwrap_err(), PhoneError::Invalid);
+        assert_eq!(Phone::parse("+1234567890123456").unwrap_err(), PhoneError::Unparseable);
+        assert_eq!(Phone::parse("+999123456789").unwrap_err(), PhoneError::Unparseable);
     }
 
     #[test]
     fn when_number_is_a_fixed_line_or_premium_should_refuse() {
         // Istanbul fixed line, Turkish premium rate.
-        assert_eq!(parse("+902122345678").unwrap_err(), PhoneError::NotMobile);
-        assert_eq!(parse("+909001234567").unwrap_err(), PhoneError::NotMobile);
+        assert_eq!(Phone::parse("+902122345678").unwrap_err(), PhoneError::NotMobile);
+        assert_eq!(Phone::parse("+909001234567").unwrap_err(), PhoneError::NotMobile);
     }
 
     #[test]
     fn when_country_is_not_allowed_should_refuse_with_its_region() {
         let allowed = allow(&["TR", "US"]);
-        assert!(parse_for_sms("+905321234567", &allowed).is_ok());
-        assert_eq!(parse_for_sms("+4915123456789", &allowed).unwrap_err(), PhoneError::CountryNotAllowed("DE".into()));
+        assert!(Phone::parse_for_sms("+905321234567", &allowed).is_ok());
+        assert_eq!(
+            Phone::parse_for_sms("+4915123456789", &allowed).unwrap_err(),
+            PhoneError::CountryNotAllowed("DE".into())
+        );
     }
 
     #[test]
     fn when_a_trunk_prefix_follows_the_country_code_should_drop_it() {
-        assert_eq!(parse("+44 (0) 7911 123456").unwrap().e164, "+447911123456");
+        assert_eq!(Phone::parse("+44 (0) 7911 123456").unwrap().e164, "+447911123456");
         // Italian numbers keep their leading zero: it is part of the number there.
         assert_eq!(format_international("+390236618300"), "+39 02 3661 8300");
     }
@@ -331,7 +353,7 @@ mod tests {
         };
         let mut disagreements = Vec::new();
         for input in &inputs {
-            let (ours, theirs) = (parse(input), reference(input));
+            let (ours, theirs) = (Phone::parse(input), reference(input));
             // Refusals may differ in kind (Invalid or NotMobile); what must agree is which
             // numbers get an SMS, and as what.
             if ours.as_ref().ok() != theirs.as_ref().ok() {
@@ -347,7 +369,7 @@ mod tests {
             }
         }
         for (example, region) in &mobile_examples {
-            match parse(example) {
+            match Phone::parse(example) {
                 // Territories sharing their main country's numbers (Jersey, Åland...) come
                 // out as that country, as in libphonenumber; the comparison above checks it.
                 Ok(phone) if phone.e164 == *example => {}

@@ -5,64 +5,66 @@ use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::service::{Payload, Preregistration};
-use super::validation::{GenerateRequest, ValidateRequest};
-use super::{CnfError, Language};
+use super::annotations::model_error;
+use super::request::{GenerateRequest, ValidateRequest};
+use super::response::{GenericResult, HttpError, Payload};
+use super::service::Preregistration;
+use super::{Language, PreregistrationError};
 use crate::http::{self, BodyError};
+use crate::lenient::{Members, Syntax};
 use crate::metrics::{Family, Operation, Outcome, Record, Rule};
 
 /// How a refused or failed request ended, for the metrics (next to the status mapping: a
 /// test holds the two together).
-fn outcome(err: &CnfError) -> Outcome {
+fn outcome(err: &PreregistrationError) -> Outcome {
     match err {
-        CnfError::KeyInFlight | CnfError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
-        CnfError::Invalid(_)
-        | CnfError::PayloadTooLarge
-        | CnfError::MethodNotAllowed
-        | CnfError::UnknownPath
-        | CnfError::UnknownApplication => Outcome::Refused(Rule::BadInput),
-        CnfError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
-        CnfError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
-        CnfError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
-        CnfError::NotFound => Outcome::NotFound,
-        CnfError::Expired => Outcome::Expired,
-        CnfError::Mismatch { .. } => Outcome::Mismatch,
-        CnfError::AlreadyUsed => Outcome::AlreadyUsed,
-        CnfError::DeliveryFailed => Outcome::DeliveryFailed,
-        CnfError::Busy | CnfError::Internal => Outcome::Error,
+        PreregistrationError::KeyInFlight | PreregistrationError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
+        PreregistrationError::Invalid(_)
+        | PreregistrationError::PayloadTooLarge
+        | PreregistrationError::MethodNotAllowed
+        | PreregistrationError::UnknownPath
+        | PreregistrationError::UnknownApplication => Outcome::Refused(Rule::BadInput),
+        PreregistrationError::RateLimited => Outcome::Refused(Rule::DestinationLimit),
+        PreregistrationError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
+        PreregistrationError::TooManyAttempts => Outcome::Refused(Rule::Lockout),
+        PreregistrationError::NotFound => Outcome::NotFound,
+        PreregistrationError::Expired => Outcome::Expired,
+        PreregistrationError::Mismatch { .. } => Outcome::Mismatch,
+        PreregistrationError::AlreadyUsed => Outcome::AlreadyUsed,
+        PreregistrationError::DeliveryFailed => Outcome::DeliveryFailed,
+        PreregistrationError::Busy | PreregistrationError::Internal | PreregistrationError::Store(_) => Outcome::Error,
     }
 }
 
-fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, CnfError> {
+fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, PreregistrationError> {
     if !http::addressed_to(request.uri().path(), endpoint) {
-        return Err(CnfError::UnknownPath);
+        return Err(PreregistrationError::UnknownPath);
     }
     if request.method() != Method::POST {
-        return Err(CnfError::MethodNotAllowed);
+        return Err(PreregistrationError::MethodNotAllowed);
     }
     http::body_text(request.body()).map_err(|e| match e {
-        BodyError::TooLarge => CnfError::PayloadTooLarge,
-        BodyError::InvalidUtf8 => CnfError::Invalid(super::validation::ModelState::from([(
-            "request".to_string(),
-            vec!["The request body is not valid UTF-8.".to_string()],
-        )])),
+        BodyError::TooLarge => PreregistrationError::PayloadTooLarge,
+        BodyError::InvalidUtf8 => {
+            PreregistrationError::Invalid(model_error("request", "The request body is not valid UTF-8."))
+        }
     })
 }
 
 /// The language a request asks for, in JSON or XML, read leniently so even an invalid
 /// request is answered in it.
-fn language_of(body: &str, xml: bool) -> Language {
-    let requested = if xml {
-        crate::xml::parse(body).ok().and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone()))
-    } else {
-        let value: Option<Value> = serde_json::from_str(body).ok();
-        value.as_ref().and_then(Value::as_object).and_then(|map| {
-            map.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("language"))
-                .and_then(|(_, v)| v.as_str().map(str::to_string))
-        })
+fn language_of(body: &str, syntax: Syntax) -> Language {
+    let requested = match syntax {
+        Syntax::Xml => crate::xml::parse(body)
+            .ok()
+            .and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone())),
+        Syntax::Json => {
+            let value: Option<Value> = serde_json::from_str(body).ok();
+            let language = value.as_ref().and_then(Value::as_object).and_then(|map| Members::new(map).get("language"));
+            language.and_then(Value::as_str).map(str::to_string)
+        }
     };
     Language::pick(requested.as_deref())
 }
@@ -70,10 +72,10 @@ fn language_of(body: &str, xml: bool) -> Language {
 pub async fn generate(app: &Preregistration, request: Request) -> Response<Body> {
     let started = Instant::now();
     let body = body_of(&request, "/GenerateCnfCodeNotUser");
-    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
-    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
-    let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| GenerateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
+    let syntax = |b: &str| Syntax::of_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, syntax(b))).unwrap_or(Language::Es);
+    let answer_syntax = Syntax::accepted(request.headers());
+    let read = |b: &str| GenerateRequest::read(b, syntax(b)).map_err(PreregistrationError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
@@ -85,12 +87,9 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
                     app.generate(parsed, caller.as_ref(), key.as_ref()),
                 )
                 .await
-                .unwrap_or(Err(CnfError::Busy))
+                .unwrap_or(Err(PreregistrationError::Busy))
                 .map(|sent| (application, sent)),
-                Err(reason) => Err(CnfError::Invalid(super::validation::ModelState::from([(
-                    "Idempotency-Key".to_string(),
-                    vec![reason],
-                )]))),
+                Err(reason) => Err(PreregistrationError::Invalid(model_error("Idempotency-Key", reason))),
             }
         }
         Err(err) => Err(err),
@@ -102,7 +101,7 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
         Err(err) => Record::new(Family::B, Operation::Generate, self::outcome(err)),
     };
     let outcome = outcome.map(|(application, sent)| (application, sent.payload));
-    let response = answer(app, outcome, language, xml.then_some("GenerateCnfCodeNotUserResponse"));
+    let response = answer(app, outcome, language, answer_syntax);
     app.metrics.emit(&record.took(started.elapsed()));
     response
 }
@@ -110,17 +109,17 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
     let started = Instant::now();
     let body = body_of(&request, "/ValidateCnfCodeNotUser");
-    let xml_body = |b: &str| http::is_xml_body(request.headers(), b);
-    let language = body.as_ref().map(|b| language_of(b, xml_body(b))).unwrap_or(Language::Es);
-    let xml = http::prefers_xml(request.headers());
-    let read = |b: &str| ValidateRequest::read(b, xml_body(b)).map_err(CnfError::Invalid);
+    let syntax = |b: &str| Syntax::of_body(request.headers(), b);
+    let language = body.as_ref().map(|b| language_of(b, syntax(b))).unwrap_or(Language::Es);
+    let answer_syntax = Syntax::accepted(request.headers());
+    let read = |b: &str| ValidateRequest::read(b, syntax(b)).map_err(PreregistrationError::Invalid);
     let outcome = match body.and_then(read) {
         Ok(parsed) => {
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
             http::within(app.config.common.request_deadline, app.validate(parsed, caller.as_ref()))
                 .await
-                .unwrap_or(Err(CnfError::Busy))
+                .unwrap_or(Err(PreregistrationError::Busy))
                 .map(|validated| (application, validated))
         }
         Err(err) => Err(err),
@@ -132,108 +131,60 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Err(err) => Record::new(Family::B, Operation::Validate, self::outcome(err)),
     };
     let outcome = outcome.map(|(application, validated)| (application, validated.payload));
-    let response = answer(app, outcome, language, xml.then_some("ValidateCnfCodeNotUserResponse"));
+    let response = answer(app, outcome, language, answer_syntax);
     app.metrics.emit(&record.took(started.elapsed()));
     response
 }
 
-/// `GenericResult`: `{"encryptedData": "..."}` for applications with a key, else
-/// `{"encryptedData": null, "response": {...}}`; errors as ASP.NET Web API writes them.
-/// With `xml_payload` (the payload type's name), the same answer as DataContract XML (errors
-/// as Web API's `<Error>`).
-fn answer(
+/// The answer, in the syntax `Accept` asked for: the payload inside `GenericResult`
+/// (encrypted for applications with a key), or the error as ASP.NET Web API writes it.
+fn answer<T: Payload>(
     app: &Preregistration,
-    outcome: Result<(String, Payload), CnfError>,
+    outcome: Result<(String, T), PreregistrationError>,
     language: Language,
-    xml_payload: Option<&str>,
+    syntax: Syntax,
 ) -> Response<Body> {
     match outcome {
         Ok((application, payload)) => {
-            let encrypted = app.application(&application).ok().and_then(|a| a.encrypt(payload.to_string().as_bytes()));
-            let body = match encrypted {
-                Some(data) => json!({ "encryptedData": data }),
-                None => json!({ "encryptedData": null, "response": payload }),
+            // Plain structs of strings and numbers: serialising them cannot fail.
+            let plain = serde_json::to_string(&payload).unwrap_or_default();
+            let encrypted = app.application(&application).ok().and_then(|a| a.encrypt(plain.as_bytes()));
+            let result = match encrypted {
+                Some(data) => GenericResult { encrypted_data: Some(data), response: None },
+                None => GenericResult { encrypted_data: None, response: Some(payload) },
             };
-            match xml_payload {
-                Some(payload) => http::xml_response(StatusCode::OK, result_xml(payload, &body)),
-                None => http::json_response(StatusCode::OK, &body),
+            match syntax {
+                Syntax::Xml => http::xml_response(StatusCode::OK, result.to_xml()),
+                Syntax::Json => http::json_response(StatusCode::OK, &result),
             }
         }
         Err(err) => {
-            let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            crate::failure::log_store_cause(&err);
+            let status = err.status();
             tracing::info!(status = status.as_u16(), "pre-registration request refused");
-            let body = match &err {
-                CnfError::Invalid(model_state) => {
-                    json!({ "Message": err.message(language), "ModelState": model_state })
-                }
-                CnfError::Mismatch { remaining } => {
-                    json!({ "Message": err.message(language), "remainingAttempts": remaining })
-                }
-                _ => json!({ "Message": err.message(language) }),
-            };
-            let response = match xml_payload {
-                Some(_) => http::xml_response(status, error_xml(&body)),
-                None => http::json_response(status, &body),
+            let body = HttpError::new(&err, language);
+            let response = match syntax {
+                Syntax::Xml => http::xml_response(status, body.to_xml()),
+                Syntax::Json => http::json_response(status, &body),
             };
             http::with_retry_after(response, err.retry_after())
         }
     }
 }
 
-/// The seed's `KinPOS.API.GenericResult<T>`; `T` (the payload) is in the requests' namespace.
-const RESULT_CLR_NAMESPACE: &str = "KinPOS.API";
-
-/// `GenericResult<payload>` as DataContractSerializer writes it: the generic contract's own
-/// name (`GenericResultOf<payload><digest>`) in KinPOS.API's namespace, and the payload's
-/// members in the payload type's namespace, bound to the prefix .NET's writer would
-/// generate at that depth (`d2p1`).
-fn result_xml(payload: &str, body: &Value) -> String {
-    use crate::xml::{contract_namespace, generic_contract_name, json_members};
-    let payload_namespace = super::validation::REQUEST_NAMESPACE;
-    let root = generic_contract_name("GenericResult", &[(payload, payload_namespace)]);
-    let mut w = crate::xml::Writer::new(&root, &contract_namespace(RESULT_CLR_NAMESPACE));
-    w.field("encryptedData", body["encryptedData"].as_str());
-    let declaration = format!("xmlns:d2p1=\"{payload_namespace}\"");
-    match &body["response"] {
-        Value::Null => w.raw(&format!("<response {declaration} i:nil=\"true\"/>")),
-        response => w.raw(&format!("<response {declaration}>{}</response>", json_members(response, "d2p1", 3))),
-    };
-    w.finish(&root)
-}
-
-/// ASP.NET Web API's `HttpError` in XML: `<Error><Message/><ModelState><request.x/>...`.
-fn error_xml(body: &Value) -> String {
-    let escape = crate::xml::escape;
-    let mut out = String::from("<Error>");
-    out.push_str(&format!("<Message>{}</Message>", escape(body["Message"].as_str().unwrap_or_default())));
-    if let Some(state) = body["ModelState"].as_object() {
-        out.push_str("<ModelState>");
-        for (key, messages) in state {
-            for message in messages.as_array().into_iter().flatten().filter_map(Value::as_str) {
-                out.push_str(&format!("<{key}>{}</{key}>", escape(message)));
-            }
-        }
-        out.push_str("</ModelState>");
-    }
-    if let Some(remaining) = body["remainingAttempts"].as_u64() {
-        out.push_str(&format!("<remainingAttempts>{remaining}</remainingAttempts>"));
-    }
-    out.push_str("</Error>");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::StoreError;
     use crate::guards::{Refusal, Rule as Guard};
 
-    fn refused(rule: Guard) -> CnfError {
-        CnfError::Refused(Refusal::sample(rule))
+    fn refused(rule: Guard) -> PreregistrationError {
+        PreregistrationError::Refused(Refusal::sample(rule))
     }
 
     #[test]
     fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
-        use CnfError::*;
+        use PreregistrationError::*;
         let cases = [
             (Invalid(Default::default()), Outcome::Refused(Rule::BadInput)),
             (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),
@@ -254,14 +205,16 @@ mod tests {
             (DeliveryFailed, Outcome::DeliveryFailed),
             (Busy, Outcome::Error),
             (Internal, Outcome::Error),
+            (Store(StoreError::Unavailable("throttled".into())), Outcome::Error),
+            (Store(StoreError::Aws("no such table".into())), Outcome::Error),
         ];
         for (err, expected) in cases {
             assert_eq!(outcome(&err), expected, "{err:?}");
             // What the metrics call a server error is what the answer's status says, and
             // every refusal by a rule is a 4xx.
-            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            assert_eq!(expected.is_server_error(), err.status().is_server_error(), "{err:?}");
             if let Outcome::Refused(_) = expected {
-                assert!((400..500).contains(&err.status()), "{err:?}");
+                assert!(err.status().is_client_error(), "{err:?}");
             }
         }
     }

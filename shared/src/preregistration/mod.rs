@@ -1,14 +1,19 @@
 //! Family B: codes before registration, by SMS and/or e-mail, for mobile apps
 //! (`POST /api/Auth/1/1/GenerateCnfCodeNotUser`, `.../ValidateCnfCodeNotUser`).
 
+pub mod annotations;
 pub mod apps;
 pub mod handler;
+pub mod request;
+pub mod response;
 pub mod service;
 pub mod store;
-pub mod validation;
 
+use annotations::ModelState;
+use lambda_http::http::StatusCode;
 pub use service::Preregistration;
-use validation::ModelState;
+
+use crate::dynamo::StoreError;
 
 /// Purpose bound into every family B hash.
 pub const PURPOSE: &str = "cnf-code-not-user";
@@ -41,8 +46,9 @@ impl Language {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CnfError {
+/// Every way a family B operation can fail, with the status and `Message` it answers.
+#[derive(Debug)]
+pub enum PreregistrationError {
     Invalid(ModelState),
     PayloadTooLarge,
     MethodNotAllowed,
@@ -65,24 +71,32 @@ pub enum CnfError {
     KeyReused,
     Busy,
     Internal,
+    /// Answered as `Busy` or `Internal` (see `failure`).
+    Store(StoreError),
 }
 
-impl CnfError {
-    pub fn status(&self) -> u16 {
+impl PreregistrationError {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) | Self::Mismatch { .. } => 400,
-            Self::PayloadTooLarge => 413,
-            Self::MethodNotAllowed => 405,
-            Self::UnknownApplication => 401,
-            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
-            Self::NotFound | Self::UnknownPath => 404,
-            Self::Expired => 410,
-            Self::AlreadyUsed | Self::KeyInFlight => 409,
-            Self::KeyReused => 422,
-            Self::DeliveryFailed => 502,
-            Self::Busy => 503,
-            Self::Internal => 500,
+            Self::Invalid(_) | Self::Mismatch { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnknownApplication => StatusCode::UNAUTHORIZED,
+            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound | Self::UnknownPath => StatusCode::NOT_FOUND,
+            Self::Expired => StatusCode::GONE,
+            Self::AlreadyUsed | Self::KeyInFlight => StatusCode::CONFLICT,
+            Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::DeliveryFailed => StatusCode::BAD_GATEWAY,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(err) => Self::answered_as(err).status(),
         }
+    }
+
+    /// What a store failure is answered as.
+    fn answered_as(err: &StoreError) -> Self {
+        if crate::failure::is_transient(err) { Self::Busy } else { Self::Internal }
     }
 
     /// Seconds until a refusal no longer holds: the `Retry-After` header.
@@ -91,6 +105,7 @@ impl CnfError {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
             Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             Self::Busy => Some(crate::http::BUSY_RETRY_AFTER_SECONDS),
+            Self::Store(err) => Self::answered_as(err).retry_after(),
             _ => None,
         }
     }
@@ -152,7 +167,7 @@ impl CnfError {
             (Self::KeyReused, Es) => "Esta Idempotency-Key ya se usó con otra petición.",
             (Self::KeyReused, En) => "This Idempotency-Key was used with another request body.",
             (Self::KeyReused, Pt) => "Esta Idempotency-Key já foi usada com outra requisição.",
-            (Self::Busy, _) | (Self::Internal, _) | (Self::Refused(_), _) => "An error has occurred.",
+            (Self::Busy | Self::Internal | Self::Store(_) | Self::Refused(_), _) => "An error has occurred.",
         }
     }
 }
@@ -203,9 +218,25 @@ fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
     }
 }
 
-impl From<crate::dynamo::StoreError> for CnfError {
-    fn from(err: crate::dynamo::StoreError) -> Self {
-        err.busy_or_internal(Self::Busy, Self::Internal)
+/// In English: the messages clients get are `message`'s, in their language.
+impl std::fmt::Display for PreregistrationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message(Language::En))
+    }
+}
+
+impl std::error::Error for PreregistrationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for PreregistrationError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
     }
 }
 

@@ -6,20 +6,23 @@ use aws_config::SdkConfig;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::annotations::model_error;
 use super::apps::Application;
+use super::request::{GenerateRequest, ValidateRequest};
+use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
-use super::validation::{GenerateRequest, ModelState, ValidateRequest};
-use super::{CnfError, Language, PURPOSE, texts};
+use super::{Language, PURPOSE, PreregistrationError, texts};
 use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
 use crate::config::{ConfigError, PreregistrationConfig};
 use crate::dynamo::Window;
-use crate::email::{Email, EmailSender, normalise_address};
+use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::phone::{self, Phone, PhoneError};
 use crate::sms::SmsSender;
 use crate::startup::Seams;
-use crate::{codes, mask, phone};
+use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
 /// Sender id of family B's SMS.
@@ -35,13 +38,10 @@ pub struct Preregistration {
     pub metrics: crate::metrics::Metrics,
 }
 
-/// What the client is told (then serialised, and encrypted for applications with a key).
-pub type Payload = serde_json::Value;
-
 /// A code sent: the answer, and where it went (for the handler's metrics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
-    pub payload: Payload,
+    pub payload: GenerateResponse,
     /// The SMS destination's country, when the code went by SMS.
     pub sms_country: Option<crate::metrics::Country>,
     pub by_sms: bool,
@@ -52,12 +52,12 @@ pub struct Sent {
 /// conversion of SMS codes is watched by country).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
-    pub payload: Payload,
+    pub payload: ValidateResponse,
     pub sms_country: Option<crate::metrics::Country>,
 }
 
-fn invalid(field: &str, message: String) -> CnfError {
-    CnfError::Invalid(ModelState::from([(format!("request.{field}"), vec![message])]))
+fn invalid(field: &str, message: String) -> PreregistrationError {
+    PreregistrationError::Invalid(model_error(format!("request.{field}"), message))
 }
 
 /// `+54 9 11 2345-6789` -> `+54 9 ** ****-**89`: the country code, the first digit and the
@@ -86,16 +86,16 @@ fn destinations(
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
-) -> Result<(Option<phone::Phone>, Option<String>), CnfError> {
+) -> Result<(Option<Phone>, Option<EmailAddress>), PreregistrationError> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
             let full = format!("+{}{number}", prefix.as_deref().unwrap_or_default());
-            let parsed = phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
+            let parsed = Phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
                 invalid(
                     "mobileNumber",
                     match e {
-                        phone::PhoneError::CountryNotAllowed(region) => {
+                        PhoneError::CountryNotAllowed(region) => {
                             format!("SMS cannot be sent to numbers of {region}.")
                         }
                         _ => {
@@ -107,13 +107,13 @@ fn destinations(
             Some(parsed)
         }
     };
-    let email =
-        match email.as_deref().filter(|e| !e.is_empty()) {
-            None => None,
-            Some(address) => Some(normalise_address(address).ok_or_else(|| {
-                invalid("emailAddress", "The field emailAddress is not a valid e-mail address.".into())
-            })?),
-        };
+    let email = match email.as_deref().filter(|e| !e.is_empty()) {
+        None => None,
+        Some(address) => Some(
+            EmailAddress::parse(address)
+                .map_err(|_| invalid("emailAddress", "The field emailAddress is not a valid e-mail address.".into()))?,
+        ),
+    };
     Ok((mobile, email))
 }
 
@@ -136,8 +136,8 @@ impl Preregistration {
         }
     }
 
-    pub fn application(&self, id: &str) -> Result<&Application, CnfError> {
-        self.config.applications.get(id).ok_or(CnfError::UnknownApplication)
+    pub fn application(&self, id: &str) -> Result<&Application, PreregistrationError> {
+        self.config.applications.get(id).ok_or(PreregistrationError::UnknownApplication)
     }
 
     fn locks(&self, destinations: &[&str]) -> Vec<Window> {
@@ -155,14 +155,14 @@ impl Preregistration {
         request: GenerateRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Sent, CnfError> {
+    ) -> Result<Sent, PreregistrationError> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
         let (phone, email) =
             destinations(config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
-        let mobile = phone.as_ref().map(|p| p.e164.clone());
-        let targets: Vec<&str> = mobile.iter().chain(email.iter()).map(String::as_str).collect();
+        let targets: Vec<&str> =
+            phone.iter().map(Phone::as_str).chain(email.iter().map(EmailAddress::as_str)).collect();
         let mut windows = Vec::new();
         for destination in &targets {
             windows.push(self.store.window("RATE", destination, config.send.limit, config.send.window_seconds * 1000));
@@ -173,7 +173,7 @@ impl Preregistration {
         let table = self.store.table();
         let mut guards: Vec<Guard> = caller.map(|c| config.common.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            guards.extend(config.common.guards.sms(table, &phone.e164, &phone.region));
+            guards.extend(config.common.guards.sms(table, phone.as_str(), phone.region()));
         }
         let locks = self.locks(&targets);
         let audit = json!({
@@ -202,9 +202,11 @@ impl Preregistration {
             let new = NewCode {
                 id,
                 application: request.application_id.clone(),
-                mobile: mobile.clone(),
-                email: email.clone(),
-                hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(CnfError::Internal)?,
+                mobile: phone.as_ref().map(Phone::to_string),
+                email: email.as_ref().map(EmailAddress::to_string),
+                hash: keys
+                    .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
+                    .ok_or(PreregistrationError::Internal)?,
                 key_version: keys.current_version(),
                 language: language.code().to_string(),
                 audit_json: audit.clone(),
@@ -213,45 +215,49 @@ impl Preregistration {
                 max_attempts: config.common.max_verify_attempts,
             };
             let mut channels = Vec::new();
-            if mobile.is_some() {
-                channels.push("SMS");
+            if phone.is_some() {
+                channels.push(Channel::Sms);
             }
             if email.is_some() {
-                channels.push("EMAIL");
+                channels.push(Channel::Email);
             }
-            let payload = json!({
-                "confirmationId": id.to_string(),
-                "channels": channels,
-                "expiresInSeconds": config.send.code_ttl_seconds,
-                "resendAfterSeconds": config.send.resend_gap_seconds,
-                "maskedMobileNumber": mobile.as_deref().map(mask_mobile),
-                "maskedEmailAddress": email.as_deref().map(mask::email),
-            });
+            let payload = GenerateResponse {
+                confirmation_id: id.to_string(),
+                channels,
+                expires_in_seconds: config.send.code_ttl_seconds,
+                resend_after_seconds: config.send.resend_gap_seconds,
+                masked_mobile_number: phone.as_ref().map(|p| mask_mobile(p.as_str())),
+                masked_email_address: email.as_ref().map(|e| mask::email(e.as_str())),
+            };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&payload, now)?);
+                let answer = serde_json::to_value(&payload).map_err(|_| PreregistrationError::Internal)?;
+                counts.push(idempotency.put(&answer, now)?);
             }
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
-                StoreOutcome::RateLimited => return Err(CnfError::RateLimited),
+                StoreOutcome::RateLimited => return Err(PreregistrationError::RateLimited),
                 StoreOutcome::Guarded { index, item } if index == guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
-                        Some(Prior::Done(payload)) => {
-                            Ok(Sent { payload, sms_country: None, by_sms: false, by_email: false })
-                        }
-                        Some(Prior::Failed) => Err(CnfError::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(CnfError::KeyReused),
-                        Some(Prior::InFlight) | None => Err(CnfError::KeyInFlight),
+                        Some(Prior::Done(answer)) => Ok(Sent {
+                            payload: serde_json::from_value(answer).map_err(|_| PreregistrationError::Internal)?,
+                            sms_country: None,
+                            by_sms: false,
+                            by_email: false,
+                        }),
+                        Some(Prior::Failed) => Err(PreregistrationError::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(PreregistrationError::KeyReused),
+                        Some(Prior::InFlight) | None => Err(PreregistrationError::KeyInFlight),
                     };
                 }
                 StoreOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
                     tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
-                    return Err(CnfError::Refused(refusal));
+                    return Err(PreregistrationError::Refused(refusal));
                 }
-                StoreOutcome::Locked => return Err(CnfError::TooManyAttempts),
+                StoreOutcome::Locked => return Err(PreregistrationError::TooManyAttempts),
             }
             if let Err(err) = self.deliver(&new, &code, language).await {
                 if let Some(idempotency) = idempotency {
@@ -259,19 +265,20 @@ impl Preregistration {
                 }
                 return Err(err);
             }
+            let channels: Vec<&str> = payload.channels.iter().map(|c| c.name()).collect();
             tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
             return Ok(Sent {
                 payload,
-                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(&p.region)),
-                by_sms: mobile.is_some(),
+                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(p.region())),
+                by_sms: phone.is_some(),
                 by_email: email.is_some(),
             });
         }
-        Err(CnfError::Busy)
+        Err(PreregistrationError::Busy)
     }
 
     /// The same code to every channel; if one refuses, the code is never usable.
-    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), CnfError> {
+    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), PreregistrationError> {
         let (sms, subject, text, html) = texts(language, code, self.config.send.code_ttl_seconds / 60);
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
@@ -290,14 +297,14 @@ impl Preregistration {
             Some(error) => {
                 tracing::error!(code_id = %new.id, error, "confirmation code delivery failed");
                 self.store.mark_undelivered(new).await?;
-                Err(CnfError::DeliveryFailed)
+                Err(PreregistrationError::DeliveryFailed)
             }
         }
     }
 
-    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, CnfError> {
+    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, PreregistrationError> {
         let id = match &request.confirmation_id {
-            Some(id) => Uuid::parse_str(id).map_err(|_| CnfError::NotFound)?,
+            Some(id) => Uuid::parse_str(id).map_err(|_| PreregistrationError::NotFound)?,
             None => {
                 let (mobile, email) = destinations(
                     &self.config,
@@ -305,35 +312,45 @@ impl Preregistration {
                     &request.mobile_number,
                     &request.email_address,
                 )?;
-                let destination = mobile.map(|p| p.e164).or(email).ok_or(CnfError::NotFound)?;
-                self.store.latest(&request.application_id, &destination).await?.ok_or(CnfError::NotFound)?
+                let destination = match (&mobile, &email) {
+                    (Some(phone), _) => phone.as_str(),
+                    (None, Some(address)) => address.as_str(),
+                    (None, None) => return Err(PreregistrationError::NotFound),
+                };
+                self.store.latest(&request.application_id, destination).await?.ok_or(PreregistrationError::NotFound)?
             }
         };
-        let code = self.store.get(&id).await?.ok_or(CnfError::NotFound)?;
+        let code = self.store.get(&id).await?.ok_or(PreregistrationError::NotFound)?;
         // Another application's code is unknown to this one.
         if code.application != request.application_id || code.delivery_failed {
-            return Err(CnfError::NotFound);
+            return Err(PreregistrationError::NotFound);
         }
         Ok(code)
     }
 
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
-    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, CnfError> {
+    pub async fn validate(
+        &self,
+        request: ValidateRequest,
+        caller: Option<&Caller>,
+    ) -> Result<Validated, PreregistrationError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
         for _ in 0..8 {
             let now = self.clock.now_ms();
             let code = match self.find(&request).await {
-                Err(CnfError::NotFound) => return Err(self.failed(CnfError::NotFound, gate.as_ref(), now).await),
+                Err(PreregistrationError::NotFound) => {
+                    return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), now).await);
+                }
                 other => other?,
             };
             let unusable = if code.verified {
-                Some(CnfError::AlreadyUsed)
+                Some(PreregistrationError::AlreadyUsed)
             } else if code.attempts >= code.max_attempts {
-                Some(CnfError::TooManyAttempts)
+                Some(PreregistrationError::TooManyAttempts)
             } else if code.expires_ms <= now {
-                Some(CnfError::Expired)
+                Some(PreregistrationError::Expired)
             } else {
                 None
             };
@@ -354,12 +371,12 @@ impl Preregistration {
                     Consumed::Yes => {
                         tracing::info!(code_id = %code.id, "confirmation code validated");
                         return Ok(Validated {
-                            payload: json!({"confirmationId": code.id.to_string(), "valid": true}),
+                            payload: ValidateResponse { confirmation_id: code.id.to_string(), valid: true },
                             sms_country: code.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
                         });
                     }
                     Consumed::Locked(_) => {
-                        return Err(self.failed(CnfError::TooManyAttempts, gate.as_ref(), now).await);
+                        return Err(self.failed(PreregistrationError::TooManyAttempts, gate.as_ref(), now).await);
                     }
                     Consumed::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
                     Consumed::Changed => continue,
@@ -374,36 +391,36 @@ impl Preregistration {
             let attempts = code.attempts + 1;
             tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
             if locked {
-                return Err(CnfError::TooManyAttempts);
+                return Err(PreregistrationError::TooManyAttempts);
             }
-            return Err(CnfError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
+            return Err(PreregistrationError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
         }
-        Err(CnfError::Busy)
+        Err(PreregistrationError::Busy)
     }
 
     /// A failed validation that touched no code still counts against the caller: `err`, or
     /// the caller's refusal once over its limit.
-    async fn failed(&self, err: CnfError, gate: Option<&Guard>, now: u64) -> CnfError {
+    async fn failed(&self, err: PreregistrationError, gate: Option<&Guard>, now: u64) -> PreregistrationError {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-                CnfError::Refused(refusal)
+                PreregistrationError::Refused(refusal)
             }
             Err(store) => store.into(),
         }
     }
 }
 
-fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> CnfError {
+fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> PreregistrationError {
     match gate {
         Some(gate) => {
             let refusal = gate.refusal(item.as_ref(), now);
             tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-            CnfError::Refused(refusal)
+            PreregistrationError::Refused(refusal)
         }
-        None => CnfError::TooManyAttempts,
+        None => PreregistrationError::TooManyAttempts,
     }
 }
 

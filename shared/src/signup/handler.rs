@@ -31,7 +31,7 @@ fn outcome(err: &SignupError) -> Outcome {
         SignupError::UserNotFound => Outcome::NotFound,
         SignupError::AlreadyConfirmed => Outcome::AlreadyUsed,
         SignupError::CodeDeliveryFailure => Outcome::DeliveryFailed,
-        SignupError::Busy | SignupError::Internal => Outcome::Error,
+        SignupError::Busy | SignupError::Internal | SignupError::Store(_) => Outcome::Error,
     }
 }
 
@@ -84,9 +84,10 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
             },
         ),
         Err(err) => {
+            crate::failure::log_store_cause(&err);
             tracing::info!(op_code = err.op_code(), "sign-up request refused: {err}");
             (
-                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                err.status(),
                 Envelope {
                     total: 0,
                     op_code: err.op_code(),
@@ -127,6 +128,7 @@ fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::StoreError;
     use crate::guards::{Refusal, Rule as Guard};
 
     fn refused(rule: Guard) -> SignupError {
@@ -151,12 +153,14 @@ mod tests {
             (CodeDeliveryFailure, Outcome::DeliveryFailed),
             (Busy, Outcome::Error),
             (Internal, Outcome::Error),
+            (Store(StoreError::Unavailable("throttled".into())), Outcome::Error),
+            (Store(StoreError::Aws("no such table".into())), Outcome::Error),
         ];
         for (err, expected) in cases {
             assert_eq!(outcome(&err), expected, "{err:?}");
-            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            assert_eq!(expected.is_server_error(), err.status().is_server_error(), "{err:?}");
             if let Outcome::Refused(_) = expected {
-                assert!((400..500).contains(&err.status()), "{err:?}");
+                assert!(err.status().is_client_error(), "{err:?}");
             }
         }
     }

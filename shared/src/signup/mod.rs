@@ -1,6 +1,10 @@
 //! Family A: Cognito-style sign-up confirmation by e-mail (`POST /CognitoSendConfirmCodeRequest`),
 //! answered in ServiceStack's `BaseResponse` envelope as JSON, XML or CSV.
 
+use lambda_http::http::StatusCode;
+
+use crate::dynamo::StoreError;
+
 pub mod format;
 pub mod handler;
 pub mod model;
@@ -13,7 +17,7 @@ pub use service::Signup;
 /// Purpose bound into every family A hash.
 pub const PURPOSE: &str = "signup-email";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum SignupError {
     #[error("{0}")]
     InvalidParameter(String),
@@ -46,6 +50,9 @@ pub enum SignupError {
     Busy,
     #[error("Internal error.")]
     Internal,
+    /// Answered as `Busy` or `Internal` (see `failure`).
+    #[error("{}", SignupError::answered_as(.0))]
+    Store(#[from] StoreError),
 }
 
 impl SignupError {
@@ -65,41 +72,40 @@ impl SignupError {
             Self::UserNotFound => 1006,
             Self::AlreadyConfirmed => 1007,
             Self::CodeDeliveryFailure => 1500,
-            Self::Busy | Self::Internal => 1999,
+            Self::Busy | Self::Internal | Self::Store(_) => 1999,
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidParameter(_) | Self::CodeMismatch => 400,
-            Self::PayloadTooLarge => 413,
-            Self::MethodNotAllowed => 405,
-            Self::ExpiredCode => 410,
-            Self::TooManyFailedAttempts | Self::LimitExceeded | Self::Refused(_) => 429,
-            Self::UserNotFound => 404,
-            Self::AlreadyConfirmed | Self::KeyInFlight => 409,
-            Self::KeyReused => 422,
-            Self::CodeDeliveryFailure => 502,
-            Self::Busy => 503,
-            Self::Internal => 500,
+            Self::InvalidParameter(_) | Self::CodeMismatch => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ExpiredCode => StatusCode::GONE,
+            Self::TooManyFailedAttempts | Self::LimitExceeded | Self::Refused(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UserNotFound => StatusCode::NOT_FOUND,
+            Self::AlreadyConfirmed | Self::KeyInFlight => StatusCode::CONFLICT,
+            Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CodeDeliveryFailure => StatusCode::BAD_GATEWAY,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(err) => Self::answered_as(err).status(),
         }
     }
-}
 
-impl SignupError {
+    /// What a store failure is answered as.
+    fn answered_as(err: &StoreError) -> Self {
+        if crate::failure::is_transient(err) { Self::Busy } else { Self::Internal }
+    }
+
     /// Seconds until a refusal no longer holds: the `Retry-After` header.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
             Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             Self::Busy => Some(crate::http::BUSY_RETRY_AFTER_SECONDS),
+            Self::Store(err) => Self::answered_as(err).retry_after(),
             _ => None,
         }
-    }
-}
-
-impl From<crate::dynamo::StoreError> for SignupError {
-    fn from(err: crate::dynamo::StoreError) -> Self {
-        err.busy_or_internal(Self::Busy, Self::Internal)
     }
 }

@@ -2,9 +2,8 @@
 //! (the seed's own sample posts JSON labelled text/csv), or XML when it starts with `<`.
 //! Property names match case-insensitively; unknown ones are ignored.
 
-use serde_json::Value;
-
 use super::SignupError;
+use crate::lenient::{self, Document, Members, Namespace, ReadError, Syntax};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SignupRequest {
@@ -26,51 +25,41 @@ impl SignupRequest {
 
     pub fn parse(body: &str) -> Result<Self, SignupError> {
         let trimmed = body.trim_start_matches('\u{feff}').trim();
-        if trimmed.is_empty() {
-            return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
-        }
-        if trimmed.starts_with('<') { Self::from_xml(trimmed) } else { Self::from_json(trimmed) }
-    }
-
-    fn from_json(body: &str) -> Result<Self, SignupError> {
-        let value: Value = serde_json::from_str(body).map_err(|e| {
-            SignupError::InvalidParameter(format!(
-                "The request body is not valid JSON (line {}, column {}).",
-                e.line(),
-                e.column()
-            ))
+        let syntax = if trimmed.starts_with('<') { Syntax::Xml } else { Syntax::Json };
+        let document = lenient::read_json_or_xml(trimmed, syntax, ROOT, Namespace::Any).map_err(|e| {
+            SignupError::InvalidParameter(match e {
+                ReadError::Empty => "EmailAddress is required.".into(),
+                ReadError::Json(e) => {
+                    format!("The request body is not valid JSON (line {}, column {}).", e.line(), e.column())
+                }
+                ReadError::NotAnObject => "The request body must be a JSON object.".into(),
+                ReadError::Xml(e) => format!("{}.", capitalise(&e.to_string())),
+                ReadError::WrongRoot => format!("The root element must be {ROOT}."),
+            })
         })?;
-        let Value::Object(map) = value else {
-            return Err(SignupError::InvalidParameter("The request body must be a JSON object.".into()));
-        };
-        let field = |name: &str| -> Result<Option<String>, SignupError> {
-            match map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Number(n)) => Ok(Some(n.to_string())),
-                Some(_) => Err(SignupError::InvalidParameter(format!("{name} must be a string."))),
+        match document {
+            Document::Json(map) => {
+                let members = Members::new(&map);
+                let field = |name: &str| {
+                    members.string(name).map_err(|_| SignupError::InvalidParameter(format!("{name} must be a string.")))
+                };
+                Ok(Self {
+                    email_address: field("EmailAddress")?,
+                    confirmation_code: field("ConfirmationCode")?,
+                    namespace: None,
+                })
             }
-        };
-        Ok(Self {
-            email_address: field("EmailAddress")?,
-            confirmation_code: field("ConfirmationCode")?,
-            namespace: None,
-        })
-    }
-
-    /// Element names are matched without their namespace, in any order.
-    fn from_xml(body: &str) -> Result<Self, SignupError> {
-        let root = crate::xml::parse(body)
-            .map_err(|e| SignupError::InvalidParameter(format!("{}.", capitalise(&e.to_string()))))?;
-        if root.name != ROOT {
-            return Err(SignupError::InvalidParameter(format!("The root element must be {ROOT}.")));
+            // Element names are matched without their namespace, in any order; an element's
+            // own text is its value, whatever else it holds.
+            Document::Xml(root) => {
+                let text = |name: &str| root.child(name).map(|e| e.text.clone());
+                Ok(Self {
+                    email_address: text("EmailAddress"),
+                    confirmation_code: text("ConfirmationCode"),
+                    namespace: root.namespace.clone().filter(|ns| !ns.is_empty()),
+                })
+            }
         }
-        let text = |name: &str| root.child(name).map(|e| e.text.clone());
-        Ok(Self {
-            email_address: text("EmailAddress"),
-            confirmation_code: text("ConfirmationCode"),
-            namespace: root.namespace.clone().filter(|ns| !ns.is_empty()),
-        })
     }
 }
 

@@ -12,7 +12,7 @@ use super::{PURPOSE, SignupError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{ConfigError, SignupConfig};
-use crate::email::{Email, EmailSender, html_escape, normalise_address};
+use crate::email::{Email, EmailAddress, EmailSender, html_escape};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
 use crate::startup::Seams;
@@ -116,8 +116,8 @@ impl Signup {
         if raw.trim().is_empty() {
             return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
         }
-        let address = normalise_address(raw)
-            .ok_or_else(|| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
+        let address = EmailAddress::parse(raw)
+            .map_err(|_| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
         match request.code() {
             None => self.send(&address, caller, idempotency).await,
             Some(code) => {
@@ -131,10 +131,11 @@ impl Signup {
 
     pub async fn send(
         &self,
-        address: &str,
+        address: &EmailAddress,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
     ) -> Result<User, SignupError> {
+        let address = address.as_str();
         let config = &self.config;
         let mut windows =
             vec![self.store.window("RATE", address, config.send.limit, config.send.window_seconds * 1000)];
@@ -217,7 +218,13 @@ impl Signup {
     /// Every failed confirmation counts against the caller. An address that never asked for a
     /// code answers like a wrong code, after the same work, so confirming does not tell which
     /// addresses have signed up.
-    pub async fn confirm(&self, address: &str, code: &str, caller: Option<&Caller>) -> Result<User, SignupError> {
+    pub async fn confirm(
+        &self,
+        address: &EmailAddress,
+        code: &str,
+        caller: Option<&Caller>,
+    ) -> Result<User, SignupError> {
+        let address = address.as_str();
         let lock = self.lock(address);
         let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
         let keys = &self.config.common.keys;

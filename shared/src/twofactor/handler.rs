@@ -13,9 +13,10 @@ use super::service::TwoFactor;
 use super::{Code, TwoFactorError};
 use crate::http::{self, BodyError};
 use crate::idempotency::Idempotency;
+use crate::lenient::Syntax;
 use crate::metrics::{Country, Family, Operation, Outcome, Record, Rule};
 
-/// How a refused or failed request ended, for the metrics (next to `status`: a test holds
+/// How a refused or failed request ended, for the metrics (next to `TwoFactorError::status`: a test holds
 /// the two together).
 fn outcome(err: &TwoFactorError) -> Outcome {
     match err {
@@ -33,12 +34,8 @@ fn outcome(err: &TwoFactorError) -> Outcome {
         TwoFactorError::Mismatch { .. } => Outcome::Mismatch,
         TwoFactorError::AlreadyVerified => Outcome::AlreadyUsed,
         TwoFactorError::SmsFailed => Outcome::DeliveryFailed,
-        TwoFactorError::Busy | TwoFactorError::Internal => Outcome::Error,
+        TwoFactorError::Busy | TwoFactorError::Internal | TwoFactorError::Store(_) => Outcome::Error,
     }
-}
-
-fn status(err: &TwoFactorError) -> StatusCode {
-    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFactorError> {
@@ -57,19 +54,22 @@ fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFacto
 /// JSON, or XML when `Accept` prefers it.
 fn respond<T: serde::Serialize>(
     status: StatusCode,
-    xml: bool,
+    syntax: Syntax,
     body: &T,
     to_xml: impl Fn(&T) -> String,
 ) -> Response<Body> {
-    if xml { http::xml_response(status, to_xml(body)) } else { http::json_response(status, body) }
+    match syntax {
+        Syntax::Xml => http::xml_response(status, to_xml(body)),
+        Syntax::Json => http::json_response(status, body),
+    }
 }
 
 pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let started = Instant::now();
     let accept_language = http::header(request.headers(), "accept-language");
-    let xml = http::prefers_xml(request.headers());
+    let answer_syntax = Syntax::accepted(request.headers());
     let parsed = body_of(&request, "/CreateTwoFactorSmsOtp")
-        .and_then(|b| CreateRequest::read(b, http::is_xml_body(request.headers(), b)));
+        .and_then(|b| CreateRequest::read(b, Syntax::of_body(request.headers(), b)));
     // An `IsSync: false` OTP's SMS is the sender's to deliver (and count).
     let sync = parsed.as_ref().is_ok_and(|p| p.is_sync);
     let idempotency = Idempotency::of(&request, "2fa-create", &app.config.common.keys, app.store.table())
@@ -91,7 +91,7 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     let response = match outcome {
         Ok(created) => respond(
             StatusCode::OK,
-            xml,
+            answer_syntax,
             &CreateResponse {
                 id: created.numeric_id,
                 otp_id_reference: Some(created.otp_id.to_string()),
@@ -106,8 +106,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
             CreateResponse::to_xml,
         ),
         Err(err) => {
+            crate::failure::log_store_cause(&err);
             tracing::info!(code = err.code().number(), "create refused: {err}");
-            let response = respond(status(&err), xml, &CreateResponse::failure(&err), CreateResponse::to_xml);
+            let response = respond(err.status(), answer_syntax, &CreateResponse::failure(&err), CreateResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };
@@ -117,9 +118,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
 
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let xml = http::prefers_xml(request.headers());
+    let answer_syntax = Syntax::accepted(request.headers());
     let parsed = body_of(&request, "/VerifyTwoFactorSmsOtp")
-        .and_then(|b| VerifyRequest::read(b, http::is_xml_body(request.headers(), b)));
+        .and_then(|b| VerifyRequest::read(b, Syntax::of_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
         Ok(parsed) => http::within(app.config.common.request_deadline, app.verify(parsed))
@@ -136,13 +137,15 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let response = match outcome {
         Ok(verified) => respond(
             StatusCode::OK,
-            xml,
+            answer_syntax,
             &VerifyResponse::success(verified.otp_id.to_string(), verified.remaining_attempts, verified.phone),
             VerifyResponse::to_xml,
         ),
         Err(err) => {
+            crate::failure::log_store_cause(&err);
             tracing::info!(code = err.code().number(), "verify refused: {err}");
-            let response = respond(status(&err), xml, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
+            let response =
+                respond(err.status(), answer_syntax, &VerifyResponse::failure(&err, otp_id), VerifyResponse::to_xml);
             http::with_retry_after(response, err.retry_after())
         }
     };
@@ -153,6 +156,7 @@ pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::StoreError;
     use crate::guards::{Refusal, Rule as Guard};
 
     fn refusal(rule: Guard) -> Refusal {
@@ -180,11 +184,13 @@ mod tests {
             (SmsFailed, Outcome::DeliveryFailed),
             (Busy, Outcome::Error),
             (Internal, Outcome::Error),
+            (Store(StoreError::Unavailable("throttled".into())), Outcome::Error),
+            (Store(StoreError::Aws("no such table".into())), Outcome::Error),
         ];
         for (err, expected) in cases {
             assert_eq!(outcome(&err), expected, "{err:?}");
             // What the metrics call a server error is what the answer's status says.
-            assert_eq!(expected.is_server_error(), err.status() >= 500, "{err:?}");
+            assert_eq!(expected.is_server_error(), err.status().is_server_error(), "{err:?}");
             assert_eq!(
                 matches!(expected, Outcome::Refused(Rule::BadInput)),
                 err.code() == super::Code::InvalidRequest || err.code() == super::Code::TwoFactorConfigurationNotFound,

@@ -1,5 +1,9 @@
 //! Family C: two-factor SMS one-time passwords (`/api/TwoFactor/...`).
 
+use lambda_http::http::StatusCode;
+
+use crate::dynamo::StoreError;
+
 pub mod handler;
 pub mod request;
 pub mod response;
@@ -69,7 +73,7 @@ impl Code {
 }
 
 /// Every way a family C operation can fail, with the status and `Code` it answers.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum TwoFactorError {
     #[error("{0}")]
     InvalidRequest(String),
@@ -106,6 +110,9 @@ pub enum TwoFactorError {
     Busy,
     #[error("internal error")]
     Internal,
+    /// Answered as `Busy` or `Internal` (see `failure`).
+    #[error("{}", TwoFactorError::answered_as(.0))]
+    Store(#[from] StoreError),
 }
 
 impl TwoFactorError {
@@ -125,41 +132,40 @@ impl TwoFactorError {
             Self::TooManyAttempts => Code::MaxVerifyAttemptsExceeded,
             Self::AlreadyVerified => Code::OtpAlreadyVerified,
             Self::SmsFailed => Code::SmsSendFailed,
-            Self::Busy | Self::Internal => Code::InternalError,
+            Self::Busy | Self::Internal | Self::Store(_) => Code::InternalError,
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::ConfigurationNotFound(_) | Self::Mismatch { .. } => 400,
-            Self::PayloadTooLarge => 413,
-            Self::MethodNotAllowed => 405,
-            Self::OtpNotFound | Self::UnknownPath => 404,
-            Self::Expired => 410,
-            Self::AlreadyVerified | Self::KeyInFlight => 409,
-            Self::KeyReused => 422,
-            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => 429,
-            Self::SmsFailed => 502,
-            Self::Busy => 503,
-            Self::Internal => 500,
+            Self::InvalidRequest(_) | Self::ConfigurationNotFound(_) | Self::Mismatch { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::OtpNotFound | Self::UnknownPath => StatusCode::NOT_FOUND,
+            Self::Expired => StatusCode::GONE,
+            Self::AlreadyVerified | Self::KeyInFlight => StatusCode::CONFLICT,
+            Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited | Self::Refused(_) | Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::SmsFailed => StatusCode::BAD_GATEWAY,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(err) => Self::answered_as(err).status(),
         }
     }
-}
 
-impl TwoFactorError {
+    /// What a store failure is answered as.
+    fn answered_as(err: &StoreError) -> Self {
+        if crate::failure::is_transient(err) { Self::Busy } else { Self::Internal }
+    }
+
     /// Seconds until a refusal no longer holds: the `Retry-After` header.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Refused(refusal) => Some(refusal.retry_after_seconds),
             Self::KeyInFlight => Some(crate::idempotency::IN_FLIGHT_MS / 1000),
             Self::Busy => Some(crate::http::BUSY_RETRY_AFTER_SECONDS),
+            Self::Store(err) => Self::answered_as(err).retry_after(),
             _ => None,
         }
-    }
-}
-
-impl From<crate::dynamo::StoreError> for TwoFactorError {
-    fn from(err: crate::dynamo::StoreError) -> Self {
-        err.busy_or_internal(Self::Busy, Self::Internal)
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::TwoFactorError;
+use crate::lenient::{self, Members, Namespace, ReadError, Syntax, WholeFloats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
@@ -30,65 +31,44 @@ pub struct VerifyRequest {
 
 const MAX_SOURCE_CHARS: usize = 256;
 
+/// The seed's DataContract namespace of both request types.
+pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request";
+
+/// A request's members, with every failure in family C's words.
 struct Fields {
     map: Map<String, Value>,
     errors: Vec<String>,
 }
 
-/// The seed's DataContract namespace of both request types.
-pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request";
-
 impl Fields {
     /// JSON, or XML in the seed's DataContract form (root `root`, the seed's namespace,
     /// members in any order).
-    fn read(body: &str, xml: bool, root: &str) -> Result<Self, TwoFactorError> {
-        if !xml {
-            return Self::parse(body);
-        }
-        let element = crate::xml::parse(body).map_err(|e| TwoFactorError::InvalidRequest(e.to_string()))?;
-        if element.name != root || element.namespace.as_deref().is_some_and(|ns| ns != REQUEST_NAMESPACE) {
-            return Err(TwoFactorError::InvalidRequest(format!(
-                "the root element must be {root} in namespace {REQUEST_NAMESPACE}"
-            )));
-        }
-        match crate::xml::to_json(&element) {
-            Value::Object(map) => Ok(Self { map, errors: Vec::new() }),
-            _ => Ok(Self { map: Map::new(), errors: Vec::new() }),
-        }
+    fn read(body: &str, syntax: Syntax, root: &str) -> Result<Self, TwoFactorError> {
+        let document =
+            lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
+                TwoFactorError::InvalidRequest(match e {
+                    ReadError::Empty => "the request body is empty".into(),
+                    ReadError::NotAnObject => "the request body must be a JSON object".into(),
+                    ReadError::Xml(e) => e.to_string(),
+                    ReadError::Json(e) => {
+                        format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column())
+                    }
+                    ReadError::WrongRoot => format!("the root element must be {root} in namespace {REQUEST_NAMESPACE}"),
+                })
+            })?;
+        Ok(Self { map: document.into_members(), errors: Vec::new() })
     }
 
-    fn parse(body: &str) -> Result<Self, TwoFactorError> {
-        if body.trim().is_empty() {
-            return Err(TwoFactorError::InvalidRequest("the request body is empty".into()));
-        }
-        match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(Self { map, errors: Vec::new() }),
-            Ok(_) => Err(TwoFactorError::InvalidRequest("the request body must be a JSON object".into())),
-            Err(e) => Err(TwoFactorError::InvalidRequest(format!(
-                "the request body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))),
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.map
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_null())
+    fn members(&self) -> Members<'_> {
+        Members::new(&self.map)
     }
 
     fn string(&mut self, name: &str) -> Option<String> {
-        match self.get(name)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => {
-                self.errors.push(format!("{name} must be a string"));
-                None
-            }
-        }
+        let read = self.members().string(name).ok();
+        read.unwrap_or_else(|| {
+            self.errors.push(format!("{name} must be a string"));
+            None
+        })
     }
 
     fn required_string(&mut self, name: &str) -> Option<String> {
@@ -104,36 +84,22 @@ impl Fields {
         }
     }
 
-    /// A C# `int`: a JSON integer, an integral number, or a string holding one.
+    /// A C# `int`, 0 when absent.
     fn int(&mut self, name: &str) -> i64 {
-        let parsed = match self.get(name) {
-            None => return 0,
-            Some(Value::Number(n)) => {
-                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
-            }
-            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-            Some(_) => None,
-        };
-        match parsed.filter(|v| i32::try_from(*v).is_ok()) {
-            Some(v) => v,
-            None => {
-                self.errors.push(format!("{name} must be an integer"));
-                0
-            }
-        }
+        let read = self.members().int32(name, WholeFloats::Accepted).ok();
+        read.map(Option::unwrap_or_default).unwrap_or_else(|| {
+            self.errors.push(format!("{name} must be an integer"));
+            0
+        })
     }
 
+    /// false when absent.
     fn bool(&mut self, name: &str) -> bool {
-        match self.get(name) {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => true,
-            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => false,
-            Some(_) => {
-                self.errors.push(format!("{name} must be true or false"));
-                false
-            }
-        }
+        let read = self.members().boolean(name).ok();
+        read.map(Option::unwrap_or_default).unwrap_or_else(|| {
+            self.errors.push(format!("{name} must be true or false"));
+            false
+        })
     }
 
     fn guid(&mut self, name: &str) -> Uuid {
@@ -158,11 +124,11 @@ impl Fields {
 
 impl CreateRequest {
     pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
-        Self::read(body, false)
+        Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, xml: bool) -> Result<Self, TwoFactorError> {
-        let mut f = Fields::read(body, xml, "CreateTwoFactorSmsOtpRequest")?;
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, TwoFactorError> {
+        let mut f = Fields::read(body, syntax, "CreateTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let gsm_number = f.required_string("GsmNumber").unwrap_or_default();
         let configuration_id = f.int("TwoFactorConfigurationId");
@@ -199,11 +165,11 @@ impl CreateRequest {
 
 impl VerifyRequest {
     pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
-        Self::read(body, false)
+        Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, xml: bool) -> Result<Self, TwoFactorError> {
-        let mut f = Fields::read(body, xml, "VerifyTwoFactorSmsOtpRequest")?;
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, TwoFactorError> {
+        let mut f = Fields::read(body, syntax, "VerifyTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let otp_id = f.guid("OtpIdReference");
         let otp_code = f.required_string("OtpCode").map(|c| c.trim().to_string()).unwrap_or_default();
@@ -243,20 +209,20 @@ mod tests {
     #[test]
     fn when_seed_xml_sample_is_read_should_equal_its_json_twin() {
         let xml = r#"<CreateTwoFactorSmsOtpRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request"> <GsmNumber>sample string 2</GsmNumber> <IsSync>true</IsSync> <MaxSMSCount>4</MaxSMSCount> <MaxSMSInterval>5</MaxSMSInterval> <OtpExpirationPeriod>6</OtpExpirationPeriod> <Source>sample string 7</Source> <TwoFactorConfigurationId>3</TwoFactorConfigurationId> <UserId>3698b76f-a5c0-4b04-b579-bc084019fb95</UserId> </CreateTwoFactorSmsOtpRequest>"#;
-        assert_eq!(CreateRequest::read(xml, true).unwrap(), CreateRequest::parse(SEED).unwrap());
+        assert_eq!(CreateRequest::read(xml, Syntax::Xml).unwrap(), CreateRequest::parse(SEED).unwrap());
         let nil = xml.replace("<Source>sample string 7</Source>", r#"<Source i:nil="true"/>"#);
-        assert_eq!(CreateRequest::read(&nil, true).unwrap().source, None);
+        assert_eq!(CreateRequest::read(&nil, Syntax::Xml).unwrap().source, None);
     }
 
     #[test]
     fn when_xml_root_or_namespace_is_wrong_should_refuse() {
         let wrong_root = r#"<VerifyTwoFactorSmsOtpRequest xmlns="http://schemas.datacontract.org/2004/07/BusinessLayer.Dto.Request"/>"#;
-        assert!(invalid(CreateRequest::read(wrong_root, true)).contains("root element"));
+        assert!(invalid(CreateRequest::read(wrong_root, Syntax::Xml)).contains("root element"));
         let wrong_ns = r#"<CreateTwoFactorSmsOtpRequest xmlns="urn:other"><GsmNumber>1</GsmNumber></CreateTwoFactorSmsOtpRequest>"#;
-        assert!(invalid(CreateRequest::read(wrong_ns, true)).contains("namespace"));
-        assert!(invalid(CreateRequest::read("<CreateTwoFactorSmsOtpRequest>", true)).contains("not valid XML"));
+        assert!(invalid(CreateRequest::read(wrong_ns, Syntax::Xml)).contains("namespace"));
+        assert!(invalid(CreateRequest::read("<CreateTwoFactorSmsOtpRequest>", Syntax::Xml)).contains("not valid XML"));
         let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaaaaaa">]><CreateTwoFactorSmsOtpRequest><Source>&a;</Source></CreateTwoFactorSmsOtpRequest>"#;
-        assert!(invalid(CreateRequest::read(bomb, true)).contains("DTD"));
+        assert!(invalid(CreateRequest::read(bomb, Syntax::Xml)).contains("DTD"));
     }
 
     #[test]

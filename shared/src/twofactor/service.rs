@@ -12,9 +12,10 @@ use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
 use crate::idempotency::{Idempotency, Prior};
+use crate::phone::Phone;
 use crate::sms::SmsSender;
 use crate::startup::Seams;
-use crate::{codes, mask, phone};
+use crate::{codes, mask};
 
 /// Upper bounds of the request's own limits (API.md: the interval at most one day).
 const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
@@ -157,16 +158,16 @@ impl TwoFactor {
     ) -> Result<Created, TwoFactorError> {
         let profile = self.profile(request.configuration_id)?;
         let limits = limits(&request, profile)?;
-        let phone = phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
+        let phone = Phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
             .map_err(|e| TwoFactorError::InvalidRequest(format!("GsmNumber {e}")))?;
         let (language, _) = profile.message(accept_language);
         let language = language.to_string();
         let windows = [
-            self.store.rate_window(&phone.e164, limits.max_sms_count, limits.interval_seconds * 1000),
-            self.store.daily_window(&phone.e164, self.config.sms_daily_limit_per_number),
+            self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
+            self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
-        let guards = self.config.common.guards.sms(self.store.table(), &phone.e164, &phone.region);
-        let lock = self.failure_window(&phone.e164);
+        let guards = self.config.common.guards.sms(self.store.table(), phone.as_str(), phone.region());
+        let lock = self.failure_window(phone.as_str());
         let keys = &self.config.common.keys;
 
         // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
@@ -181,7 +182,7 @@ impl TwoFactor {
                 id,
                 numeric_id: next_id(),
                 user_id: request.user_id,
-                phone: phone.e164.clone(),
+                phone: phone.to_string(),
                 hash: keys
                     .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
                     .ok_or(TwoFactorError::Internal)?,
@@ -201,7 +202,7 @@ impl TwoFactor {
                 reference: reference.clone(),
                 code: None,
                 expires_in_seconds: limits.expiration_seconds,
-                phone: phone.e164.clone(),
+                phone: phone.to_string(),
             };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
@@ -211,7 +212,7 @@ impl TwoFactor {
                 CreateOutcome::Created => {}
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {
-                    tracing::info!(phone = %mask::phone(&phone.e164), "OTP refused: send limit reached");
+                    tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
                     return Err(TwoFactorError::RateLimited);
                 }
                 CreateOutcome::Guarded { index, item } if index == guards.len() => {
@@ -225,19 +226,19 @@ impl TwoFactor {
                 }
                 CreateOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
-                    tracing::warn!(phone = %mask::phone(&phone.e164), rule = ?refusal.rule, "OTP refused: {refusal}");
+                    tracing::warn!(phone = %mask::phone(phone.as_str()), rule = ?refusal.rule, "OTP refused: {refusal}");
                     return Err(TwoFactorError::Refused(refusal));
                 }
                 CreateOutcome::DestinationLocked => {
-                    tracing::warn!(phone = %mask::phone(&phone.e164), "OTP refused: number locked by failed verifications");
+                    tracing::warn!(phone = %mask::phone(phone.as_str()), "OTP refused: number locked by failed verifications");
                     return Err(TwoFactorError::TooManyAttempts);
                 }
             }
             if request.is_sync {
                 let text = sms_text(profile, &language, &code, &reference);
-                if let Err(err) = self.sms.send(&phone.e164, &text, &profile.sender_id).await {
-                    let error = mask::redact(&err.to_string(), &phone.e164, &code);
-                    tracing::error!(phone = %mask::phone(&phone.e164), otp = %id, error, "SMS send failed");
+                if let Err(err) = self.sms.send(phone.as_str(), &text, &profile.sender_id).await {
+                    let error = mask::redact(&err.to_string(), phone.as_str(), &code);
+                    tracing::error!(phone = %mask::phone(phone.as_str()), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
                     self.store.finish_delivery(&id, "failed", Some("SMS send failed"), false).await?;
                     if let Some(idempotency) = idempotency {
@@ -246,7 +247,7 @@ impl TwoFactor {
                     return Err(TwoFactorError::SmsFailed);
                 }
             }
-            tracing::info!(phone = %mask::phone(&phone.e164), otp = %id, sync = request.is_sync, "OTP created");
+            tracing::info!(phone = %mask::phone(phone.as_str()), otp = %id, sync = request.is_sync, "OTP created");
             return Ok(Created { code: self.config.return_otp_code.then_some(code), ..created });
         }
         Err(TwoFactorError::Busy)
