@@ -16,6 +16,7 @@ use crate::dynamo::Window;
 use crate::email::{Email, EmailSender, normalise_address};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::schema::WindowKind;
 use crate::sms::SmsSender;
 use crate::{codes, mask, phone};
 
@@ -137,7 +138,7 @@ impl Preregistration {
         let window_ms = self.config.destination_failure_window_seconds * 1000;
         destinations
             .iter()
-            .map(|d| self.store.window("FAIL", d, self.config.destination_failure_limit, window_ms))
+            .map(|d| self.store.window(WindowKind::Fail, d, self.config.destination_failure_limit, window_ms))
             .collect()
     }
 
@@ -159,13 +160,13 @@ impl Preregistration {
         let mut windows = Vec::new();
         for destination in &targets {
             windows.push(self.store.window(
-                "RATE",
+                WindowKind::Rate,
                 destination,
                 config.cnf_send_limit,
                 config.cnf_send_window_seconds * 1000,
             ));
             if config.cnf_resend_gap_seconds > 0 {
-                windows.push(self.store.window("GAP", destination, 1, config.cnf_resend_gap_seconds * 1000));
+                windows.push(self.store.window(WindowKind::Gap, destination, 1, config.cnf_resend_gap_seconds * 1000));
             }
         }
         let table = self.store.table();
