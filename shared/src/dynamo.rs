@@ -23,10 +23,10 @@ pub type Item = HashMap<String, AttributeValue>;
 /// or a cancelled transaction's reason.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
-/// How many times a write is tried while it collides with concurrent ones or guesses a
-/// window wrong. A collision clears within one back-off (5 to 40 ms) unless tens of
-/// requests hit one item at once, and a wrong guess costs one try per window: 8 leaves room
-/// for both, and 8 back-offs (at most ~0.3 s) stay far inside the function's deadline.
+/// How many times a write is tried while it collides with concurrent writes to its items or
+/// guessed a window wrong (one more try per window): enough for a few concurrent writers on
+/// one item to take turns, and 8 back-offs of at most 40 ms stay far inside the function's
+/// deadline. Past it, `Contention` (503): the caller's retry is the better back-off.
 pub const MAX_WRITE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
