@@ -2,7 +2,7 @@
 //! `docs/table.md` says, for each item type, what it holds, who writes it and who reads it.
 //!
 //! Names are short because every byte of a name is stored, read and paid for on every item.
-//! Expressions are written with these constants through [`expression!`], which formats each
+//! Expressions are written with these constants through `expression!`, which formats each
 //! one once per process: a request pays what a string literal costs.
 
 /// The partition key of every item: the item's kind and subject (`OTP#<uuid>`).

@@ -174,8 +174,8 @@ impl CodeStore {
             locks.iter().map(|l| l.not_full(now_ms).map(dynamo::check_item)).collect::<Result<Vec<_>, _>>()?;
         others.push(put_new(&self.table, item)?);
         for destination in code.destinations() {
-            // `pcid` keeps the code this one replaces, for `undo_latest` if this one is never
-            // delivered ("" when there was none).
+            // The previous code id keeps the code this one replaces, for `mark_undelivered` if
+            // this one is never delivered ("" when there was none).
             let pointer = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&latest_pk(&code.application, destination), CODE_SK)))

@@ -38,7 +38,7 @@ pub struct User {
 
 impl User {
     /// What an `Idempotency-Key` replays: the user as the send answered it, under the names
-    /// of its attributes (an `ev` that is a JSON boolean, not a stored flag).
+    /// of its attributes (`EMAIL_VERIFIED` a JSON boolean here, not a stored flag).
     pub fn to_answer(&self) -> serde_json::Value {
         serde_json::json!({
             USER_ID: self.user_id,

@@ -4,13 +4,13 @@
 //! item's key). The stream delivers that write to this sender even if the create function
 //! was frozen right after answering, and nothing is written twice: the item is the outbox.
 //! A record whose SMS could not be handed to SNS is reported as a batch item failure, so
-//! Lambda retries it. Each refused send is counted on the OTP (`dla`); the last one the
-//! mapping allows (`SMS_DELIVERY_ATTEMPTS`: its first try and 3 retries) gives up: the OTP
-//! is recorded as failed on its own item, its sealed code erased, and the record reported
-//! done, so what gave up is found by the OTP's id. The on-failure queue then only receives
-//! what could not even be recorded (DynamoDB down too), and records never delivered (past
-//! `MaximumRecordAgeInSeconds`) are swept: the OTP's watch item expires with it, and its TTL
-//! removal reaches this sender, which records a still-pending OTP as failed.
+//! Lambda retries it. Each refused send is counted on the OTP (`schema::FAILED_SENDS`); the
+//! last one the mapping allows (`SMS_DELIVERY_ATTEMPTS`: its first try and 3 retries) gives
+//! up: the OTP is recorded as failed on its own item, its sealed code erased, and the record
+//! reported done, so what gave up is found by the OTP's id. The on-failure queue then only
+//! receives what could not even be recorded (DynamoDB down too), and records never delivered
+//! (past `MaximumRecordAgeInSeconds`) are swept: the OTP's watch item expires with it, and its
+//! TTL removal reaches this sender, which records a still-pending OTP as failed.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
