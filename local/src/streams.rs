@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use shared::schema::{PK, SEALED_CODE, WATCH_PREFIX};
 use shared::twofactor::{TwoFactor, sender};
 
 const POLL: Duration = Duration::from_millis(200);
@@ -17,16 +18,16 @@ const MAX_RETRIES: u32 = 3;
 /// removals of watch items (which moto never makes: it does not expire items).
 fn passes_filter(record: &aws_sdk_dynamodbstreams::types::Record) -> bool {
     let name = record.event_name().map(|n| n.as_str().to_string()).unwrap_or_default();
-    let sealed = record.dynamodb().and_then(|d| d.new_image()).is_some_and(|image| image.contains_key("sct"));
+    let sealed = record.dynamodb().and_then(|d| d.new_image()).is_some_and(|image| image.contains_key(SEALED_CODE));
     let by_ttl = record
         .user_identity()
         .is_some_and(|u| u.r#type() == Some("Service") && u.principal_id() == Some("dynamodb.amazonaws.com"));
     let watch = record
         .dynamodb()
         .and_then(|d| d.keys())
-        .and_then(|keys| keys.get("pk"))
+        .and_then(|keys| keys.get(PK))
         .and_then(|pk| pk.as_s().ok())
-        .is_some_and(|pk| pk.starts_with("OTPW#"));
+        .is_some_and(|pk| pk.starts_with(WATCH_PREFIX));
     (name == "INSERT" && sealed) || (name == "REMOVE" && by_ttl && watch)
 }
 

@@ -1,17 +1,18 @@
 //! Using a stored one-time code: consuming it, or counting a failed attempt against it and
 //! against its destinations' failure locks. Shared by the three families.
 //!
-//! The stored codes share these attributes: `h` / `kv` (hash and key version), `exp` (epoch
-//! ms), `att` / `matt` (failed attempts / maximum), `vat` (verified at), `dlv` (`failed` when
-//! the code never reached its owner). Family A keeps its code inside the user item, under
-//! other names, and passes its own updates.
+//! Families B and C store codes of one shape (`docs/table.md`): hash and key version, expiry,
+//! failed attempts and their maximum, verified at, delivery state. Family A keeps its code
+//! inside the user item, under other names, and passes its own updates.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, Update};
 
 use crate::dynamo::{
-    Item, Refusal, StoreError, Window, WindowState, backoff, check_item, fail_on_other, n, s, transact, update_item,
+    Item, MAX_WRITE_ATTEMPTS, Refusal, StoreError, Window, WindowState, backoff, check_item, fail_on_other, n, s,
+    transact, update_item,
 };
+use crate::schema::{ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Consumed {
@@ -41,14 +42,14 @@ pub async fn consume_code(
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(item_key))
-        .update_expression("SET vat = :now")
-        .condition_expression(
-            "attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed",
-        )
+        .update_expression(expression!("SET {VERIFIED_AT} = :now"))
+        .condition_expression(expression!(
+            "attribute_exists({PK}) AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+             AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
+        ))
         .expression_attribute_values(":now", n(now_ms))
-        .expression_attribute_values(":failed", s("failed"))
-        .build()
-        .map_err(|e| StoreError::Build(e.to_string()))?;
+        .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+        .build()?;
     let mut items = locks.iter().map(|l| l.not_full(now_ms).map(check_item)).collect::<Result<Vec<_>, _>>()?;
     items.extend(gates.iter().cloned().map(check_item));
     items.push(update_item(update));
@@ -77,11 +78,13 @@ pub fn failed_attempt(table: &str, item_key: Item) -> Result<Update, StoreError>
     Update::builder()
         .table_name(table)
         .set_key(Some(item_key))
-        .update_expression("SET att = att + :one")
-        .condition_expression("attribute_exists(pk) AND attribute_not_exists(vat) AND att < matt")
+        .update_expression(expression!("SET {ATTEMPTS} = {ATTEMPTS} + :one"))
+        .condition_expression(expression!(
+            "attribute_exists({PK}) AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS}"
+        ))
         .expression_attribute_values(":one", n(1))
         .build()
-        .map_err(|e| StoreError::Build(e.to_string()))
+        .map_err(StoreError::from)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,15 +140,29 @@ impl LockStep {
     }
 }
 
+/// Whether the destinations' lock windows are likely open: a DynamoDB update cannot choose
+/// between opening a window and counting in it, so the first try guesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockGuess {
+    /// The code has failed before: that failure opened the windows, unless a day has passed.
+    LikelyOpen,
+    LikelyClosed,
+}
+
+impl LockGuess {
+    /// The guess for a code that has failed `attempts` times.
+    pub fn after(attempts: u32) -> Self {
+        if attempts > 0 { Self::LikelyOpen } else { Self::LikelyClosed }
+    }
+}
+
 /// Counts one failed attempt: `attempt` (the code's own update, refused when the code is no
 /// longer usable) and one event in each lock window, all in one transaction, so a code's
 /// failures and its destinations' counts never disagree.
 ///
-/// A lock window is either closed (the next failure opens it) or open (it counts), and a
-/// DynamoDB update cannot choose between the two, so the first try guesses:
-/// `lock_likely_open`, which callers set when the code has failed before (its window was
-/// opened then, unless a day has passed). A wrong guess costs one more call; the refusal
-/// returns the window, so the second try is right.
+/// A lock window is either closed (the next failure opens it) or open (it counts): the first
+/// try follows `guess`. A wrong guess costs one more call; the refusal returns the window, so
+/// the second try is right.
 ///
 /// `gates` count the failure too (the caller's failures, `guards::Guard::count_update`): one
 /// that is already full refuses the whole step, so a caller over its limit spends none of the
@@ -155,12 +172,15 @@ pub async fn count_failure(
     attempt: Update,
     locks: &[Window],
     gates: &[Update],
-    lock_likely_open: bool,
+    guess: LockGuess,
     now_ms: u64,
 ) -> Result<Failure, StoreError> {
-    let first = if lock_likely_open { LockStep::Below } else { LockStep::Open };
+    let first = match guess {
+        LockGuess::LikelyOpen => LockStep::Below,
+        LockGuess::LikelyClosed => LockStep::Open,
+    };
     let mut steps = vec![first; locks.len()];
-    for _ in 0..8 {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
         let mut items = vec![update_item(attempt.clone())];
         for (lock, step) in locks.iter().zip(&steps) {
             items.push(update_item(step.update(lock, now_ms)?));
@@ -201,13 +221,14 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::schema::{COUNT, WINDOW_START};
 
     fn lock(max: u32) -> Window {
         Window::new("t", "FAIL#x", max, 10_000)
     }
 
     fn window(ws: u64, cnt: u32) -> Item {
-        HashMap::from([("ws".to_string(), n(ws)), ("cnt".to_string(), n(cnt))])
+        HashMap::from([(WINDOW_START.to_string(), n(ws)), (COUNT.to_string(), n(cnt))])
     }
 
     #[test]

@@ -8,25 +8,39 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
+use crate::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, expression};
+
 pub type Item = HashMap<String, AttributeValue>;
+
+/// What a failed call came from: the SDK's error as it was (request id, code, HTTP answer),
+/// or a cancelled transaction's reason.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// How many times a write is tried while it collides with concurrent writes to its items or
+/// guessed a window wrong (one more try per window): enough for a few concurrent writers on
+/// one item to take turns, and 8 back-offs of at most 40 ms stay far inside the function's
+/// deadline. Past it, `Contention` (503): the caller's retry is the better back-off.
+pub const MAX_WRITE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB call failed: {0}")]
-    Aws(String),
+    // The cause's whole context in the message: the SDK's own Display says only "service
+    // error", and handlers log this message.
+    #[error("DynamoDB call failed: {}", DisplayErrorContext(.0.as_ref()))]
+    Aws(#[source] Cause),
     /// Throttled, a 5xx, a timeout or no connection, after the SDK's own retries: the
     /// request was sound and may pass later (503 and `Retry-After`, not 500).
-    #[error("DynamoDB unavailable: {0}")]
-    Unavailable(String),
+    #[error("DynamoDB unavailable: {}", DisplayErrorContext(.0.as_ref()))]
+    Unavailable(#[source] Cause),
     #[error("DynamoDB request could not be built: {0}")]
-    Build(String),
+    Build(#[from] BuildError),
     #[error("too much contention on one item; try again")]
     Contention,
     #[error("stored item is malformed: {0}")]
@@ -39,9 +53,8 @@ impl StoreError {
     /// validation error, a missing table, denied access) is a fault of ours, `Aws`.
     pub fn sdk<E>(err: SdkError<E, HttpResponse>) -> Self
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let text = DisplayErrorContext(&err).to_string();
         let transient = match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(context) => {
@@ -49,7 +62,7 @@ impl StoreError {
             }
             _ => false,
         };
-        if transient { Self::Unavailable(text) } else { Self::Aws(text) }
+        if transient { Self::Unavailable(err.into()) } else { Self::Aws(err.into()) }
     }
 
     /// How a family answers a store failure: `busy` (503, try again) for contention and an
@@ -68,6 +81,12 @@ impl StoreError {
         }
     }
 }
+
+/// A transaction DynamoDB cancelled for a reason other than a condition or a conflict, on
+/// one of its items: the reason's code.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction cancelled: {0}")]
+pub struct Cancelled(pub String);
 
 /// DynamoDB's throttling error codes (of a call, or of one item of a cancelled transaction).
 fn is_throttling(code: &str) -> bool {
@@ -102,7 +121,7 @@ pub fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
 }
 
 pub fn key(pk: &str, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
 }
 
 /// Why one item of a cancelled transaction was refused.
@@ -119,10 +138,14 @@ pub enum Refusal {
 /// validation error) is a failure of the call, whatever the other items' reasons.
 pub fn fail_on_other(reasons: &[Option<Refusal>]) -> Result<(), StoreError> {
     match reasons.iter().flatten().find(|r| matches!(r, Refusal::Other(_))) {
-        Some(Refusal::Other(code)) if is_throttling(code) => Err(StoreError::Unavailable(code.clone())),
-        Some(Refusal::Other(code)) => Err(StoreError::Aws(code.clone())),
+        Some(Refusal::Other(code)) if is_throttling(code) => Err(StoreError::Unavailable(cancelled(code))),
+        Some(Refusal::Other(code)) => Err(StoreError::Aws(cancelled(code))),
         _ => Ok(()),
     }
+}
+
+fn cancelled(code: &str) -> Cause {
+    Box::new(Cancelled(code.to_string()))
 }
 
 /// `Ok(None)`: written. `Ok(Some(reasons))`: cancelled, one entry per item (`None` = that
@@ -152,8 +175,7 @@ pub async fn transact(
 }
 
 /// An atomic counter of events in a window that opens with the first event and lasts
-/// `interval_ms`: "at most `max` events per window". Attributes: `ws` (window start, epoch
-/// ms), `cnt`, `ttl`.
+/// `interval_ms`: "at most `max` events per window" (see `docs/table.md`).
 #[derive(Debug, Clone)]
 pub struct Window {
     pub table: String,
@@ -161,8 +183,6 @@ pub struct Window {
     pub max: u32,
     pub interval_ms: u64,
 }
-
-const WINDOW_SK: &str = "WINDOW";
 
 /// What the stored window says at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,12 +201,16 @@ impl Window {
         Self { table: table.into(), pk: pk.into(), max, interval_ms }
     }
 
+    /// After the window closes, for the clock of DynamoDB's TTL against ours: the window
+    /// must still be there whenever this process can take it for open.
+    const TTL_MARGIN_S: u64 = 60;
+
     fn cutoff(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.interval_ms)
     }
 
     fn ttl(&self, now_ms: u64) -> u64 {
-        (now_ms + self.interval_ms) / 1000 + 60
+        (now_ms + self.interval_ms) / 1000 + Self::TTL_MARGIN_S
     }
 
     pub fn key(&self) -> Item {
@@ -194,10 +218,10 @@ impl Window {
     }
 
     pub fn state(&self, item: Option<&Item>, now_ms: u64) -> WindowState {
-        let start = item.and_then(|item| get_n::<u64>(item, "ws"));
+        let start = item.and_then(|item| get_n::<u64>(item, WINDOW_START));
         match (item, start) {
             (Some(item), Some(start)) if start > self.cutoff(now_ms) => {
-                WindowState::Open { count: get_n(item, "cnt").unwrap_or(0), start }
+                WindowState::Open { count: get_n(item, COUNT).unwrap_or(0), start }
             }
             _ => WindowState::Closed,
         }
@@ -208,16 +232,16 @@ impl Window {
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(self.key()))
-            .update_expression("SET ws = :now, cnt = :one, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(pk) OR ws <= :cutoff")
-            .expression_attribute_names("#ttl", "ttl")
+            .update_expression(expression!("SET {WINDOW_START} = :now, {COUNT} = :one, #ttl = :ttl"))
+            .condition_expression(expression!("attribute_not_exists({PK}) OR {WINDOW_START} <= :cutoff"))
+            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
             .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| StoreError::Build(e.to_string()))
+            .map_err(StoreError::from)
     }
 
     /// Counts this event in the open window; refused when none is open or it is full.
@@ -225,14 +249,14 @@ impl Window {
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(self.key()))
-            .update_expression("SET cnt = cnt + :one")
-            .condition_expression("ws > :cutoff AND cnt < :max")
+            .update_expression(expression!("SET {COUNT} = {COUNT} + :one"))
+            .condition_expression(expression!("{WINDOW_START} > :cutoff AND {COUNT} < :max"))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
             .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| StoreError::Build(e.to_string()))
+            .map_err(StoreError::from)
     }
 
     /// Passes while the window is not full.
@@ -240,11 +264,13 @@ impl Window {
         ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(self.key()))
-            .condition_expression("attribute_not_exists(pk) OR ws <= :cutoff OR cnt < :max")
+            .condition_expression(expression!(
+                "attribute_not_exists({PK}) OR {WINDOW_START} <= :cutoff OR {COUNT} < :max"
+            ))
             .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
             .expression_attribute_values(":max", n(self.max))
             .build()
-            .map_err(|e| StoreError::Build(e.to_string()))
+            .map_err(StoreError::from)
     }
 }
 
@@ -301,7 +327,7 @@ pub async fn transact_counting(
 ) -> Result<Counted, StoreError> {
     // For each window: when it opened, if it is taken to be open (then the event counts in it).
     let mut starts: Vec<Option<u64>> = windows.iter().map(|w| hints.start(w, now_ms)).collect();
-    for _ in 0..8 {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
         let mut items = Vec::with_capacity(windows.len() + others.len());
         for (window, start) in windows.iter().zip(&starts) {
             items.push(update_item(match start {
@@ -359,7 +385,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<UpdateItemError, HttpResponse>>>,
 {
-    for _ in 0..8 {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
         match write().await {
             Ok(value) => return Ok(value),
             Err(err) if conflicted(&err) => backoff().await,
@@ -376,7 +402,7 @@ where
 pub async fn update_unless_refused(
     request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
 ) -> Result<bool, StoreError> {
-    for _ in 0..8 {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
         match request.clone().send().await {
             Ok(_) => return Ok(true),
             Err(err) if condition_failed(&err) => return Ok(false),
@@ -409,12 +435,16 @@ pub fn check_item(check: ConditionCheck) -> TransactWriteItem {
 mod tests {
     use super::*;
 
+    fn cancellation(cause: &Cause) -> &str {
+        cause.downcast_ref::<Cancelled>().map_or("", |c| c.0.as_str())
+    }
+
     fn window() -> Window {
         Window::new("t", "RATE#x", 3, 10_000)
     }
 
     fn item(ws: u64, cnt: u32) -> Item {
-        HashMap::from([("ws".to_string(), n(ws)), ("cnt".to_string(), n(cnt))])
+        HashMap::from([(WINDOW_START.to_string(), n(ws)), (COUNT.to_string(), n(cnt))])
     }
 
     #[test]
@@ -429,13 +459,13 @@ mod tests {
     fn when_a_transaction_is_cancelled_for_another_reason_should_fail_the_call() {
         assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
         let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ValidationError".into()))]);
-        assert!(matches!(err, Err(StoreError::Aws(code)) if code == "ValidationError"));
+        assert!(matches!(err, Err(StoreError::Aws(cause)) if cancellation(&cause) == "ValidationError"));
     }
 
     #[test]
     fn when_a_transaction_item_was_throttled_should_be_unavailable_not_internal() {
         let err = fail_on_other(&[None, Some(Refusal::Other("ThrottlingError".into()))]);
-        assert!(matches!(err, Err(StoreError::Unavailable(code)) if code == "ThrottlingError"));
+        assert!(matches!(err, Err(StoreError::Unavailable(cause)) if cancellation(&cause) == "ThrottlingError"));
     }
 
     #[test]

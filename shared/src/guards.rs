@@ -20,7 +20,11 @@ use lambda_http::{Request, RequestExt};
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use crate::config::ConfigError;
-use crate::dynamo::{Item, StoreError, get_n, key, n};
+use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
+use crate::schema::{
+    CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, COUNT, COUNTRY_COUNT_PREFIX, NUMBER_BLOCK_PREFIX, SCALED_CONVERSIONS,
+    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, expression,
+};
 
 const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
 const DEFAULT_MAX_PRICE_USD: &str = "0.50";
@@ -89,14 +93,14 @@ impl Guards {
     /// Sends asked for by one caller (families A and B together).
     pub fn caller_sends(&self, table: &str, caller: &Caller) -> Guard {
         let interval_ms = self.caller_window_seconds * 1000;
-        Guard::new(table, format!("CALLER#SEND#{}", caller.0), self.caller_send_limit, interval_ms, None)
+        Guard::new(table, format!("{CALLER_SENDS_PREFIX}{}", caller.0), self.caller_send_limit, interval_ms, None)
             .about(Rule::CallerSends, &caller.0)
     }
 
     /// Failed verifications by one caller (families A and B together).
     pub fn caller_failures(&self, table: &str, caller: &Caller) -> Guard {
         let interval_ms = self.caller_window_seconds * 1000;
-        Guard::new(table, format!("CALLER#FAIL#{}", caller.0), self.caller_failure_limit, interval_ms, None)
+        Guard::new(table, format!("{CALLER_FAILURES_PREFIX}{}", caller.0), self.caller_failure_limit, interval_ms, None)
             .about(Rule::CallerFailures, &caller.0)
     }
 
@@ -106,18 +110,19 @@ impl Guards {
         let block = block_of(e164);
         let conversion = Conversion { min_events: self.block_min_sends, percent: self.block_min_conversion_percent };
         let interval_ms = self.block_window_seconds * 1000;
-        Guard::new(table, format!("SMS#BLOCK#{block}"), u32::MAX, interval_ms, Some(conversion))
+        Guard::new(table, format!("{NUMBER_BLOCK_PREFIX}{block}"), u32::MAX, interval_ms, Some(conversion))
             .about(Rule::NumberBlock, &format!("{block}xxx"))
     }
 
     /// Every guard one SMS to `e164` (in `region`) passes: its block, and the day's ceilings,
-    /// of all countries and of its country, counted in one item (`cnt` and `c<country>`: one
-    /// transaction item fewer than a counter per country, each costing ~3 µs of a request).
+    /// of all countries and of its country, counted in one item (a count in all and one per
+    /// country: one transaction item fewer than a counter per country, each costing ~3 µs of
+    /// a request).
     pub fn sms(&self, table: &str, e164: &str, region: &str) -> Vec<Guard> {
         let country_limit = self.sms_country_daily_limits.get(region).copied().unwrap_or(self.sms_daily_limit);
         let day = Guard {
             country: Some((region.to_string(), country_limit)),
-            ..Guard::new(table, "SMS#ALL", self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, "")
+            ..Guard::new(table, SMS_DAY_PK, self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, "")
         };
         vec![self.number_block(table, e164), day]
     }
@@ -177,17 +182,17 @@ pub enum Rule {
 /// fewer than `percent` % of them were converted (a code sent, then verified).
 ///
 /// A condition expression cannot multiply, so the ratio is kept as two sums that it can
-/// compare: `sp` grows by `percent` with each event and `vh` by 100 with each conversion;
-/// "converted < percent % of events" is then `vh < sp`.
+/// compare: scaled events grow by `percent` with each event and scaled conversions by 100 with
+/// each conversion; "converted < percent % of events" is then "scaled conversions < scaled
+/// events".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conversion {
     pub min_events: u32,
     pub percent: u32,
 }
 
-/// One guard: a counter per time bucket (`<pk>#<bucket>`, sk `WINDOW`; attributes `cnt`,
-/// with a conversion rule `sp` and `vh`, and `ttl`), the rule it enforces and what it is
-/// about (a caller, a block, a country).
+/// One guard: a counter per time bucket (`<pk>#<bucket>`, see `docs/table.md`), the rule it
+/// enforces and what it is about (a caller, a block, a country).
 #[derive(Debug, Clone)]
 pub struct Guard {
     table: String,
@@ -195,16 +200,18 @@ pub struct Guard {
     pub max: u32,
     pub interval_ms: u64,
     pub conversion: Option<Conversion>,
-    /// A second ceiling in the same item: a country's SMS (`c<country>`) and its limit.
+    /// A second ceiling in the same item: a country's SMS and its limit.
     pub country: Option<(String, u32)>,
     pub rule: Rule,
     pub subject: String,
 }
 
-const SK: &str = "WINDOW";
+/// A bucket stays a day past its end, for the credits of late verifications and for audit.
+const RETENTION_AFTER_BUCKET_S: u64 = 86_400;
 
-fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Build(e.to_string()))
+/// The attribute that counts a country's SMS in the day's bucket.
+fn country_count(region: &str) -> String {
+    format!("{COUNTRY_COUNT_PREFIX}{region}")
 }
 
 impl Guard {
@@ -219,23 +226,26 @@ impl Guard {
 
     /// The key of the bucket `at_ms` falls in.
     pub fn key(&self, at_ms: u64) -> Item {
-        key(&format!("{}#{}", self.pk, at_ms / self.interval_ms), SK)
+        key(&format!("{}#{}", self.pk, at_ms / self.interval_ms), WINDOW_SK)
     }
 
     fn bucket_end(&self, at_ms: u64) -> u64 {
         (at_ms / self.interval_ms + 1) * self.interval_ms
     }
 
-    /// Kept a day past its bucket, for the credits of late verifications and for audit.
     fn ttl(&self, at_ms: u64) -> u64 {
-        self.bucket_end(at_ms) / 1000 + 86_400
+        self.bucket_end(at_ms) / 1000 + RETENTION_AFTER_BUCKET_S
     }
 
     fn passes(&self) -> &'static str {
         match (self.conversion, &self.country) {
-            (Some(_), _) => "attribute_not_exists(cnt) OR cnt < :min OR vh >= sp",
-            (None, Some(_)) => "(attribute_not_exists(cnt) OR cnt < :max) AND (attribute_not_exists(#c) OR #c < :cmax)",
-            (None, None) => "attribute_not_exists(cnt) OR cnt < :max",
+            (Some(_), _) => expression!(
+                "attribute_not_exists({COUNT}) OR {COUNT} < :min OR {SCALED_CONVERSIONS} >= {SCALED_EVENTS}"
+            ),
+            (None, Some(_)) => expression!(
+                "(attribute_not_exists({COUNT}) OR {COUNT} < :max) AND (attribute_not_exists(#c) OR #c < :cmax)"
+            ),
+            (None, None) => expression!("attribute_not_exists({COUNT}) OR {COUNT} < :max"),
         }
     }
 
@@ -249,25 +259,27 @@ impl Guard {
             .table_name(&self.table)
             .set_key(Some(self.key(now_ms)))
             .condition_expression(self.passes())
-            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let update = match (self.conversion, &self.country) {
             (None, Some((region, limit))) => update
-                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD cnt :one, #c :one")
-                .expression_attribute_names("#c", format!("c{region}"))
+                .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, #c :one"))
+                .expression_attribute_names("#c", country_count(region))
                 .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":cmax", n(limit)),
             (None, None) => update
-                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD cnt :one")
+                .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
                 .expression_attribute_values(":max", n(self.max)),
             (Some(rule), _) => update
-                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD cnt :one, sp :pct")
+                .update_expression(expression!(
+                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
+                ))
                 .expression_attribute_values(":min", n(rule.min_events))
                 .expression_attribute_values(":pct", n(rule.percent)),
         };
-        build(update.build())
+        Ok(update.build()?)
     }
 
     /// Passes while the guard is not full (a verification by a caller over its limit is
@@ -282,23 +294,21 @@ impl Guard {
             None => check.expression_attribute_values(":max", n(self.max)),
             Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
         };
-        build(check.build())
+        Ok(check.build()?)
     }
 
     /// Counts one conversion of an event counted at `sent_ms` (a code sent then, verified
     /// now) in that event's bucket. Never refused: a verification must not fail because of a
     /// counter.
     pub fn credit(&self, sent_ms: u64) -> Result<Update, StoreError> {
-        build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(self.key(sent_ms)))
-                .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD vh :hundred")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":ttl", n(self.ttl(sent_ms)))
-                .expression_attribute_values(":hundred", n(100))
-                .build(),
-        )
+        Ok(Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(self.key(sent_ms)))
+            .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {SCALED_CONVERSIONS} :hundred"))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":ttl", n(self.ttl(sent_ms)))
+            .expression_attribute_values(":hundred", n(100))
+            .build()?)
     }
 
     /// Counts one event alone (a failed verification that touched no code): the refusal when
@@ -308,7 +318,7 @@ impl Guard {
         client: &aws_sdk_dynamodb::Client,
         now_ms: u64,
     ) -> Result<Option<Refusal>, StoreError> {
-        for _ in 0..8 {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
             match crate::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
                 None => return Ok(None),
                 Some(reasons) => {
@@ -327,12 +337,14 @@ impl Guard {
     pub fn is_full(&self, item: &Item) -> bool {
         let figure = |name: &str| get_n::<u64>(item, name).unwrap_or(0);
         match (self.conversion, &self.country) {
-            (Some(rule), _) => figure("cnt") >= u64::from(rule.min_events) && figure("vh") < figure("sp"),
+            (Some(rule), _) => {
+                figure(COUNT) >= u64::from(rule.min_events) && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
+            }
             (None, country) => {
-                figure("cnt") >= u64::from(self.max)
+                figure(COUNT) >= u64::from(self.max)
                     || country
                         .as_ref()
-                        .is_some_and(|(region, limit)| figure(&format!("c{region}")) >= u64::from(*limit))
+                        .is_some_and(|(region, limit)| figure(&country_count(region)) >= u64::from(*limit))
             }
         }
     }
@@ -342,7 +354,7 @@ impl Guard {
         let figure = |name: &str| item.and_then(|i| get_n::<u64>(i, name)).unwrap_or(0);
         // The day's item refuses for its country when that count is the one at its limit.
         if let Some((region, limit)) = &self.country {
-            let count = figure(&format!("c{region}"));
+            let count = figure(&country_count(region));
             if count >= u64::from(*limit) {
                 let country = Self { country: None, max: *limit, ..self.clone() }.about(Rule::CountryCeiling, region);
                 return Refusal { count, ..country.refusal(None, now_ms) };
@@ -351,8 +363,8 @@ impl Guard {
         Refusal {
             rule: self.rule,
             subject: self.subject.clone(),
-            count: figure("cnt"),
-            verified: figure("vh") / 100,
+            count: figure(COUNT),
+            verified: figure(SCALED_CONVERSIONS) / 100,
             limit: match self.conversion {
                 Some(rule) => u64::from(rule.percent),
                 None => u64::from(self.max),

@@ -3,8 +3,8 @@
 //! get the first answer again, and no second message; the same key with another body is a
 //! 422; while the first request may still be running, a 409.
 //!
-//! The record (`IDEM#<keyed hash of endpoint, caller and key>`, sk `IDEM`) is a conditional
-//! put inside the send's own transaction, so the first request stays one DynamoDB call and
+//! The record (keyed by a keyed hash of endpoint, caller and key; `docs/table.md`) is a
+//! conditional put inside the send's own transaction, so the first request stays one DynamoDB call and
 //! N concurrent requests with one key make exactly one message. It stores the answer the
 //! send will give, known before the message leaves (ids, reference, expiry), so that no
 //! write follows a success; a failed delivery marks it `failed` on the failure path.
@@ -22,6 +22,10 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::KeyRing;
 use crate::dynamo::{Item, StoreError, get_n, get_s, key, n, s};
+use crate::schema::{
+    ANSWER, FINGERPRINT, IDEMPOTENCY_FAILED, IDEMPOTENCY_PREFIX, IDEMPOTENCY_SK, PK, RECORDED_AT, STATUS, TTL,
+    expression,
+};
 
 pub const HEADER: &str = "idempotency-key";
 /// Longer than any request can run (the function's deadline is under 10 s): a record younger
@@ -31,7 +35,6 @@ pub const IN_FLIGHT_MS: u64 = 15_000;
 pub const RETENTION_MS: u64 = 86_400_000;
 const MAX_KEY_LENGTH: usize = 255;
 const PURPOSE: &str = "idempotency-key";
-const SK: &str = "IDEM";
 
 /// One request's key, scoped and hashed, and the fingerprint of its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +89,7 @@ impl Idempotency {
         let body: &[u8] = request.body().as_ref();
         Ok(Some(Self {
             table: table.to_string(),
-            pk: format!("IDEM#{}", hex(&hash)),
+            pk: format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)),
             fingerprint: hex(&Sha256::digest(body)),
         }))
     }
@@ -94,36 +97,35 @@ impl Idempotency {
     /// The record, written with the send: refused (returning the earlier record) when the key
     /// was seen.
     pub fn put(&self, answer: &Value, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
-        let mut item = key(&self.pk, SK);
+        let mut item = key(&self.pk, IDEMPOTENCY_SK);
         item.extend([
-            ("fp".to_string(), s(&self.fingerprint)),
-            ("at".to_string(), n(now_ms)),
-            ("ans".to_string(), s(answer.to_string())),
-            ("ttl".to_string(), n((now_ms + RETENTION_MS) / 1000)),
+            (FINGERPRINT.to_string(), s(&self.fingerprint)),
+            (RECORDED_AT.to_string(), n(now_ms)),
+            (ANSWER.to_string(), s(answer.to_string())),
+            (TTL.to_string(), n((now_ms + RETENTION_MS) / 1000)),
         ]);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             // A record past its retention that TTL has not removed yet is forgotten.
-            .condition_expression("attribute_not_exists(pk) OR #at <= :expired")
-            .expression_attribute_names("#at", "at")
+            .condition_expression(expression!("attribute_not_exists({PK}) OR #at <= :expired"))
+            .expression_attribute_names("#at", RECORDED_AT)
             .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::Build(e.to_string()))?;
+            .build()?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// What the earlier record says, for this request's body, at `now_ms`.
     pub fn prior(&self, record: Option<&Item>, now_ms: u64) -> Prior {
         let Some(record) = record else { return Prior::InFlight };
-        if get_s(record, "fp") != Some(self.fingerprint.as_str()) {
+        if get_s(record, FINGERPRINT) != Some(self.fingerprint.as_str()) {
             return Prior::Mismatch;
         }
-        if get_s(record, "st") == Some("failed") {
+        if get_s(record, STATUS) == Some(IDEMPOTENCY_FAILED) {
             return Prior::Failed;
         }
-        match (get_n::<u64>(record, "at"), get_s(record, "ans").and_then(|a| serde_json::from_str(a).ok())) {
+        match (get_n::<u64>(record, RECORDED_AT), get_s(record, ANSWER).and_then(|a| serde_json::from_str(a).ok())) {
             (Some(at), Some(answer)) if at + IN_FLIGHT_MS <= now_ms => Prior::Done(answer),
             _ => Prior::InFlight,
         }
@@ -134,10 +136,10 @@ impl Idempotency {
         let request = client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(&self.pk, SK)))
-            .update_expression("SET st = :failed")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":failed", s("failed"));
+            .set_key(Some(key(&self.pk, IDEMPOTENCY_SK)))
+            .update_expression(expression!("SET {STATUS} = :failed"))
+            .condition_expression(expression!("attribute_exists({PK})"))
+            .expression_attribute_values(":failed", s(IDEMPOTENCY_FAILED));
         crate::dynamo::update_unless_refused(request).await.map(|_| ())
     }
 }

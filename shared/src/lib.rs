@@ -29,6 +29,7 @@ pub mod mask;
 pub mod metrics;
 pub mod phone;
 pub mod preregistration;
+pub mod schema;
 pub mod signup;
 pub mod sms;
 pub mod startup;

@@ -20,6 +20,7 @@ use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
 use crate::phone::{self, Phone, PhoneError};
+use crate::schema::WindowKind;
 use crate::sms::SmsSender;
 use crate::startup::Seams;
 use crate::{codes, mask};
@@ -144,7 +145,7 @@ impl Preregistration {
         let window_ms = self.config.common.failure_lock.window_ms();
         destinations
             .iter()
-            .map(|d| self.store.window("FAIL", d, self.config.common.failure_lock.limit, window_ms))
+            .map(|d| self.store.window(WindowKind::Fail, d, self.config.common.failure_lock.limit, window_ms))
             .collect()
     }
 
@@ -165,9 +166,14 @@ impl Preregistration {
             phone.iter().map(Phone::as_str).chain(email.iter().map(EmailAddress::as_str)).collect();
         let mut windows = Vec::new();
         for destination in &targets {
-            windows.push(self.store.window("RATE", destination, config.send.limit, config.send.window_seconds * 1000));
+            windows.push(self.store.window(
+                WindowKind::Rate,
+                destination,
+                config.send.limit,
+                config.send.window_seconds * 1000,
+            ));
             if config.send.resend_gap_seconds > 0 {
-                windows.push(self.store.window("GAP", destination, 1, config.send.resend_gap_seconds * 1000));
+                windows.push(self.store.window(WindowKind::Gap, destination, 1, config.send.resend_gap_seconds * 1000));
             }
         }
         let table = self.store.table();

@@ -1,33 +1,28 @@
-//! Family B items in the one table.
-//!
-//! | item | pk | sk |
-//! |---|---|---|
-//! | code | `CNF#<uuid>` | `CNF` |
-//! | latest code of a destination, per application (`cid`; `pcid` the one it replaced) | `CNFLATEST#<app>#<destination>` | `CNF` |
-//! | send window / resend gap / failed-validation window of a destination | `CNF#RATE#`, `CNF#GAP#`, `CNF#FAIL#` + destination | `WINDOW` |
-//!
-//! Code attributes: `app`, `mob` (E.164), `eml`, `h`, `kv`, `exp`, `att`, `matt`, `vat`,
-//! `dlv` (shared with the other families, see `attempts`), `lang`, `cat`, `ttl`,
-//! and `audit` (the request's audit fields, as JSON).
+//! Family B items in the one table: the code, the latest code of a destination per
+//! application, and the destination's windows (`docs/table.md`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::attempts::{self, Consumed, Failure};
+use crate::attempts::{self, Consumed, Failure, LockGuess};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
+use crate::schema::{
+    APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
+    DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX, MAX_ATTEMPTS, MOBILE,
+    PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,
+};
 
-const SK: &str = "CNF";
 /// Codes stay a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
 
 pub fn code_pk(id: &Uuid) -> String {
-    format!("CNF#{id}")
+    format!("{CODE_PREFIX}{id}")
 }
 
 fn latest_pk(app: &str, destination: &str) -> String {
-    format!("CNFLATEST#{app}#{destination}")
+    format!("{LATEST_CODE_PREFIX}{app}#{destination}")
 }
 
 #[derive(Debug, Clone)]
@@ -76,22 +71,22 @@ impl StoredCode {
     fn from_item(item: &Item) -> Result<Self, StoreError> {
         let num = |name: &'static str| get_n::<u64>(item, name).ok_or(StoreError::Malformed(name));
         Ok(Self {
-            id: get_s(item, "pk")
-                .and_then(|pk| pk.strip_prefix("CNF#"))
+            id: get_s(item, PK)
+                .and_then(|pk| pk.strip_prefix(CODE_PREFIX))
                 .and_then(|id| Uuid::parse_str(id).ok())
-                .ok_or(StoreError::Malformed("pk"))?,
-            application: get_s(item, "app").ok_or(StoreError::Malformed("app"))?.to_string(),
-            mobile: get_s(item, "mob").map(str::to_string),
-            email: get_s(item, "eml").map(str::to_string),
-            hash: get_b(item, "h").ok_or(StoreError::Malformed("h"))?.to_vec(),
-            key_version: num("kv")? as u32,
-            created_ms: num("cat")?,
-            expires_ms: num("exp")?,
-            attempts: num("att")? as u32,
-            max_attempts: num("matt")? as u32,
-            verified: item.contains_key("vat"),
-            delivery_failed: get_s(item, "dlv") == Some("failed"),
-            audit_json: get_s(item, "audit").map(str::to_string),
+                .ok_or(StoreError::Malformed(PK))?,
+            application: get_s(item, APPLICATION).ok_or(StoreError::Malformed(APPLICATION))?.to_string(),
+            mobile: get_s(item, MOBILE).map(str::to_string),
+            email: get_s(item, EMAIL_ADDRESS).map(str::to_string),
+            hash: get_b(item, HASH).ok_or(StoreError::Malformed(HASH))?.to_vec(),
+            key_version: num(KEY_VERSION)? as u32,
+            created_ms: num(CREATED_AT)?,
+            expires_ms: num(EXPIRES_AT)?,
+            attempts: num(ATTEMPTS)? as u32,
+            max_attempts: num(MAX_ATTEMPTS)? as u32,
+            verified: item.contains_key(VERIFIED_AT),
+            delivery_failed: get_s(item, DELIVERY) == Some(DeliveryState::Failed.as_str()),
+            audit_json: get_s(item, AUDIT).map(str::to_string),
         })
     }
 }
@@ -117,12 +112,12 @@ pub struct CodeStore {
     hints: std::sync::Arc<WindowHints>,
 }
 
-fn put(table: &str, item: Item, only_new: bool) -> Result<TransactWriteItem, StoreError> {
-    let mut builder = Put::builder().table_name(table).set_item(Some(item));
-    if only_new {
-        builder = builder.condition_expression("attribute_not_exists(pk)");
-    }
-    let put = builder.build().map_err(|e| StoreError::Build(e.to_string()))?;
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(expression!("attribute_not_exists({PK})"))
+        .build()?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -139,8 +134,8 @@ impl CodeStore {
         &self.table
     }
 
-    pub fn window(&self, kind: &str, destination: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, format!("CNF#{kind}#{destination}"), max, interval_ms)
+    pub fn window(&self, kind: WindowKind, destination: &str, max: u32, interval_ms: u64) -> Window {
+        Window::new(&self.table, window_pk(CODE_WINDOW_PREFIX, kind, destination), max, interval_ms)
     }
 
     /// Stores the code and makes it the latest of each destination, counting one send in
@@ -155,42 +150,43 @@ impl CodeStore {
         now_ms: u64,
     ) -> Result<StoreOutcome, StoreError> {
         let ttl = code.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S;
-        let mut item = key(&code_pk(&code.id), SK);
+        let mut item = key(&code_pk(&code.id), CODE_SK);
         item.extend([
-            ("app".to_string(), s(&code.application)),
-            ("h".to_string(), AttributeValue::B(Blob::new(code.hash.to_vec()))),
-            ("kv".to_string(), n(code.key_version)),
-            ("exp".to_string(), n(code.expires_ms)),
-            ("att".to_string(), n(0)),
-            ("matt".to_string(), n(code.max_attempts)),
-            ("dlv".to_string(), s("sent")),
-            ("lang".to_string(), s(&code.language)),
-            ("cat".to_string(), n(code.created_ms)),
-            ("ttl".to_string(), n(ttl)),
-            ("audit".to_string(), s(&code.audit_json)),
+            (APPLICATION.to_string(), s(&code.application)),
+            (HASH.to_string(), AttributeValue::B(Blob::new(code.hash.to_vec()))),
+            (KEY_VERSION.to_string(), n(code.key_version)),
+            (EXPIRES_AT.to_string(), n(code.expires_ms)),
+            (ATTEMPTS.to_string(), n(0)),
+            (MAX_ATTEMPTS.to_string(), n(code.max_attempts)),
+            (DELIVERY.to_string(), s(DeliveryState::Sent.as_str())),
+            (LANGUAGE.to_string(), s(&code.language)),
+            (CREATED_AT.to_string(), n(code.created_ms)),
+            (TTL.to_string(), n(ttl)),
+            (AUDIT.to_string(), s(&code.audit_json)),
         ]);
         if let Some(mobile) = &code.mobile {
-            item.insert("mob".to_string(), s(mobile));
+            item.insert(MOBILE.to_string(), s(mobile));
         }
         if let Some(email) = &code.email {
-            item.insert("eml".to_string(), s(email));
+            item.insert(EMAIL_ADDRESS.to_string(), s(email));
         }
         let mut others =
             locks.iter().map(|l| l.not_full(now_ms).map(dynamo::check_item)).collect::<Result<Vec<_>, _>>()?;
-        others.push(put(&self.table, item, true)?);
+        others.push(put_new(&self.table, item)?);
         for destination in code.destinations() {
-            // `pcid` keeps the code this one replaces, for `undo_latest` if this one is never
-            // delivered ("" when there was none).
+            // The previous code id keeps the code this one replaces, for `mark_undelivered` if
+            // this one is never delivered ("" when there was none).
             let pointer = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
-                .update_expression("SET pcid = if_not_exists(cid, :none), cid = :cid, #ttl = :ttl")
-                .expression_attribute_names("#ttl", "ttl")
+                .set_key(Some(key(&latest_pk(&code.application, destination), CODE_SK)))
+                .update_expression(expression!(
+                    "SET {PREVIOUS_CODE_ID} = if_not_exists({CODE_ID}, :none), {CODE_ID} = :cid, #ttl = :ttl"
+                ))
+                .expression_attribute_names("#ttl", TTL)
                 .expression_attribute_values(":none", s(""))
                 .expression_attribute_values(":cid", s(code.id.to_string()))
                 .expression_attribute_values(":ttl", n(ttl))
-                .build()
-                .map_err(|e| StoreError::Build(e.to_string()))?;
+                .build()?;
             others.push(dynamo::update_item(pointer));
         }
         let first_guard = others.len();
@@ -211,7 +207,7 @@ impl CodeStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(&code_pk(id), SK)))
+            .set_key(Some(key(&code_pk(id), CODE_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -225,12 +221,12 @@ impl CodeStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(&latest_pk(app, destination), SK)))
+            .set_key(Some(key(&latest_pk(app, destination), CODE_SK)))
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        Ok(out.item().and_then(|i| get_s(i, "cid")).and_then(|id| Uuid::parse_str(id).ok()))
+        Ok(out.item().and_then(|i| get_s(i, CODE_ID)).and_then(|id| Uuid::parse_str(id).ok()))
     }
 
     /// Marks the code verified unless a lock or gate is full, crediting `credits` (the
@@ -243,8 +239,16 @@ impl CodeStore {
         credits: &[Update],
         now_ms: u64,
     ) -> Result<Consumed, StoreError> {
-        attempts::consume_code(&self.client, &self.table, key(&code_pk(&code.id), SK), locks, gates, credits, now_ms)
-            .await
+        attempts::consume_code(
+            &self.client,
+            &self.table,
+            key(&code_pk(&code.id), CODE_SK),
+            locks,
+            gates,
+            credits,
+            now_ms,
+        )
+        .await
     }
 
     /// Counts one failed attempt on the code, on each destination's failure lock and on each
@@ -256,8 +260,8 @@ impl CodeStore {
         gates: &[Update],
         now_ms: u64,
     ) -> Result<Failure, StoreError> {
-        let attempt = attempts::failed_attempt(&self.table, key(&code_pk(&code.id), SK))?;
-        attempts::count_failure(&self.client, attempt, locks, gates, code.attempts > 0, now_ms).await
+        let attempt = attempts::failed_attempt(&self.table, key(&code_pk(&code.id), CODE_SK))?;
+        attempts::count_failure(&self.client, attempt, locks, gates, LockGuess::after(code.attempts), now_ms).await
     }
 
     /// The code never reached its owner: it can never be used, and validation by destination
@@ -268,9 +272,9 @@ impl CodeStore {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(&code_pk(&code.id), SK)))
-                .update_expression("SET dlv = :failed")
-                .expression_attribute_values(":failed", s("failed"))
+                .set_key(Some(key(&code_pk(&code.id), CODE_SK)))
+                .update_expression(expression!("SET {DELIVERY} = :failed"))
+                .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
                 .send()
                 .await
                 .map(|_| ())
@@ -281,9 +285,9 @@ impl CodeStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(&latest_pk(&code.application, destination), SK)))
-                .update_expression("SET cid = pcid")
-                .condition_expression("cid = :cid")
+                .set_key(Some(key(&latest_pk(&code.application, destination), CODE_SK)))
+                .update_expression(expression!("SET {CODE_ID} = {PREVIOUS_CODE_ID}"))
+                .condition_expression(expression!("{CODE_ID} = :cid"))
                 .expression_attribute_values(":cid", s(code.id.to_string()));
             dynamo::update_unless_refused(restore).await?;
         }

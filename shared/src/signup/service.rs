@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
-use super::store::{CONFIRMED, ConfirmOutcome, NewCode, OutstandingCode, SendOutcome, User, UserStore};
+use super::store::{ConfirmOutcome, NewCode, OutstandingCode, SendOutcome, User, UserStore};
 use super::{PURPOSE, SignupError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
@@ -15,6 +15,7 @@ use crate::config::{ConfigError, SignupConfig};
 use crate::email::{Email, EmailAddress, EmailSender, html_escape};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::schema::{UserStatus, WindowKind};
 use crate::startup::Seams;
 use crate::{codes, mask};
 
@@ -82,7 +83,7 @@ impl Signup {
             username: user.email.clone(),
             client_id: pool.client_id.clone(),
             user_pool: pool,
-            status: user.status.clone(),
+            status: user.status.as_str().to_string(),
             attributes: Attributes {
                 sub: user.user_id.clone(),
                 email: user.email.clone(),
@@ -94,7 +95,7 @@ impl Signup {
 
     fn lock(&self, address: &str) -> crate::dynamo::Window {
         self.store.window(
-            "FAIL",
+            WindowKind::Fail,
             address,
             self.config.common.failure_lock.limit,
             self.config.common.failure_lock.window_ms(),
@@ -138,16 +139,16 @@ impl Signup {
         let address = address.as_str();
         let config = &self.config;
         let mut windows =
-            vec![self.store.window("RATE", address, config.send.limit, config.send.window_seconds * 1000)];
+            vec![self.store.window(WindowKind::Rate, address, config.send.limit, config.send.window_seconds * 1000)];
         if config.send.resend_gap_seconds > 0 {
-            windows.push(self.store.window("GAP", address, 1, config.send.resend_gap_seconds * 1000));
+            windows.push(self.store.window(WindowKind::Gap, address, 1, config.send.resend_gap_seconds * 1000));
         }
         let guard = caller.map(|c| config.common.guards.caller_sends(self.store.table(), c));
         let lock = self.lock(address);
         for _ in 0..5 {
             let now = self.clock.now_ms();
             let existing = self.store.get(address).await?;
-            if existing.as_ref().is_some_and(|u| u.status == CONFIRMED) {
+            if existing.as_ref().is_some_and(|u| u.status == UserStatus::Confirmed) {
                 return Err(SignupError::AlreadyConfirmed);
             }
             let user_id = existing.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| Uuid::new_v4().to_string());
@@ -175,7 +176,7 @@ impl Signup {
             let user = User {
                 user_id: user_id.clone(),
                 email: address.to_string(),
-                status: super::store::UNCONFIRMED.to_string(),
+                status: UserStatus::Unconfirmed,
                 email_verified: existing.as_ref().is_some_and(|u| u.email_verified),
                 code: None,
             };
@@ -236,7 +237,7 @@ impl Signup {
                 return Err(self.failed(SignupError::CodeMismatch, gate.as_ref(), now).await);
             };
             let usable = match user.code.clone() {
-                _ if user.status == CONFIRMED => Err(SignupError::AlreadyConfirmed),
+                _ if user.status == UserStatus::Confirmed => Err(SignupError::AlreadyConfirmed),
                 None => Err(SignupError::ExpiredCode),
                 Some(c) if c.attempts >= c.max_attempts => Err(SignupError::TooManyFailedAttempts),
                 Some(c) if c.expires_ms <= now => Err(SignupError::ExpiredCode),
@@ -251,7 +252,7 @@ impl Signup {
                 match self.store.confirm(address, &outstanding.id, &lock, check, now).await? {
                     ConfirmOutcome::Confirmed => {
                         tracing::info!(email = %mask::email(address), "user confirmed");
-                        return Ok(User { status: CONFIRMED.to_string(), email_verified: true, code: None, ..user });
+                        return Ok(User { status: UserStatus::Confirmed, email_verified: true, code: None, ..user });
                     }
                     ConfirmOutcome::Locked => {
                         return Err(self.failed(SignupError::TooManyFailedAttempts, gate.as_ref(), now).await);

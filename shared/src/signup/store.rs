@@ -1,27 +1,20 @@
-//! Family A items in the one table.
-//!
-//! | item | pk | sk |
-//! |---|---|---|
-//! | user | `USER#<address>` | `USER` |
-//! | send window / resend gap / failed-confirmation window of an address | `SIGNUP#RATE#`, `SIGNUP#GAP#`, `SIGNUP#FAIL#` + address | `WINDOW` |
-//!
-//! User attributes: `uid` (UserID and `sub`), `email`, `st` (UNCONFIRMED / CONFIRMED), `ev`
-//! (`email_verified`), `cat`, `vat`, `ttl` (UNCONFIRMED users only); the outstanding code: `cid` (its id, bound into the
-//! hash), `h`, `kv`, `cexp` (epoch ms), `catt` / `cmatt` (failed attempts / maximum).
+//! Family A items in the one table: the user, with its outstanding code, and the address's
+//! windows (`docs/table.md`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
-use crate::attempts::{self, Failure};
+use crate::attempts::{self, Failure, LockGuess};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
-
-pub const UNCONFIRMED: &str = "UNCONFIRMED";
-pub const CONFIRMED: &str = "CONFIRMED";
-const USER_SK: &str = "USER";
+use crate::schema::{
+    CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, KEY_VERSION,
+    PK, SIGNUP_WINDOW_PREFIX, STATUS, TTL, USER_ID, USER_PREFIX, USER_SK, UserStatus, VERIFIED_AT, WindowKind,
+    expression, flag, window_pk,
+};
 
 fn user_pk(address: &str) -> String {
-    format!("USER#{address}")
+    format!("{USER_PREFIX}{address}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,45 +31,51 @@ pub struct OutstandingCode {
 pub struct User {
     pub user_id: String,
     pub email: String,
-    pub status: String,
+    pub status: UserStatus,
     pub email_verified: bool,
     pub code: Option<OutstandingCode>,
 }
 
 impl User {
-    /// What an `Idempotency-Key` replays: the user as the send answered it.
+    /// What an `Idempotency-Key` replays: the user as the send answered it, under the names
+    /// of its attributes (`EMAIL_VERIFIED` a JSON boolean here, not a stored flag).
     pub fn to_answer(&self) -> serde_json::Value {
-        serde_json::json!({"uid": self.user_id, "email": self.email, "st": self.status, "ev": self.email_verified})
+        serde_json::json!({
+            USER_ID: self.user_id,
+            EMAIL: self.email,
+            STATUS: self.status.as_str(),
+            EMAIL_VERIFIED: self.email_verified,
+        })
     }
 
     pub fn from_answer(answer: &serde_json::Value) -> Option<Self> {
         Some(Self {
-            user_id: answer["uid"].as_str()?.to_string(),
-            email: answer["email"].as_str()?.to_string(),
-            status: answer["st"].as_str()?.to_string(),
-            email_verified: answer["ev"].as_bool()?,
+            user_id: answer[USER_ID].as_str()?.to_string(),
+            email: answer[EMAIL].as_str()?.to_string(),
+            status: UserStatus::parse(answer[STATUS].as_str()?)?,
+            email_verified: answer[EMAIL_VERIFIED].as_bool()?,
             code: None,
         })
     }
 
     fn from_item(item: &Item) -> Result<Self, StoreError> {
         let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
-        let code = match (get_s(item, "cid"), get_b(item, "h")) {
+        let code = match (get_s(item, CODE_ID), get_b(item, HASH)) {
             (Some(id), Some(hash)) => Some(OutstandingCode {
                 id: id.to_string(),
                 hash: hash.to_vec(),
-                key_version: get_n(item, "kv").ok_or(StoreError::Malformed("kv"))?,
-                expires_ms: get_n(item, "cexp").ok_or(StoreError::Malformed("cexp"))?,
-                attempts: get_n(item, "catt").ok_or(StoreError::Malformed("catt"))?,
-                max_attempts: get_n(item, "cmatt").ok_or(StoreError::Malformed("cmatt"))?,
+                key_version: get_n(item, KEY_VERSION).ok_or(StoreError::Malformed(KEY_VERSION))?,
+                expires_ms: get_n(item, CODE_EXPIRES_AT).ok_or(StoreError::Malformed(CODE_EXPIRES_AT))?,
+                attempts: get_n(item, CODE_ATTEMPTS).ok_or(StoreError::Malformed(CODE_ATTEMPTS))?,
+                max_attempts: get_n(item, CODE_MAX_ATTEMPTS).ok_or(StoreError::Malformed(CODE_MAX_ATTEMPTS))?,
             }),
             _ => None,
         };
         Ok(Self {
-            user_id: text("uid")?,
-            email: text("email")?,
-            status: text("st")?,
-            email_verified: get_s(item, "ev") == Some("true"),
+            user_id: text(USER_ID)?,
+            email: text(EMAIL)?,
+            status: get_s(item, STATUS).and_then(UserStatus::parse).ok_or(StoreError::Malformed(STATUS))?,
+            email_verified: get_s(item, EMAIL_VERIFIED) == Some(flag(true)),
             code,
         })
     }
@@ -123,10 +122,6 @@ pub struct UserStore {
     hints: std::sync::Arc<WindowHints>,
 }
 
-fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Build(e.to_string()))
-}
-
 impl UserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), hints: Default::default() }
@@ -140,8 +135,8 @@ impl UserStore {
         &self.table
     }
 
-    pub fn window(&self, kind: &str, address: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, format!("SIGNUP#{kind}#{address}"), max, interval_ms)
+    pub fn window(&self, kind: WindowKind, address: &str, max: u32, interval_ms: u64) -> Window {
+        Window::new(&self.table, window_pk(SIGNUP_WINDOW_PREFIX, kind, address), max, interval_ms)
     }
 
     pub async fn get(&self, address: &str) -> Result<Option<User>, StoreError> {
@@ -168,32 +163,35 @@ impl UserStore {
         now_ms: u64,
     ) -> Result<SendOutcome, StoreError> {
         let code = new.code;
-        let condition = if new.existing { "uid = :uid AND st = :unconfirmed" } else { "attribute_not_exists(pk)" };
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&user_pk(new.email), USER_SK)))
-                .update_expression(
-                    "SET uid = :uid, email = :email, st = :unconfirmed, ev = if_not_exists(ev, :false), \
-                     cat = if_not_exists(cat, :now), cid = :cid, h = :h, kv = :kv, cexp = :cexp, catt = :zero, cmatt = :max, \
-                     #ttl = :ttl",
-                )
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":ttl", n(new.expires_at_s))
-                .condition_expression(condition)
-                .expression_attribute_values(":uid", s(new.user_id))
-                .expression_attribute_values(":email", s(new.email))
-                .expression_attribute_values(":unconfirmed", s(UNCONFIRMED))
-                .expression_attribute_values(":false", s("false"))
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":cid", s(&code.id))
-                .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
-                .expression_attribute_values(":kv", n(code.key_version))
-                .expression_attribute_values(":cexp", n(code.expires_ms))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":max", n(code.max_attempts))
-                .build(),
-        )?;
+        let condition = if new.existing {
+            expression!("{USER_ID} = :uid AND {STATUS} = :unconfirmed")
+        } else {
+            expression!("attribute_not_exists({PK})")
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(new.email), USER_SK)))
+            .update_expression(expression!(
+                "SET {USER_ID} = :uid, {EMAIL} = :email, {STATUS} = :unconfirmed, \
+                 {EMAIL_VERIFIED} = if_not_exists({EMAIL_VERIFIED}, :false), {CREATED_AT} = if_not_exists({CREATED_AT}, :now), \
+                 {CODE_ID} = :cid, {HASH} = :h, {KEY_VERSION} = :kv, {CODE_EXPIRES_AT} = :cexp, \
+                 {CODE_ATTEMPTS} = :zero, {CODE_MAX_ATTEMPTS} = :max, #ttl = :ttl"
+            ))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":ttl", n(new.expires_at_s))
+            .condition_expression(condition)
+            .expression_attribute_values(":uid", s(new.user_id))
+            .expression_attribute_values(":email", s(new.email))
+            .expression_attribute_values(":unconfirmed", s(UserStatus::Unconfirmed.as_str()))
+            .expression_attribute_values(":false", s(flag(false)))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":cid", s(&code.id))
+            .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
+            .expression_attribute_values(":kv", n(code.key_version))
+            .expression_attribute_values(":cexp", n(code.expires_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":max", n(code.max_attempts))
+            .build()?;
         let mut others = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
         let first_guard = others.len();
         others.extend_from_slice(guards);
@@ -222,12 +220,17 @@ impl UserStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(address), USER_SK)))
-            .condition_expression("cid = :cid")
+            .condition_expression(expression!("{CODE_ID} = :cid"))
             .expression_attribute_values(":cid", s(code_id));
         let request = match previous {
-            None => request.update_expression("REMOVE cid, h, kv, cexp, catt, cmatt"),
+            None => request.update_expression(expression!(
+                "REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, {CODE_MAX_ATTEMPTS}"
+            )),
             Some(code) => request
-                .update_expression("SET cid = :pcid, h = :h, kv = :kv, cexp = :cexp, catt = :catt, cmatt = :cmatt")
+                .update_expression(expression!(
+                    "SET {CODE_ID} = :pcid, {HASH} = :h, {KEY_VERSION} = :kv, {CODE_EXPIRES_AT} = :cexp, \
+                     {CODE_ATTEMPTS} = :catt, {CODE_MAX_ATTEMPTS} = :cmatt"
+                ))
                 .expression_attribute_values(":pcid", s(&code.id))
                 .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
                 .expression_attribute_values(":kv", n(code.key_version))
@@ -248,23 +251,25 @@ impl UserStore {
         gate: Option<ConditionCheck>,
         now_ms: u64,
     ) -> Result<ConfirmOutcome, StoreError> {
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&user_pk(address), USER_SK)))
-                // A confirmed user is the only copy of the account: it never expires.
-                .update_expression(
-                    "SET st = :confirmed, ev = :true, vat = :now REMOVE cid, h, kv, cexp, catt, cmatt, #ttl",
-                )
-                .expression_attribute_names("#ttl", "ttl")
-                .condition_expression("cid = :cid AND st = :unconfirmed AND catt < cmatt AND cexp > :now")
-                .expression_attribute_values(":confirmed", s(CONFIRMED))
-                .expression_attribute_values(":unconfirmed", s(UNCONFIRMED))
-                .expression_attribute_values(":true", s("true"))
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":cid", s(code_id))
-                .build(),
-        )?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            // A confirmed user is the only copy of the account: it never expires.
+            .update_expression(expression!(
+                "SET {STATUS} = :confirmed, {EMAIL_VERIFIED} = :true, {VERIFIED_AT} = :now \
+                 REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, {CODE_MAX_ATTEMPTS}, #ttl"
+            ))
+            .expression_attribute_names("#ttl", TTL)
+            .condition_expression(expression!(
+                "{CODE_ID} = :cid AND {STATUS} = :unconfirmed AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} \
+                 AND {CODE_EXPIRES_AT} > :now"
+            ))
+            .expression_attribute_values(":confirmed", s(UserStatus::Confirmed.as_str()))
+            .expression_attribute_values(":unconfirmed", s(UserStatus::Unconfirmed.as_str()))
+            .expression_attribute_values(":true", s(flag(true)))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":cid", s(code_id))
+            .build()?;
         let mut items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
         if let Some(gate) = gate {
             items.push(dynamo::check_item(gate));
@@ -292,17 +297,15 @@ impl UserStore {
         gates: &[Update],
         now_ms: u64,
     ) -> Result<Failure, StoreError> {
-        let attempt = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&user_pk(address), USER_SK)))
-                .update_expression("SET catt = catt + :one")
-                .condition_expression("cid = :cid AND catt < cmatt")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":cid", s(&code.id))
-                .build(),
-        )?;
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), gates, code.attempts > 0, now_ms)
-            .await
+        let attempt = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&user_pk(address), USER_SK)))
+            .update_expression(expression!("SET {CODE_ATTEMPTS} = {CODE_ATTEMPTS} + :one"))
+            .condition_expression(expression!("{CODE_ID} = :cid AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS}"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cid", s(&code.id))
+            .build()?;
+        let guess = LockGuess::after(code.attempts);
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), gates, guess, now_ms).await
     }
 }

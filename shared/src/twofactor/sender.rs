@@ -4,22 +4,23 @@
 //! item's key). The stream delivers that write to this sender even if the create function
 //! was frozen right after answering, and nothing is written twice: the item is the outbox.
 //! A record whose SMS could not be handed to SNS is reported as a batch item failure, so
-//! Lambda retries it. Each refused send is counted on the OTP (`dla`); the last one the
-//! mapping allows (`SMS_DELIVERY_ATTEMPTS`: its first try and 3 retries) gives up: the OTP
-//! is recorded as failed on its own item, its sealed code erased, and the record reported
-//! done, so what gave up is found by the OTP's id. The on-failure queue then only receives
-//! what could not even be recorded (DynamoDB down too), and records never delivered (past
-//! `MaximumRecordAgeInSeconds`) are swept: the OTP's watch item expires with it, and its TTL
-//! removal reaches this sender, which records a still-pending OTP as failed.
+//! Lambda retries it. Each refused send is counted on the OTP (`schema::FAILED_SENDS`); the
+//! last one the mapping allows (`SMS_DELIVERY_ATTEMPTS`: its first try and 3 retries) gives
+//! up: the OTP is recorded as failed on its own item, its sealed code erased, and the record
+//! reported done, so what gave up is found by the OTP's id. The on-failure queue then only
+//! receives what could not even be recorded (DynamoDB down too), and records never delivered
+//! (past `MaximumRecordAgeInSeconds`) are swept: the OTP's watch item expires with it, and its
+//! TTL removal reaches this sender, which records a still-pending OTP as failed.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use super::service::{TwoFactor, sms_text};
-use super::store::{StoredOtp, otp_pk, watched_otp};
+use super::store::{DeliveryEnd, Finishing, StoredOtp, otp_pk, watched_otp};
 use crate::dynamo::{Item, StoreError};
 use crate::mask;
 use crate::metrics::{Country, Family, Operation, Outcome, Record};
+use crate::schema::{DeliveryState, PK, SEALED_CODE};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Delivery {
@@ -92,7 +93,7 @@ async fn deliver(
         return Ok(Delivery::Skipped);
     }
     let image: Item = record.change.new_image.clone().into();
-    if !image.contains_key("sct") {
+    if !image.contains_key(SEALED_CODE) {
         return Ok(Delivery::Skipped);
     }
     let otp = match StoredOtp::from_item(&image) {
@@ -102,12 +103,12 @@ async fn deliver(
     let Some(sealed) = otp.sealed_code.as_deref() else { return Ok(Delivery::Skipped) };
     // Stream records can arrive more than once; the item says whether this one still waits.
     match app.store.get(&otp.id).await? {
-        Some(current) if current.delivery == "pending" => {}
+        Some(current) if current.delivery == DeliveryState::Pending => {}
         _ => return Ok(Delivery::Skipped),
     }
     *country = Country::of_phone(&otp.phone);
     let abandon = |why: &'static str| async move {
-        app.store.finish_delivery(&otp.id, "failed", Some(why), true).await?;
+        app.store.finish_delivery(&otp.id, DeliveryEnd::Failed { why }, Finishing::IfPending).await?;
         Ok::<_, DeliveryError>(Delivery::Abandoned(why))
     };
     if otp.expires_ms <= app.clock.now_ms() {
@@ -133,17 +134,18 @@ async fn deliver(
         };
     }
     // A repeat of this record finds the item no longer pending and sends nothing more.
-    app.store.finish_delivery(&otp.id, "sent", None, true).await?;
+    app.store.finish_delivery(&otp.id, DeliveryEnd::Sent, Finishing::IfPending).await?;
     tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "SMS delivered");
     Ok(Delivery::Sent)
 }
 
 /// A watch item removed by TTL: its OTP has expired. Still pending, it never will be sent.
 async fn sweep(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
+    const WHY: &str = "expired undelivered (swept)";
     let keys: Item = record.change.keys.clone().into();
-    let Some(id) = crate::dynamo::get_s(&keys, "pk").and_then(watched_otp) else { return Ok(Delivery::Skipped) };
-    if app.store.finish_delivery(&id, "failed", Some("expired undelivered (swept)"), true).await? {
-        return Ok(Delivery::Abandoned("expired undelivered (swept)"));
+    let Some(id) = crate::dynamo::get_s(&keys, PK).and_then(watched_otp) else { return Ok(Delivery::Skipped) };
+    if app.store.finish_delivery(&id, DeliveryEnd::Failed { why: WHY }, Finishing::IfPending).await? {
+        return Ok(Delivery::Abandoned(WHY));
     }
     Ok(Delivery::Skipped)
 }

@@ -6,13 +6,14 @@ use aws_config::SdkConfig;
 use uuid::Uuid;
 
 use super::request::{CreateRequest, VerifyRequest};
-use super::store::{ConsumeOutcome, CreateOutcome, NewOtp, OtpStore, StoredOtp, otp_pk};
+use super::store::{ConsumeOutcome, CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, StoredOtp, otp_pk};
 use super::{PURPOSE, TwoFactorError};
 use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
 use crate::idempotency::{Idempotency, Prior};
 use crate::phone::Phone;
+use crate::schema::DeliveryState;
 use crate::sms::SmsSender;
 use crate::startup::Seams;
 use crate::{codes, mask};
@@ -240,7 +241,8 @@ impl TwoFactor {
                     let error = mask::redact(&err.to_string(), phone.as_str(), &code);
                     tracing::error!(phone = %mask::phone(phone.as_str()), otp = %id, error, "SMS send failed");
                     // The code never reached the user: make sure it can never be used.
-                    self.store.finish_delivery(&id, "failed", Some("SMS send failed"), false).await?;
+                    let end = DeliveryEnd::Failed { why: "SMS send failed" };
+                    self.store.finish_delivery(&id, end, Finishing::Always).await?;
                     if let Some(idempotency) = idempotency {
                         idempotency.failed(self.store.client()).await?;
                     }
@@ -256,7 +258,7 @@ impl TwoFactor {
     /// Why a stored OTP cannot be verified now, checked in the order a user would want to
     /// hear it: a used code is "already verified" even when it has expired since.
     fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<TwoFactorError> {
-        if otp.user_id != request.user_id.to_string() || otp.delivery == "failed" {
+        if otp.user_id != request.user_id.to_string() || otp.delivery == DeliveryState::Failed {
             Some(TwoFactorError::OtpNotFound)
         } else if otp.verified {
             Some(TwoFactorError::AlreadyVerified)

@@ -1,37 +1,26 @@
-//! Family C items in the one table.
-//!
-//! | item | pk | sk |
-//! |---|---|---|
-//! | OTP | `OTP#<uuid>` | `OTP` |
-//! | numeric id reservation (keeps `Id` unique) | `OTPID#<n>` | `OTP` |
-//! | watch of an asynchronous OTP (TTL at its expiry: its removal sweeps the OTP) | `OTPW#<uuid>` | `WATCH` |
-//! | SMS rate window of a number | `2FA#RATE#<e164>` | `WINDOW` |
-//! | failed-verification window of a number | `2FA#FAIL#<e164>` | `WINDOW` |
-//! | guards (number block, country and daily SMS ceilings) | see `guards` | `WINDOW` |
-//!
-//! OTP attributes: `uid`, `dest`, `h` (HMAC), `kv` (key version), `ref`, `nid`, `prof`,
-//! `lang`, `src`, `cat` / `exp` (epoch ms; `exp` is what the service enforces), `ttl` (epoch
-//! s, clean-up only), `att` / `matt` (failed attempts / their maximum), `vat` (verified at),
-//! `dlv` (`sync`, `pending`, `sent`, `failed`), `sct` (code sealed for the asynchronous
-//! sender, erased once sent or given up), `dla` (failed sends of the asynchronous sender),
-//! `dwy` (why delivery failed).
+//! Family C items in the one table: the OTP, its numeric id's reservation, the watch of an
+//! asynchronous OTP and the number's windows (`docs/table.md`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::attempts::{self, Consumed, Failure};
+use crate::attempts::{self, Consumed, Failure, LockGuess};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
+use crate::schema::{
+    ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
+    KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE, REFERENCE,
+    SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK, WindowKind,
+    expression, window_pk,
+};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
-const OTP_SK: &str = "OTP";
-const WATCH_PREFIX: &str = "OTPW#";
-const WATCH_SK: &str = "WATCH";
+const DAY_MS: u64 = 86_400_000;
 
 pub fn otp_pk(id: &Uuid) -> String {
-    format!("OTP#{id}")
+    format!("{OTP_PREFIX}{id}")
 }
 
 /// The OTP a watch item (`OTPW#<uuid>`) keeps an eye on.
@@ -72,7 +61,7 @@ pub struct StoredOtp {
     pub attempts: u32,
     pub max_attempts: u32,
     pub verified: bool,
-    pub delivery: String,
+    pub delivery: DeliveryState,
     pub sealed_code: Option<Vec<u8>>,
     /// Sends the asynchronous sender tried and SNS refused.
     pub failed_sends: u32,
@@ -82,30 +71,30 @@ pub struct StoredOtp {
 
 impl StoredOtp {
     pub fn from_item(item: &Item) -> Result<Self, StoreError> {
-        let id = get_s(item, "pk")
-            .and_then(|pk| pk.strip_prefix("OTP#"))
+        let id = get_s(item, PK)
+            .and_then(|pk| pk.strip_prefix(OTP_PREFIX))
             .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or(StoreError::Malformed("pk"))?;
+            .ok_or(StoreError::Malformed(PK))?;
         let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
         let num = |name: &'static str| get_n::<u64>(item, name).ok_or(StoreError::Malformed(name));
         Ok(Self {
             id,
-            user_id: text("uid")?,
-            phone: text("dest")?,
-            hash: get_b(item, "h").ok_or(StoreError::Malformed("h"))?.to_vec(),
-            key_version: num("kv")? as u32,
-            reference: text("ref")?,
-            profile: get_n(item, "prof").ok_or(StoreError::Malformed("prof"))?,
-            language: text("lang")?,
-            created_ms: num("cat")?,
-            expires_ms: num("exp")?,
-            attempts: num("att")? as u32,
-            max_attempts: num("matt")? as u32,
-            verified: item.contains_key("vat"),
-            delivery: text("dlv")?,
-            sealed_code: get_b(item, "sct").map(<[u8]>::to_vec),
-            failed_sends: get_n(item, "dla").unwrap_or(0),
-            failure: get_s(item, "dwy").map(str::to_string),
+            user_id: text(USER_ID)?,
+            phone: text(DESTINATION)?,
+            hash: get_b(item, HASH).ok_or(StoreError::Malformed(HASH))?.to_vec(),
+            key_version: num(KEY_VERSION)? as u32,
+            reference: text(REFERENCE)?,
+            profile: get_n(item, PROFILE).ok_or(StoreError::Malformed(PROFILE))?,
+            language: text(LANGUAGE)?,
+            created_ms: num(CREATED_AT)?,
+            expires_ms: num(EXPIRES_AT)?,
+            attempts: num(ATTEMPTS)? as u32,
+            max_attempts: num(MAX_ATTEMPTS)? as u32,
+            verified: item.contains_key(VERIFIED_AT),
+            delivery: get_s(item, DELIVERY).and_then(DeliveryState::parse).ok_or(StoreError::Malformed(DELIVERY))?,
+            sealed_code: get_b(item, SEALED_CODE).map(<[u8]>::to_vec),
+            failed_sends: get_n(item, FAILED_SENDS).unwrap_or(0),
+            failure: get_s(item, DELIVERY_FAILURE).map(str::to_string),
         })
     }
 }
@@ -133,6 +122,23 @@ pub enum ConsumeOutcome {
     Changed,
 }
 
+/// How a delivery ended, for `OtpStore::finish_delivery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryEnd<'a> {
+    Sent,
+    Failed { why: &'a str },
+}
+
+/// Which OTPs `OtpStore::finish_delivery` records the end on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finishing {
+    /// Only one still pending: the asynchronous sender, whose stream records repeat and
+    /// whose other attempts may have finished it already.
+    IfPending,
+    /// Whatever its state: the create function, the only one that sends a synchronous OTP.
+    Always,
+}
+
 #[derive(Clone)]
 pub struct OtpStore {
     client: Client,
@@ -141,54 +147,50 @@ pub struct OtpStore {
     hints: std::sync::Arc<WindowHints>,
 }
 
-fn build<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Build(e.to_string()))
-}
-
 impl OtpStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), hints: Default::default() }
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, format!("2FA#RATE#{phone}"), max, interval_ms)
+        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Rate, phone), max, interval_ms)
     }
 
     pub fn daily_window(&self, phone: &str, max: u32) -> Window {
-        Window::new(&self.table, format!("2FA#DAY#{phone}"), max, 86_400_000)
+        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Day, phone), max, DAY_MS)
     }
 
     pub fn failure_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, format!("2FA#FAIL#{phone}"), max, interval_ms)
+        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Fail, phone), max, interval_ms)
     }
 
     fn otp_item(&self, otp: &NewOtp) -> Item {
         let mut item = key(&otp_pk(&otp.id), OTP_SK);
         item.extend([
-            ("uid".to_string(), s(otp.user_id.to_string())),
-            ("dest".to_string(), s(&otp.phone)),
-            ("h".to_string(), aws_sdk_dynamodb::types::AttributeValue::B(Blob::new(otp.hash.to_vec()))),
-            ("kv".to_string(), n(otp.key_version)),
-            ("ref".to_string(), s(&otp.reference)),
-            ("nid".to_string(), n(otp.numeric_id)),
-            ("prof".to_string(), n(otp.profile)),
-            ("lang".to_string(), s(&otp.language)),
-            ("cat".to_string(), n(otp.created_ms)),
-            ("exp".to_string(), n(otp.expires_ms)),
-            ("ttl".to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S)),
-            ("att".to_string(), n(0)),
-            ("matt".to_string(), n(otp.max_attempts)),
+            (USER_ID.to_string(), s(otp.user_id.to_string())),
+            (DESTINATION.to_string(), s(&otp.phone)),
+            (HASH.to_string(), AttributeValue::B(Blob::new(otp.hash.to_vec()))),
+            (KEY_VERSION.to_string(), n(otp.key_version)),
+            (REFERENCE.to_string(), s(&otp.reference)),
+            (NUMERIC_ID.to_string(), n(otp.numeric_id)),
+            (PROFILE.to_string(), n(otp.profile)),
+            (LANGUAGE.to_string(), s(&otp.language)),
+            (CREATED_AT.to_string(), n(otp.created_ms)),
+            (EXPIRES_AT.to_string(), n(otp.expires_ms)),
+            (TTL.to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S)),
+            (ATTEMPTS.to_string(), n(0)),
+            (MAX_ATTEMPTS.to_string(), n(otp.max_attempts)),
         ]);
         if let Some(source) = &otp.source {
-            item.insert("src".to_string(), s(source));
+            item.insert(SOURCE.to_string(), s(source));
         }
         match &otp.sealed_code {
             Some(sealed) => {
-                item.insert("dlv".to_string(), s("pending"));
-                item.insert("sct".to_string(), aws_sdk_dynamodb::types::AttributeValue::B(Blob::new(sealed.clone())));
+                item.insert(DELIVERY.to_string(), s(DeliveryState::Pending.as_str()));
+                item.insert(SEALED_CODE.to_string(), AttributeValue::B(Blob::new(sealed.clone())));
             }
             None => {
-                item.insert("dlv".to_string(), s("sync"));
+                item.insert(DELIVERY.to_string(), s(DeliveryState::Sync.as_str()));
             }
         }
         item
@@ -196,8 +198,8 @@ impl OtpStore {
 
     /// Keeps `Id` unique while the OTP exists; TTL removes it with the OTP.
     fn id_reservation(&self, otp: &NewOtp) -> Item {
-        let mut item = key(&format!("OTPID#{}", otp.numeric_id), OTP_SK);
-        item.insert("ttl".to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S));
+        let mut item = key(&format!("{OTP_ID_PREFIX}{}", otp.numeric_id), OTP_SK);
+        item.insert(TTL.to_string(), n(otp.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S));
         item
     }
 
@@ -207,18 +209,16 @@ impl OtpStore {
     /// or its retries, would otherwise leave it pending until the OTP's own TTL).
     fn watch(&self, otp: &NewOtp) -> Item {
         let mut item = key(&format!("{WATCH_PREFIX}{}", otp.id), WATCH_SK);
-        item.insert("ttl".to_string(), n(otp.expires_ms.div_ceil(1000)));
+        item.insert(TTL.to_string(), n(otp.expires_ms.div_ceil(1000)));
         item
     }
 
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = build(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(expression!("attribute_not_exists({PK})"))
+            .build()?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -288,36 +288,40 @@ impl OtpStore {
     /// Counts one failed attempt on the OTP and on its number's failure lock, in one step.
     pub async fn record_failure(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<Failure, StoreError> {
         let attempt = attempts::failed_attempt(&self.table, key(&otp_pk(&otp.id), OTP_SK))?;
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), &[], otp.attempts > 0, now_ms).await
+        let guess = LockGuess::after(otp.attempts);
+        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), &[], guess, now_ms).await
     }
 
-    /// Records how delivery ended (and why it failed) and erases the sealed code. With
-    /// `only_if_pending`, does nothing when another delivery attempt already finished (stream
-    /// records repeat).
+    /// Records how delivery ended (and why it failed) and erases the sealed code: `false`
+    /// when `finishing` found nothing to finish.
     pub async fn finish_delivery(
         &self,
         id: &Uuid,
-        outcome: &str,
-        why: Option<&str>,
-        only_if_pending: bool,
+        end: DeliveryEnd<'_>,
+        finishing: Finishing,
     ) -> Result<bool, StoreError> {
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&otp_pk(id), OTP_SK)))
-            .expression_attribute_values(":outcome", s(outcome))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
-        let request = match why {
-            Some(why) => request
-                .update_expression("SET dlv = :outcome, dwy = :why REMOVE sct")
+        let request = match end {
+            DeliveryEnd::Failed { why } => request
+                .update_expression(expression!(
+                    "SET {DELIVERY} = :outcome, {DELIVERY_FAILURE} = :why REMOVE {SEALED_CODE}"
+                ))
+                .expression_attribute_values(":outcome", s(DeliveryState::Failed.as_str()))
                 .expression_attribute_values(":why", s(why)),
-            None => request.update_expression("SET dlv = :outcome REMOVE sct"),
+            DeliveryEnd::Sent => request
+                .update_expression(expression!("SET {DELIVERY} = :outcome REMOVE {SEALED_CODE}"))
+                .expression_attribute_values(":outcome", s(DeliveryState::Sent.as_str())),
         };
-        let request = if only_if_pending {
-            request.condition_expression("dlv = :pending").expression_attribute_values(":pending", s("pending"))
-        } else {
-            request.condition_expression("attribute_exists(pk)")
+        let request = match finishing {
+            Finishing::IfPending => request
+                .condition_expression(expression!("{DELIVERY} = :pending"))
+                .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str())),
+            Finishing::Always => request.condition_expression(expression!("attribute_exists({PK})")),
         };
         dynamo::update_unless_refused(request).await
     }
@@ -331,16 +335,16 @@ impl OtpStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(&otp_pk(id), OTP_SK)))
-                .update_expression("SET dla = if_not_exists(dla, :zero) + :one")
-                .condition_expression("dlv = :pending")
+                .update_expression(expression!("SET {FAILED_SENDS} = if_not_exists({FAILED_SENDS}, :zero) + :one"))
+                .condition_expression(expression!("{DELIVERY} = :pending"))
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
                 .send()
                 .await;
             match result {
-                Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, "dla")).unwrap_or(1))),
+                Ok(out) => Ok(Some(out.attributes().and_then(|a| get_n(a, FAILED_SENDS)).unwrap_or(1))),
                 Err(err) if dynamo::condition_failed(&err) => Ok(None),
                 Err(err) => Err(err),
             }

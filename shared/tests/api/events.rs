@@ -145,7 +145,7 @@ async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_o
     let response = sender::handle(&failing.app, insert.clone()).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier, insert.records[0].change.sequence_number);
-    assert_eq!(h.app.store.get(&id).await.unwrap().unwrap().delivery, "pending", "kept for the retry");
+    assert_eq!(h.app.store.get(&id).await.unwrap().unwrap().delivery.as_str(), "pending", "kept for the retry");
 
     // WHEN the retry reaches the carrier THEN the SMS goes out
     let response = sender::handle(&h.app, insert.clone()).await;
@@ -155,7 +155,7 @@ async fn when_stream_delivers_a_pending_otp_should_retry_refused_sms_then_send_o
     assert!(sms[0].contains("123456") && sms[0].starts_with("Tu código"), "{}", sms[0]);
 
     let stored = h.app.store.get(&id).await.unwrap().unwrap();
-    assert_eq!(stored.delivery, "sent");
+    assert_eq!(stored.delivery.as_str(), "sent");
     assert_eq!(stored.sealed_code, None);
 
     // The same record again (Lambda delivers at least once) sends nothing more.
@@ -182,7 +182,7 @@ async fn when_pending_otp_expired_before_delivery_should_not_send_it() {
     let response = sender::handle(&h.app, insert).await;
     assert!(response.batch_item_failures.is_empty());
     let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
-    assert_eq!(stored.delivery, "failed");
+    assert_eq!(stored.delivery.as_str(), "failed");
     assert_eq!(stored.sealed_code, None, "sealed code erased");
 }
 
@@ -201,7 +201,7 @@ async fn when_ttl_removes_the_watch_of_an_otp_never_sent_should_record_it_failed
     let response = sender::handle(&h.app, removal).await;
     assert!(response.batch_item_failures.is_empty());
     let stored = h.app.store.get(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
-    assert_eq!(stored.delivery, "failed");
+    assert_eq!(stored.delivery.as_str(), "failed");
     assert_eq!(stored.failure.as_deref(), Some("expired undelivered (swept)"));
     assert_eq!(stored.sealed_code, None, "sealed code erased");
 }
@@ -239,7 +239,7 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
         code: &code,
         expires_at_s: now / 1000 + 86_400,
     };
-    let lock = h.app.store.window("FAIL", "confirm.me@example.com", 20, 86_400_000);
+    let lock = h.app.store.window(shared::schema::WindowKind::Fail, "confirm.me@example.com", 20, 86_400_000);
     h.app.store.replace_code(&new, &[], &lock, &[], now).await.unwrap();
 
     for (name, status, op, content_type) in SIGNUP_EVENTS {

@@ -627,7 +627,7 @@ mod family_c_async {
             let sms = testkit::sms_to(&phone).await;
             assert_eq!(sms.len(), 2, "{operation}: sent again (README: at-least-once)");
             assert_eq!(sms[0], sms[1], "the same code both times");
-            assert_eq!(stored(&h, &id).await.delivery, "sent");
+            assert_eq!(stored(&h, &id).await.delivery.as_str(), "sent");
             // Further repeats send nothing more.
             sender::handle(&h.app, insert).await;
             assert_eq!(testkit::sms_to(&phone).await.len(), 2);
@@ -659,7 +659,7 @@ mod family_c_async {
         let response = sender::handle(&h.app, ttl_removal(&stuck)).await;
         assert!(response.batch_item_failures.is_empty());
         let otp = stored(&h, &stuck).await;
-        assert_eq!(otp.delivery, "failed");
+        assert_eq!(otp.delivery.as_str(), "failed");
         assert_eq!(otp.failure.as_deref(), Some("expired undelivered (swept)"));
         assert_eq!(otp.sealed_code, None);
 
@@ -667,7 +667,7 @@ mod family_c_async {
         let (sent, insert) = pending(&h, &testkit::unique_phone()).await;
         assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
         sender::handle(&h.app, ttl_removal(&sent)).await;
-        assert_eq!(stored(&h, &sent).await.delivery, "sent");
+        assert_eq!(stored(&h, &sent).await.delivery.as_str(), "sent");
         // A synchronous OTP has no watch.
         let (status, body) = helpers::read(
             shared::twofactor::handler::create(&h.app, post(&create_body(&testkit::unique_phone(), json!({})))).await,
