@@ -211,14 +211,17 @@ async fn when_code_is_old_or_guessed_should_answer_gone_then_too_many() {
 async fn when_sms_cannot_be_sent_should_answer_502_and_never_accept_the_code() {
     let failing = Arc::new(helpers::FailingSms::default());
     let h = harness(&[], Some(failing.clone())).await;
-    let (status, body) = h
-        .generate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": unique_mobile()}))
-        .await;
+    let mobile = unique_mobile();
+    let (status, body) =
+        h.generate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile})).await;
     assert_eq!(status, 502, "{body}");
     let code = testkit::digits(failing.0.lock().unwrap().last().unwrap(), 6).unwrap();
-    let items = h.app.store.client().scan().table_name(testkit::TABLE).send().await.unwrap().items.unwrap_or_default();
+    // Every page, and only this test's code: the table is shared by all the tests of this binary.
+    let pages = h.app.store.client().scan().table_name(testkit::TABLE).into_paginator().items().send();
+    let items: Vec<_> = pages.collect::<Result<_, _>>().await.unwrap();
     let id = items
         .iter()
+        .filter(|i| i.get("mob").and_then(|v| v.as_s().ok()).is_some_and(|m| m.ends_with(&mobile)))
         .filter(|i| i.get("dlv").and_then(|v| v.as_s().ok()).is_some_and(|d| d == "failed"))
         .find_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("CNF#").map(str::to_string))
         .expect("the undelivered code is marked");
