@@ -85,6 +85,8 @@ impl User {
 pub struct NewCode<'a> {
     pub user_id: &'a str,
     pub email: &'a str,
+    /// Whether the send read a user: the write then holds only while it is that user, still
+    /// unconfirmed; otherwise only while there is none.
     pub existing: bool,
     pub code: &'a OutstandingCode,
     /// When DynamoDB may remove the user if it is still UNCONFIRMED (epoch s).
