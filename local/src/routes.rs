@@ -63,11 +63,11 @@ pub async fn route(
         // As the template's catch-all routes: the family's own 404.
         other if other.starts_with("/api/TwoFactor/") => {
             let request = to_lambda(request, peer).await;
-            from_lambda(handler::verify(&state.two_factor, request).await)
+            from_lambda(handler::not_found(&state.two_factor, &request))
         }
         other if other.starts_with("/api/Auth/1/1/") => {
             let request = to_lambda(request, peer).await;
-            from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
+            from_lambda(preregistration::handler::not_found(&state.preregistration, &request))
         }
         _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
     };

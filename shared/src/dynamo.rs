@@ -65,20 +65,10 @@ impl StoreError {
         if transient { Self::Unavailable(err.into()) } else { Self::Aws(err.into()) }
     }
 
-    /// How a family answers a store failure: `busy` (503, try again) for contention and an
-    /// unavailable DynamoDB, else `internal`, after logging what went wrong.
-    pub fn busy_or_internal<T>(self, busy: T, internal: T) -> T {
-        match self {
-            Self::Contention => busy,
-            Self::Unavailable(_) => {
-                tracing::warn!(error = %self, "store unavailable");
-                busy
-            }
-            _ => {
-                tracing::error!(error = %self, "store failure");
-                internal
-            }
-        }
+    /// Whether trying again later may pass: contention, and an unavailable DynamoDB
+    /// (throttled, 5xx, unreachable); anything else is a fault of ours.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Contention | Self::Unavailable(_))
     }
 }
 

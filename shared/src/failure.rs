@@ -3,12 +3,6 @@
 
 use crate::dynamo::StoreError;
 
-/// Contention and an unavailable DynamoDB (throttled, 5xx, unreachable) may pass later;
-/// anything else is a fault of ours.
-pub fn is_transient(err: &StoreError) -> bool {
-    matches!(err, StoreError::Contention | StoreError::Unavailable(_))
-}
-
 /// Logs the store failure among an answer's causes, if any: a warning when it may pass
 /// (contention alone is expected, and not logged), an error when it is ours to fix.
 pub fn log_store_cause(err: &(dyn std::error::Error + 'static)) {
@@ -27,9 +21,9 @@ mod tests {
 
     #[test]
     fn when_store_fails_should_tell_what_may_pass_from_what_will_not() {
-        assert!(is_transient(&StoreError::Contention));
-        assert!(is_transient(&StoreError::Unavailable("throttled".into())));
-        assert!(!is_transient(&StoreError::Aws("no such table".into())));
-        assert!(!is_transient(&StoreError::Malformed("ttl")));
+        assert!(StoreError::Contention.is_transient());
+        assert!(StoreError::Unavailable("throttled".into()).is_transient());
+        assert!(!StoreError::Aws("no such table".into()).is_transient());
+        assert!(!StoreError::Malformed("ttl").is_transient());
     }
 }

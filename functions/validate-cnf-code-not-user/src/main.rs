@@ -1,4 +1,5 @@
-//! `POST /api/Auth/1/1/ValidateCnfCodeNotUser`: wiring only; the handler lives in `shared`.
+//! `POST /api/Auth/1/1/ValidateCnfCodeNotUser` (and family B's unknown paths, answered 404):
+//! wiring only; the handlers live in `shared`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let app = Arc::new(Preregistration::from_env().await?);
     run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(handler::validate(&app, request).await) }
+        async move { Ok::<_, Error>(handler::route(&app, request).await) }
     }))
     .await
 }

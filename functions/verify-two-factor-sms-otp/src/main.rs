@@ -1,4 +1,5 @@
-//! `POST /api/TwoFactor/VerifyTwoFactorSmsOtp`: wiring only; the handler lives in `shared`.
+//! `POST /api/TwoFactor/VerifyTwoFactorSmsOtp` (and family C's unknown paths, answered 404):
+//! wiring only; the handlers live in `shared`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let app = Arc::new(TwoFactor::from_env().await?);
     run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(handler::verify(&app, request).await) }
+        async move { Ok::<_, Error>(handler::route(&app, request).await) }
     }))
     .await
 }

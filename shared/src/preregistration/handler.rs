@@ -38,6 +38,12 @@ fn outcome(err: &PreregistrationError) -> Outcome {
     }
 }
 
+/// The validate function's path; the template also routes the family's unknown paths to that
+/// function (`route`).
+const VALIDATE_PATH: &str = "/ValidateCnfCodeNotUser";
+
+/// A handler serves its own path only (a direct invocation with another endpoint's event is
+/// refused too); unknown paths never reach one (`route`).
 fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, PreregistrationError> {
     if !http::addressed_to(request.uri().path(), endpoint) {
         return Err(PreregistrationError::UnknownPath);
@@ -106,9 +112,31 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
     response
 }
 
+/// What the validate function serves: its own path, and every other path under
+/// `/api/Auth/1/1/` (the template's catch-all route), which `not_found` answers.
+pub async fn route(app: &Preregistration, request: Request) -> Response<Body> {
+    if http::addressed_to(request.uri().path(), VALIDATE_PATH) {
+        validate(app, request).await
+    } else {
+        not_found(app, &request)
+    }
+}
+
+/// A path of the family that no endpoint has: ASP.NET Web API's 404 (in Spanish, the
+/// family's default, as no body is read), counted with the function that answers it.
+pub fn not_found(app: &Preregistration, request: &Request) -> Response<Body> {
+    let started = Instant::now();
+    let err = PreregistrationError::UnknownPath;
+    let record = Record::new(Family::B, Operation::Validate, outcome(&err));
+    let response =
+        answer::<super::response::ValidateResponse>(app, Err(err), Language::Es, Syntax::accepted(request.headers()));
+    app.metrics.emit(&record.took(started.elapsed()));
+    response
+}
+
 pub async fn validate(app: &Preregistration, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let body = body_of(&request, "/ValidateCnfCodeNotUser");
+    let body = body_of(&request, VALIDATE_PATH);
     let syntax = |b: &str| Syntax::of_body(request.headers(), b);
     let language = body.as_ref().map(|b| language_of(b, syntax(b))).unwrap_or(Language::Es);
     let answer_syntax = Syntax::accepted(request.headers());

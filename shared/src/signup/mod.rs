@@ -95,7 +95,7 @@ impl SignupError {
 
     /// What a store failure is answered as.
     fn answered_as(err: &StoreError) -> Self {
-        if crate::failure::is_transient(err) { Self::Busy } else { Self::Internal }
+        if err.is_transient() { Self::Busy } else { Self::Internal }
     }
 
     /// Seconds until a refusal no longer holds: the `Retry-After` header.

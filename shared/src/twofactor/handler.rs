@@ -38,6 +38,12 @@ fn outcome(err: &TwoFactorError) -> Outcome {
     }
 }
 
+/// The verify function's path; the template also routes the family's unknown paths to that
+/// function (`route`).
+const VERIFY_PATH: &str = "/VerifyTwoFactorSmsOtp";
+
+/// A handler serves its own path only (a direct invocation with another endpoint's event is
+/// refused too); unknown paths never reach one (`route`).
 fn body_of<'a>(request: &'a Request, endpoint: &str) -> Result<&'a str, TwoFactorError> {
     if !http::addressed_to(request.uri().path(), endpoint) {
         return Err(TwoFactorError::UnknownPath);
@@ -116,11 +122,32 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
     response
 }
 
+/// What the verify function serves: its own path, and every other path under
+/// `/api/TwoFactor/` (the template's catch-all route), which `not_found` answers.
+pub async fn route(app: &TwoFactor, request: Request) -> Response<Body> {
+    if http::addressed_to(request.uri().path(), VERIFY_PATH) {
+        verify(app, request).await
+    } else {
+        not_found(app, &request)
+    }
+}
+
+/// A path of the family that no endpoint has: the family's 404, counted with the function
+/// that answers it.
+pub fn not_found(app: &TwoFactor, request: &Request) -> Response<Body> {
+    let started = Instant::now();
+    let err = TwoFactorError::UnknownPath;
+    let answer = VerifyResponse::failure(&err, None);
+    let response = respond(err.status(), Syntax::accepted(request.headers()), &answer, VerifyResponse::to_xml);
+    app.metrics.emit(&Record::new(Family::C, Operation::Verify, outcome(&err)).took(started.elapsed()));
+    response
+}
+
 pub async fn verify(app: &TwoFactor, request: Request) -> Response<Body> {
     let started = Instant::now();
     let answer_syntax = Syntax::accepted(request.headers());
-    let parsed = body_of(&request, "/VerifyTwoFactorSmsOtp")
-        .and_then(|b| VerifyRequest::read(b, Syntax::of_body(request.headers(), b)));
+    let parsed =
+        body_of(&request, VERIFY_PATH).and_then(|b| VerifyRequest::read(b, Syntax::of_body(request.headers(), b)));
     let otp_id = parsed.as_ref().ok().map(|r| r.otp_id.to_string());
     let outcome = match parsed {
         Ok(parsed) => http::within(app.config.common.request_deadline, app.verify(parsed))

@@ -443,3 +443,27 @@ async fn when_xml_answers_validation_or_encrypted_data_should_name_contracts_as_
     assert_eq!((valid.namespace.as_deref(), valid.text.as_str()), (Some(REQUESTS), "true"));
     assert_eq!(result.child("confirmationId").unwrap().namespace.as_deref(), Some(REQUESTS));
 }
+
+#[tokio::test]
+async fn when_a_path_of_the_family_has_no_endpoint_should_answer_web_apis_404() {
+    // GIVEN the validate function, which the template also gives every other /api/Auth/1/1/ path
+    let h = harness(&[], None).await;
+    let address = unique_address();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let validate = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code}).to_string();
+    let at = |path: &str| {
+        let mut request = helpers::post(&validate);
+        *request.uri_mut() = path.parse().unwrap();
+        request
+    };
+    // WHEN an unknown path is asked, even with a valid validation THEN ASP.NET Web API's 404
+    let response = shared::preregistration::handler::route(&h.app, at("/api/Auth/1/1/NoSuchOperation")).await;
+    let (status, body) = helpers::read(response).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["Message"], "No HTTP resource was found that matches the request URI.", "{body}");
+    // AND its own path still validates: the unknown path used nothing
+    let response = shared::preregistration::handler::route(&h.app, at("/api/Auth/1/1/ValidateCnfCodeNotUser")).await;
+    assert_eq!(response.status(), 200);
+}

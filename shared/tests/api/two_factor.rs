@@ -347,3 +347,27 @@ async fn when_the_key_is_rotated_should_verify_codes_of_the_old_version_until_it
     assert_ne!(after.verify(&dropped_id, &dropped_code).await.0, 200);
     assert_eq!(after.verify(&new_id, &new_code).await.0, 200);
 }
+
+#[tokio::test]
+async fn when_a_path_of_the_family_has_no_endpoint_should_answer_the_familys_404() {
+    // GIVEN the verify function, which the template also gives every other /api/TwoFactor/ path
+    let h = harness(&[]).await;
+    let (otp_id, code) = h.otp(&unique_phone(), json!({})).await;
+    let at = |path: &str, body: &str| {
+        let mut request = post(body);
+        *request.uri_mut() = path.parse().unwrap();
+        request
+    };
+    let verify = json!({"UserId": USER, "OtpIdReference": otp_id, "OtpCode": code}).to_string();
+    // WHEN an unknown path is asked, even with a valid verification THEN 404 in the family's shape,
+    // and nothing is verified
+    for path in ["/api/TwoFactor/NoSuchOperation", "/prod/api/TwoFactor/VerifyTwoFactorSmsOtpX"] {
+        let (status, body) = read(shared::twofactor::handler::route(&h.app, at(path, &verify)).await).await;
+        assert_eq!((status.as_u16(), body["Success"].as_bool()), (404, Some(false)), "{path}: {body}");
+        assert_eq!(body["Code"], 4001, "{path}: {body}");
+    }
+    // AND its own path (stage prefix or not) is verified
+    let path = "/prod/api/TwoFactor/VerifyTwoFactorSmsOtp";
+    let (status, body) = read(shared::twofactor::handler::route(&h.app, at(path, &verify)).await).await;
+    assert_eq!(status, 200, "{body}");
+}
