@@ -220,6 +220,21 @@ impl Guard {
         Self { table: table.to_string(), pk: pk.into(), max, interval_ms, conversion, country: None, rule, subject }
     }
 
+    /// A destination's failure lock: its failed verifications counted per bucket.
+    pub fn lock(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64) -> Self {
+        Self::new(table, pk, max, interval_ms, None)
+    }
+
+    /// The same counter under another limit (`u32::MAX`: counts whatever the count).
+    pub fn with_max(&self, max: u32) -> Self {
+        Self { max, ..self.clone() }
+    }
+
+    /// The count of a bucket as stored (0 for none).
+    pub fn count_in(item: Option<&Item>) -> u64 {
+        item.and_then(|item| get_n::<u64>(item, "cnt")).unwrap_or(0)
+    }
+
     fn about(self, rule: Rule, subject: &str) -> Self {
         Self { rule, subject: subject.to_string(), ..self }
     }

@@ -41,6 +41,9 @@ pub const SEALED_CODE: &str = "sct";
 pub const FAILED_SENDS: &str = "dla";
 /// Why delivery failed.
 pub const DELIVERY_FAILURE: &str = "dwy";
+/// The plaintext inside the OTP's opaque id (`ids::OtpIdPlain`), which the verifying write
+/// checks (absent on OTPs under a legacy v4 id).
+pub const ID_PLAIN: &str = "lk";
 
 // Family B's code and the pointer to a destination's latest code.
 pub const APPLICATION: &str = "app";
