@@ -23,7 +23,7 @@ use crate::config::ConfigError;
 use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
 use crate::schema::{
     CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, COUNT, COUNTRY_COUNT_PREFIX, NUMBER_BLOCK_PREFIX, SCALED_CONVERSIONS,
-    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, expression,
+    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, bucket_pk, expression,
 };
 
 const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
@@ -241,7 +241,7 @@ impl Guard {
 
     /// The key of the bucket `at_ms` falls in.
     pub fn key(&self, at_ms: u64) -> Item {
-        key(&format!("{}#{}", self.pk, at_ms / self.interval_ms), WINDOW_SK)
+        key(&bucket_pk(&self.pk, self.interval_ms, at_ms, false), WINDOW_SK)
     }
 
     fn bucket_end(&self, at_ms: u64) -> u64 {

@@ -143,6 +143,14 @@ pub fn window_pk(family_prefix: &str, kind: WindowKind, subject: &str) -> String
     format!("{family_prefix}{}#{subject}", kind.as_str())
 }
 
+/// A fixed time bucket of a counter: `<pk>#<bucket number>` (guards and failure locks), or,
+/// for a window whose length comes from the request, `<pk>#<length s>#<bucket number>`, so
+/// buckets of different lengths never share an item.
+pub fn bucket_pk(pk: &str, interval_ms: u64, at_ms: u64, with_length: bool) -> String {
+    let bucket = at_ms / interval_ms;
+    if with_length { format!("{pk}#{}#{bucket}", interval_ms / 1000) } else { format!("{pk}#{bucket}") }
+}
+
 /// How a code's delivery stands (`dlv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {

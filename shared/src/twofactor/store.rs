@@ -6,14 +6,14 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
-use crate::schema::{
-    ATTEMPTS, CREATED_AT, ID_PLAIN, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
-    KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE, REFERENCE,
-    SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK, WindowKind,
-    expression, window_pk,
-};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
+use crate::schema::{
+    ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
+    ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
+    REFERENCE, SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK,
+    WindowKind, expression, window_pk,
+};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;
@@ -139,13 +139,11 @@ pub enum Finishing {
 pub struct OtpStore {
     client: Client,
     table: String,
-    /// Shared by the clones of this store: one per process (see `WindowHints`).
-    hints: std::sync::Arc<WindowHints>,
 }
 
 impl OtpStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), hints: Default::default() }
+        Self { client, table: table.into() }
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
@@ -244,7 +242,7 @@ impl OtpStore {
         }
         let first_guard = others.len();
         others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
             Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
