@@ -226,9 +226,13 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
         b.to_async(&rt).iter(|| async { ok(shared::twofactor::handler::verify(&c_app, post(&verify_ok)).await) })
     });
     let wrong = expect("C verify, wrong code", 400);
+    // The fake ignores conditions elsewhere (every write succeeds); a wrong code is refused by
+    // the verifying transaction's condition, so here it evaluates them.
+    fake.check_conditions(true);
     group.bench_function("C verify, wrong code", |b| {
         b.to_async(&rt).iter(|| async { wrong(shared::twofactor::handler::verify(&c_app, post(&verify_wrong)).await) })
     });
+    fake.check_conditions(false);
     group.bench_function("C stream sender", |b| {
         b.to_async(&rt).iter(|| async {
             let response = shared::twofactor::sender::handle(&sender_app, insert.clone()).await;

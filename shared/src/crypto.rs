@@ -15,6 +15,8 @@ use rand::rngs::OsRng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::ids::IdCipher;
+
 type HmacSha256 = Hmac<Sha256>;
 
 const NONCE_LEN: usize = 12;
@@ -42,6 +44,10 @@ pub enum SealError {
 struct KeyPair {
     hash: [u8; 32],
     seal: Aes256Gcm,
+    /// The master secret, for keys derived on first use (`id`): start-up derives only the
+    /// two every function needs.
+    secret: Box<[u8]>,
+    id: std::sync::OnceLock<IdCipher>,
 }
 
 /// Every key version the service knows, and which one makes new hashes and ciphertexts.
@@ -81,6 +87,8 @@ impl KeyRing {
             let pair = KeyPair {
                 hash: derive(secret.as_bytes(), b"otp-hash-v1"),
                 seal: Aes256Gcm::new_from_slice(&seal_key).expect("32-byte key"),
+                secret: secret.as_bytes().into(),
+                id: std::sync::OnceLock::new(),
             };
             if keys.insert(version, pair).is_some() {
                 return Err(KeyError::Duplicate(version));
@@ -92,6 +100,17 @@ impl KeyRing {
 
     pub fn current_version(&self) -> u32 {
         self.current
+    }
+
+    /// Every active version, the current one first (the likeliest to have made a new id).
+    pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.current).chain(self.keys.keys().copied().filter(|v| *v != self.current))
+    }
+
+    /// The block cipher of opaque ids (`ids`) of a version, derived on first use.
+    pub fn id_cipher(&self, version: u32) -> Option<&IdCipher> {
+        let key = self.keys.get(&version)?;
+        Some(key.id.get_or_init(|| IdCipher::new(&derive(&key.secret, b"otp-id-v1"))))
     }
 
     /// HMAC-SHA-256 of the code, bound to its purpose and id so a hash cannot be replayed

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use crate::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, expression};
+use crate::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, bucket_pk, expression};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -217,6 +217,32 @@ impl Window {
         }
     }
 
+    /// Counts one send in one write, whatever the window's state. A window of one (the gap
+    /// between two sends) opens only when none is open, so the spacing stays exact. A larger
+    /// one counts in the fixed bucket of `interval_ms` that `now` falls in: there is no "open
+    /// a window or count in the open one" to guess between (a wrong guess cost a second
+    /// call), at the price of the bucket boundary, up to twice `max` across it, which an
+    /// anchored window allows too (one event at its start, `max - 1` just before its end,
+    /// `max` just after).
+    pub fn count(&self, now_ms: u64) -> Result<Update, StoreError> {
+        if self.max <= 1 {
+            return self.open(now_ms);
+        }
+        let bucket_end_s = (now_ms / self.interval_ms + 1) * self.interval_ms / 1000;
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&bucket_pk(&self.pk, self.interval_ms, now_ms, true), WINDOW_SK)))
+            .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
+            .condition_expression(expression!("attribute_not_exists({COUNT}) OR {COUNT} < :max"))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(self.max))
+            .expression_attribute_values(":ttl", n(bucket_end_s + Self::TTL_MARGIN_S))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::from)
+    }
+
     /// Opens a new window with this event; refused while a window is open.
     pub fn open(&self, now_ms: u64) -> Result<Update, StoreError> {
         Update::builder()
@@ -264,33 +290,6 @@ impl Window {
     }
 }
 
-/// Where this process last saw each window open. A window's count is "open it" or "count in
-/// it", and a transaction must name one; a refusal returns the window, and the retry is
-/// right, at the price of a second call. This remembers the answer, so the next event for the
-/// same key in a warm container (a resend, a second code) guesses right at once. Only a
-/// guess: the conditions decide, and a stale hint costs the retry it would have saved.
-#[derive(Debug, Default)]
-pub struct WindowHints(std::sync::Mutex<HashMap<String, u64>>);
-
-/// Bounds the memory of a long-lived container: past it, the hints start over.
-const MAX_HINTS: usize = 1024;
-
-impl WindowHints {
-    /// When `window` opened, if this process saw it open and it has not expired since.
-    fn start(&self, window: &Window, now_ms: u64) -> Option<u64> {
-        let hints = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        hints.get(&window.pk).copied().filter(|start| *start > window.cutoff(now_ms))
-    }
-
-    fn remember(&self, window: &Window, start: u64) {
-        let mut hints = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if hints.len() >= MAX_HINTS && !hints.contains_key(&window.pk) {
-            hints.clear();
-        }
-        hints.insert(window.pk.clone(), start);
-    }
-}
-
 /// How a transaction that counts one event in some windows ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Counted {
@@ -304,59 +303,35 @@ pub enum Counted {
     },
 }
 
-/// Writes `others` in one transaction that also counts one event in each window, choosing
-/// for each window between opening a new one and counting in the open one: first from
-/// `hints`, then from what a refusal returns. The counts are exact under races whatever the
-/// guess; a right guess makes it one call.
+/// Writes `others` in one transaction that also counts one event in each window
+/// (`Window::count`: one write per window whatever its state, so no guess and no second
+/// call). The counts are exact under races: each is a condition.
 pub async fn transact_counting(
     client: &Client,
     windows: &[Window],
     others: &[TransactWriteItem],
-    hints: &WindowHints,
     now_ms: u64,
 ) -> Result<Counted, StoreError> {
-    // For each window: when it opened, if it is taken to be open (then the event counts in it).
-    let mut starts: Vec<Option<u64>> = windows.iter().map(|w| hints.start(w, now_ms)).collect();
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let mut items = Vec::with_capacity(windows.len() + others.len());
-        for (window, start) in windows.iter().zip(&starts) {
-            items.push(update_item(match start {
-                Some(_) => window.increment(now_ms)?,
-                None => window.open(now_ms)?,
-            }));
+        for window in windows {
+            items.push(update_item(window.count(now_ms)?));
         }
         items.extend(others.iter().cloned());
         let Some(reasons) = transact(client, items).await? else {
-            for (window, start) in windows.iter().zip(&starts) {
-                hints.remember(window, start.unwrap_or(now_ms));
-            }
             return Ok(Counted::Written);
         };
-        let reason = |i: usize| reasons.get(i).cloned().flatten();
         fail_on_other(&reasons)?;
+        let reason = |i: usize| reasons.get(i).cloned().flatten();
         for index in 0..others.len() {
             if let Some(Refusal::Condition(item)) = reason(windows.len() + index) {
                 return Ok(Counted::Refused { index, item });
             }
         }
-        let mut conflict = false;
-        for (i, window) in windows.iter().enumerate() {
-            match reason(i) {
-                Some(Refusal::Condition(old)) => match window.state(old.as_ref(), now_ms) {
-                    WindowState::Closed => starts[i] = None,
-                    WindowState::Open { count, start } if count < window.max => starts[i] = Some(start),
-                    WindowState::Open { start, .. } => {
-                        hints.remember(window, start);
-                        return Ok(Counted::WindowFull(i));
-                    }
-                },
-                Some(_) => conflict = true,
-                None => {}
-            }
+        if let Some(i) = (0..windows.len()).find(|i| matches!(reason(*i), Some(Refusal::Condition(_)))) {
+            return Ok(Counted::WindowFull(i));
         }
-        if conflict || reasons.iter().all(Option::is_none) {
-            backoff().await;
-        }
+        backoff().await;
     }
     Err(StoreError::Contention)
 }
@@ -456,16 +431,5 @@ mod tests {
     fn when_a_transaction_item_was_throttled_should_be_unavailable_not_internal() {
         let err = fail_on_other(&[None, Some(Refusal::Other("ThrottlingError".into()))]);
         assert!(matches!(err, Err(StoreError::Unavailable(cause)) if cancellation(&cause) == "ThrottlingError"));
-    }
-
-    #[test]
-    fn when_a_window_was_seen_open_should_hint_it_until_it_expires() {
-        let (w, hints) = (window(), WindowHints::default());
-        assert_eq!(hints.start(&w, 50_000), None);
-        hints.remember(&w, 45_000);
-        assert_eq!(hints.start(&w, 50_000), Some(45_000));
-        assert_eq!(hints.start(&w, 55_000), None, "expired: the next event opens a new window");
-        let other = Window { pk: "RATE#y".into(), ..window() };
-        assert_eq!(hints.start(&other, 50_000), None);
     }
 }

@@ -23,7 +23,7 @@ use crate::config::ConfigError;
 use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
 use crate::schema::{
     CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, COUNT, COUNTRY_COUNT_PREFIX, NUMBER_BLOCK_PREFIX, SCALED_CONVERSIONS,
-    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, expression,
+    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, bucket_pk, expression,
 };
 
 const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
@@ -220,13 +220,28 @@ impl Guard {
         Self { table: table.to_string(), pk: pk.into(), max, interval_ms, conversion, country: None, rule, subject }
     }
 
+    /// A destination's failure lock: its failed verifications counted per bucket.
+    pub fn lock(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64) -> Self {
+        Self::new(table, pk, max, interval_ms, None)
+    }
+
+    /// The same counter under another limit (`u32::MAX`: counts whatever the count).
+    pub fn with_max(&self, max: u32) -> Self {
+        Self { max, ..self.clone() }
+    }
+
+    /// The count of a bucket as stored (0 for none).
+    pub fn count_in(item: Option<&Item>) -> u64 {
+        item.and_then(|item| get_n::<u64>(item, "cnt")).unwrap_or(0)
+    }
+
     fn about(self, rule: Rule, subject: &str) -> Self {
         Self { rule, subject: subject.to_string(), ..self }
     }
 
     /// The key of the bucket `at_ms` falls in.
     pub fn key(&self, at_ms: u64) -> Item {
-        key(&format!("{}#{}", self.pk, at_ms / self.interval_ms), WINDOW_SK)
+        key(&bucket_pk(&self.pk, self.interval_ms, at_ms, false), WINDOW_SK)
     }
 
     fn bucket_end(&self, at_ms: u64) -> u64 {

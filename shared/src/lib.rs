@@ -23,6 +23,7 @@ pub mod failure;
 pub mod guards;
 pub mod http;
 pub mod idempotency;
+pub mod ids;
 pub mod lenient;
 pub mod logging;
 pub mod mask;

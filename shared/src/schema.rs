@@ -41,6 +41,9 @@ pub const SEALED_CODE: &str = "sct";
 pub const FAILED_SENDS: &str = "dla";
 /// Why delivery failed.
 pub const DELIVERY_FAILURE: &str = "dwy";
+/// The plaintext inside the OTP's opaque id (`ids::OtpIdPlain`), which the verifying write
+/// checks (absent on OTPs under a legacy v4 id).
+pub const ID_PLAIN: &str = "lk";
 
 // Family B's code and the pointer to a destination's latest code.
 pub const APPLICATION: &str = "app";
@@ -138,6 +141,14 @@ impl WindowKind {
 /// A window's pk: `<family prefix><kind>#<subject>`.
 pub fn window_pk(family_prefix: &str, kind: WindowKind, subject: &str) -> String {
     format!("{family_prefix}{}#{subject}", kind.as_str())
+}
+
+/// A fixed time bucket of a counter: `<pk>#<bucket number>` (guards and failure locks), or,
+/// for a window whose length comes from the request, `<pk>#<length s>#<bucket number>`, so
+/// buckets of different lengths never share an item.
+pub fn bucket_pk(pk: &str, interval_ms: u64, at_ms: u64, with_length: bool) -> String {
+    let bucket = at_ms / interval_ms;
+    if with_length { format!("{pk}#{}#{bucket}", interval_ms / 1000) } else { format!("{pk}#{bucket}") }
 }
 
 /// How a code's delivery stands (`dlv`).

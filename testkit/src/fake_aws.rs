@@ -43,6 +43,8 @@ pub struct FakeAws(Arc<Mutex<State>>);
 struct State {
     items: HashMap<String, Item>,
     frozen: bool,
+    /// Whether condition expressions are evaluated (`check_conditions`).
+    conditions: bool,
     last_message: Option<Message>,
     sent: u64,
 }
@@ -51,6 +53,13 @@ impl FakeAws {
     /// From now on, writes are acknowledged but not applied.
     pub fn freeze(&self) {
         self.state().frozen = true;
+    }
+
+    /// From now on, condition expressions are evaluated (`conditions`) and a write whose
+    /// condition is false is refused as DynamoDB refuses it, with the item as it was when
+    /// asked for: what a wrong code costs is then measured, not a success.
+    pub fn check_conditions(&self, on: bool) {
+        self.state().conditions = on;
     }
 
     pub fn last_message(&self) -> Option<Message> {
@@ -68,9 +77,12 @@ impl FakeAws {
         let (status, content_type, text) = match operation.split_once(':') {
             Some(("dynamodb", op)) => {
                 let input: Value = serde_json::from_slice(body).unwrap_or_default();
-                match state.dynamodb(op, &input) {
-                    Some(output) => (200, "application/x-amz-json-1.0", output.to_string()),
-                    None => unknown(&operation),
+                match state.refusal(op, &input) {
+                    Some(error) => (400, "application/x-amz-json-1.0", error.to_string()),
+                    None => match state.dynamodb(op, &input) {
+                        Some(output) => (200, "application/x-amz-json-1.0", output.to_string()),
+                        None => unknown(&operation),
+                    },
                 }
             }
             Some(("sns", "Publish")) => {
@@ -119,7 +131,72 @@ fn item_key(item: &Value) -> String {
     format!("{}|{}", item["pk"], item["sk"])
 }
 
+/// A refused condition as DynamoDB words it for one transaction item.
+fn reason(refused: Option<Option<&Item>>) -> Value {
+    match refused {
+        None => json!({ "Code": "None" }),
+        Some(item) => {
+            let mut reason = json!({ "Code": "ConditionalCheckFailed", "Message": "The conditional request failed" });
+            if let Some(item) = item {
+                reason["Item"] = Value::Object(item.clone());
+            }
+            reason
+        }
+    }
+}
+
 impl State {
+    /// Whether one write's condition refuses it: `Some(item as stored, when asked for)`.
+    fn refused(&self, write: &Value) -> Option<Option<&Item>> {
+        let expression = write["ConditionExpression"].as_str()?;
+        let key = if write["Item"].is_object() { item_key(&write["Item"]) } else { item_key(&write["Key"]) };
+        let stored = self.items.get(&key);
+        if crate::conditions::holds(
+            expression,
+            stored,
+            &write["ExpressionAttributeNames"],
+            &write["ExpressionAttributeValues"],
+        ) {
+            return None;
+        }
+        let all_old = write["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD";
+        Some(stored.filter(|_| all_old))
+    }
+
+    /// DynamoDB's error for a call whose condition refuses it (only with `conditions` on).
+    fn refusal(&self, op: &str, input: &Value) -> Option<Value> {
+        if !self.conditions {
+            return None;
+        }
+        match op {
+            "UpdateItem" | "PutItem" => self.refused(input).map(|item| {
+                let mut error = json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "message": "The conditional request failed",
+                });
+                if let Some(item) = item.filter(|_| input["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD") {
+                    error["Item"] = Value::Object(item.clone());
+                }
+                error
+            }),
+            "TransactWriteItems" => {
+                let writes = input["TransactItems"].as_array()?;
+                let refusals: Vec<Option<Option<&Item>>> = writes
+                    .iter()
+                    .map(|w| w.as_object().and_then(|w| w.values().next()).and_then(|w| self.refused(w)))
+                    .collect();
+                refusals.iter().any(Option::is_some).then(|| {
+                    json!({
+                        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                        "CancellationReasons": refusals.into_iter().map(reason).collect::<Vec<_>>(),
+                    })
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn record(&mut self, to: String, text: String) -> String {
         self.sent += 1;
         self.last_message = Some(Message { to, text, attributes: Vec::new() });

@@ -11,6 +11,7 @@
 //! against a runtime-API stub and keeps what it prints.
 
 pub mod aws_calls;
+mod conditions;
 pub mod fake_aws;
 pub mod faults;
 pub mod lambda;

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use uuid::Uuid;
 
 use crate::attempts::{self, Consumed, Failure, LockGuess};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
     DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX, MAX_ATTEMPTS, MOBILE,
@@ -108,8 +108,6 @@ pub enum StoreOutcome {
 pub struct CodeStore {
     client: Client,
     table: String,
-    /// Shared by the clones of this store: one per process (see `WindowHints`).
-    hints: std::sync::Arc<WindowHints>,
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -123,7 +121,7 @@ fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
 
 impl CodeStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), hints: Default::default() }
+        Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -191,7 +189,7 @@ impl CodeStore {
         }
         let first_guard = others.len();
         others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => StoreOutcome::Stored,
             Counted::WindowFull(_) => StoreOutcome::RateLimited,
             Counted::Refused { index, .. } if index < locks.len() => StoreOutcome::Locked,

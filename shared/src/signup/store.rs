@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
 use crate::attempts::{self, Failure, LockGuess};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::schema::{
     CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, KEY_VERSION,
     PK, SIGNUP_WINDOW_PREFIX, STATUS, TTL, USER_ID, USER_PREFIX, USER_SK, UserStatus, VERIFIED_AT, WindowKind,
@@ -120,13 +120,11 @@ pub enum ConfirmOutcome {
 pub struct UserStore {
     client: Client,
     table: String,
-    /// Shared by the clones of this store: one per process (see `WindowHints`).
-    hints: std::sync::Arc<WindowHints>,
 }
 
 impl UserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), hints: Default::default() }
+        Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -197,7 +195,7 @@ impl UserStore {
         let mut others = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
         let first_guard = others.len();
         others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
             Counted::Refused { index: 0, .. } => SendOutcome::Locked,

@@ -10,6 +10,7 @@ pub mod response;
 pub mod sender;
 pub mod service;
 pub mod store;
+mod verify;
 
 pub use service::TwoFactor;
 

@@ -6,12 +6,12 @@ use aws_config::SdkConfig;
 use uuid::Uuid;
 
 use super::request::{CreateRequest, VerifyRequest};
-use super::store::{ConsumeOutcome, CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, StoredOtp, otp_pk};
+use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, StoredOtp, otp_pk};
 use super::{PURPOSE, TwoFactorError};
-use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
 use crate::idempotency::{Idempotency, Prior};
+use crate::ids::{self, OtpIdPlain};
 use crate::phone::Phone;
 use crate::schema::DeliveryState;
 use crate::sms::SmsSender;
@@ -131,14 +131,6 @@ impl TwoFactor {
         self.config.profiles.get(&id).ok_or(TwoFactorError::ConfigurationNotFound(id))
     }
 
-    fn failure_window(&self, phone: &str) -> crate::dynamo::Window {
-        self.store.failure_window(
-            phone,
-            self.config.common.failure_lock.limit,
-            self.config.common.failure_lock.window_ms(),
-        )
-    }
-
     /// `idempotency`: the request's `Idempotency-Key`, if any (see `idempotency`).
     pub async fn create(
         &self,
@@ -168,14 +160,18 @@ impl TwoFactor {
             self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
         let guards = self.config.common.guards.sms(self.store.table(), phone.as_str(), phone.region());
-        let lock = self.failure_window(phone.as_str());
+        let lock = self.store.failure_lock(
+            phone.as_str(),
+            self.config.common.failure_lock.limit,
+            self.config.common.failure_lock.window_ms(),
+        );
         let keys = &self.config.common.keys;
 
         // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
         // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
         for _ in 0..CREATE_ATTEMPTS {
             let now = self.clock.now_ms();
-            let id = Uuid::new_v4();
+            let (id, id_plain) = self.new_id(phone.as_str(), now)?;
             let code = codes::numeric_code(profile.code_length);
             let reference = codes::reference_code(profile.reference_length);
             let pk = otp_pk(&id);
@@ -196,6 +192,7 @@ impl TwoFactor {
                 expires_ms: now + limits.expiration_seconds * 1000,
                 max_attempts: self.config.common.max_verify_attempts,
                 sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
+                id_plain: Some(id_plain),
             };
             let created = Created {
                 numeric_id: otp.numeric_id,
@@ -255,9 +252,21 @@ impl TwoFactor {
         Err(TwoFactorError::Busy)
     }
 
+    /// An opaque id (`ids`) for an OTP sent now to `e164`, and its plaintext.
+    fn new_id(&self, e164: &str, now: u64) -> Result<(Uuid, [u8; 16]), TwoFactorError> {
+        let keys = &self.config.common.keys;
+        let cipher = keys.id_cipher(keys.current_version()).ok_or(TwoFactorError::Internal)?;
+        let mut plain = OtpIdPlain::new(e164, now).ok_or(TwoFactorError::Internal)?;
+        let id = ids::seal(cipher, plain.pack(), |_| {
+            plain = OtpIdPlain::new(e164, now).unwrap_or(plain);
+            plain.pack()
+        });
+        Ok((Uuid::from_bytes(id), plain.pack().to_be_bytes()))
+    }
+
     /// Why a stored OTP cannot be verified now, checked in the order a user would want to
     /// hear it: a used code is "already verified" even when it has expired since.
-    fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<TwoFactorError> {
+    pub(super) fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<TwoFactorError> {
         if otp.user_id != request.user_id.to_string() || otp.delivery == DeliveryState::Failed {
             Some(TwoFactorError::OtpNotFound)
         } else if otp.verified {
@@ -269,42 +278,6 @@ impl TwoFactor {
         } else {
             None
         }
-    }
-
-    pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, TwoFactorError> {
-        for _ in 0..8 {
-            let now = self.clock.now_ms();
-            let otp = self.store.get(&request.otp_id).await?.ok_or(TwoFactorError::OtpNotFound)?;
-            if let Some(err) = self.unusable(&otp, &request, now) {
-                return Err(err);
-            }
-            let lock = self.failure_window(&otp.phone);
-            let id = otp.id.to_string();
-            if self.config.common.keys.matches(otp.key_version, PURPOSE, &id, &request.otp_code, &otp.hash) {
-                let block = self.config.common.guards.number_block(self.store.table(), &otp.phone);
-                match self.store.consume(&otp, &lock, &[block.credit(otp.created_ms)?], now).await? {
-                    ConsumeOutcome::Consumed => {
-                        tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), "OTP verified");
-                        return Ok(Verified {
-                            otp_id: otp.id,
-                            remaining_attempts: otp.max_attempts - otp.attempts,
-                            phone: otp.phone,
-                        });
-                    }
-                    ConsumeOutcome::DestinationLocked => return Err(TwoFactorError::TooManyAttempts),
-                    ConsumeOutcome::Changed => continue,
-                }
-            }
-            let Failure::Counted { locked } = self.store.record_failure(&otp, &lock, now).await? else { continue };
-            let attempts = otp.attempts + 1;
-            tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
-            if locked {
-                tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
-                return Err(TwoFactorError::TooManyAttempts);
-            }
-            return Err(TwoFactorError::Mismatch { remaining: otp.max_attempts.saturating_sub(attempts) });
-        }
-        Err(TwoFactorError::Busy)
     }
 }
 

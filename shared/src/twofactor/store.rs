@@ -3,16 +3,16 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use uuid::Uuid;
 
-use crate::attempts::{self, Consumed, Failure, LockGuess};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::guards::Guard;
 use crate::schema::{
     ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
-    KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE, REFERENCE,
-    SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK, WindowKind,
-    expression, window_pk,
+    ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
+    REFERENCE, SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK,
+    WindowKind, expression, window_pk,
 };
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
@@ -44,6 +44,10 @@ pub struct NewOtp {
     pub expires_ms: u64,
     pub max_attempts: u32,
     pub sealed_code: Option<Vec<u8>>,
+    /// The plaintext inside the opaque id (`ids::OtpIdPlain`), which the verifying write
+    /// checks: the lock and credit keys it derives from the id are this item's. `None` for
+    /// an OTP under a legacy (v4) id, as stored before opaque ids.
+    pub id_plain: Option<[u8; 16]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +118,6 @@ pub enum CreateOutcome {
     IdTaken,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsumeOutcome {
-    Consumed,
-    DestinationLocked,
-    /// The OTP changed since it was read (verified, attempts, expiry): read it again.
-    Changed,
-}
-
 /// How a delivery ended, for `OtpStore::finish_delivery`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryEnd<'a> {
@@ -143,13 +139,11 @@ pub enum Finishing {
 pub struct OtpStore {
     client: Client,
     table: String,
-    /// Shared by the clones of this store: one per process (see `WindowHints`).
-    hints: std::sync::Arc<WindowHints>,
 }
 
 impl OtpStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), hints: Default::default() }
+        Self { client, table: table.into() }
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
@@ -160,8 +154,10 @@ impl OtpStore {
         Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Day, phone), max, DAY_MS)
     }
 
-    pub fn failure_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Fail, phone), max, interval_ms)
+    /// Failed verifications of a number, per fixed bucket: the verifying call checks it
+    /// without a guess about whether a window is open (see `verify`).
+    pub fn failure_lock(&self, phone: &str, max: u32, interval_ms: u64) -> Guard {
+        Guard::lock(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Fail, phone), max, interval_ms)
     }
 
     fn otp_item(&self, otp: &NewOtp) -> Item {
@@ -181,6 +177,9 @@ impl OtpStore {
             (ATTEMPTS.to_string(), n(0)),
             (MAX_ATTEMPTS.to_string(), n(otp.max_attempts)),
         ]);
+        if let Some(plain) = otp.id_plain {
+            item.insert(ID_PLAIN.to_string(), AttributeValue::B(Blob::new(plain.to_vec())));
+        }
         if let Some(source) = &otp.source {
             item.insert(SOURCE.to_string(), s(source));
         }
@@ -229,7 +228,7 @@ impl OtpStore {
         &self,
         otp: &NewOtp,
         windows: &[Window],
-        lock: &Window,
+        lock: &Guard,
         guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
@@ -243,7 +242,7 @@ impl OtpStore {
         }
         let first_guard = others.len();
         others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, &self.hints, now_ms).await? {
+        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
             Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
@@ -265,31 +264,6 @@ impl OtpStore {
             .await
             .map_err(StoreError::sdk)?;
         out.item().map(StoredOtp::from_item).transpose()
-    }
-
-    /// Marks the OTP verified, if it is still usable and its number is not locked, and
-    /// credits its number's block with the verification.
-    pub async fn consume(
-        &self,
-        otp: &StoredOtp,
-        lock: &Window,
-        credits: &[Update],
-        now_ms: u64,
-    ) -> Result<ConsumeOutcome, StoreError> {
-        let item_key = key(&otp_pk(&otp.id), OTP_SK);
-        let locks = std::slice::from_ref(lock);
-        Ok(match attempts::consume_code(&self.client, &self.table, item_key, locks, &[], credits, now_ms).await? {
-            Consumed::Yes => ConsumeOutcome::Consumed,
-            Consumed::Locked(_) | Consumed::Gated { .. } => ConsumeOutcome::DestinationLocked,
-            Consumed::Changed => ConsumeOutcome::Changed,
-        })
-    }
-
-    /// Counts one failed attempt on the OTP and on its number's failure lock, in one step.
-    pub async fn record_failure(&self, otp: &StoredOtp, lock: &Window, now_ms: u64) -> Result<Failure, StoreError> {
-        let attempt = attempts::failed_attempt(&self.table, key(&otp_pk(&otp.id), OTP_SK))?;
-        let guess = LockGuess::after(otp.attempts);
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), &[], guess, now_ms).await
     }
 
     /// Records how delivery ended (and why it failed) and erases the sealed code: `false`

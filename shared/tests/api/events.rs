@@ -89,9 +89,12 @@ async fn seed_verify_otp(h: &helpers::Harness) {
         expires_ms: now + 180_000,
         max_attempts: 5,
         sealed_code: None,
+        // The events' OTP id is a v4 UUID: stored as before opaque ids, verified by the
+        // legacy path (a read first).
+        id_plain: None,
     };
     let rate = h.app.store.rate_window(&otp.phone, 5, 300_000);
-    let lock = h.app.store.failure_window(&otp.phone, 20, 86_400_000);
+    let lock = h.app.store.failure_lock(&otp.phone, 20, 86_400_000);
     h.app.store.create(&otp, &[rate], &lock, &[], now).await.unwrap();
 }
 

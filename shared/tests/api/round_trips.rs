@@ -59,36 +59,45 @@ async fn family_c_create_and_verify() {
 
     let other_container = helpers::harness_on(&sdk, &[], None);
     assert_eq!(other_container.create(&helpers::create_body(&phone, json!({}))).await.0, 200);
-    // A process that has not seen them guesses "closed", is cancelled with the windows'
-    // state, and the retry counts in them. Above the goal (1 DynamoDB).
-    assert_eq!(c.take(), calls(&[(TRANSACT, 2), (PUBLISH, 1)]), "create, windows open, new container");
+    // Every window is counted by one write whatever its state (fixed buckets): no guess, so a
+    // container that has not seen the number pays nothing more. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1), (PUBLISH, 1)]), "create, windows open, new container");
 
     let (status, _) = h.verify(&otp_id, other(&code)).await;
     assert_eq!(status, 400);
-    // GetItem for the OTP, then one transaction counting the attempt on the OTP and opening
-    // the number's failure window (the OTP had not failed before: the window is taken to be
-    // closed, and is). At the goal.
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "first failed verify of a number");
+    // The verifying transaction (the id carries the number: no read), cancelled with the OTP
+    // as it was, then one transaction counting the attempt on the OTP and in the number's
+    // failure bucket. At the goal (at most 2).
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "first failed verify of a number");
 
     let (status, _) = h.verify(&otp_id, other(&code)).await;
     assert_eq!(status, 400);
-    // The OTP failed before, so the transaction counts in the open window at once. At the goal.
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "second failed verify of the OTP");
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "second failed verify of the OTP");
 
     let (status, _) = h.verify(&otp_id, &code).await;
     assert_eq!(status, 200);
-    // GetItem for the OTP, then one transaction (failure lock check + mark verified).
-    // Above the goal (1).
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "successful verify");
+    // One transaction: hash compared by DynamoDB, failure lock checked, marked verified. At
+    // the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "successful verify");
 
     let (otp_id, code) = h.otp(&phone, json!({})).await;
     c.take();
     let (status, _) = h.verify(&otp_id, other(&code)).await;
     assert_eq!(status, 400);
-    // A new OTP's first failure while the number's failure window is open: the guess
-    // (closed) is wrong, the cancelled transaction returns the window and the second is
-    // right. Above the goal (at most 2).
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 2)]), "new OTP's first failure, window open");
+    // A new OTP's first failure while the number has failed before: fixed buckets need no
+    // guess, so no extra call. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "new OTP's first failure, number failed before");
+
+    let (status, _) = h.verify(&otp_id, other(&code)).await;
+    assert_eq!(status, 400);
+    let (status, _) = h.verify(&otp_id, &code).await;
+    assert_eq!(status, 200);
+    assert_eq!(c.take(), calls(&[(TRANSACT, 3)]), "success after failures: still one call");
+
+    let (status, _) = h.verify("1b4e28ba-2fa1-11d2-883f-0016d3cca427", &code).await;
+    assert_eq!(status, 404);
+    // An id this service never issued does not open to a number: no call at all.
+    assert_eq!(c.take(), calls(&[]), "unknown id");
 }
 
 #[tokio::test]

@@ -85,6 +85,8 @@ async fn when_send_limit_is_reached_should_refuse_until_the_window_ends() {
     let h = harness(&[]).await;
     let phone = unique_phone();
     let body = create_body(&phone, json!({"MaxSMSCount": 2, "MaxSMSInterval": 60}));
+    // The window is the fixed minute the SMS falls in: start at one's beginning.
+    h.clock.advance_ms(60_000 - shared::clock::Clock::now_ms(&h.clock) % 60_000);
     assert_eq!(h.create(&body).await.0, 200);
     h.clock.advance_ms(30_000);
     assert_eq!(h.create(&body).await.0, 200);
@@ -92,8 +94,9 @@ async fn when_send_limit_is_reached_should_refuse_until_the_window_ends() {
     assert_eq!((status.as_u16(), refused["Code"].as_u64()), (429, Some(4000)), "{refused}");
     assert_eq!(refused["Success"], false);
     assert_eq!(testkit::sms_to(&phone).await.len(), 2, "no SMS for a refused request");
-    // The window opened with the first SMS and lasts 60 s.
-    h.clock.advance_ms(30_000);
+    h.clock.advance_ms(29_999);
+    assert_eq!(h.create(&body).await.0, 429, "still the same minute");
+    h.clock.advance_ms(1);
     assert_eq!(h.create(&body).await.0, 200);
 }
 

@@ -1,0 +1,184 @@
+//! Opaque ids that carry what verifying their code needs (issue 15: a verification in one
+//! DynamoDB call). Today a verification reads the code's item first, only to learn the
+//! destination whose failure lock the accepting write must check. An id built here holds that
+//! destination itself, encrypted: one AES-256 block, written as a UUID.
+//!
+//! - Opaque: without the key nobody learns the number inside, or links two ids of one number.
+//! - Not a v4 UUID: all 128 bits are the cipher's. Ids issued before (v4, `Uuid::new_v4`) are
+//!   told apart exactly (`is_legacy`): a new id is drawn again while it looks like a v4 one.
+//! - Key rotation: an id does not say which key version made it; `open` tries each active
+//!   version, current first, and keeps the plaintexts of the right layout. The item stores
+//!   the plaintext (`lk`) and the verifying write checks it, so a wrong guess (a chance of
+//!   about 2^-8 per foreign version) can never act on keys that are not the item's.
+
+use aes_gcm::aes::Aes256;
+use aes_gcm::aes::cipher::generic_array::GenericArray;
+use aes_gcm::aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+
+/// The block cipher of one key version.
+pub struct IdCipher(Aes256);
+
+impl IdCipher {
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self(Aes256::new(GenericArray::from_slice(key)))
+    }
+
+    pub fn encrypt(&self, plain: u128) -> [u8; 16] {
+        let mut block = GenericArray::from(plain.to_be_bytes());
+        self.0.encrypt_block(&mut block);
+        block.into()
+    }
+
+    pub fn decrypt(&self, id: [u8; 16]) -> u128 {
+        let mut block = GenericArray::from(id);
+        self.0.decrypt_block(&mut block);
+        u128::from_be_bytes(block.into())
+    }
+}
+
+/// Whether `id` has the version and variant bits of an RFC 9562 v4 UUID: every id issued
+/// before opaque ids, and never one issued since.
+pub fn is_legacy(id: &[u8; 16]) -> bool {
+    id[6] >> 4 == 4 && id[8] & 0xc0 == 0x80
+}
+
+/// Random bits for a new id's plaintext.
+pub fn random_bits(bits: u32) -> u64 {
+    let mut bytes = [0u8; 8];
+    OsRng.try_fill_bytes(&mut bytes).expect("the OS random source is available");
+    u64::from_be_bytes(bytes) & mask(bits)
+}
+
+const fn mask(bits: u32) -> u64 {
+    if bits >= 64 { u64::MAX } else { (1 << bits) - 1 }
+}
+
+/// The plaintext of a family C id (`OtpIdReference`): the number the code went to, when it
+/// was sent, and random bits (ids of one number in one second differ by them).
+///
+/// `layout (8) | E.164 digits as an integer (50: at most 15 digits, never a leading zero) |
+/// created, epoch s (32) | random (38)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtpIdPlain {
+    pub e164_digits: u64,
+    pub created_s: u32,
+    pub random: u64,
+}
+
+const OTP_LAYOUT: u128 = 0xc1;
+const DIGITS_BITS: u32 = 50;
+const RANDOM_BITS: u32 = 38;
+/// The shortest and longest E.164 numbers (country code included).
+const MIN_DIGITS: u64 = 10_000_000;
+const MAX_DIGITS: u64 = 999_999_999_999_999;
+
+impl OtpIdPlain {
+    /// A fresh plaintext for an OTP sent now to `e164` (`+` and digits).
+    pub fn new(e164: &str, now_ms: u64) -> Option<Self> {
+        let digits: u64 = e164.strip_prefix('+')?.parse().ok().filter(|d| (MIN_DIGITS..=MAX_DIGITS).contains(d))?;
+        Some(Self { e164_digits: digits, created_s: (now_ms / 1000) as u32, random: random_bits(RANDOM_BITS) })
+    }
+
+    pub fn pack(&self) -> u128 {
+        (OTP_LAYOUT << 120)
+            | (u128::from(self.e164_digits) << (32 + RANDOM_BITS))
+            | (u128::from(self.created_s) << RANDOM_BITS)
+            | u128::from(self.random & mask(RANDOM_BITS))
+    }
+
+    /// The plaintext, if `plain` has family C's layout and sane fields.
+    pub fn unpack(plain: u128) -> Option<Self> {
+        if plain >> 120 != OTP_LAYOUT {
+            return None;
+        }
+        let digits = ((plain >> (32 + RANDOM_BITS)) as u64) & mask(DIGITS_BITS);
+        let created_s = (plain >> RANDOM_BITS) as u32;
+        let random = (plain as u64) & mask(RANDOM_BITS);
+        (MIN_DIGITS..=MAX_DIGITS).contains(&digits).then_some(Self { e164_digits: digits, created_s, random })
+    }
+
+    pub fn e164(&self) -> String {
+        format!("+{}", self.e164_digits)
+    }
+
+    pub fn created_ms(&self) -> u64 {
+        u64::from(self.created_s) * 1000
+    }
+}
+
+/// Encrypts `plain` into an id, drawing new random bits (`redraw`) while the id would look
+/// like a legacy one (1 in 64).
+pub fn seal(cipher: &IdCipher, mut plain: u128, mut redraw: impl FnMut(u128) -> u128) -> [u8; 16] {
+    loop {
+        let id = cipher.encrypt(plain);
+        if !is_legacy(&id) {
+            return id;
+        }
+        plain = redraw(plain);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher(byte: u8) -> IdCipher {
+        IdCipher::new(&[byte; 32])
+    }
+
+    #[test]
+    fn when_an_otp_id_is_sealed_should_open_to_the_same_number_and_time() {
+        let c = cipher(1);
+        let plain = OtpIdPlain::new("+905321234567", 1_790_000_000_123).unwrap();
+        let id = seal(&c, plain.pack(), |_| OtpIdPlain { random: random_bits(RANDOM_BITS), ..plain }.pack());
+        let opened = OtpIdPlain::unpack(c.decrypt(id)).unwrap();
+        assert_eq!(opened.e164(), "+905321234567");
+        assert_eq!(opened.created_ms(), 1_790_000_000_000);
+        assert!(!is_legacy(&id));
+    }
+
+    #[test]
+    fn when_the_longest_and_shortest_numbers_are_packed_should_survive() {
+        for e164 in ["+999999999999999", "+10000000", "+12025550123"] {
+            let plain = OtpIdPlain::new(e164, 4_294_967_295_000).unwrap();
+            assert_eq!(OtpIdPlain::unpack(plain.pack()), Some(plain), "{e164}");
+            assert_eq!(OtpIdPlain::unpack(plain.pack()).unwrap().e164(), e164);
+        }
+        assert!(OtpIdPlain::new("+1234567", 0).is_none());
+        assert!(OtpIdPlain::new("+1000000000000000", 0).is_none());
+        assert!(OtpIdPlain::new("905321234567", 0).is_none());
+    }
+
+    #[test]
+    fn when_many_ids_are_drawn_should_never_look_like_a_legacy_one() {
+        let c = cipher(2);
+        let mut redraws = 0;
+        for _ in 0..4096 {
+            let plain = OtpIdPlain::new("+5491123456789", 1_790_000_000_000).unwrap();
+            let id = seal(&c, plain.pack(), |_| {
+                redraws += 1;
+                OtpIdPlain { random: random_bits(RANDOM_BITS), ..plain }.pack()
+            });
+            assert!(!is_legacy(&id));
+        }
+        // 1 in 64 looks like a v4 UUID: about 64 of 4096 are drawn again.
+        assert!((20..=140).contains(&redraws), "{redraws}");
+        assert!((0..1000).all(|_| is_legacy(uuid::Uuid::new_v4().as_bytes())));
+    }
+
+    #[test]
+    fn when_an_id_is_opened_with_another_key_should_rarely_have_the_layout() {
+        let (mine, other) = (cipher(3), cipher(4));
+        let plain = OtpIdPlain::new("+34612345678", 1_790_000_000_000).unwrap();
+        let foreign = (0..2000)
+            .filter(|_| {
+                let p = OtpIdPlain { random: random_bits(RANDOM_BITS), ..plain };
+                OtpIdPlain::unpack(other.decrypt(mine.encrypt(p.pack()))).is_some()
+            })
+            .count();
+        // The layout byte alone passes 1 in 256, the number's range about half of those.
+        assert!(foreign <= 25, "{foreign}");
+    }
+}
