@@ -126,7 +126,10 @@ pub enum SendOutcome {
     Changed,
 }
 
-/// The values a hash term of a confirmation names, per key version (`:k0`/`:h0`, ...).
+/// The values a hash term of a confirmation names, per key version (`:k0`/`:h0`, ...). A
+/// ring of more active versions leaves those past the fourth out of the condition: their
+/// codes are refused there, compared in Lambda from the refused item and consumed by id (2
+/// calls).
 const HASH_TERM_VALUES: [(&str, &str); 4] = [(":k0", ":h0"), (":k1", ":h1"), (":k2", ":h2"), (":k3", ":h3")];
 
 /// The condition of a confirmation with `versions` active key versions: the code's keyed
