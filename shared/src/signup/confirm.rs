@@ -82,26 +82,24 @@ impl Signup {
                 }
                 Some(reasons) => reasons,
             };
-            let [user, lock_state, gate_state] = reasons;
-            if let (Some(gate), Some(Refusal::Condition(item))) = (&attempt.gate, gate_state) {
-                return Err(refused(gate, item, now));
-            }
-            match (user, lock_state) {
-                (Some(Refusal::Condition(old)), lock_state) => {
-                    match self.refused_confirm(&attempt, old, lock_state, now).await? {
+            match first_call(reasons, lock.max) {
+                First::Gated(item) => match &attempt.gate {
+                    Some(gate) => return Err(refused(gate, item, now)),
+                    None => backoff().await,
+                },
+                First::UserRefused { old, lock_refused } => {
+                    match self.refused_confirm(&attempt, old, lock_refused, now).await? {
                         Round::Answer(answer) => return answer,
                         Round::Again => continue,
                     }
                 }
-                (None, Some(Refusal::Condition(stored))) => {
-                    if Guard::count_in(stored.as_ref()) >= u64::from(lock.max) {
-                        tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
-                        let gate = attempt.gate.as_ref();
-                        return Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await);
-                    }
-                    below = lock.with_max(lock.max);
+                First::Locked => {
+                    tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
+                    let gate = attempt.gate.as_ref();
+                    return Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await);
                 }
-                _ => backoff().await,
+                First::AtLimit => below = lock.with_max(lock.max),
+                First::Retry => backoff().await,
             }
         }
         Err(SignupError::Busy)
@@ -133,14 +131,14 @@ impl Signup {
         &self,
         attempt: &Attempt<'_>,
         old: Option<Item>,
-        lock_state: Option<Refusal>,
+        lock_refused: bool,
         now: u64,
     ) -> Result<Round, SignupError> {
         let gate = attempt.gate.as_ref();
         let Some(old) = old else {
             // Nobody asked for a code here: counted like a wrong code, on the address's lock
             // too, so the answer and the calls are a wrong code's.
-            return self.count_failure(attempt, None, lock_state, now).await;
+            return self.count_failure(attempt, None, lock_refused, now).await;
         };
         let user = User::from_item(&old)?;
         let usable = match &user.code {
@@ -160,7 +158,7 @@ impl Signup {
             // is not the derived one. Consumed by its id, answered with the stored user id.
             return self.confirm_checked(attempt, user.user_id, &code.id, now).await;
         }
-        self.count_failure(attempt, Some(&code.id), lock_state, now).await
+        self.count_failure(attempt, Some(&code.id), lock_refused, now).await
     }
 
     /// Confirms a code checked here (today's conditions, by its id), the lock and the caller
@@ -174,21 +172,24 @@ impl Signup {
     ) -> Result<Round, SignupError> {
         let (address, gate) = (attempt.address, attempt.gate.as_ref());
         let confirm = self.store.confirm_checked(address, code_id, now)?;
-        let Some([user, lock, gate_state]) = self.transact_confirm(confirm, &attempt.lock, gate, now).await? else {
+        let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, gate, now).await? else {
             tracing::info!(email = %mask::email(address), "user confirmed (code checked here)");
             return Ok(Round::Answer(Ok(confirmed(user_id, address))));
         };
-        if let (Some(gate), Some(Refusal::Condition(item))) = (gate, gate_state) {
-            return Ok(Round::Answer(Err(refused(gate, item, now))));
-        }
-        if let Some(Refusal::Condition(_)) = lock {
-            tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
-            return Ok(Round::Answer(Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await)));
+        match checked_call(reasons) {
+            Checked::Gated(item) => {
+                if let Some(gate) = gate {
+                    return Ok(Round::Answer(Err(refused(gate, item, now))));
+                }
+            }
+            Checked::Locked => {
+                tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
+                return Ok(Round::Answer(Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await)));
+            }
+            Checked::Changed => {}
+            Checked::Conflict => backoff().await,
         }
         // Changed since (confirmed, replaced, used up), or a conflict: confirm again.
-        if !matches!(user, Some(Refusal::Condition(_))) {
-            backoff().await;
-        }
         Ok(Round::Again)
     }
 
@@ -200,14 +201,14 @@ impl Signup {
         &self,
         attempt: &Attempt<'_>,
         code_id: Option<&str>,
-        lock_state: Option<Refusal>,
+        lock_refused: bool,
         now: u64,
     ) -> Result<Round, SignupError> {
         let (address, lock, gate) = (attempt.address, &attempt.lock, attempt.gate.as_ref());
-        let mut step = match lock_state {
-            Some(Refusal::Condition(_)) => lock.with_max(u32::MAX),
-            _ if lock.max <= 1 => lock.with_max(u32::MAX),
-            _ => lock.with_max(lock.max - 1),
+        let mut step = match lock_refused {
+            true => lock.with_max(u32::MAX),
+            false if lock.max <= 1 => lock.with_max(u32::MAX),
+            false => lock.with_max(lock.max - 1),
         };
         for _ in 0..ROUNDS {
             let mut items = Vec::with_capacity(3);
@@ -227,25 +228,163 @@ impl Signup {
                 return Ok(Round::Answer(Err(SignupError::CodeMismatch)));
             };
             fail_on_other(&reasons)?;
-            let mut reasons = reasons.into_iter();
-            let code_state = if code_id.is_some() { reasons.next().flatten() } else { None };
-            let (lock_state, gate_state) = (reasons.next().flatten(), reasons.next().flatten());
-            // Confirmed, replaced or used up since: confirm again, which answers why.
-            if let Some(Refusal::Condition(_)) = code_state {
-                return Ok(Round::Again);
-            }
-            if let (Some(gate), Some(Refusal::Condition(item))) = (gate, gate_state) {
-                return Ok(Round::Answer(Err(refused(gate, item, now))));
-            }
-            match lock_state {
-                Some(Refusal::Condition(_)) => step = lock.with_max(u32::MAX),
-                _ => backoff().await,
+            match counting_call(reasons, code_id.is_some()) {
+                Counting::Changed => return Ok(Round::Again),
+                Counting::Gated(item) => match gate {
+                    Some(gate) => return Ok(Round::Answer(Err(refused(gate, item, now)))),
+                    None => backoff().await,
+                },
+                Counting::Past => step = lock.with_max(u32::MAX),
+                Counting::Conflict => backoff().await,
             }
         }
         Err(SignupError::Busy)
     }
 }
 
+/// What a cancelled first call (user, lock "below", caller) says, in today's order: the
+/// caller first (a refused caller spends nothing), then the user, then the lock.
+#[derive(Debug, PartialEq)]
+enum First {
+    /// The caller is over its limit: its bucket as stored.
+    Gated(Option<Item>),
+    /// The user refused (as it was; `None`: no user), the lock refused or not.
+    UserRefused { old: Option<Item>, lock_refused: bool },
+    /// The code matched, and the address is locked.
+    Locked,
+    /// The code matched, and the address is one failure below its limit: check the limit.
+    AtLimit,
+    /// Conflicts only: try again.
+    Retry,
+}
+
+fn first_call([user, lock, gate]: [Option<Refusal>; 3], lock_max: u32) -> First {
+    if let Some(Refusal::Condition(item)) = gate {
+        return First::Gated(item);
+    }
+    let lock_refused = matches!(lock, Some(Refusal::Condition(_)));
+    match (user, lock) {
+        (Some(Refusal::Condition(old)), _) => First::UserRefused { old, lock_refused },
+        (None, Some(Refusal::Condition(stored))) if Guard::count_in(stored.as_ref()) >= u64::from(lock_max) => {
+            First::Locked
+        }
+        (None, Some(Refusal::Condition(_))) => First::AtLimit,
+        _ => First::Retry,
+    }
+}
+
+/// What a cancelled confirmation of a code checked in Lambda says.
+#[derive(Debug, PartialEq)]
+enum Checked {
+    Gated(Option<Item>),
+    Locked,
+    /// The user changed since its refusal: confirm again.
+    Changed,
+    Conflict,
+}
+
+fn checked_call([user, lock, gate]: [Option<Refusal>; 3]) -> Checked {
+    match (user, lock, gate) {
+        (_, _, Some(Refusal::Condition(item))) => Checked::Gated(item),
+        (_, Some(Refusal::Condition(_)), _) => Checked::Locked,
+        (Some(Refusal::Condition(_)), _, _) => Checked::Changed,
+        _ => Checked::Conflict,
+    }
+}
+
+/// What a cancelled count of a wrong code (the code's attempt when `with_code`, the lock,
+/// the caller) says.
+#[derive(Debug, PartialEq)]
+enum Counting {
+    /// The code was confirmed, replaced or used up since: confirm again, which answers why.
+    Changed,
+    Gated(Option<Item>),
+    /// Concurrent failures reached the limit first: count past it (locked).
+    Past,
+    Conflict,
+}
+
+fn counting_call(reasons: Vec<Option<Refusal>>, with_code: bool) -> Counting {
+    let mut reasons = reasons.into_iter();
+    let code = if with_code { reasons.next().flatten() } else { None };
+    match (code, reasons.next().flatten(), reasons.next().flatten()) {
+        (Some(Refusal::Condition(_)), _, _) => Counting::Changed,
+        (_, _, Some(Refusal::Condition(item))) => Counting::Gated(item),
+        (_, Some(Refusal::Condition(_)), _) => Counting::Past,
+        _ => Counting::Conflict,
+    }
+}
+
 fn confirmed(user_id: String, address: &str) -> User {
     User { user_id, email: address.to_string(), status: UserStatus::Confirmed, email_verified: true, code: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::dynamo::n;
+
+    fn bucket(count: u32) -> Option<Item> {
+        Some(HashMap::from([("cnt".to_string(), n(count))]))
+    }
+
+    fn refused(item: Option<Item>) -> Option<Refusal> {
+        Some(Refusal::Condition(item))
+    }
+
+    #[test]
+    fn when_the_first_call_is_cancelled_should_answer_the_caller_then_the_user_then_the_lock() {
+        let user = Some(HashMap::from([("st".to_string(), crate::dynamo::s("CONFIRMED"))]));
+        // The caller over its limit wins, whatever else refused.
+        assert_eq!(
+            first_call([refused(user.clone()), refused(bucket(20)), refused(bucket(60))], 20),
+            First::Gated(bucket(60))
+        );
+        assert_eq!(first_call([refused(None), None, refused(None)], 20), First::Gated(None));
+        // Then the user, as it was, with the lock's state for counting a wrong code.
+        assert_eq!(
+            first_call([refused(user.clone()), refused(bucket(19)), None], 20),
+            First::UserRefused { old: user.clone(), lock_refused: true }
+        );
+        assert_eq!(
+            first_call([refused(None), Some(Refusal::Conflict), None], 20),
+            First::UserRefused { old: None, lock_refused: false }
+        );
+        // A matching code refused by the lock alone: locked, or one below (check the limit).
+        assert_eq!(first_call([None, refused(bucket(20)), None], 20), First::Locked);
+        assert_eq!(first_call([None, refused(bucket(19)), None], 20), First::AtLimit);
+        assert_eq!(first_call([None, refused(None), None], 1), First::AtLimit);
+        // Conflicts alone: again.
+        assert_eq!(first_call([Some(Refusal::Conflict), None, None], 20), First::Retry);
+        assert_eq!(first_call([None, Some(Refusal::Conflict), Some(Refusal::Conflict)], 20), First::Retry);
+    }
+
+    #[test]
+    fn when_a_checked_confirmation_is_cancelled_should_answer_the_caller_then_the_lock() {
+        assert_eq!(checked_call([refused(None), refused(bucket(20)), refused(bucket(60))]), Checked::Gated(bucket(60)));
+        assert_eq!(checked_call([refused(None), refused(bucket(20)), None]), Checked::Locked);
+        assert_eq!(checked_call([refused(None), Some(Refusal::Conflict), None]), Checked::Changed);
+        assert_eq!(checked_call([Some(Refusal::Conflict), None, None]), Checked::Conflict);
+    }
+
+    #[test]
+    fn when_counting_a_wrong_code_is_cancelled_should_confirm_again_then_answer_the_caller_then_count_past() {
+        let all = |code, lock, gate| vec![code, lock, gate];
+        assert_eq!(
+            counting_call(all(refused(None), refused(bucket(20)), refused(bucket(60))), true),
+            Counting::Changed
+        );
+        assert_eq!(
+            counting_call(all(None, refused(bucket(20)), refused(bucket(60))), true),
+            Counting::Gated(bucket(60))
+        );
+        assert_eq!(counting_call(all(Some(Refusal::Conflict), refused(bucket(19)), None), true), Counting::Past);
+        assert_eq!(counting_call(all(Some(Refusal::Conflict), None, None), true), Counting::Conflict);
+        // An unknown address: no code item, the lock first.
+        assert_eq!(counting_call(vec![refused(bucket(19)), None], false), Counting::Past);
+        assert_eq!(counting_call(vec![None, refused(None)], false), Counting::Gated(None));
+        assert_eq!(counting_call(vec![Some(Refusal::Conflict)], false), Counting::Conflict);
+    }
 }
