@@ -48,6 +48,7 @@ struct KeyPair {
     /// two every function needs.
     secret: Box<[u8]>,
     id: std::sync::OnceLock<IdCipher>,
+    user_id: std::sync::OnceLock<[u8; 32]>,
 }
 
 /// Every key version the service knows, and which one makes new hashes and ciphertexts.
@@ -89,6 +90,7 @@ impl KeyRing {
                 seal: Aes256Gcm::new_from_slice(&seal_key).expect("32-byte key"),
                 secret: secret.as_bytes().into(),
                 id: std::sync::OnceLock::new(),
+                user_id: std::sync::OnceLock::new(),
             };
             if keys.insert(version, pair).is_some() {
                 return Err(KeyError::Duplicate(version));
@@ -111,6 +113,20 @@ impl KeyRing {
     pub fn id_cipher(&self, version: u32) -> Option<&IdCipher> {
         let key = self.keys.get(&version)?;
         Some(key.id.get_or_init(|| IdCipher::new(&derive(&key.secret, b"otp-id-v1"))))
+    }
+
+    /// Family A's `UserID` of an address under a version: a UUID (version 8) made of a keyed
+    /// hash of the address, so a confirmation names the user it confirms without reading it.
+    /// Its key is derived on first use.
+    pub fn user_id(&self, version: u32, address: &str) -> Option<uuid::Uuid> {
+        let key = self.keys.get(&version)?;
+        let key = key.user_id.get_or_init(|| derive(&key.secret, b"user-id-v1"));
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        mac.update(address.as_bytes());
+        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Some(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     /// HMAC-SHA-256 of the code, bound to its purpose and id so a hash cannot be replayed
@@ -219,6 +235,18 @@ mod tests {
         assert_eq!(ring.open(&flipped, b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_eq!(ring.open(&sealed[..10], b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_ne!(ring.seal(b"123456", b"OTP#a"), sealed, "nonce must be fresh");
+    }
+
+    #[test]
+    fn when_a_user_id_is_derived_should_be_a_v8_uuid_of_the_address_and_version() {
+        let ring = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
+        let id = ring.user_id(2, "a@b.co").unwrap();
+        assert_eq!(id.get_version_num(), 8);
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(ring.user_id(2, "a@b.co"), Some(id), "stable");
+        assert_ne!(ring.user_id(2, "b@b.co"), Some(id));
+        assert_ne!(ring.user_id(1, "a@b.co"), Some(id), "each version its own");
+        assert_eq!(ring.user_id(3, "a@b.co"), None);
     }
 
     #[test]

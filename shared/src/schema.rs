@@ -53,7 +53,8 @@ pub const EMAIL_ADDRESS: &str = "eml";
 pub const AUDIT: &str = "audit";
 /// A code's id: the latest code of a destination (family B), a user's outstanding code (A).
 pub const CODE_ID: &str = "cid";
-/// The code the latest one replaced ("" when none), for when the latest is never delivered.
+/// The code the latest one replaced ("" when none), for when the latest is never delivered
+/// (family B's pointer; family A's user, with the `PREVIOUS_*` copies below).
 pub const PREVIOUS_CODE_ID: &str = "pcid";
 
 // Family A's user (`USER_ID`, `CREATED_AT`, `VERIFIED_AT`, and its outstanding code's
@@ -67,6 +68,20 @@ pub const EMAIL_VERIFIED: &str = "ev";
 pub const CODE_EXPIRES_AT: &str = "cexp";
 pub const CODE_ATTEMPTS: &str = "catt";
 pub const CODE_MAX_ATTEMPTS: &str = "cmatt";
+/// What the code's hash binds besides purpose and code: [`HASH_BINDS_ADDRESS`] for the
+/// normalised address (a confirmation then needs no read); absent or 0 for `CODE_ID`, as
+/// codes sent before it were stored.
+pub const HASH_BINDING: &str = "hbv";
+/// The stored `HASH_BINDING` of a code bound to its address.
+pub const HASH_BINDS_ADDRESS: u32 = 2;
+// The code a send replaced, copied by the send itself (`PREVIOUS_CODE_ID` too, "" when there
+// was none), so an e-mail that never left can put it back without a read.
+pub const PREVIOUS_HASH: &str = "ph";
+pub const PREVIOUS_KEY_VERSION: &str = "pkv";
+pub const PREVIOUS_HASH_BINDING: &str = "phbv";
+pub const PREVIOUS_CODE_EXPIRES_AT: &str = "pcexp";
+pub const PREVIOUS_CODE_ATTEMPTS: &str = "pcatt";
+pub const PREVIOUS_CODE_MAX_ATTEMPTS: &str = "pcmatt";
 
 // Windows (`dynamo::Window`) and guard buckets (`guards::Guard`).
 /// Epoch ms.

@@ -5,6 +5,7 @@ use lambda_http::http::StatusCode;
 
 use crate::dynamo::StoreError;
 
+mod confirm;
 pub mod format;
 pub mod handler;
 pub mod model;

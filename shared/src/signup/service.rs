@@ -7,9 +7,8 @@ use uuid::Uuid;
 
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
-use super::store::{ConfirmOutcome, NewCode, OutstandingCode, SendOutcome, User, UserStore};
+use super::store::{NewCode, OutstandingCode, SendOutcome, User, UserStore};
 use super::{PURPOSE, SignupError};
-use crate::attempts::Failure;
 use crate::clock::Clock;
 use crate::config::{ConfigError, SignupConfig};
 use crate::email::{Email, EmailAddress, EmailSender, html_escape};
@@ -93,13 +92,9 @@ impl Signup {
         }
     }
 
-    fn lock(&self, address: &str) -> crate::dynamo::Window {
-        self.store.window(
-            WindowKind::Fail,
-            address,
-            self.config.common.failure_lock.limit,
-            self.config.common.failure_lock.window_ms(),
-        )
+    pub(super) fn lock(&self, address: &str) -> Guard {
+        let lock = &self.config.common.failure_lock;
+        self.store.failure_lock(address, lock.limit, lock.window_ms())
     }
 
     /// Send or confirm, as the request asks. `caller`: the source address API Gateway saw,
@@ -130,6 +125,8 @@ impl Signup {
         }
     }
 
+    /// One transaction decides new user, resend or already confirmed, by conditions on the
+    /// user item (no read first), then the e-mail.
     pub async fn send(
         &self,
         address: &EmailAddress,
@@ -145,23 +142,18 @@ impl Signup {
         }
         let guard = caller.map(|c| config.common.guards.caller_sends(self.store.table(), c));
         let lock = self.lock(address);
+        let keys = &config.common.keys;
+        let version = keys.current_version();
+        // A new user's id; an unconfirmed user made before ids were derived keeps its own.
+        let mut user_id = keys.user_id(version, address).ok_or(SignupError::Internal)?.to_string();
         for _ in 0..5 {
             let now = self.clock.now_ms();
-            let existing = self.store.get(address).await?;
-            if existing.as_ref().is_some_and(|u| u.status == UserStatus::Confirmed) {
-                return Err(SignupError::AlreadyConfirmed);
-            }
-            let user_id = existing.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| Uuid::new_v4().to_string());
             let code = codes::numeric_code(CODE_LENGTH);
-            let code_id = Uuid::new_v4().to_string();
-            let keys = &config.common.keys;
             let outstanding = OutstandingCode {
-                hash: keys
-                    .hash(keys.current_version(), PURPOSE, &code_id, &code)
-                    .ok_or(SignupError::Internal)?
-                    .to_vec(),
-                id: code_id,
-                key_version: keys.current_version(),
+                hash: keys.hash(version, PURPOSE, address, &code).ok_or(SignupError::Internal)?.to_vec(),
+                id: Uuid::new_v4().to_string(),
+                key_version: version,
+                binds_address: true,
                 expires_ms: now + config.send.code_ttl_seconds * 1000,
                 attempts: 0,
                 max_attempts: config.common.max_verify_attempts,
@@ -169,15 +161,15 @@ impl Signup {
             let new = NewCode {
                 user_id: &user_id,
                 email: address,
-                existing: existing.is_some(),
                 code: &outstanding,
                 expires_at_s: now / 1000 + config.unconfirmed_user_ttl_days * 86_400,
             };
+            // Only a confirmed user has `email_verified`, and a send to one is refused.
             let user = User {
                 user_id: user_id.clone(),
                 email: address.to_string(),
                 status: UserStatus::Unconfirmed,
-                email_verified: existing.as_ref().is_some_and(|u| u.email_verified),
+                email_verified: false,
                 code: None,
             };
             let mut counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
@@ -187,6 +179,11 @@ impl Signup {
             match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
                 SendOutcome::Stored => {}
                 SendOutcome::Changed => continue,
+                SendOutcome::UserId(stored) => {
+                    user_id = stored;
+                    continue;
+                }
+                SendOutcome::AlreadyConfirmed => return Err(SignupError::AlreadyConfirmed),
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
                 SendOutcome::Guarded { index, item } if index == counts.len() - 1 && idempotency.is_some() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
@@ -203,82 +200,21 @@ impl Signup {
             if let Err(err) = self.email.send(&email).await {
                 let error = err.0.replace(address, &mask::email(address)).replace(&code, "[code]");
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
-                let previous = existing.as_ref().and_then(|u| u.code.as_ref()).filter(|c| c.expires_ms > now);
-                self.store.undo_code(address, &outstanding.id, previous).await?;
+                self.store.undo_code(address, &outstanding.id, now).await?;
                 if let Some(idempotency) = idempotency {
                     idempotency.failed(self.store.client()).await?;
                 }
                 return Err(SignupError::CodeDeliveryFailure);
             }
-            tracing::info!(email = %mask::email(address), new_user = existing.is_none(), "confirmation code sent");
+            tracing::info!(email = %mask::email(address), "confirmation code sent");
             return Ok(User { code: Some(outstanding), ..user });
-        }
-        Err(SignupError::Busy)
-    }
-
-    /// Every failed confirmation counts against the caller. An address that never asked for a
-    /// code answers like a wrong code, after the same work, so confirming does not tell which
-    /// addresses have signed up.
-    pub async fn confirm(
-        &self,
-        address: &EmailAddress,
-        code: &str,
-        caller: Option<&Caller>,
-    ) -> Result<User, SignupError> {
-        let address = address.as_str();
-        let lock = self.lock(address);
-        let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
-        let keys = &self.config.common.keys;
-        for _ in 0..8 {
-            let now = self.clock.now_ms();
-            let Some(user) = self.store.get(address).await? else {
-                // The same keyed hash a real comparison computes, compared with nothing.
-                let _ = keys.matches(keys.current_version(), PURPOSE, address, code, &[0; 32]);
-                return Err(self.failed(SignupError::CodeMismatch, gate.as_ref(), now).await);
-            };
-            let usable = match user.code.clone() {
-                _ if user.status == UserStatus::Confirmed => Err(SignupError::AlreadyConfirmed),
-                None => Err(SignupError::ExpiredCode),
-                Some(c) if c.attempts >= c.max_attempts => Err(SignupError::TooManyFailedAttempts),
-                Some(c) if c.expires_ms <= now => Err(SignupError::ExpiredCode),
-                Some(c) => Ok(c),
-            };
-            let outstanding = match usable {
-                Ok(code) => code,
-                Err(err) => return Err(self.failed(err, gate.as_ref(), now).await),
-            };
-            if keys.matches(outstanding.key_version, PURPOSE, &outstanding.id, code, &outstanding.hash) {
-                let check = gate.as_ref().map(|g| g.not_full(now)).transpose()?;
-                match self.store.confirm(address, &outstanding.id, &lock, check, now).await? {
-                    ConfirmOutcome::Confirmed => {
-                        tracing::info!(email = %mask::email(address), "user confirmed");
-                        return Ok(User { status: UserStatus::Confirmed, email_verified: true, code: None, ..user });
-                    }
-                    ConfirmOutcome::Locked => {
-                        return Err(self.failed(SignupError::TooManyFailedAttempts, gate.as_ref(), now).await);
-                    }
-                    ConfirmOutcome::Gated(item) => return Err(gated(gate.as_ref(), item, now)),
-                    ConfirmOutcome::Changed => continue,
-                }
-            }
-            let counts = gate.iter().map(|g| g.count_update(now)).collect::<Result<Vec<_>, _>>()?;
-            let locked = match self.store.record_failure(address, &outstanding, &lock, &counts, now).await? {
-                Failure::Counted { locked } => locked,
-                Failure::Changed => continue,
-                Failure::Gated { item, .. } => return Err(gated(gate.as_ref(), item, now)),
-            };
-            tracing::info!(email = %mask::email(address), "confirmation code mismatch");
-            if locked {
-                return Err(SignupError::TooManyFailedAttempts);
-            }
-            return Err(SignupError::CodeMismatch);
         }
         Err(SignupError::Busy)
     }
 
     /// A failed confirmation that touched no code still counts against the caller: `err`, or
     /// the caller's refusal once over its limit.
-    async fn failed(&self, err: SignupError, gate: Option<&Guard>, now: u64) -> SignupError {
+    pub(super) async fn failed(&self, err: SignupError, gate: Option<&Guard>, now: u64) -> SignupError {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
@@ -291,13 +227,13 @@ impl Signup {
     }
 }
 
-fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
+pub(super) fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
     let refusal = guard.refusal(item.as_ref(), now);
     tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
     SignupError::Refused(refusal)
 }
 
-fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
+pub(super) fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
     gate.map_or(SignupError::TooManyFailedAttempts, |gate| refused(gate, item, now))
 }
 

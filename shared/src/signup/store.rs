@@ -1,16 +1,21 @@
 //! Family A items in the one table: the user, with its outstanding code, and the address's
-//! windows (`docs/table.md`).
+//! windows and failure lock (`docs/table.md`).
+//!
+//! Every write decides by conditions on the user item, never by a read first: a send creates
+//! or re-codes an unconfirmed user (a confirmed one refuses it, returning itself), a
+//! confirmation compares the code's keyed hash inside DynamoDB (see `confirm`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
-use crate::attempts::{self, Failure, LockGuess};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::guards::Guard;
 use crate::schema::{
-    CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, KEY_VERSION,
-    PK, SIGNUP_WINDOW_PREFIX, STATUS, TTL, USER_ID, USER_PREFIX, USER_SK, UserStatus, VERIFIED_AT, WindowKind,
-    expression, flag, window_pk,
+    CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, HASH_BINDING,
+    HASH_BINDS_ADDRESS, KEY_VERSION, PK, PREVIOUS_CODE_ATTEMPTS, PREVIOUS_CODE_EXPIRES_AT, PREVIOUS_CODE_ID,
+    PREVIOUS_CODE_MAX_ATTEMPTS, PREVIOUS_HASH, PREVIOUS_HASH_BINDING, PREVIOUS_KEY_VERSION, SIGNUP_WINDOW_PREFIX,
+    STATUS, TTL, USER_ID, USER_PREFIX, USER_SK, UserStatus, VERIFIED_AT, WindowKind, expression, flag, window_pk,
 };
 
 fn user_pk(address: &str) -> String {
@@ -22,9 +27,18 @@ pub struct OutstandingCode {
     pub id: String,
     pub hash: Vec<u8>,
     pub key_version: u32,
+    /// The hash binds the address (`HASH_BINDS_ADDRESS`); else, as stored before, the id.
+    pub binds_address: bool,
     pub expires_ms: u64,
     pub attempts: u32,
     pub max_attempts: u32,
+}
+
+impl OutstandingCode {
+    /// What the code's hash binds besides purpose and code.
+    pub fn binding<'a>(&'a self, address: &'a str) -> &'a str {
+        if self.binds_address { address } else { &self.id }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +72,15 @@ impl User {
         })
     }
 
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
+    /// The user as stored (as a refused write returned it).
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
         let text = |name: &'static str| get_s(item, name).map(str::to_string).ok_or(StoreError::Malformed(name));
         let code = match (get_s(item, CODE_ID), get_b(item, HASH)) {
             (Some(id), Some(hash)) => Some(OutstandingCode {
                 id: id.to_string(),
                 hash: hash.to_vec(),
                 key_version: get_n(item, KEY_VERSION).ok_or(StoreError::Malformed(KEY_VERSION))?,
+                binds_address: get_n::<u32>(item, HASH_BINDING) == Some(HASH_BINDS_ADDRESS),
                 expires_ms: get_n(item, CODE_EXPIRES_AT).ok_or(StoreError::Malformed(CODE_EXPIRES_AT))?,
                 attempts: get_n(item, CODE_ATTEMPTS).ok_or(StoreError::Malformed(CODE_ATTEMPTS))?,
                 max_attempts: get_n(item, CODE_MAX_ATTEMPTS).ok_or(StoreError::Malformed(CODE_MAX_ATTEMPTS))?,
@@ -83,11 +99,10 @@ impl User {
 
 /// What `replace_code` stores.
 pub struct NewCode<'a> {
+    /// The user's id: a new user's, or the one an unconfirmed user must already have.
     pub user_id: &'a str,
     pub email: &'a str,
-    /// Whether the send read a user: the write then holds only while it is that user, still
-    /// unconfirmed; otherwise only while there is none.
-    pub existing: bool,
+    /// Bound to the address (`binds_address`).
     pub code: &'a OutstandingCode,
     /// When DynamoDB may remove the user if it is still UNCONFIRMED (epoch s).
     pub expires_at_s: u64,
@@ -103,17 +118,39 @@ pub enum SendOutcome {
         item: Option<Item>,
     },
     Locked,
-    /// The user changed since it was read (created, confirmed, re-sent): read it again.
+    AlreadyConfirmed,
+    /// An unconfirmed user with another id (made before ids were derived from the address,
+    /// or under another key version): send again with this one.
+    UserId(String),
+    /// The user changed in between: send again.
     Changed,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConfirmOutcome {
-    Confirmed,
-    Locked,
-    /// A gate (the caller's failures) is full: the window as stored.
-    Gated(Option<Item>),
-    Changed,
+/// The values a hash term of a confirmation names, per key version (`:k0`/`:h0`, ...). A
+/// ring of more active versions leaves those past the fourth out of the condition: their
+/// codes are refused there, compared in Lambda from the refused item and consumed by id (2
+/// calls).
+const HASH_TERM_VALUES: [(&str, &str); 4] = [(":k0", ":h0"), (":k1", ":h1"), (":k2", ":h2"), (":k3", ":h3")];
+
+/// The condition of a confirmation with `versions` active key versions: the code's keyed
+/// hash under its own version is one of the submitted code's. Formatted once per process
+/// and count (DynamoDB refuses redundant parentheses: one version's term stands bare).
+fn confirm_condition(versions: usize) -> &'static str {
+    static BY_COUNT: [std::sync::OnceLock<String>; 4] = [const { std::sync::OnceLock::new() }; 4];
+    let usable = expression!(
+        "{STATUS} = :unconfirmed AND {USER_ID} = :uid AND {HASH_BINDING} = :bound \
+         AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} AND {CODE_EXPIRES_AT} > :now AND "
+    );
+    BY_COUNT[versions.clamp(1, 4) - 1].get_or_init(|| {
+        let terms: Vec<String> = HASH_TERM_VALUES[..versions.clamp(1, 4)]
+            .iter()
+            .map(|(k, h)| format!("{KEY_VERSION} = {k} AND {HASH} = {h}"))
+            .collect();
+        match terms.as_slice() {
+            [one] => format!("{usable}{one}"),
+            _ => format!("{usable}(({}))", terms.join(") OR (")),
+        }
+    })
 }
 
 #[derive(Clone)]
@@ -139,173 +176,199 @@ impl UserStore {
         Window::new(&self.table, window_pk(SIGNUP_WINDOW_PREFIX, kind, address), max, interval_ms)
     }
 
-    pub async fn get(&self, address: &str) -> Result<Option<User>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&user_pk(address), USER_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item().map(User::from_item).transpose()
+    /// Failed confirmations of an address, per fixed bucket: a confirmation checks it with no
+    /// guess about whether a window is open (see `confirm`).
+    pub fn failure_lock(&self, address: &str, max: u32, interval_ms: u64) -> Guard {
+        Guard::lock(&self.table, window_pk(SIGNUP_WINDOW_PREFIX, WindowKind::Fail, address), max, interval_ms)
     }
 
-    /// Creates the user if new and replaces its code, counting one send in each window, in
-    /// one transaction that holds only while the user is as it was read and unconfirmed.
+    /// Creates the user if new, or replaces the code of an unconfirmed user with this id,
+    /// counting one send in each window, in one transaction; the code it replaces is copied
+    /// aside (`undo_code`). Refused, the user as it was says why (confirmed, another id).
     pub async fn replace_code(
         &self,
         new: &NewCode<'_>,
         windows: &[Window],
-        lock: &Window,
+        lock: &Guard,
         guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<SendOutcome, StoreError> {
         let code = new.code;
-        let condition = if new.existing {
-            expression!("{USER_ID} = :uid AND {STATUS} = :unconfirmed")
-        } else {
-            expression!("attribute_not_exists({PK})")
-        };
+        let hash = AttributeValue::B(Blob::new(code.hash.clone()));
+        // AWS reads every operand from the item as it was; moto applies the actions in the
+        // order written: the copies of the replaced code come first, for both.
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(new.email), USER_SK)))
             .update_expression(expression!(
-                "SET {USER_ID} = :uid, {EMAIL} = :email, {STATUS} = :unconfirmed, \
+                "SET {PREVIOUS_CODE_ID} = if_not_exists({CODE_ID}, :none), {PREVIOUS_HASH} = if_not_exists({HASH}, :h), \
+                 {PREVIOUS_KEY_VERSION} = if_not_exists({KEY_VERSION}, :zero), \
+                 {PREVIOUS_HASH_BINDING} = if_not_exists({HASH_BINDING}, :zero), \
+                 {PREVIOUS_CODE_EXPIRES_AT} = if_not_exists({CODE_EXPIRES_AT}, :zero), \
+                 {PREVIOUS_CODE_ATTEMPTS} = if_not_exists({CODE_ATTEMPTS}, :zero), \
+                 {PREVIOUS_CODE_MAX_ATTEMPTS} = if_not_exists({CODE_MAX_ATTEMPTS}, :zero), \
+                 {USER_ID} = :uid, {EMAIL} = :email, {STATUS} = :unconfirmed, \
                  {EMAIL_VERIFIED} = if_not_exists({EMAIL_VERIFIED}, :false), {CREATED_AT} = if_not_exists({CREATED_AT}, :now), \
-                 {CODE_ID} = :cid, {HASH} = :h, {KEY_VERSION} = :kv, {CODE_EXPIRES_AT} = :cexp, \
+                 {CODE_ID} = :cid, {HASH} = :h, {KEY_VERSION} = :kv, {HASH_BINDING} = :bound, {CODE_EXPIRES_AT} = :cexp, \
                  {CODE_ATTEMPTS} = :zero, {CODE_MAX_ATTEMPTS} = :max, #ttl = :ttl"
             ))
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":ttl", n(new.expires_at_s))
-            .condition_expression(condition)
+            .condition_expression(expression!(
+                "attribute_not_exists({PK}) OR ({STATUS} = :unconfirmed AND {USER_ID} = :uid)"
+            ))
+            .expression_attribute_values(":none", s(""))
             .expression_attribute_values(":uid", s(new.user_id))
             .expression_attribute_values(":email", s(new.email))
             .expression_attribute_values(":unconfirmed", s(UserStatus::Unconfirmed.as_str()))
             .expression_attribute_values(":false", s(flag(false)))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":cid", s(&code.id))
-            .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
+            .expression_attribute_values(":h", hash)
             .expression_attribute_values(":kv", n(code.key_version))
+            .expression_attribute_values(":bound", n(HASH_BINDS_ADDRESS))
             .expression_attribute_values(":cexp", n(code.expires_ms))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":max", n(code.max_attempts))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
-        let mut others = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
-        let first_guard = others.len();
+        // The user first: a confirmed user is answered as such whatever the limits say.
+        let mut others = Vec::with_capacity(2 + guards.len());
+        others.push(dynamo::update_item(update));
+        others.push(dynamo::check_item(lock.not_full(now_ms)?));
         others.extend_from_slice(guards);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
-            Counted::Refused { index: 0, .. } => SendOutcome::Locked,
-            Counted::Refused { index, item } if index >= first_guard => {
-                SendOutcome::Guarded { index: index - first_guard, item }
+            Counted::Refused { index: 0, item } => {
+                let stored = item.as_ref().map(User::from_item).transpose()?;
+                match stored {
+                    Some(user) if user.status == UserStatus::Confirmed => SendOutcome::AlreadyConfirmed,
+                    Some(user) if user.user_id != new.user_id => SendOutcome::UserId(user.user_id),
+                    _ => SendOutcome::Changed,
+                }
             }
-            Counted::Refused { .. } => SendOutcome::Changed,
+            Counted::Refused { index: 1, .. } => SendOutcome::Locked,
+            Counted::Refused { index, item } => SendOutcome::Guarded { index: index - 2, item },
         })
     }
 
-    /// The new code's e-mail never left: puts back the code it replaced (`previous`, if it is
-    /// still valid, so a failed resend leaves the user the code they already have), or forgets
-    /// the new one, if it is still the outstanding one.
-    pub async fn undo_code(
-        &self,
-        address: &str,
-        code_id: &str,
-        previous: Option<&OutstandingCode>,
-    ) -> Result<(), StoreError> {
+    /// The new code's e-mail never left: puts back the code it replaced while that one is
+    /// still valid (a failed resend leaves the user the code they already have), else forgets
+    /// the new one; either only while the new code is still the outstanding one.
+    pub async fn undo_code(&self, address: &str, code_id: &str, now_ms: u64) -> Result<(), StoreError> {
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(address), USER_SK)))
-            .condition_expression(expression!("{CODE_ID} = :cid"))
             .expression_attribute_values(":cid", s(code_id));
-        let request = match previous {
-            None => request.update_expression(expression!(
-                "REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, {CODE_MAX_ATTEMPTS}"
-            )),
-            Some(code) => request
-                .update_expression(expression!(
-                    "SET {CODE_ID} = :pcid, {HASH} = :h, {KEY_VERSION} = :kv, {CODE_EXPIRES_AT} = :cexp, \
-                     {CODE_ATTEMPTS} = :catt, {CODE_MAX_ATTEMPTS} = :cmatt"
-                ))
-                .expression_attribute_values(":pcid", s(&code.id))
-                .expression_attribute_values(":h", AttributeValue::B(Blob::new(code.hash.clone())))
-                .expression_attribute_values(":kv", n(code.key_version))
-                .expression_attribute_values(":cexp", n(code.expires_ms))
-                .expression_attribute_values(":catt", n(code.attempts))
-                .expression_attribute_values(":cmatt", n(code.max_attempts)),
-        };
-        dynamo::update_unless_refused(request).await.map(|_| ())
+        let restore = request
+            .clone()
+            .update_expression(expression!(
+                "SET {CODE_ID} = {PREVIOUS_CODE_ID}, {HASH} = {PREVIOUS_HASH}, {KEY_VERSION} = {PREVIOUS_KEY_VERSION}, \
+                 {HASH_BINDING} = {PREVIOUS_HASH_BINDING}, {CODE_EXPIRES_AT} = {PREVIOUS_CODE_EXPIRES_AT}, \
+                 {CODE_ATTEMPTS} = {PREVIOUS_CODE_ATTEMPTS}, {CODE_MAX_ATTEMPTS} = {PREVIOUS_CODE_MAX_ATTEMPTS}"
+            ))
+            .condition_expression(expression!(
+                "{CODE_ID} = :cid AND {PREVIOUS_CODE_ID} <> :none AND {PREVIOUS_CODE_EXPIRES_AT} > :now"
+            ))
+            .expression_attribute_values(":none", s(""))
+            .expression_attribute_values(":now", n(now_ms));
+        if dynamo::update_unless_refused(restore).await? {
+            return Ok(());
+        }
+        let forget = request
+            .update_expression(expression!(
+                "REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {HASH_BINDING}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, \
+                 {CODE_MAX_ATTEMPTS}"
+            ))
+            .condition_expression(expression!("{CODE_ID} = :cid"));
+        dynamo::update_unless_refused(forget).await.map(|_| ())
     }
 
-    /// Confirms the user and consumes the code in one step, if the code is still the one
-    /// checked, usable, and the address is not locked.
-    pub async fn confirm(
+    /// Confirms the user `user_id` and consumes its code, if the code is usable and its keyed
+    /// hash is one of `hashes` (the submitted code's under each active key version, bound to
+    /// the address). Refused, it returns the user as it was.
+    pub fn confirm_update(
         &self,
         address: &str,
-        code_id: &str,
-        lock: &Window,
-        gate: Option<ConditionCheck>,
+        user_id: &str,
+        hashes: &[(u32, [u8; 32])],
         now_ms: u64,
-    ) -> Result<ConfirmOutcome, StoreError> {
-        let update = Update::builder()
+    ) -> Result<Update, StoreError> {
+        let mut update = self
+            .consuming(address, now_ms)
+            .condition_expression(confirm_condition(hashes.len()))
+            .expression_attribute_values(":uid", s(user_id))
+            .expression_attribute_values(":bound", n(HASH_BINDS_ADDRESS));
+        for ((k, h), (version, hash)) in HASH_TERM_VALUES.iter().zip(hashes) {
+            update = update
+                .expression_attribute_values(*k, n(version))
+                .expression_attribute_values(*h, AttributeValue::B(Blob::new(hash.to_vec())));
+        }
+        Ok(update.build()?)
+    }
+
+    /// Confirms the user and consumes its code `code_id`, checked by the caller (a code
+    /// stored before hashes bound the address, or a user whose id is not derived from it).
+    pub fn confirm_checked(&self, address: &str, code_id: &str, now_ms: u64) -> Result<Update, StoreError> {
+        Ok(self
+            .consuming(address, now_ms)
+            .condition_expression(expression!(
+                "{CODE_ID} = :cid AND {STATUS} = :unconfirmed AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} \
+                 AND {CODE_EXPIRES_AT} > :now"
+            ))
+            .expression_attribute_values(":cid", s(code_id))
+            .build()?)
+    }
+
+    fn consuming(&self, address: &str, now_ms: u64) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(address), USER_SK)))
             // A confirmed user is the only copy of the account: it never expires.
             .update_expression(expression!(
                 "SET {STATUS} = :confirmed, {EMAIL_VERIFIED} = :true, {VERIFIED_AT} = :now \
-                 REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, {CODE_MAX_ATTEMPTS}, #ttl"
+                 REMOVE {CODE_ID}, {HASH}, {KEY_VERSION}, {HASH_BINDING}, {CODE_EXPIRES_AT}, {CODE_ATTEMPTS}, \
+                 {CODE_MAX_ATTEMPTS}, {PREVIOUS_CODE_ID}, {PREVIOUS_HASH}, {PREVIOUS_KEY_VERSION}, \
+                 {PREVIOUS_HASH_BINDING}, {PREVIOUS_CODE_EXPIRES_AT}, {PREVIOUS_CODE_ATTEMPTS}, \
+                 {PREVIOUS_CODE_MAX_ATTEMPTS}, #ttl"
             ))
             .expression_attribute_names("#ttl", TTL)
-            .condition_expression(expression!(
-                "{CODE_ID} = :cid AND {STATUS} = :unconfirmed AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} \
-                 AND {CODE_EXPIRES_AT} > :now"
-            ))
             .expression_attribute_values(":confirmed", s(UserStatus::Confirmed.as_str()))
             .expression_attribute_values(":unconfirmed", s(UserStatus::Unconfirmed.as_str()))
             .expression_attribute_values(":true", s(flag(true)))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":cid", s(code_id))
-            .build()?;
-        let mut items = vec![dynamo::check_item(lock.not_full(now_ms)?), dynamo::update_item(update)];
-        if let Some(gate) = gate {
-            items.push(dynamo::check_item(gate));
-        }
-        Ok(match dynamo::transact(&self.client, items).await? {
-            None => ConfirmOutcome::Confirmed,
-            Some(reasons) => {
-                dynamo::fail_on_other(&reasons)?;
-                match (reasons.first().cloned().flatten(), reasons.get(2).cloned().flatten()) {
-                    (Some(dynamo::Refusal::Condition(_)), _) => ConfirmOutcome::Locked,
-                    (_, Some(dynamo::Refusal::Condition(item))) => ConfirmOutcome::Gated(item),
-                    _ => ConfirmOutcome::Changed,
-                }
-            }
-        })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
 
-    /// Counts a failed confirmation of this code and one failure on the address's lock, in
-    /// one step.
-    pub async fn record_failure(
-        &self,
-        address: &str,
-        code: &OutstandingCode,
-        lock: &Window,
-        gates: &[Update],
-        now_ms: u64,
-    ) -> Result<Failure, StoreError> {
-        let attempt = Update::builder()
+    /// Counts one failed confirmation of the code `code_id`: refused once the code is
+    /// replaced, consumed or used up.
+    pub fn failed_attempt(&self, address: &str, code_id: &str) -> Result<Update, StoreError> {
+        Ok(Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(address), USER_SK)))
             .update_expression(expression!("SET {CODE_ATTEMPTS} = {CODE_ATTEMPTS} + :one"))
             .condition_expression(expression!("{CODE_ID} = :cid AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS}"))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cid", s(&code.id))
-            .build()?;
-        let guess = LockGuess::after(code.attempts);
-        attempts::count_failure(&self.client, attempt, std::slice::from_ref(lock), gates, guess, now_ms).await
+            .expression_attribute_values(":cid", s(code_id))
+            .build()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_keys_rotate_should_pair_each_hash_with_its_version() {
+        assert_eq!(
+            super::confirm_condition(1),
+            "st = :unconfirmed AND uid = :uid AND hbv = :bound AND catt < cmatt AND cexp > :now AND kv = :k0 AND h = :h0"
+        );
+        assert!(
+            super::confirm_condition(2).ends_with("AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))"),
+            "{}",
+            super::confirm_condition(2)
+        );
     }
 }

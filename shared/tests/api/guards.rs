@@ -362,3 +362,27 @@ async fn when_wrong_codes_come_from_one_caller_should_count_them_and_spare_the_c
         read(shared::preregistration::handler::validate(&h.app, post_from("198.51.100.41", &body)).await);
     assert_eq!((status, body["remainingAttempts"].as_u64()), (400, Some(1)), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_a_caller_is_over_its_failure_limit_should_refuse_even_the_right_code_and_leave_it_usable() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let h = helpers::signup::harness(&[("CALLER_FAILURE_LIMIT", "2")], None).await;
+    let ip = format!("192.0.2.{}", std::process::id() % 250 + 1);
+    let address = helpers::signup::unique_address();
+    let code = h.send_and_read(&address).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let confirm = |code: &str| json!({"EmailAddress": address, "ConfirmationCode": code}).to_string();
+    for _ in 0..2 {
+        let (status, _, body) = read(shared::signup::handler::handle(&h.app, post_from(&ip, &confirm(wrong))).await);
+        assert_eq!((status, body["OpCode"].as_i64()), (400, Some(1002)), "{body}");
+    }
+    // WHEN the caller is over its limit THEN even the right code is refused, before any count
+    let (status, retry, body) = read(shared::signup::handler::handle(&h.app, post_from(&ip, &confirm(&code))).await);
+    assert_eq!((status, body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
+    assert!(retry.is_some_and(|s| s > 0), "Retry-After");
+    assert!(body["ErrorText"].as_str().unwrap().contains("2 failed verifications"), "{body}");
+    // AND the code is not spent: another caller confirms it
+    let (status, _, body) =
+        read(shared::signup::handler::handle(&h.app, post_from("198.51.100.99", &confirm(&code))).await);
+    assert_eq!(status, 200, "{body}");
+}

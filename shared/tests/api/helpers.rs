@@ -187,6 +187,35 @@ pub mod signup {
             self.json(&serde_json::json!({ "EmailAddress": address, "ConfirmationCode": code }).to_string()).await
         }
 
+        /// Stores an unconfirmed user with an outstanding `code` the way sends stored them
+        /// before codes were bound to the address: a random user id, the code's hash bound to
+        /// its own id, no binding marker (the stored format, spelled on purpose).
+        pub async fn seed_legacy_user(&self, address: &str, user_id: &str, code: &str) {
+            use aws_sdk_dynamodb::types::AttributeValue::{B, N, S};
+            let now = shared::clock::Clock::now_ms(&self.clock);
+            let code_id = uuid::Uuid::new_v4().to_string();
+            let keys = &self.app.config.common.keys;
+            let hash = keys.hash(keys.current_version(), shared::signup::PURPOSE, &code_id, code).expect("a hash");
+            let item = std::collections::HashMap::from([
+                ("pk".to_string(), S(format!("USER#{address}"))),
+                ("sk".to_string(), S("USER".into())),
+                ("uid".to_string(), S(user_id.into())),
+                ("email".to_string(), S(address.into())),
+                ("st".to_string(), S("UNCONFIRMED".into())),
+                ("ev".to_string(), S("false".into())),
+                ("cat".to_string(), N(now.to_string())),
+                ("cid".to_string(), S(code_id)),
+                ("h".to_string(), B(aws_sdk_dynamodb::primitives::Blob::new(hash.to_vec()))),
+                ("kv".to_string(), N(keys.current_version().to_string())),
+                ("cexp".to_string(), N((now + 600_000).to_string())),
+                ("catt".to_string(), N("0".into())),
+                ("cmatt".to_string(), N("5".into())),
+                ("ttl".to_string(), N((now / 1000 + 86_400).to_string())),
+            ]);
+            let put = self.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(item));
+            put.send().await.expect("seeded");
+        }
+
         /// Sends a code and returns it, read from the e-mail moto received.
         pub async fn send_and_read(&self, address: &str) -> String {
             let before = emails_to(address).await.len();

@@ -180,25 +180,97 @@ async fn family_a_send_and_confirm() {
 
     let (status, _) = h.send(&address).await;
     assert_eq!(status, 200);
-    // GetItem for the user (new or confirmed?), one transaction (send and resend-gap
-    // windows, lock check, create the user with its code), then the e-mail. Above the goal
-    // (1 DynamoDB).
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1), (SEND_EMAIL, 1)]), "send, new user");
+    // One transaction (send and resend-gap windows, lock check, create the user with its
+    // code: "new" is a condition, not a read), then the e-mail. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1), (SEND_EMAIL, 1)]), "send, new user");
 
     h.clock.advance_ms(h.app.config.send.resend_gap_seconds * 1000);
     let code = h.send_and_read(&address).await;
-    // GetItem for the user, one transaction (this process saw the send window open and the
-    // resend gap's window is over), the e-mail. Above the goal (1 DynamoDB): the GetItem.
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1), (SEND_EMAIL, 1)]), "send again after the gap");
+    // One transaction (this process saw the send window open and the resend gap's window is
+    // over; the user's conditions pass for an unconfirmed user with the address's id), the
+    // e-mail. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1), (SEND_EMAIL, 1)]), "send again after the gap");
 
     let (status, _) = h.confirm(&address, other(&code)).await;
     assert_eq!(status, 400);
-    // GetItem for the user, then one transaction counting the attempt and opening the
-    // address's failure window. At the goal.
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "failed confirm");
+    // The confirming transaction, cancelled with the user as it was, then one transaction
+    // counting the attempt and in the address's failure bucket. At the goal (at most 2).
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "failed confirm");
+
+    let (status, _) = h.confirm(&helpers::signup::unique_address(), &code).await;
+    assert_eq!(status, 400);
+    // Cancelled with no user, then counted in the address's failure bucket: a wrong code's
+    // calls, so the count does not tell which addresses signed up.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "unknown address");
 
     let (status, _) = h.confirm(&address, &code).await;
     assert_eq!(status, 200);
-    // GetItem for the user, then one transaction (lock check + confirm). Above the goal (1).
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "confirm");
+    // One transaction: hash compared by DynamoDB, user id derived from the address, lock
+    // checked, user confirmed. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "confirm");
+
+    let (status, _) = h.send(&address).await;
+    assert_eq!(status, 409);
+    // The send's transaction, refused by the confirmed user. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "send to a confirmed user");
+}
+
+#[tokio::test]
+async fn family_a_legacy_users() {
+    let (sdk, c) = counted().await;
+    let h = helpers::signup::harness_on(&sdk, &[], None);
+
+    let address = helpers::signup::unique_address();
+    h.seed_legacy_user(&address, "0f6b1f9e-6d0e-4c1b-9a57-3c1d2b4e5f60", "123456").await;
+    c.reset();
+    assert_eq!(h.confirm(&address, "654321").await.0, 400);
+    // A code stored before hashes bound the address: the confirming transaction is cancelled
+    // with the user, which shows a wrong code here, then it is counted. No read.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "legacy code, wrong");
+    let (status, body) = h.confirm(&address, "123456").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Data"]["UserID"], "0f6b1f9e-6d0e-4c1b-9a57-3c1d2b4e5f60");
+    // Cancelled, compared here from the returned user, consumed by the code's id. No read.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "legacy code, right");
+
+    let address = helpers::signup::unique_address();
+    h.seed_legacy_user(&address, "1a2b3c4d-0000-4000-8000-000000000001", "123456").await;
+    c.reset();
+    let code = h.send_and_read(&address).await;
+    // Refused by the user's id (a random one), then sent again with the stored id.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2), (SEND_EMAIL, 1)]), "send to a legacy user");
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Data"]["UserID"], "1a2b3c4d-0000-4000-8000-000000000001");
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "legacy user id, new code");
+}
+
+#[tokio::test]
+async fn family_a_failure_lock() {
+    let (sdk, c) = counted().await;
+    let h = helpers::signup::harness_on(&sdk, &[("DESTINATION_FAILURE_LIMIT", "2")], None);
+    let address = helpers::signup::unique_address();
+    let code = h.send_and_read(&address).await;
+    assert_eq!(h.confirm(&address, other(&code)).await.0, 400);
+    c.reset();
+    let (status, _) = h.confirm(&address, &code).await;
+    assert_eq!(status, 200);
+    // The right code one failure below the limit: the first call checks "below the limit
+    // minus one" and is cancelled, the second checks the limit itself. The one success that
+    // takes 2 calls.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "right code at the limit minus one");
+
+    let address = helpers::signup::unique_address();
+    let code = h.send_and_read(&address).await;
+    assert_eq!(h.confirm(&address, other(&code)).await.0, 400);
+    c.reset();
+    let (status, _) = h.confirm(&address, other(&code)).await;
+    assert_eq!(status, 429);
+    // The failure that locks the address: the first call's check already said so, and the
+    // second counts it past the limit. No third.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "failure reaching the limit");
+    let (status, _) = h.confirm(&address, &code).await;
+    assert_eq!(status, 429);
+    // Locked, with no caller to count against: one call.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "right code, address locked");
 }

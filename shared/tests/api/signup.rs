@@ -360,3 +360,87 @@ async fn when_a_user_stays_unconfirmed_should_expire_and_once_confirmed_never() 
     assert_eq!(h.confirm(&address, &code).await.0, 200);
     assert_eq!(ttl().await, None, "a confirmed user is kept");
 }
+
+#[tokio::test]
+async fn when_a_user_was_stored_before_codes_bound_the_address_should_confirm_it_and_keep_its_id() {
+    let sdk = testkit::sdk_config().await;
+    let email = Arc::new(Switchable {
+        ses: shared::email::SesEmailSender::new(&sdk, "no-reply@example.com"),
+        refuse: true.into(),
+    });
+    let h = harness(NO_GAP, Some(email.clone())).await;
+    let address = unique_address();
+    // GIVEN a user and code stored the old way (random id, hash bound to the code's id)
+    h.seed_legacy_user(&address, "3e0c9a52-8d7b-4f61-a2c4-5b6d7e8f9a0b", "123456").await;
+    let (status, body) = h.confirm(&address, "654321").await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (400, Some(1002)), "{body}");
+    // WHEN a resend's e-mail fails THEN the old code is put back as it was
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (502, Some(1500)), "{body}");
+    let (status, body) = h.confirm(&address, "123456").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Data"]["UserID"], "3e0c9a52-8d7b-4f61-a2c4-5b6d7e8f9a0b", "the stored id, not a derived one");
+    assert_eq!(body["Data"]["Status"], "CONFIRMED");
+    let (status, body) = h.confirm(&address, "123456").await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (409, Some(1007)), "{body}");
+}
+
+#[tokio::test]
+async fn when_a_user_was_created_under_an_older_key_should_keep_its_id_through_sends_and_confirmation() {
+    const V1: &str = "1:first-key-of-thirty-two-characters!!";
+    const V2_V1: &str = "2:second-key-of-thirty-two-characters!,1:first-key-of-thirty-two-characters!!";
+    let before = harness(&[("OTP_KEYS", V1), ("SIGNUP_RESEND_GAP_SECONDS", "0")], None).await;
+    let rotated = harness(&[("OTP_KEYS", V2_V1), ("SIGNUP_RESEND_GAP_SECONDS", "0")], None).await;
+    let ids = |body: &serde_json::Value| body["Data"]["UserID"].as_str().unwrap().to_string();
+
+    // A code sent under version 1 confirms under version 2, answering the user's own id.
+    let address = unique_address();
+    let (_, sent) = before.send(&address).await;
+    let code = testkit::digits(emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let (status, body) = rotated.confirm(&address, other_code(&code)).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (400, Some(1002)), "{body}");
+    let (status, body) = rotated.confirm(&address, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), ids(&sent));
+
+    // A resend under version 2 keeps the id made under version 1.
+    let address = unique_address();
+    let (_, sent) = before.send(&address).await;
+    let code = rotated.send_and_read(&address).await;
+    let (status, body) = rotated.confirm(&address, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), ids(&sent));
+    // A new user under version 2 gets version 2's id.
+    let address = unique_address();
+    let (_, new) = rotated.send(&address).await;
+    assert_ne!(ids(&new), ids(&sent));
+}
+
+#[tokio::test]
+async fn when_an_address_reaches_its_failure_limit_should_refuse_even_the_right_code_and_sends() {
+    let h = harness(&[("DESTINATION_FAILURE_LIMIT", "3"), ("SIGNUP_RESEND_GAP_SECONDS", "0")], None).await;
+    // One below the limit, the right code still confirms (checked again against the limit).
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    for _ in 0..2 {
+        let (status, body) = h.confirm(&address, other_code(&code)).await;
+        assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (400, Some(1002)), "{body}");
+    }
+    assert_eq!(h.confirm(&address, &code).await.0, 200);
+
+    // The failure that reaches the limit locks the address: the right code and new sends too.
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    for expected in [1002, 1002, 1004] {
+        let (_, body) = h.confirm(&address, other_code(&code)).await;
+        assert_eq!(body["OpCode"].as_i64(), Some(expected), "{body}");
+    }
+    let (status, body) = h.confirm(&address, &code).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
+    let (status, body) = h.send(&address).await;
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
+    // Until the bucket ends.
+    h.clock.advance_ms(3_600_000);
+    let code = h.send_and_read(&address).await;
+    assert_eq!(h.confirm(&address, &code).await.0, 200);
+}

@@ -1,0 +1,390 @@
+//! Family A confirmation in one DynamoDB call when the code is right, two when it is wrong.
+//!
+//! The request carries the address and the code, and everything a confirmation touches is
+//! keyed by them: the user, the address's failure lock (and the caller's failures). So the
+//! first call is the whole confirmation: one transaction that confirms the user only if its
+//! code's keyed hash equals the submitted code's (bound to the address; one term per active
+//! key version) and the user is the one whose id the address derives (the success answer
+//! names it, and a transaction returns nothing), with the lock "below the limit minus one"
+//! and the caller not over its limit.
+//!
+//! When it is cancelled, DynamoDB returns the user and the buckets as they were (`ALL_OLD`),
+//! and the answer is chosen from them in today's order (caller refused, unknown, confirmed, no
+//! code, too many attempts, expired, wrong code), with no read. A wrong code (and an unknown
+//! address, which must look the same) is counted in a second transaction. A user stored
+//! before hashes bound the address, or whose id is not the derived one, is compared here from
+//! the returned item (constant time) and consumed by its code's id: two calls, still no read.
+
+use aws_sdk_dynamodb::types::Update;
+
+use super::service::{Signup, refused};
+use super::store::User;
+use super::{PURPOSE, SignupError};
+use crate::dynamo::{Item, Refusal, backoff, check_item, fail_on_other, transact, update_item};
+use crate::email::EmailAddress;
+use crate::guards::{Caller, Guard};
+use crate::mask;
+use crate::schema::UserStatus;
+
+/// Rounds of "confirm, then count a wrong code" before answering busy: each round that does
+/// not end lost a race to another request on the same user or lock.
+const ROUNDS: usize = 8;
+
+enum Round {
+    Answer(Result<User, SignupError>),
+    Again,
+}
+
+/// What one confirmation works with.
+struct Attempt<'a> {
+    address: &'a str,
+    code: &'a str,
+    lock: Guard,
+    gate: Option<Guard>,
+}
+
+impl Signup {
+    /// Every failed confirmation counts against the caller. An address that never asked for a
+    /// code answers like a wrong code, after the same calls, so confirming does not tell which
+    /// addresses have signed up.
+    pub async fn confirm(
+        &self,
+        address: &EmailAddress,
+        code: &str,
+        caller: Option<&Caller>,
+    ) -> Result<User, SignupError> {
+        let address = address.as_str();
+        let keys = &self.config.common.keys;
+        // The submitted code's keyed hash under every active version: the stored code's
+        // version is not known before the write, and each costs one HMAC whether or not the
+        // user exists.
+        let hashes: Vec<(u32, [u8; 32])> =
+            keys.versions().filter_map(|v| Some((v, keys.hash(v, PURPOSE, address, code)?))).collect();
+        let user_id = keys.user_id(keys.current_version(), address).ok_or(SignupError::Internal)?.to_string();
+        let attempt = Attempt {
+            address,
+            code,
+            lock: self.lock(address),
+            gate: caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c)),
+        };
+        let lock = &attempt.lock;
+        // "Below the limit minus one": a wrong code then does not lock the address, so the
+        // failure is counted without a guess. A right code at exactly limit - 1 checks again
+        // against the limit itself.
+        let mut below = lock.with_max(lock.max.saturating_sub(1).max(1));
+        for _ in 0..ROUNDS {
+            let now = self.clock.now_ms();
+            let confirm = self.store.confirm_update(address, &user_id, &hashes, now)?;
+            let reasons = match self.transact_confirm(confirm, &below, attempt.gate.as_ref(), now).await? {
+                None => {
+                    tracing::info!(email = %mask::email(address), "user confirmed");
+                    return Ok(confirmed(user_id, address));
+                }
+                Some(reasons) => reasons,
+            };
+            match first_call(reasons, lock.max) {
+                First::Gated(item) => match &attempt.gate {
+                    Some(gate) => return Err(refused(gate, item, now)),
+                    None => backoff().await,
+                },
+                First::UserRefused { old, lock_refused } => {
+                    match self.refused_confirm(&attempt, old, lock_refused, now).await? {
+                        Round::Answer(answer) => return answer,
+                        Round::Again => continue,
+                    }
+                }
+                First::Locked => {
+                    tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
+                    let gate = attempt.gate.as_ref();
+                    return Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await);
+                }
+                First::AtLimit => below = lock.with_max(lock.max),
+                First::Retry => backoff().await,
+            }
+        }
+        Err(SignupError::Busy)
+    }
+
+    /// One confirming transaction (`confirm`, the lock's check, the caller's): `None` when it
+    /// was written, else each item's refusal.
+    async fn transact_confirm(
+        &self,
+        confirm: Update,
+        lock: &Guard,
+        gate: Option<&Guard>,
+        now: u64,
+    ) -> Result<Option<[Option<Refusal>; 3]>, SignupError> {
+        let mut items = Vec::with_capacity(3);
+        items.push(update_item(confirm));
+        items.push(check_item(lock.not_full(now)?));
+        if let Some(gate) = gate {
+            items.push(check_item(gate.not_full(now)?));
+        }
+        let Some(reasons) = transact(self.store.client(), items).await? else { return Ok(None) };
+        fail_on_other(&reasons)?;
+        let mut reasons = reasons.into_iter();
+        Ok(Some([reasons.next().flatten(), reasons.next().flatten(), reasons.next().flatten()]))
+    }
+
+    /// The user refused the confirmation: why, from the user as it was, in today's order.
+    async fn refused_confirm(
+        &self,
+        attempt: &Attempt<'_>,
+        old: Option<Item>,
+        lock_refused: bool,
+        now: u64,
+    ) -> Result<Round, SignupError> {
+        let gate = attempt.gate.as_ref();
+        let Some(old) = old else {
+            // Nobody asked for a code here: counted like a wrong code, on the address's lock
+            // too, so the answer and the calls are a wrong code's.
+            return self.count_failure(attempt, None, lock_refused, now).await;
+        };
+        let user = User::from_item(&old)?;
+        let usable = match &user.code {
+            _ if user.status == UserStatus::Confirmed => Err(SignupError::AlreadyConfirmed),
+            None => Err(SignupError::ExpiredCode),
+            Some(c) if c.attempts >= c.max_attempts => Err(SignupError::TooManyFailedAttempts),
+            Some(c) if c.expires_ms <= now => Err(SignupError::ExpiredCode),
+            Some(c) => Ok(c),
+        };
+        let code = match usable {
+            Ok(code) => code,
+            Err(err) => return Ok(Round::Answer(Err(self.failed(err, gate, now).await))),
+        };
+        let keys = &self.config.common.keys;
+        if keys.matches(code.key_version, PURPOSE, code.binding(attempt.address), attempt.code, &code.hash) {
+            // Usable and matching, yet refused: a code bound the old way, or a user whose id
+            // is not the derived one. Consumed by its id, answered with the stored user id.
+            return self.confirm_checked(attempt, user.user_id, &code.id, now).await;
+        }
+        self.count_failure(attempt, Some(&code.id), lock_refused, now).await
+    }
+
+    /// Confirms a code checked here (today's conditions, by its id), the lock and the caller
+    /// checked in the same transaction.
+    async fn confirm_checked(
+        &self,
+        attempt: &Attempt<'_>,
+        user_id: String,
+        code_id: &str,
+        now: u64,
+    ) -> Result<Round, SignupError> {
+        let (address, gate) = (attempt.address, attempt.gate.as_ref());
+        let confirm = self.store.confirm_checked(address, code_id, now)?;
+        let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, gate, now).await? else {
+            tracing::info!(email = %mask::email(address), "user confirmed (code checked here)");
+            return Ok(Round::Answer(Ok(confirmed(user_id, address))));
+        };
+        match checked_call(reasons) {
+            Checked::Gated(item) => {
+                if let Some(gate) = gate {
+                    return Ok(Round::Answer(Err(refused(gate, item, now))));
+                }
+            }
+            Checked::Locked => {
+                tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
+                return Ok(Round::Answer(Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await)));
+            }
+            Checked::Changed => {}
+            Checked::Conflict => backoff().await,
+        }
+        // Changed since (confirmed, replaced, used up), or a conflict: confirm again.
+        Ok(Round::Again)
+    }
+
+    /// Counts a wrong code (`code_id`: on the code too; `None`: an unknown address) on the
+    /// address's lock and against the caller, in one transaction. The first call's lock check
+    /// passed ("below"): this failure does not lock the address, unless others got there
+    /// first (then it counts past the limit).
+    async fn count_failure(
+        &self,
+        attempt: &Attempt<'_>,
+        code_id: Option<&str>,
+        lock_refused: bool,
+        now: u64,
+    ) -> Result<Round, SignupError> {
+        let (address, lock, gate) = (attempt.address, &attempt.lock, attempt.gate.as_ref());
+        let mut step = match lock_refused {
+            true => lock.with_max(u32::MAX),
+            false if lock.max <= 1 => lock.with_max(u32::MAX),
+            false => lock.with_max(lock.max - 1),
+        };
+        for _ in 0..ROUNDS {
+            let mut items = Vec::with_capacity(3);
+            if let Some(code_id) = code_id {
+                items.push(update_item(self.store.failed_attempt(address, code_id)?));
+            }
+            items.push(update_item(step.count_update(now)?));
+            if let Some(gate) = gate {
+                items.push(update_item(gate.count_update(now)?));
+            }
+            let Some(reasons) = transact(self.store.client(), items).await? else {
+                tracing::info!(email = %mask::email(address), "confirmation code mismatch");
+                if step.max == u32::MAX {
+                    tracing::warn!(email = %mask::email(address), "address locked by failed confirmations");
+                    return Ok(Round::Answer(Err(SignupError::TooManyFailedAttempts)));
+                }
+                return Ok(Round::Answer(Err(SignupError::CodeMismatch)));
+            };
+            fail_on_other(&reasons)?;
+            match counting_call(reasons, code_id.is_some()) {
+                Counting::Changed => return Ok(Round::Again),
+                Counting::Gated(item) => match gate {
+                    Some(gate) => return Ok(Round::Answer(Err(refused(gate, item, now)))),
+                    None => backoff().await,
+                },
+                Counting::Past => step = lock.with_max(u32::MAX),
+                Counting::Conflict => backoff().await,
+            }
+        }
+        Err(SignupError::Busy)
+    }
+}
+
+/// What a cancelled first call (user, lock "below", caller) says, in today's order: the
+/// caller first (a refused caller spends nothing), then the user, then the lock.
+#[derive(Debug, PartialEq)]
+enum First {
+    /// The caller is over its limit: its bucket as stored.
+    Gated(Option<Item>),
+    /// The user refused (as it was; `None`: no user), the lock refused or not.
+    UserRefused { old: Option<Item>, lock_refused: bool },
+    /// The code matched, and the address is locked.
+    Locked,
+    /// The code matched, and the address is one failure below its limit: check the limit.
+    AtLimit,
+    /// Conflicts only: try again.
+    Retry,
+}
+
+fn first_call([user, lock, gate]: [Option<Refusal>; 3], lock_max: u32) -> First {
+    if let Some(Refusal::Condition(item)) = gate {
+        return First::Gated(item);
+    }
+    let lock_refused = matches!(lock, Some(Refusal::Condition(_)));
+    match (user, lock) {
+        (Some(Refusal::Condition(old)), _) => First::UserRefused { old, lock_refused },
+        (None, Some(Refusal::Condition(stored))) if Guard::count_in(stored.as_ref()) >= u64::from(lock_max) => {
+            First::Locked
+        }
+        (None, Some(Refusal::Condition(_))) => First::AtLimit,
+        _ => First::Retry,
+    }
+}
+
+/// What a cancelled confirmation of a code checked in Lambda says.
+#[derive(Debug, PartialEq)]
+enum Checked {
+    Gated(Option<Item>),
+    Locked,
+    /// The user changed since its refusal: confirm again.
+    Changed,
+    Conflict,
+}
+
+fn checked_call([user, lock, gate]: [Option<Refusal>; 3]) -> Checked {
+    match (user, lock, gate) {
+        (_, _, Some(Refusal::Condition(item))) => Checked::Gated(item),
+        (_, Some(Refusal::Condition(_)), _) => Checked::Locked,
+        (Some(Refusal::Condition(_)), _, _) => Checked::Changed,
+        _ => Checked::Conflict,
+    }
+}
+
+/// What a cancelled count of a wrong code (the code's attempt when `with_code`, the lock,
+/// the caller) says.
+#[derive(Debug, PartialEq)]
+enum Counting {
+    /// The code was confirmed, replaced or used up since: confirm again, which answers why.
+    Changed,
+    Gated(Option<Item>),
+    /// Concurrent failures reached the limit first: count past it (locked).
+    Past,
+    Conflict,
+}
+
+fn counting_call(reasons: Vec<Option<Refusal>>, with_code: bool) -> Counting {
+    let mut reasons = reasons.into_iter();
+    let code = if with_code { reasons.next().flatten() } else { None };
+    match (code, reasons.next().flatten(), reasons.next().flatten()) {
+        (Some(Refusal::Condition(_)), _, _) => Counting::Changed,
+        (_, _, Some(Refusal::Condition(item))) => Counting::Gated(item),
+        (_, Some(Refusal::Condition(_)), _) => Counting::Past,
+        _ => Counting::Conflict,
+    }
+}
+
+fn confirmed(user_id: String, address: &str) -> User {
+    User { user_id, email: address.to_string(), status: UserStatus::Confirmed, email_verified: true, code: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::dynamo::n;
+
+    fn bucket(count: u32) -> Option<Item> {
+        Some(HashMap::from([("cnt".to_string(), n(count))]))
+    }
+
+    fn refused(item: Option<Item>) -> Option<Refusal> {
+        Some(Refusal::Condition(item))
+    }
+
+    #[test]
+    fn when_the_first_call_is_cancelled_should_answer_the_caller_then_the_user_then_the_lock() {
+        let user = Some(HashMap::from([("st".to_string(), crate::dynamo::s("CONFIRMED"))]));
+        // The caller over its limit wins, whatever else refused.
+        assert_eq!(
+            first_call([refused(user.clone()), refused(bucket(20)), refused(bucket(60))], 20),
+            First::Gated(bucket(60))
+        );
+        assert_eq!(first_call([refused(None), None, refused(None)], 20), First::Gated(None));
+        // Then the user, as it was, with the lock's state for counting a wrong code.
+        assert_eq!(
+            first_call([refused(user.clone()), refused(bucket(19)), None], 20),
+            First::UserRefused { old: user.clone(), lock_refused: true }
+        );
+        assert_eq!(
+            first_call([refused(None), Some(Refusal::Conflict), None], 20),
+            First::UserRefused { old: None, lock_refused: false }
+        );
+        // A matching code refused by the lock alone: locked, or one below (check the limit).
+        assert_eq!(first_call([None, refused(bucket(20)), None], 20), First::Locked);
+        assert_eq!(first_call([None, refused(bucket(19)), None], 20), First::AtLimit);
+        assert_eq!(first_call([None, refused(None), None], 1), First::AtLimit);
+        // Conflicts alone: again.
+        assert_eq!(first_call([Some(Refusal::Conflict), None, None], 20), First::Retry);
+        assert_eq!(first_call([None, Some(Refusal::Conflict), Some(Refusal::Conflict)], 20), First::Retry);
+    }
+
+    #[test]
+    fn when_a_checked_confirmation_is_cancelled_should_answer_the_caller_then_the_lock() {
+        assert_eq!(checked_call([refused(None), refused(bucket(20)), refused(bucket(60))]), Checked::Gated(bucket(60)));
+        assert_eq!(checked_call([refused(None), refused(bucket(20)), None]), Checked::Locked);
+        assert_eq!(checked_call([refused(None), Some(Refusal::Conflict), None]), Checked::Changed);
+        assert_eq!(checked_call([Some(Refusal::Conflict), None, None]), Checked::Conflict);
+    }
+
+    #[test]
+    fn when_counting_a_wrong_code_is_cancelled_should_confirm_again_then_answer_the_caller_then_count_past() {
+        let all = |code, lock, gate| vec![code, lock, gate];
+        assert_eq!(
+            counting_call(all(refused(None), refused(bucket(20)), refused(bucket(60))), true),
+            Counting::Changed
+        );
+        assert_eq!(
+            counting_call(all(None, refused(bucket(20)), refused(bucket(60))), true),
+            Counting::Gated(bucket(60))
+        );
+        assert_eq!(counting_call(all(Some(Refusal::Conflict), refused(bucket(19)), None), true), Counting::Past);
+        assert_eq!(counting_call(all(Some(Refusal::Conflict), None, None), true), Counting::Conflict);
+        // An unknown address: no code item, the lock first.
+        assert_eq!(counting_call(vec![refused(bucket(19)), None], false), Counting::Past);
+        assert_eq!(counting_call(vec![None, refused(None)], false), Counting::Gated(None));
+        assert_eq!(counting_call(vec![Some(Refusal::Conflict)], false), Counting::Conflict);
+    }
+}
