@@ -47,6 +47,7 @@ impl Signup {
     /// Every failed confirmation counts against the caller. An address that never asked for a
     /// code answers like a wrong code, after the same calls, so confirming does not tell which
     /// addresses have signed up.
+    #[tracing::instrument(name = "signup_confirm", skip_all, fields(email = %crate::mask::email(address.as_str())))]
     pub async fn confirm(
         &self,
         address: &EmailAddress,

@@ -19,6 +19,9 @@ use crate::startup::Seams;
 use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
+/// Sends tried before answering busy: one more for a user stored under another id, and the
+/// rest for races with other requests on the same user (each retry means one lost).
+const SEND_ATTEMPTS: usize = 5;
 
 pub struct Signup {
     pub config: Arc<SignupConfig>,
@@ -127,6 +130,7 @@ impl Signup {
 
     /// One transaction decides new user, resend or already confirmed, by conditions on the
     /// user item (no read first), then the e-mail.
+    #[tracing::instrument(name = "signup_send", skip_all, fields(email = %crate::mask::email(address.as_str())))]
     pub async fn send(
         &self,
         address: &EmailAddress,
@@ -146,7 +150,7 @@ impl Signup {
         let version = keys.current_version();
         // A new user's id; an unconfirmed user made before ids were derived keeps its own.
         let mut user_id = keys.user_id(version, address).ok_or(SignupError::Internal)?.to_string();
-        for _ in 0..5 {
+        for _ in 0..SEND_ATTEMPTS {
             let now = self.clock.now_ms();
             let code = codes::numeric_code(CODE_LENGTH);
             let outstanding = OutstandingCode {

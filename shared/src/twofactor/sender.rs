@@ -31,6 +31,7 @@ enum Delivery {
     Abandoned(&'static str),
 }
 
+#[tracing::instrument(name = "two_factor_send", skip_all, fields(records = event.records.len()))]
 pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
     let mut failures = Vec::new();
     // No deadline cuts a record once started: cut between its SMS and the write recording it,

@@ -142,6 +142,11 @@ impl TwoFactor {
     }
 
     /// `create`, drawing numeric ids from `next_id` (tests force collisions with it).
+    #[tracing::instrument(
+        name = "two_factor_create",
+        skip_all,
+        fields(phone = %crate::mask::phone(&request.gsm_number), configuration = request.configuration_id)
+    )]
     pub async fn create_with_ids(
         &self,
         request: CreateRequest,

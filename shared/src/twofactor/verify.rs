@@ -54,6 +54,7 @@ enum Round {
 }
 
 impl TwoFactor {
+    #[tracing::instrument(name = "two_factor_verify", skip_all, fields(otp = %request.otp_id))]
     pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, TwoFactorError> {
         let hashes = self.hashes(&request);
         for target in self.targets(&request.otp_id).await? {

@@ -11,6 +11,7 @@ mod guards;
 mod helpers;
 mod idempotency;
 mod local_dynamodb;
+mod logs;
 mod metrics;
 mod preregistration;
 mod races;

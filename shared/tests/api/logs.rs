@@ -1,0 +1,62 @@
+//! What the functions log about a request: each service operation is one span named after it,
+//! with masked destinations only; full numbers, addresses and codes never appear.
+
+use std::sync::{Arc, Mutex};
+
+use lambda_http::tracing::subscriber::fmt::MakeWriter;
+use serde_json::json;
+
+use crate::helpers;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_fields_only() {
+    // GIVEN the functions' subscriber, as Lambda configures it (JSON, INFO), on this thread
+    let captured = Captured::default();
+    let env = |name: &str| (name == "AWS_LAMBDA_LOG_FORMAT").then(|| "JSON".to_string());
+    let _installed = tracing::subscriber::set_default(shared::logging::subscriber(env, captured.clone()));
+    let (c, a) = (helpers::harness(&[]).await, helpers::signup::harness(&[], None).await);
+    let (phone, address) = (testkit::unique_phone(), helpers::signup::unique_address());
+
+    // WHEN a family C code is created and verified, and a family A code sent and confirmed
+    let (otp_id, code) = c.otp(&phone, json!({})).await;
+    assert_eq!(c.verify(&otp_id, &code).await.0, 200);
+    let signup_code = a.send_and_read(&address).await;
+    assert_eq!(a.confirm(&address, &signup_code).await.0, 200);
+
+    // THEN each operation's lines carry its span, with the destination masked
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let span_of = |name: &str| lines.iter().find(|l| l["span"]["name"] == name).map(|l| l["span"].clone());
+    let create = span_of("two_factor_create").expect("a create span");
+    assert_eq!(create["phone"], shared::mask::phone(&phone), "{out}");
+    assert_eq!(span_of("two_factor_verify").expect("a verify span")["otp"], otp_id.as_str());
+    for name in ["signup_send", "signup_confirm"] {
+        assert_eq!(span_of(name).expect(name)["email"], shared::mask::email(&address), "{out}");
+    }
+    // AND nothing logged holds the number, the address or a code
+    for secret in [&phone[1..], address.as_str(), code.as_str(), signup_code.as_str()] {
+        assert!(!out.contains(secret), "logged {secret}: {out}");
+    }
+}
