@@ -7,13 +7,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckF
 use uuid::Uuid;
 
 use crate::dynamo::{self, Counted, Item, StoreError, Window, WindowHints, get_b, get_n, get_s, key, n, s};
-use crate::schema::{
-    ATTEMPTS, CREATED_AT, ID_PLAIN, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
-    KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE, REFERENCE,
-    SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK, WindowKind,
-    expression, window_pk,
-};
 use crate::guards::Guard;
+use crate::schema::{
+    ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
+    ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
+    REFERENCE, SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK,
+    WindowKind, expression, window_pk,
+};
 
 /// Items stay for a day after expiry, for audit, before TTL removes them.
 const RETENTION_AFTER_EXPIRY_S: u64 = 86_400;

@@ -29,8 +29,8 @@ use crate::guards::Guard;
 use crate::ids::{self, OtpIdPlain};
 use crate::mask;
 use crate::schema::{
-    ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, MAX_ATTEMPTS, OTP_SK, USER_ID, VERIFIED_AT,
-    expression,
+    ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, MAX_ATTEMPTS, OTP_SK, USER_ID,
+    VERIFIED_AT, expression,
 };
 
 /// Rounds of "verify, then count a wrong code" before answering busy: each round that does
