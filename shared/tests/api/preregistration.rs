@@ -455,7 +455,7 @@ async fn when_wrong_codes_hit_an_addresss_codes_should_lock_the_address_across_c
     let address = unique_address();
     let generate = json!({"applicationId": "demo", "emailAddress": address});
     let mut codes = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let (status, body) = h.generate(&generate).await;
         assert_eq!(status, 200, "{body}");
         let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
@@ -464,9 +464,14 @@ async fn when_wrong_codes_hit_an_addresss_codes_should_lock_the_address_across_c
     }
     let validate =
         |id: &str, code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
-    // WHEN one wrong code is tried on each of them
+    let spare = codes.pop().unwrap();
+    // WHEN one wrong code is tried on each of them, the right one of another after two
     let mut answers = Vec::new();
-    for (id, code) in &codes {
+    for (i, (id, code)) in codes.iter().enumerate() {
+        if i == 2 {
+            // At the limit minus one, a right code is still accepted (checked against the limit).
+            assert_eq!(h.validate(&validate(&spare.0, &spare.1)).await.0, 200);
+        }
         let (status, body) = h.validate(&validate(id, other(code))).await;
         answers.push((status.as_u16(), body["remainingAttempts"].as_u64()));
     }
@@ -536,4 +541,23 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
     // Another application never sees it.
     let foreign = json!({"applicationId": "other", "confirmationId": second.to_string(), "confirmationCode": "123456"});
     assert_eq!(h.validate(&foreign).await.0, 404);
+}
+
+#[tokio::test]
+async fn when_the_stored_id_plaintext_differs_should_not_accept_the_right_code() {
+    // GIVEN a code whose stored `lk` is not its id's plaintext (as for an id opened under the
+    // wrong key version: its destinations would not be the code's)
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let key = shared::dynamo::key(&format!("CNF#{id}"), "CNF");
+    let update = h.app.store.client().update_item().table_name(testkit::TABLE).set_key(Some(key));
+    let other_plain =
+        aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![7u8; 16]));
+    update.update_expression("SET lk = :lk").expression_attribute_values(":lk", other_plain).send().await.unwrap();
+    // WHEN the right code is submitted THEN the validating write refuses it: unknown
+    let right = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    assert_eq!(h.validate(&right).await.0, 404);
 }
