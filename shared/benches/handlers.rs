@@ -166,9 +166,13 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let generate_email = json!({"applicationId": "demo", "emailAddress": ADDRESS});
     let generated =
         json_of(&rt.block_on(shared::preregistration::handler::generate(&b_app, post(&generate_email.to_string()))));
-    let validate = json!({"applicationId": "demo", "confirmationId": generated["response"]["confirmationId"],
-                          "confirmationCode": code_sent(&fake)})
-    .to_string();
+    let b_code = code_sent(&fake);
+    let validate_with = |code: &str| {
+        json!({"applicationId": "demo", "confirmationId": generated["response"]["confirmationId"],
+               "confirmationCode": code})
+        .to_string()
+    };
+    let (validate, validate_wrong) = (validate_with(&b_code), validate_with(other(&b_code)));
 
     let send = json!({"EmailAddress": ADDRESS}).to_string();
     rt.block_on(shared::signup::handler::handle(&a_app, post(&send)));
@@ -253,6 +257,11 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let ok = expect("B validate", 200);
     group.bench_function("B validate", |b| {
         b.to_async(&rt).iter(|| async { ok(shared::preregistration::handler::validate(&b_app, post(&validate)).await) })
+    });
+    let wrong = expect("B validate, wrong code", 400);
+    group.bench_function("B validate, wrong code", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wrong(shared::preregistration::handler::validate(&b_app, post(&validate_wrong)).await) })
     });
     let ok = expect("A send", 200);
     group.bench_function("A send", |b| {

@@ -3,7 +3,10 @@
 //!
 //! Just enough for every handler's success path: items written by `PutItem`, by the `Put`s
 //! and `Update`s of `TransactWriteItems` and by `UpdateItem` are kept and answered by
-//! `GetItem`. Condition expressions are ignored (every write succeeds); update expressions
+//! `GetItem`. Condition expressions are ignored (every write succeeds), but one: a
+//! transaction's keyed-hash comparison (`h = :h0`, one term per key version, as a one-call
+//! verification sends it) refuses a stored `h` that equals none of the `:h…` values, so wrong
+//! codes take their real path (a cancellation with the item as it was); update expressions
 //! are applied for their plain forms (`a = :v`, `a = if_not_exists(a, :v)`, `a = a + :v`,
 //! `REMOVE a`). Items are keyed by the table's `pk` and `sk`, whatever the table name.
 //! After `freeze`, writes are answered but no longer applied, so a benchmark repeats the
@@ -68,9 +71,10 @@ impl FakeAws {
         let (status, content_type, text) = match operation.split_once(':') {
             Some(("dynamodb", op)) => {
                 let input: Value = serde_json::from_slice(body).unwrap_or_default();
-                match state.dynamodb(op, &input) {
-                    Some(output) => (200, "application/x-amz-json-1.0", output.to_string()),
-                    None => unknown(&operation),
+                match (state.cancellation(op, &input), state.dynamodb(op, &input)) {
+                    (Some(cancelled), _) => (400, "application/x-amz-json-1.0", cancelled.to_string()),
+                    (None, Some(output)) => (200, "application/x-amz-json-1.0", output.to_string()),
+                    (None, None) => unknown(&operation),
                 }
             }
             Some(("sns", "Publish")) => {
@@ -142,6 +146,40 @@ impl State {
             self.items.insert(key, item.clone());
         }
         (item, set)
+    }
+
+    /// A transaction cancelled by a keyed-hash comparison (see the module's comment), as
+    /// DynamoDB answers it: a reason per item, the refused one with its item when asked.
+    fn cancellation(&self, op: &str, input: &Value) -> Option<Value> {
+        if op != "TransactWriteItems" {
+            return None;
+        }
+        let writes = input["TransactItems"].as_array()?;
+        let refused = |update: &Value| {
+            let condition = update["ConditionExpression"].as_str().unwrap_or_default();
+            if !condition.contains("h = :h0") {
+                return None;
+            }
+            let stored = self.items.get(&item_key(&update["Key"]));
+            let values = update["ExpressionAttributeValues"].as_object()?;
+            let matches = stored
+                .and_then(|item| item.get("h"))
+                .is_some_and(|h| values.iter().any(|(name, value)| name.starts_with(":h") && value == h));
+            (!matches).then(|| match (stored, update["ReturnValuesOnConditionCheckFailure"].as_str()) {
+                (Some(item), Some("ALL_OLD")) => json!({"Code": "ConditionalCheckFailed", "Item": item}),
+                _ => json!({"Code": "ConditionalCheckFailed"}),
+            })
+        };
+        let reasons: Vec<Option<Value>> = writes.iter().map(|write| write.get("Update").and_then(&refused)).collect();
+        reasons.iter().any(Option::is_some).then(|| {
+            let reasons: Vec<Value> =
+                reasons.into_iter().map(|r| r.unwrap_or_else(|| json!({"Code": "None"}))).collect();
+            json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                "CancellationReasons": reasons,
+            })
+        })
     }
 
     fn dynamodb(&mut self, op: &str, input: &Value) -> Option<Value> {
