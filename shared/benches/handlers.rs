@@ -166,13 +166,19 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let generate_email = json!({"applicationId": "demo", "emailAddress": ADDRESS});
     let generated =
         json_of(&rt.block_on(shared::preregistration::handler::generate(&b_app, post(&generate_email.to_string()))));
-    let validate = json!({"applicationId": "demo", "confirmationId": generated["response"]["confirmationId"],
-                          "confirmationCode": code_sent(&fake)})
-    .to_string();
+    let b_code = code_sent(&fake);
+    let validate_with = |code: &str| {
+        json!({"applicationId": "demo", "confirmationId": generated["response"]["confirmationId"],
+               "confirmationCode": code})
+        .to_string()
+    };
+    let (validate, validate_wrong) = (validate_with(&b_code), validate_with(other(&b_code)));
 
     let send = json!({"EmailAddress": ADDRESS}).to_string();
     rt.block_on(shared::signup::handler::handle(&a_app, post(&send)));
-    let confirm = json!({"EmailAddress": ADDRESS, "ConfirmationCode": code_sent(&fake)}).to_string();
+    let a_code = code_sent(&fake);
+    let confirm = json!({"EmailAddress": ADDRESS, "ConfirmationCode": a_code}).to_string();
+    let confirm_wrong = json!({"EmailAddress": ADDRESS, "ConfirmationCode": other(&a_code)}).to_string();
 
     // The asynchronous sender's stream record, its item stored as the create function would.
     let insert =
@@ -258,6 +264,13 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     group.bench_function("B validate", |b| {
         b.to_async(&rt).iter(|| async { ok(shared::preregistration::handler::validate(&b_app, post(&validate)).await) })
     });
+    let wrong = expect("B validate, wrong code", 400);
+    fake.check_conditions(true);
+    group.bench_function("B validate, wrong code", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wrong(shared::preregistration::handler::validate(&b_app, post(&validate_wrong)).await) })
+    });
+    fake.check_conditions(false);
     let ok = expect("A send", 200);
     group.bench_function("A send", |b| {
         b.to_async(&rt).iter(|| async { ok(shared::signup::handler::handle(&a_app, post(&send)).await) })
@@ -266,6 +279,12 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     group.bench_function("A confirm", |b| {
         b.to_async(&rt).iter(|| async { ok(shared::signup::handler::handle(&a_app, post(&confirm)).await) })
     });
+    let wrong = expect("A confirm, wrong code", 400);
+    fake.check_conditions(true);
+    group.bench_function("A confirm, wrong code", |b| {
+        b.to_async(&rt).iter(|| async { wrong(shared::signup::handler::handle(&a_app, post(&confirm_wrong)).await) })
+    });
+    fake.check_conditions(false);
     group.finish();
 }
 

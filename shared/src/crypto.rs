@@ -49,6 +49,8 @@ struct KeyPair {
     secret: Box<[u8]>,
     id: std::sync::OnceLock<IdCipher>,
     user_id: std::sync::OnceLock<[u8; 32]>,
+    /// Keyed tags of family B's e-mail addresses (`email_tag`), keyed once, cloned per use.
+    tag: std::sync::OnceLock<HmacSha256>,
 }
 
 /// Every key version the service knows, and which one makes new hashes and ciphertexts.
@@ -91,6 +93,7 @@ impl KeyRing {
                 secret: secret.as_bytes().into(),
                 id: std::sync::OnceLock::new(),
                 user_id: std::sync::OnceLock::new(),
+                tag: std::sync::OnceLock::new(),
             };
             if keys.insert(version, pair).is_some() {
                 return Err(KeyError::Duplicate(version));
@@ -127,6 +130,26 @@ impl KeyRing {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
         Some(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
+    /// A 40-bit keyed tag of a normalised e-mail address (`ids::CnfIdPlain`), under the key of
+    /// a version derived on first use: the e-mail's failure lock is keyed by it, so a
+    /// verification finds the lock from the id alone, and the address never appears in a key.
+    /// Tags change with the key version: for one code lifetime (at most an hour) after a
+    /// rotation, codes of one address made under the old and the new version count failures
+    /// in two locks. `None` when the version is unknown.
+    pub fn email_tag(&self, version: u32, address: &str) -> Option<u64> {
+        let key = self.keys.get(&version)?;
+        let mut mac = key
+            .tag
+            .get_or_init(|| {
+                let tag_key = derive(&key.secret, b"cnf-email-tag-v1");
+                <HmacSha256 as Mac>::new_from_slice(&tag_key).expect("HMAC takes a key of any length")
+            })
+            .clone();
+        mac.update(address.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Some(digest[..5].iter().fold(0u64, |tag, byte| tag << 8 | u64::from(*byte)))
     }
 
     /// HMAC-SHA-256 of the code, bound to its purpose and id so a hash cannot be replayed
@@ -190,6 +213,17 @@ mod tests {
 
     const K1: &str = "1:0123456789abcdef0123456789abcdef";
     const K2: &str = "2:fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn when_an_address_is_tagged_should_fit_40_bits_and_depend_on_address_and_version() {
+        let ring = KeyRing::parse(&format!("{K1},{K2}")).unwrap();
+        let tag = ring.email_tag(1, "ana@example.com").unwrap();
+        assert!(tag < 1 << 40);
+        assert_eq!(ring.email_tag(1, "ana@example.com"), Some(tag), "stable");
+        assert_ne!(ring.email_tag(1, "ana@example.org"), Some(tag));
+        assert_ne!(ring.email_tag(2, "ana@example.com"), Some(tag), "a rotation changes the tags");
+        assert_eq!(ring.email_tag(3, "ana@example.com"), None);
+    }
 
     #[test]
     fn when_keys_are_malformed_should_say_what_is_wrong() {

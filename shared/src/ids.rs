@@ -77,7 +77,7 @@ const MAX_DIGITS: u64 = 999_999_999_999_999;
 impl OtpIdPlain {
     /// A fresh plaintext for an OTP sent now to `e164` (`+` and digits).
     pub fn new(e164: &str, now_ms: u64) -> Option<Self> {
-        let digits: u64 = e164.strip_prefix('+')?.parse().ok().filter(|d| (MIN_DIGITS..=MAX_DIGITS).contains(d))?;
+        let digits = e164_digits(e164)?;
         Some(Self { e164_digits: digits, created_s: (now_ms / 1000) as u32, random: random_bits(RANDOM_BITS) })
     }
 
@@ -105,6 +105,108 @@ impl OtpIdPlain {
 
     pub fn created_ms(&self) -> u64 {
         u64::from(self.created_s) * 1000
+    }
+}
+
+/// An E.164 number (`+` and digits) as the integer of its digits, if it is one.
+fn e164_digits(e164: &str) -> Option<u64> {
+    e164.strip_prefix('+')?.parse().ok().filter(|d| (MIN_DIGITS..=MAX_DIGITS).contains(d))
+}
+
+/// The plaintext of a family B id (`confirmationId`): the destinations the code went to (the
+/// mobile number, and a keyed tag of the e-mail address: `crypto::KeyRing::email_tag`, which
+/// keys the address's failure lock), when it was sent, and random bits.
+///
+/// `layout (8) | channels (2: mobile, e-mail) | mobile E.164 digits (50; 0 without) | e-mail
+/// tag (40; 0 without) | created, epoch s mod 2^16 (16) | random (12)`. The send time is
+/// resolved against the clock (`created_ms`): exact for codes younger than 18 h, and family B
+/// codes live at most an hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CnfIdPlain {
+    pub mobile_digits: Option<u64>,
+    pub email_tag: Option<u64>,
+    /// Epoch seconds modulo 2^16.
+    pub created_s: u16,
+    pub random: u64,
+}
+
+const CNF_LAYOUT: u128 = 0xb1;
+const CNF_RANDOM_BITS: u32 = 12;
+const CNF_CLOCK_BITS: u32 = 16;
+pub const EMAIL_TAG_BITS: u32 = 40;
+const CNF_TAG_SHIFT: u32 = CNF_RANDOM_BITS + CNF_CLOCK_BITS;
+const CNF_MOBILE_SHIFT: u32 = CNF_TAG_SHIFT + EMAIL_TAG_BITS;
+const CNF_FLAGS_SHIFT: u32 = CNF_MOBILE_SHIFT + DIGITS_BITS;
+const CNF_MOBILE_FLAG: u128 = 0b10;
+const CNF_EMAIL_FLAG: u128 = 0b01;
+
+impl CnfIdPlain {
+    /// A fresh plaintext for a code sent now to `mobile` (E.164) and/or an address whose tag
+    /// is `email_tag`; `None` without a destination or with one that does not fit.
+    pub fn new(mobile: Option<&str>, email_tag: Option<u64>, now_ms: u64) -> Option<Self> {
+        let mobile_digits = match mobile {
+            Some(e164) => Some(e164_digits(e164)?),
+            None => None,
+        };
+        if (mobile_digits.is_none() && email_tag.is_none()) || email_tag.is_some_and(|t| t >> EMAIL_TAG_BITS != 0) {
+            return None;
+        }
+        let created_s = (now_ms / 1000) as u16;
+        Some(Self { mobile_digits, email_tag, created_s, random: random_bits(CNF_RANDOM_BITS) })
+    }
+
+    /// The same destinations and time, other random bits (`seal`'s redraw).
+    pub fn redrawn(self) -> Self {
+        Self { random: random_bits(CNF_RANDOM_BITS), ..self }
+    }
+
+    pub fn pack(&self) -> u128 {
+        let flags = if self.mobile_digits.is_some() { CNF_MOBILE_FLAG } else { 0 }
+            | if self.email_tag.is_some() { CNF_EMAIL_FLAG } else { 0 };
+        (CNF_LAYOUT << 120)
+            | (flags << CNF_FLAGS_SHIFT)
+            | (u128::from(self.mobile_digits.unwrap_or(0)) << CNF_MOBILE_SHIFT)
+            | (u128::from(self.email_tag.unwrap_or(0)) << CNF_TAG_SHIFT)
+            | (u128::from(self.created_s) << CNF_RANDOM_BITS)
+            | u128::from(self.random & mask(CNF_RANDOM_BITS))
+    }
+
+    /// The plaintext, if `plain` has family B's layout and sane fields: a channel at least,
+    /// a number of 8 to 15 digits when it has a mobile, zero in every unused field.
+    pub fn unpack(plain: u128) -> Option<Self> {
+        if plain >> 120 != CNF_LAYOUT {
+            return None;
+        }
+        let flags = (plain >> CNF_FLAGS_SHIFT) & 0b11;
+        let digits = ((plain >> CNF_MOBILE_SHIFT) as u64) & mask(DIGITS_BITS);
+        let tag = ((plain >> CNF_TAG_SHIFT) as u64) & mask(EMAIL_TAG_BITS);
+        let mobile_digits = match flags & CNF_MOBILE_FLAG != 0 {
+            true if (MIN_DIGITS..=MAX_DIGITS).contains(&digits) => Some(digits),
+            false if digits == 0 => None,
+            _ => return None,
+        };
+        let email_tag = match flags & CNF_EMAIL_FLAG != 0 {
+            true => Some(tag),
+            false if tag == 0 => None,
+            false => return None,
+        };
+        if flags == 0 {
+            return None;
+        }
+        let created_s = (plain >> CNF_RANDOM_BITS) as u16;
+        Some(Self { mobile_digits, email_tag, created_s, random: (plain as u64) & mask(CNF_RANDOM_BITS) })
+    }
+
+    pub fn mobile(&self) -> Option<String> {
+        self.mobile_digits.map(|d| format!("+{d}"))
+    }
+
+    /// When the code was sent (to the second): the latest time not after `now_ms` that
+    /// matches the stored seconds.
+    pub fn created_ms(&self, now_ms: u64) -> u64 {
+        let now_s = now_ms / 1000;
+        let back = u64::from((now_s as u16).wrapping_sub(self.created_s));
+        now_s.saturating_sub(back) * 1000
     }
 }
 
@@ -166,6 +268,45 @@ mod tests {
         // 1 in 64 looks like a v4 UUID: about 64 of 4096 are drawn again.
         assert!((20..=140).contains(&redraws), "{redraws}");
         assert!((0..1000).all(|_| is_legacy(uuid::Uuid::new_v4().as_bytes())));
+    }
+
+    #[test]
+    fn when_a_confirmation_id_is_sealed_should_open_to_the_same_destinations_and_time() {
+        let c = cipher(5);
+        let now = 1_790_000_000_123;
+        for (mobile, tag) in [
+            (Some("+5491123456789"), None),
+            (None, Some(0xab_cdef_0123)),
+            (Some("+999999999999999"), Some((1 << EMAIL_TAG_BITS) - 1)),
+            (Some("+10000000"), Some(0)),
+        ] {
+            let plain = CnfIdPlain::new(mobile, tag, now).unwrap();
+            let id = seal(&c, plain.pack(), |_| plain.redrawn().pack());
+            assert!(!is_legacy(&id));
+            let opened = CnfIdPlain::unpack(c.decrypt(id)).unwrap();
+            assert_eq!((opened.mobile().as_deref(), opened.email_tag), (mobile, tag));
+            // Resolved within the hour the code may live, and across the 2^16 s wrap.
+            assert_eq!(opened.created_ms(now), 1_790_000_000_000);
+            assert_eq!(opened.created_ms(now + 3_600_000), 1_790_000_000_000);
+            assert_eq!(opened.created_ms(1_790_000_000_000 + 65_535_000), 1_790_000_000_000);
+        }
+        assert!(CnfIdPlain::new(None, None, now).is_none(), "no destination");
+        assert!(CnfIdPlain::new(None, Some(1 << EMAIL_TAG_BITS), now).is_none(), "tag too wide");
+        assert!(CnfIdPlain::new(Some("+1234567"), None, now).is_none(), "number too short");
+    }
+
+    #[test]
+    fn when_a_plaintext_is_not_family_b_should_not_unpack() {
+        let plain = CnfIdPlain::new(Some("+5491123456789"), Some(7), 0).unwrap();
+        let packed = plain.pack();
+        assert!(CnfIdPlain::unpack(packed ^ (1 << 127)).is_none(), "layout");
+        assert!(CnfIdPlain::unpack(packed & !(0b11 << CNF_FLAGS_SHIFT)).is_none(), "no channel");
+        let mobile_only = packed & !(CNF_EMAIL_FLAG << CNF_FLAGS_SHIFT);
+        assert!(CnfIdPlain::unpack(mobile_only).is_none(), "a tag without the e-mail flag");
+        let email_only = CnfIdPlain::new(None, Some(7), 0).unwrap().pack();
+        assert!(CnfIdPlain::unpack(email_only | (1 << CNF_MOBILE_SHIFT)).is_none(), "digits without the flag");
+        assert!(CnfIdPlain::unpack(OtpIdPlain::new("+5491123456789", 0).unwrap().pack()).is_none(), "family C's");
+        assert!(OtpIdPlain::unpack(packed).is_none());
     }
 
     #[test]

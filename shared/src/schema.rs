@@ -41,8 +41,8 @@ pub const SEALED_CODE: &str = "sct";
 pub const FAILED_SENDS: &str = "dla";
 /// Why delivery failed.
 pub const DELIVERY_FAILURE: &str = "dwy";
-/// The plaintext inside the OTP's opaque id (`ids::OtpIdPlain`), which the verifying write
-/// checks (absent on OTPs under a legacy v4 id).
+/// The plaintext inside the opaque id of an OTP (`ids::OtpIdPlain`) or of a family B code
+/// (`ids::CnfIdPlain`), which the verifying write checks (absent under a legacy v4 id).
 pub const ID_PLAIN: &str = "lk";
 
 // Family B's code and the pointer to a destination's latest code.
@@ -151,6 +151,16 @@ impl WindowKind {
             Self::Fail => "FAIL",
         }
     }
+}
+
+/// Marks a failure lock's subject that is a keyed tag of an e-mail address, not a
+/// destination (`CNF#FAIL#~<tag>`): the tag travels in family B's ids, the address does not.
+pub const EMAIL_TAG_MARK: &str = "~";
+
+/// The subject of an e-mail address's failure lock: `~` and its 40-bit tag in hex
+/// (`crypto::KeyRing::email_tag`).
+pub fn email_tag_subject(tag: u64) -> String {
+    format!("{EMAIL_TAG_MARK}{tag:010x}")
 }
 
 /// A window's pk: `<family prefix><kind>#<subject>`.
@@ -285,5 +295,6 @@ mod tests {
     fn when_an_expression_names_constants_should_spell_the_attributes() {
         assert_eq!(expression!("SET {VERIFIED_AT} = :now"), "SET vat = :now");
         assert_eq!(window_pk(CODE_WINDOW_PREFIX, WindowKind::Gap, "a@b.c"), "CNF#GAP#a@b.c");
+        assert_eq!(window_pk(CODE_WINDOW_PREFIX, WindowKind::Fail, &email_tag_subject(0xab)), "CNF#FAIL#~00000000ab");
     }
 }

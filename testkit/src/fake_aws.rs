@@ -3,7 +3,10 @@
 //!
 //! Just enough for every handler's success path: items written by `PutItem`, by the `Put`s
 //! and `Update`s of `TransactWriteItems` and by `UpdateItem` are kept and answered by
-//! `GetItem`. Condition expressions are ignored (every write succeeds); update expressions
+//! `GetItem`. Condition expressions are ignored (every write succeeds), but one: a
+//! transaction's keyed-hash comparison (`h = :h0`, one term per key version, as a one-call
+//! verification sends it) refuses a stored `h` that equals none of the `:h…` values, so wrong
+//! codes take their real path (a cancellation with the item as it was); update expressions
 //! are applied for their plain forms (`a = :v`, `a = if_not_exists(a, :v)`, `a = a + :v`,
 //! `REMOVE a`). Items are keyed by the table's `pk` and `sk`, whatever the table name.
 //! After `freeze`, writes are answered but no longer applied, so a benchmark repeats the

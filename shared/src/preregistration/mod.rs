@@ -8,6 +8,7 @@ pub mod request;
 pub mod response;
 pub mod service;
 pub mod store;
+mod validate;
 
 use annotations::ModelState;
 use lambda_http::http::StatusCode;

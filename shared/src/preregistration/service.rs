@@ -8,19 +8,18 @@ use uuid::Uuid;
 
 use super::annotations::model_error;
 use super::apps::Application;
-use super::request::{GenerateRequest, ValidateRequest};
+use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
-use super::store::{CodeStore, NewCode, StoreOutcome, StoredCode};
+use super::store::{CodeStore, NewCode, StoreOutcome};
 use super::{Language, PURPOSE, PreregistrationError, texts};
-use crate::attempts::{Consumed, Failure};
 use crate::clock::Clock;
 use crate::config::{ConfigError, PreregistrationConfig};
-use crate::dynamo::Window;
 use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
+use crate::ids::{self, CnfIdPlain};
 use crate::phone::{self, Phone, PhoneError};
-use crate::schema::WindowKind;
+use crate::schema::{WindowKind, email_tag_subject};
 use crate::sms::SmsSender;
 use crate::startup::Seams;
 use crate::{codes, mask};
@@ -82,7 +81,7 @@ pub fn mask_mobile(e164: &str) -> String {
 }
 
 /// The request's destinations, normalised: (mobile, e-mail).
-fn destinations(
+pub(super) fn destinations(
     config: &PreregistrationConfig,
     prefix: &Option<String>,
     mobile: &Option<String>,
@@ -141,12 +140,34 @@ impl Preregistration {
         self.config.applications.get(id).ok_or(PreregistrationError::UnknownApplication)
     }
 
-    fn locks(&self, destinations: &[&str]) -> Vec<Window> {
-        let window_ms = self.config.common.failure_lock.window_ms();
-        destinations
-            .iter()
-            .map(|d| self.store.window(WindowKind::Fail, d, self.config.common.failure_lock.limit, window_ms))
+    /// The failure locks of a code's destinations: the mobile number's, and the e-mail
+    /// address's, keyed by its tag (`crypto::KeyRing::email_tag`), as a confirmation id
+    /// carries them.
+    pub(super) fn locks(&self, mobile: Option<&str>, email_tag: Option<u64>) -> Vec<Guard> {
+        let lock = &self.config.common.failure_lock;
+        let email = email_tag.map(email_tag_subject);
+        mobile
+            .into_iter()
+            .chain(email.as_deref())
+            .map(|subject| self.store.failure_lock(subject, lock.limit, lock.window_ms()))
             .collect()
+    }
+
+    /// An opaque id (`ids`) for a code sent now, and its plaintext.
+    fn new_id(
+        &self,
+        mobile: Option<&str>,
+        email_tag: Option<u64>,
+        now: u64,
+    ) -> Result<(Uuid, [u8; 16]), PreregistrationError> {
+        let keys = &self.config.common.keys;
+        let cipher = keys.id_cipher(keys.current_version()).ok_or(PreregistrationError::Internal)?;
+        let mut plain = CnfIdPlain::new(mobile, email_tag, now).ok_or(PreregistrationError::Internal)?;
+        let id = ids::seal(cipher, plain.pack(), |_| {
+            plain = plain.redrawn();
+            plain.pack()
+        });
+        Ok((Uuid::from_bytes(id), plain.pack().to_be_bytes()))
     }
 
     /// `caller`: the source address API Gateway saw, when there is one (see `guards`).
@@ -181,7 +202,15 @@ impl Preregistration {
         if let Some(phone) = &phone {
             guards.extend(config.common.guards.sms(table, phone.as_str(), phone.region()));
         }
-        let locks = self.locks(&targets);
+        let keys = &config.common.keys;
+        let email_tag = match &email {
+            Some(address) => {
+                Some(keys.email_tag(keys.current_version(), address.as_str()).ok_or(PreregistrationError::Internal)?)
+            }
+            None => None,
+        };
+        let mobile = phone.as_ref().map(Phone::as_str);
+        let locks = self.locks(mobile, email_tag);
         let audit = json!({
             "userTypeAltId": request.user_type_alt_id,
             "auditInfo": request.audit_info.as_ref().map(|a| json!({
@@ -202,9 +231,8 @@ impl Preregistration {
 
         for _ in 0..3 {
             let now = self.clock.now_ms();
-            let id = Uuid::new_v4();
+            let (id, id_plain) = self.new_id(mobile, email_tag, now)?;
             let code = codes::numeric_code(CODE_LENGTH);
-            let keys = &config.common.keys;
             let new = NewCode {
                 id,
                 application: request.application_id.clone(),
@@ -219,6 +247,7 @@ impl Preregistration {
                 created_ms: now,
                 expires_ms: now + config.send.code_ttl_seconds * 1000,
                 max_attempts: config.common.max_verify_attempts,
+                id_plain: Some(id_plain),
             };
             let mut channels = Vec::new();
             if phone.is_some() {
@@ -308,105 +337,14 @@ impl Preregistration {
         }
     }
 
-    async fn find(&self, request: &ValidateRequest) -> Result<StoredCode, PreregistrationError> {
-        let id = match &request.confirmation_id {
-            Some(id) => Uuid::parse_str(id).map_err(|_| PreregistrationError::NotFound)?,
-            None => {
-                let (mobile, email) = destinations(
-                    &self.config,
-                    &request.international_prefix,
-                    &request.mobile_number,
-                    &request.email_address,
-                )?;
-                let destination = match (&mobile, &email) {
-                    (Some(phone), _) => phone.as_str(),
-                    (None, Some(address)) => address.as_str(),
-                    (None, None) => return Err(PreregistrationError::NotFound),
-                };
-                self.store.latest(&request.application_id, destination).await?.ok_or(PreregistrationError::NotFound)?
-            }
-        };
-        let code = self.store.get(&id).await?.ok_or(PreregistrationError::NotFound)?;
-        // Another application's code is unknown to this one.
-        if code.application != request.application_id || code.delivery_failed {
-            return Err(PreregistrationError::NotFound);
-        }
-        Ok(code)
-    }
-
-    /// `caller`: the source address API Gateway saw, when there is one: every failed
-    /// validation counts against it, and a caller over its limit is refused (see `guards`).
-    pub async fn validate(
-        &self,
-        request: ValidateRequest,
-        caller: Option<&Caller>,
-    ) -> Result<Validated, PreregistrationError> {
-        self.application(&request.application_id)?;
-        let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
-        for _ in 0..8 {
-            let now = self.clock.now_ms();
-            let code = match self.find(&request).await {
-                Err(PreregistrationError::NotFound) => {
-                    return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), now).await);
-                }
-                other => other?,
-            };
-            let unusable = if code.verified {
-                Some(PreregistrationError::AlreadyUsed)
-            } else if code.attempts >= code.max_attempts {
-                Some(PreregistrationError::TooManyAttempts)
-            } else if code.expires_ms <= now {
-                Some(PreregistrationError::Expired)
-            } else {
-                None
-            };
-            if let Some(err) = unusable {
-                return Err(self.failed(err, gate.as_ref(), now).await);
-            }
-            let locks = self.locks(&code.destinations());
-            let keys = &self.config.common.keys;
-            if keys.matches(code.key_version, PURPOSE, &code.id.to_string(), &request.confirmation_code, &code.hash) {
-                let table = self.store.table();
-                let credits = code
-                    .mobile
-                    .iter()
-                    .map(|m| self.config.common.guards.number_block(table, m).credit(code.created_ms))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let checks = gate.iter().map(|g| g.not_full(now)).collect::<Result<Vec<_>, _>>()?;
-                match self.store.consume(&code, &locks, &checks, &credits, now).await? {
-                    Consumed::Yes => {
-                        tracing::info!(code_id = %code.id, "confirmation code validated");
-                        return Ok(Validated {
-                            payload: ValidateResponse { confirmation_id: code.id.to_string(), valid: true },
-                            sms_country: code.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
-                        });
-                    }
-                    Consumed::Locked(_) => {
-                        return Err(self.failed(PreregistrationError::TooManyAttempts, gate.as_ref(), now).await);
-                    }
-                    Consumed::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
-                    Consumed::Changed => continue,
-                }
-            }
-            let counts = gate.iter().map(|g| g.count_update(now)).collect::<Result<Vec<_>, _>>()?;
-            let locked = match self.store.record_failure(&code, &locks, &counts, now).await? {
-                Failure::Counted { locked } => locked,
-                Failure::Changed => continue,
-                Failure::Gated { item, .. } => return Err(refused(gate.as_ref(), item, now)),
-            };
-            let attempts = code.attempts + 1;
-            tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
-            if locked {
-                return Err(PreregistrationError::TooManyAttempts);
-            }
-            return Err(PreregistrationError::Mismatch { remaining: code.max_attempts.saturating_sub(attempts) });
-        }
-        Err(PreregistrationError::Busy)
-    }
-
     /// A failed validation that touched no code still counts against the caller: `err`, or
     /// the caller's refusal once over its limit.
-    async fn failed(&self, err: PreregistrationError, gate: Option<&Guard>, now: u64) -> PreregistrationError {
+    pub(super) async fn failed(
+        &self,
+        err: PreregistrationError,
+        gate: Option<&Guard>,
+        now: u64,
+    ) -> PreregistrationError {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
@@ -419,7 +357,7 @@ impl Preregistration {
     }
 }
 
-fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> PreregistrationError {
+pub(super) fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> PreregistrationError {
     match gate {
         Some(gate) => {
             let refusal = gate.refusal(item.as_ref(), now);

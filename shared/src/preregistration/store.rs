@@ -3,15 +3,15 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::attempts::{self, Consumed, Failure, LockGuess};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::guards::Guard;
 use crate::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
-    DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX, MAX_ATTEMPTS, MOBILE,
-    PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,
+    DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX, MAX_ATTEMPTS,
+    MOBILE, PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,
 };
 
 /// Codes stay a day after expiry, for audit, before TTL removes them.
@@ -38,6 +38,10 @@ pub struct NewCode {
     pub created_ms: u64,
     pub expires_ms: u64,
     pub max_attempts: u32,
+    /// The plaintext inside the opaque id (`ids::CnfIdPlain`), which the validating write
+    /// checks: the lock and credit keys it derives from the id are this code's. `None` for a
+    /// code under a legacy (v4) id, as stored before opaque ids.
+    pub id_plain: Option<[u8; 16]>,
 }
 
 impl NewCode {
@@ -68,7 +72,7 @@ impl StoredCode {
         self.mobile.iter().chain(self.email.iter()).map(String::as_str).collect()
     }
 
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
         let num = |name: &'static str| get_n::<u64>(item, name).ok_or(StoreError::Malformed(name));
         Ok(Self {
             id: get_s(item, PK)
@@ -136,6 +140,13 @@ impl CodeStore {
         Window::new(&self.table, window_pk(CODE_WINDOW_PREFIX, kind, destination), max, interval_ms)
     }
 
+    /// Failed validations of a destination, per fixed bucket (`CNF#FAIL#<subject>#<n>`): the
+    /// subject is the mobile number, or an e-mail address's keyed tag
+    /// (`schema::email_tag_subject`), both of which a confirmation id carries.
+    pub fn failure_lock(&self, subject: &str, max: u32, interval_ms: u64) -> Guard {
+        Guard::lock(&self.table, window_pk(CODE_WINDOW_PREFIX, WindowKind::Fail, subject), max, interval_ms)
+    }
+
     /// Stores the code and makes it the latest of each destination, counting one send in
     /// each window and each guard (`guards::Guard::count`), refused while any destination is
     /// locked: one transaction.
@@ -143,7 +154,7 @@ impl CodeStore {
         &self,
         code: &NewCode,
         windows: &[Window],
-        locks: &[Window],
+        locks: &[Guard],
         guards: &[TransactWriteItem],
         now_ms: u64,
     ) -> Result<StoreOutcome, StoreError> {
@@ -167,6 +178,9 @@ impl CodeStore {
         }
         if let Some(email) = &code.email {
             item.insert(EMAIL_ADDRESS.to_string(), s(email));
+        }
+        if let Some(plain) = code.id_plain {
+            item.insert(ID_PLAIN.to_string(), AttributeValue::B(Blob::new(plain.to_vec())));
         }
         let mut others =
             locks.iter().map(|l| l.not_full(now_ms).map(dynamo::check_item)).collect::<Result<Vec<_>, _>>()?;
@@ -201,6 +215,11 @@ impl CodeStore {
     }
 
     pub async fn get(&self, id: &Uuid) -> Result<Option<StoredCode>, StoreError> {
+        self.get_item(id).await?.as_ref().map(StoredCode::from_item).transpose()
+    }
+
+    /// The code's item as stored (consistent read).
+    pub async fn get_item(&self, id: &Uuid) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -210,7 +229,7 @@ impl CodeStore {
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        out.item().map(StoredCode::from_item).transpose()
+        Ok(out.item)
     }
 
     /// The id of the latest code sent to `destination` for `app`.
@@ -225,41 +244,6 @@ impl CodeStore {
             .await
             .map_err(StoreError::sdk)?;
         Ok(out.item().and_then(|i| get_s(i, CODE_ID)).and_then(|id| Uuid::parse_str(id).ok()))
-    }
-
-    /// Marks the code verified unless a lock or gate is full, crediting `credits` (the
-    /// number block of its mobile) with the verification: one transaction.
-    pub async fn consume(
-        &self,
-        code: &StoredCode,
-        locks: &[Window],
-        gates: &[ConditionCheck],
-        credits: &[Update],
-        now_ms: u64,
-    ) -> Result<Consumed, StoreError> {
-        attempts::consume_code(
-            &self.client,
-            &self.table,
-            key(&code_pk(&code.id), CODE_SK),
-            locks,
-            gates,
-            credits,
-            now_ms,
-        )
-        .await
-    }
-
-    /// Counts one failed attempt on the code, on each destination's failure lock and on each
-    /// gate (the caller's failures), in one step.
-    pub async fn record_failure(
-        &self,
-        code: &StoredCode,
-        locks: &[Window],
-        gates: &[Update],
-        now_ms: u64,
-    ) -> Result<Failure, StoreError> {
-        let attempt = attempts::failed_attempt(&self.table, key(&code_pk(&code.id), CODE_SK))?;
-        attempts::count_failure(&self.client, attempt, locks, gates, LockGuess::after(code.attempts), now_ms).await
     }
 
     /// The code never reached its owner: it can never be used, and validation by destination

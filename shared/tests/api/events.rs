@@ -257,6 +257,9 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         created_ms: now,
         expires_ms: now + 600_000,
         max_attempts: 5,
+        // The event's confirmation id is a v4 UUID: stored as before opaque ids, validated by
+        // the legacy path (a read first).
+        id_plain: None,
     };
     h.app.store.create(&code, &[], &[], &[], now).await.unwrap();
 

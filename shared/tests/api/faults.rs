@@ -380,18 +380,32 @@ mod family_b {
         assert_eq!(a.status, 200, "{}", a.body);
         let id = payload(&a.body)["confirmationId"].as_str().unwrap().to_string();
         let code = testkit::digits(&testkit::sms_to(&format!("+54{mobile}")).await[0], 6).unwrap();
+        // By id, a validation is one transaction (the id carries the destinations: no read
+        // first); by destination, the pointer's read comes first.
+        let by_destination = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code});
         for (operation, fault) in [
+            (TRANSACT, Fault::ThrottlingException),
+            (TRANSACT, Fault::ServerError(503)),
+            (TRANSACT, Fault::Stall),
             (GET, Fault::ThrottlingException),
             (GET, Fault::ServerError(503)),
             (GET, Fault::Stall),
-            (TRANSACT, Fault::Stall),
         ] {
             faults.inject(operation, fault);
-            let v = validate(&h, &id, &code).await;
+            let v = if operation == GET {
+                let started = Instant::now();
+                let request = post(&by_destination.to_string());
+                answer(started, shared::preregistration::handler::validate(&h.app, request).await).await
+            } else {
+                validate(&h, &id, &code).await
+            };
             v.assert_busy(&format!("{operation} {fault:?}"));
             assert_eq!(v.body, json!({"Message": "An error has occurred."}));
             faults.clear();
         }
+        // Nothing was spent: a wrong code still has all but one attempt left.
+        let wrong = validate(&h, &id, if code == "000000" { "111111" } else { "000000" }).await;
+        assert_eq!((wrong.status, wrong.body["remainingAttempts"].as_u64()), (400, Some(4)), "{}", wrong.body);
         faults.inject_times(TRANSACT, Fault::FailAfterEffect, 1);
         let v = validate(&h, &id, &code).await;
         assert_eq!(v.status, 200, "{}", v.body);

@@ -444,6 +444,127 @@ async fn when_xml_answers_validation_or_encrypted_data_should_name_contracts_as_
     assert_eq!(result.child("confirmationId").unwrap().namespace.as_deref(), Some(REQUESTS));
 }
 
+/// A window bucket's count as stored (0 when there is none).
+async fn bucket_count(h: &helpers::preregistration::Harness, pk: &str) -> u64 {
+    let out = h.app.store.client().get_item().table_name(testkit::TABLE);
+    let out = out.set_key(Some(shared::dynamo::key(pk, "WINDOW"))).consistent_read(true).send().await.unwrap();
+    out.item().and_then(|item| shared::dynamo::get_n::<u64>(item, "cnt")).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn when_wrong_codes_hit_an_addresss_codes_should_lock_the_address_across_codes_by_its_tag() {
+    // GIVEN a failure limit of 3 per destination and e-mail-only codes
+    let h = harness(&[("CNF_RESEND_GAP_SECONDS", "0"), ("DESTINATION_FAILURE_LIMIT", "3")], None).await;
+    let address = unique_address();
+    let generate = json!({"applicationId": "demo", "emailAddress": address});
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = h.generate(&generate).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+        let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+        codes.push((id, code));
+    }
+    let validate =
+        |id: &str, code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    let spare = codes.pop().unwrap();
+    // WHEN one wrong code is tried on each of them, the right one of another after two
+    let mut answers = Vec::new();
+    for (i, (id, code)) in codes.iter().enumerate() {
+        if i == 2 {
+            // At the limit minus one, a right code is still accepted (checked against the limit).
+            assert_eq!(h.validate(&validate(&spare.0, &spare.1)).await.0, 200);
+        }
+        let (status, body) = h.validate(&validate(id, other(code))).await;
+        answers.push((status.as_u16(), body["remainingAttempts"].as_u64()));
+    }
+    // THEN the third failure of the address locks it, although each code failed only once
+    assert_eq!(answers, [(400, Some(4)), (400, Some(4)), (429, None)]);
+    let (id, code) = &codes[2];
+    assert_eq!(h.validate(&validate(id, code)).await.0, 429, "the right code of a locked address");
+    assert_eq!(h.generate(&generate).await.0, 429, "a new code for a locked address");
+    // The lock is keyed by the address's tag (which the ids carry), never by the address.
+    let keys = &h.app.config.common.keys;
+    let tag = keys.email_tag(keys.current_version(), &address).unwrap();
+    let bucket = shared::clock::Clock::now_ms(&h.clock) / (h.app.config.common.failure_lock.window_seconds * 1000);
+    assert_eq!(bucket_count(&h, &format!("CNF#FAIL#~{tag:010x}#{bucket}")).await, 3);
+    assert_eq!(bucket_count(&h, &format!("CNF#FAIL#{address}#{bucket}")).await, 0);
+    // Another address is not locked.
+    let (status, _) = h.generate(&json!({"applicationId": "demo", "emailAddress": unique_address()})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destination() {
+    // GIVEN a code stored as before opaque ids: a v4 id and no `lk`
+    let h = harness(NO_GAP, None).await;
+    let (mobile, address) = (format!("+54{}", unique_mobile()), unique_address());
+    let keys = &h.app.config.common.keys;
+    let now = shared::clock::Clock::now_ms(&h.clock);
+    let seed = |id: uuid::Uuid| shared::preregistration::store::NewCode {
+        id,
+        application: "demo".into(),
+        mobile: Some(mobile.clone()),
+        email: Some(address.clone()),
+        hash: keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        key_version: 1,
+        language: "es".into(),
+        audit_json: "{}".into(),
+        created_ms: now,
+        expires_ms: now + 600_000,
+        max_attempts: 5,
+        id_plain: None,
+    };
+    let first = uuid::Uuid::new_v4();
+    h.app.store.create(&seed(first), &[], &[], &[], now).await.unwrap();
+    let by_id =
+        |code: &str| json!({"applicationId": "demo", "confirmationId": first.to_string(), "confirmationCode": code});
+    // WHEN a wrong code, then the right one, then the right one again are submitted
+    let (status, body) = h.validate(&by_id("654321")).await;
+    // THEN it is counted on the code and on both destinations' locks (the e-mail's by tag)
+    assert_eq!((status.as_u16(), body["remainingAttempts"].as_u64()), (400, Some(4)), "{body}");
+    let bucket = now / (h.app.config.common.failure_lock.window_seconds * 1000);
+    let tag = keys.email_tag(keys.current_version(), &address).unwrap();
+    assert_eq!(bucket_count(&h, &format!("CNF#FAIL#{mobile}#{bucket}")).await, 1);
+    assert_eq!(bucket_count(&h, &format!("CNF#FAIL#~{tag:010x}#{bucket}")).await, 1);
+    let (status, body) = h.validate(&by_id("123456")).await;
+    assert_eq!((status.as_u16(), body["response"]["valid"].as_bool()), (200, Some(true)), "{body}");
+    assert_eq!(body["response"]["confirmationId"], first.to_string());
+    assert_eq!(h.validate(&by_id("123456")).await.0, 409, "used once");
+
+    // A newer legacy code is found by destination too.
+    let second = uuid::Uuid::new_v4();
+    h.app.store.create(&seed(second), &[], &[], &[], now).await.unwrap();
+    let by_email = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": "123456"});
+    let (status, body) = h.validate(&by_email).await;
+    assert_eq!(
+        (status.as_u16(), body["response"]["confirmationId"].as_str()),
+        (200, Some(second.to_string().as_str()))
+    );
+    // Another application never sees it.
+    let foreign = json!({"applicationId": "other", "confirmationId": second.to_string(), "confirmationCode": "123456"});
+    assert_eq!(h.validate(&foreign).await.0, 404);
+}
+
+#[tokio::test]
+async fn when_the_stored_id_plaintext_differs_should_not_accept_the_right_code() {
+    // GIVEN a code whose stored `lk` is not its id's plaintext (as for an id opened under the
+    // wrong key version: its destinations would not be the code's)
+    let h = harness(NO_GAP, None).await;
+    let address = unique_address();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let key = shared::dynamo::key(&format!("CNF#{id}"), "CNF");
+    let update = h.app.store.client().update_item().table_name(testkit::TABLE).set_key(Some(key));
+    let other_plain =
+        aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![7u8; 16]));
+    update.update_expression("SET lk = :lk").expression_attribute_values(":lk", other_plain).send().await.unwrap();
+    // WHEN the right code is submitted THEN the validating write refuses it: unknown
+    let right = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    assert_eq!(h.validate(&right).await.0, 404);
+}
+
 #[tokio::test]
 async fn when_a_path_of_the_family_has_no_endpoint_should_answer_web_apis_404() {
     // GIVEN the validate function, which the template also gives every other /api/Auth/1/1/ path

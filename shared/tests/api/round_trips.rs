@@ -152,24 +152,115 @@ async fn family_b_generate_and_validate() {
 
     let validate = |code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
     assert_eq!(h.validate(&validate(other(&code))).await.0, 400);
-    // GetItem for the code, then one transaction counting the attempt and opening the
-    // destination's failure window (every destination's, for a code sent to both). At the goal.
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "failed validate");
+    // The validating transaction (the id carries the destinations: no read), cancelled with
+    // the code as it was, then one transaction counting the attempt on the code and in each
+    // destination's failure bucket. At the goal (at most 2).
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "failed validate");
 
     let (status, body) = h.validate(&validate(&code)).await;
     assert_eq!(status, 200, "{body}");
-    // GetItem for the code, then one transaction (lock checks + mark verified). Above the
-    // goal (1).
-    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "validate by confirmationId");
+    // One transaction: hash compared by DynamoDB, the destination's lock checked, marked
+    // verified, the number's block credited. At the goal.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "validate by confirmationId");
+
+    let (status, _) = h.validate(&validate(&code)).await;
+    assert_eq!(status, 409);
+    // Used: the cancelled transaction's code says so; no caller, so nothing else to count.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "validate a used code");
 
     let emails = helpers::signup::emails_to(&address).await;
     let code = testkit::digits(emails.last().unwrap(), 6).unwrap();
     let (status, body) =
+        h.validate(&json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": other(&code)})).await;
+    assert_eq!(status, 400, "{body}");
+    // GetItem for the latest-code pointer, then as by id.
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 2)]), "failed validate by destination");
+    let (status, body) =
         h.validate(&json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code})).await;
     assert_eq!(status, 200, "{body}");
-    // GetItem for the latest-code pointer, GetItem for the code, one transaction. Above the
-    // goal (1).
-    assert_eq!(c.take(), calls(&[(GET, 2), (TRANSACT, 1)]), "validate by destination");
+    // GetItem for the latest-code pointer, then the one transaction. The code's key cannot
+    // be derived from the destination, so this stays 2 calls (the goal's exception).
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "validate by destination");
+
+    let (status, _) = h
+        .validate(&json!({"applicationId": "demo", "confirmationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                          "confirmationCode": code}))
+        .await;
+    assert_eq!(status, 404);
+    // An id this service never issued opens to no destination: no call without a caller.
+    assert_eq!(c.take(), calls(&[]), "unknown id");
+}
+
+#[tokio::test]
+async fn family_b_legacy_id_and_caller() {
+    let (sdk, c) = counted().await;
+    let h = helpers::preregistration::harness_on(&sdk, &[], None);
+    let now = shared::clock::Clock::now_ms(&h.clock);
+    let id = uuid::Uuid::new_v4();
+    let keys = &h.app.config.common.keys;
+    let code = shared::preregistration::store::NewCode {
+        id,
+        application: "demo".into(),
+        mobile: None,
+        email: Some(unique_address()),
+        hash: keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        key_version: 1,
+        language: "es".into(),
+        audit_json: "{}".into(),
+        created_ms: now,
+        expires_ms: now + 600_000,
+        max_attempts: 5,
+        id_plain: None,
+    };
+    h.app.store.create(&code, &[], &[], &[], now).await.unwrap();
+    c.take();
+    let validate =
+        |code: &str| json!({"applicationId": "demo", "confirmationId": id.to_string(), "confirmationCode": code});
+    assert_eq!(h.validate(&validate("654321")).await.0, 400);
+    // A legacy (v4) id: the code is read to learn its destinations, and judged from the read;
+    // a wrong code is counted in one transaction. As before opaque ids.
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "legacy id, wrong code");
+    assert_eq!(h.validate(&validate("123456")).await.0, 200);
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "legacy id, right code");
+
+    // With a caller, a failure that touches no code counts against it alone.
+    let from_caller = |body: &serde_json::Value| {
+        let mut request = helpers::post(&body.to_string());
+        let mut context = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+        context.http.source_ip = Some("198.51.100.213".to_string());
+        request.extensions_mut().insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
+        request
+    };
+    let validate_from_caller = |body: serde_json::Value| {
+        let app = h.app.clone();
+        async move { helpers::read(shared::preregistration::handler::validate(&app, from_caller(&body)).await).await.0 }
+    };
+    assert_eq!(validate_from_caller(validate("123456")).await, 409);
+    // Used (the read says so), then the caller's count.
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "legacy id, used, with a caller");
+
+    let address = unique_address();
+    assert_eq!(h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await.0, 200);
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": unique_address()})).await;
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    c.take();
+    let by_id = |code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    let by_email = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": other(&code)});
+    assert_eq!(validate_from_caller(by_email).await, 400);
+    // The pointer, the cancelled validating transaction (the caller's bucket checked in it),
+    // then the attempt counted on the code, the lock and the caller.
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 2)]), "wrong code, with a caller");
+    assert_eq!(validate_from_caller(by_id("123456")).await, 400);
+    c.take();
+    let by_email = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": code});
+    assert_eq!(validate_from_caller(by_email).await, 200);
+    assert_eq!(c.take(), calls(&[(GET, 1), (TRANSACT, 1)]), "right code by destination, with a caller");
+    let unknown = json!({"applicationId": "demo", "confirmationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                         "confirmationCode": code});
+    assert_eq!(validate_from_caller(unknown).await, 404);
+    // An id that opens to no destination: the caller's count alone.
+    assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "unknown id, with a caller");
 }
 
 #[tokio::test]

@@ -1,0 +1,470 @@
+//! Family B validation in one DynamoDB call when the code is right, two when it is wrong
+//! (plus the pointer read when the code is named by its destination).
+//!
+//! The accepting write must check the failure lock of each of the code's destinations, whose
+//! keys only the code knew. An opaque confirmation id (`ids::CnfIdPlain`) carries them: the
+//! mobile number, and a keyed tag of the e-mail address, which keys the address's lock. So
+//! the first call is the whole validation: one transaction that marks the code verified only
+//! if the keyed hash of the submitted code equals the stored one (one term per active key
+//! version), the code is this application's, usable and the one the id names (`lk`), no
+//! destination is locked and the caller is under its failure limit, and credits the mobile
+//! number's block. DynamoDB compares keyed hashes, never codes.
+//!
+//! When that transaction is cancelled, DynamoDB returns the code, the locks and the caller's
+//! bucket as they were (`ALL_OLD`), and the answer is chosen from them in today's order (the
+//! caller over its limit, unknown, used, too many attempts, expired, then a wrong code), with
+//! no read. A wrong code is then counted on the code, on each lock and on the caller in a
+//! second transaction; the first call checked the locks "below the limit minus one", so no
+//! guess is needed. A failure that touched no code counts against the caller alone
+//! (`Guard::count_alone`), as before.
+//!
+//! Ids issued before opaque ids (v4 UUIDs) take one read first to learn the destinations.
+
+use std::borrow::Cow;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
+use uuid::Uuid;
+
+use super::request::ValidateRequest;
+use super::response::ValidateResponse;
+use super::service::{Preregistration, Validated, destinations, refused};
+use super::store::{StoredCode, code_pk};
+use super::{PURPOSE, PreregistrationError};
+use crate::dynamo::{
+    Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, get_n, get_s, key, n, s, transact,
+    update_item,
+};
+use crate::guards::{Caller, Guard};
+use crate::ids::{self, CnfIdPlain};
+use crate::schema::{
+    APPLICATION, ATTEMPTS, CODE_SK, CREATED_AT, DELIVERY, DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, ID_PLAIN,
+    KEY_VERSION, MAX_ATTEMPTS, MOBILE, VERIFIED_AT, expression,
+};
+
+/// Rounds of "validate, then count a wrong code" before answering busy: each round that does
+/// not end lost a race to another request on the same code, lock or caller.
+const ROUNDS: usize = 8;
+
+/// What the validating call needs to know without reading the code.
+struct Target {
+    mobile: Option<String>,
+    email_tag: Option<u64>,
+    created_ms: u64,
+    /// The id's plaintext, checked by the write (`None` for a legacy id, read from the item).
+    plain: Option<[u8; 16]>,
+}
+
+/// Where the destinations come from.
+enum Source {
+    /// A candidate plaintext of an opaque id (one per key version it opens under).
+    Opaque(Target),
+    /// A legacy (v4) id: the code is read first, every round.
+    Legacy,
+}
+
+enum Round {
+    Answer(Result<Validated, PreregistrationError>),
+    /// The id opened under another key version than the code's: try the next candidate.
+    NotThisTarget,
+    Again,
+}
+
+/// What a code, as stored, says about the submitted one, in the order a user expects.
+enum Verdict {
+    Unusable(PreregistrationError),
+    OtherTarget,
+    /// Usable and matching: a refused write means the code changed in between.
+    Matches,
+    Wrong(StoredCode),
+}
+
+impl Preregistration {
+    /// `caller`: the source address API Gateway saw, when there is one: every failed
+    /// validation counts against it, and a caller over its limit is refused (see `guards`).
+    pub async fn validate(
+        &self,
+        request: ValidateRequest,
+        caller: Option<&Caller>,
+    ) -> Result<Validated, PreregistrationError> {
+        self.application(&request.application_id)?;
+        let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
+        let id = match self.confirmation_id(&request).await {
+            Err(PreregistrationError::NotFound) => {
+                return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await);
+            }
+            other => other?,
+        };
+        let id_text = id.to_string();
+        let hashes = self.hashes(&id_text, &request.confirmation_code);
+        for source in self.sources(&id) {
+            for round in 0.. {
+                if round == ROUNDS {
+                    return Err(PreregistrationError::Busy);
+                }
+                match self.round(&request, &id, &id_text, &source, &hashes, gate.as_ref()).await? {
+                    Round::Answer(answer) => return answer,
+                    Round::NotThisTarget => break,
+                    Round::Again => continue,
+                }
+            }
+        }
+        Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await)
+    }
+
+    /// The code's id: the request's, or the latest code of its destination (one read).
+    async fn confirmation_id(&self, request: &ValidateRequest) -> Result<Uuid, PreregistrationError> {
+        if let Some(id) = &request.confirmation_id {
+            return Uuid::parse_str(id).map_err(|_| PreregistrationError::NotFound);
+        }
+        let (mobile, email) =
+            destinations(&self.config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
+        let destination = match (&mobile, &email) {
+            (Some(phone), _) => phone.as_str(),
+            (None, Some(address)) => address.as_str(),
+            (None, None) => return Err(PreregistrationError::NotFound),
+        };
+        self.store.latest(&request.application_id, destination).await?.ok_or(PreregistrationError::NotFound)
+    }
+
+    /// The destinations the id may carry: one candidate per active key version it opens
+    /// under with family B's layout (almost always exactly one), or the legacy read.
+    fn sources(&self, id: &Uuid) -> Vec<Source> {
+        if ids::is_legacy(id.as_bytes()) {
+            return vec![Source::Legacy];
+        }
+        let keys = &self.config.common.keys;
+        let now = self.clock.now_ms();
+        keys.versions()
+            .filter_map(|v| keys.id_cipher(v))
+            .map(|cipher| cipher.decrypt(*id.as_bytes()))
+            .filter_map(|plain| {
+                let p = CnfIdPlain::unpack(plain)?;
+                Some(Source::Opaque(Target {
+                    mobile: p.mobile(),
+                    email_tag: p.email_tag,
+                    created_ms: p.created_ms(now),
+                    plain: Some(plain.to_be_bytes()),
+                }))
+            })
+            .collect()
+    }
+
+    /// The destinations of a code stored under a legacy id. Its e-mail lock is keyed by the
+    /// current version's tag, as new codes of the address are.
+    fn legacy_target(&self, item: &Item) -> Result<Target, PreregistrationError> {
+        let keys = &self.config.common.keys;
+        let email_tag = get_s(item, EMAIL_ADDRESS).and_then(|address| keys.email_tag(keys.current_version(), address));
+        Ok(Target {
+            mobile: get_s(item, MOBILE).map(str::to_string),
+            email_tag,
+            created_ms: get_n(item, CREATED_AT).ok_or(StoreError::Malformed(CREATED_AT))?,
+            plain: None,
+        })
+    }
+
+    /// The submitted code's keyed hash under every active key version: the code's version
+    /// is not known before the write, and each costs one HMAC whether or not the code exists.
+    fn hashes(&self, id_text: &str, code: &str) -> Vec<(u32, [u8; 32])> {
+        let keys = &self.config.common.keys;
+        keys.versions().filter_map(|v| Some((v, keys.hash(v, PURPOSE, id_text, code)?))).collect()
+    }
+
+    /// One validating transaction, and what its outcome means.
+    async fn round(
+        &self,
+        request: &ValidateRequest,
+        id: &Uuid,
+        id_text: &str,
+        source: &Source,
+        hashes: &[(u32, [u8; 32])],
+        gate: Option<&Guard>,
+    ) -> Result<Round, PreregistrationError> {
+        let now = self.clock.now_ms();
+        let legacy;
+        let target = match source {
+            Source::Opaque(target) => target,
+            Source::Legacy => {
+                let Some(item) = self.store.get_item(id).await? else {
+                    return Ok(Round::Answer(Err(self.failed(PreregistrationError::NotFound, gate, now).await)));
+                };
+                legacy = self.legacy_target(&item)?;
+                // Judged from the read, as before opaque ids: only a match goes on to the write.
+                match self.verdict(request, id_text, &legacy, &item, now)? {
+                    Verdict::Matches => &legacy,
+                    verdict => {
+                        let locks = self.locks(legacy.mobile.as_deref(), legacy.email_tag);
+                        return self.judged(verdict, &locks, &[], gate, now).await;
+                    }
+                }
+            }
+        };
+        let locks = self.locks(target.mobile.as_deref(), target.email_tag);
+        let limit = self.config.common.failure_lock.limit;
+        // "Below the limit minus one": a wrong code then does not lock a destination, so the
+        // failure is counted without a guess. A right code at exactly limit - 1 checks again
+        // against the limit itself.
+        let mut check_max = limit.saturating_sub(1).max(1);
+        let gate_index = 1 + locks.len();
+        for _ in 0..ROUNDS {
+            let mut items = Vec::with_capacity(gate_index + 2);
+            items.push(update_item(self.accept(request, id, target, hashes, now)?));
+            for lock in &locks {
+                items.push(check_item(lock.with_max(check_max).not_full(now)?));
+            }
+            if let Some(gate) = gate {
+                items.push(check_item(gate.not_full(now)?));
+            }
+            if let Some(mobile) = &target.mobile {
+                let block = self.config.common.guards.number_block(self.store.table(), mobile);
+                items.push(update_item(block.credit(target.created_ms)?));
+            }
+            let Some(reasons) = transact(self.store.client(), items).await? else {
+                tracing::info!(code_id = %id, "confirmation code validated");
+                return Ok(Round::Answer(Ok(Validated {
+                    payload: ValidateResponse { confirmation_id: id_text.to_string(), valid: true },
+                    sms_country: target.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
+                })));
+            };
+            fail_on_other(&reasons)?;
+            let reason = |i: usize| reasons.get(i).and_then(Option::as_ref);
+            // A caller over its limit is refused whatever the code, and nothing is counted.
+            if let (Some(gate), Some(Refusal::Condition(item))) = (gate, reason(gate_index)) {
+                return Ok(Round::Answer(Err(refused(Some(gate), item.clone(), now))));
+            }
+            match reason(0) {
+                Some(Refusal::Condition(None)) => {
+                    return Ok(Round::Answer(Err(self.failed(PreregistrationError::NotFound, gate, now).await)));
+                }
+                Some(Refusal::Condition(Some(old))) => {
+                    let verdict = self.verdict(request, id_text, target, old, now)?;
+                    let refused_locks: Vec<bool> =
+                        (0..locks.len()).map(|i| matches!(reason(1 + i), Some(Refusal::Condition(_)))).collect();
+                    return self.judged(verdict, &locks, &refused_locks, gate, now).await;
+                }
+                _ => {}
+            }
+            let mut edge = false;
+            for i in 0..locks.len() {
+                if let Some(Refusal::Condition(stored)) = reason(1 + i) {
+                    if Guard::count_in(stored.as_ref()) >= u64::from(limit) {
+                        tracing::warn!(code_id = %id, "confirmation code refused: destination locked");
+                        let locked = self.failed(PreregistrationError::TooManyAttempts, gate, now).await;
+                        return Ok(Round::Answer(Err(locked)));
+                    }
+                    edge = true;
+                }
+            }
+            if edge {
+                check_max = limit;
+            } else {
+                backoff().await;
+            }
+        }
+        Err(PreregistrationError::Busy)
+    }
+
+    /// Marks the code verified, if the code's keyed hash is the stored one and the code is
+    /// this application's, usable, and the one the id names.
+    fn accept(
+        &self,
+        request: &ValidateRequest,
+        id: &Uuid,
+        target: &Target,
+        hashes: &[(u32, [u8; 32])],
+        now: u64,
+    ) -> Result<Update, StoreError> {
+        let mut update = Update::builder()
+            .table_name(self.store.table())
+            .set_key(Some(key(&code_pk(id), CODE_SK)))
+            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
+            .condition_expression(accept_condition(target.plain.is_some(), hashes.len()))
+            .expression_attribute_values(":app", s(&request.application_id))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(plain) = target.plain {
+            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
+        }
+        for (i, (version, hash)) in hashes.iter().enumerate() {
+            update = update
+                .expression_attribute_values(format!(":k{i}"), n(version))
+                .expression_attribute_values(format!(":h{i}"), AttributeValue::B(Blob::new(hash.to_vec())));
+        }
+        update.build().map_err(StoreError::Build)
+    }
+
+    /// Why a stored code refuses the submitted one, in today's order: another application's
+    /// or undelivered (unknown), used, too many attempts, expired; then another key
+    /// version's id, a match (changed meanwhile), or a wrong code.
+    fn verdict(
+        &self,
+        request: &ValidateRequest,
+        id_text: &str,
+        target: &Target,
+        item: &Item,
+        now: u64,
+    ) -> Result<Verdict, PreregistrationError> {
+        let code = StoredCode::from_item(item)?;
+        let unusable = if code.application != request.application_id || code.delivery_failed {
+            Some(PreregistrationError::NotFound)
+        } else if code.verified {
+            Some(PreregistrationError::AlreadyUsed)
+        } else if code.attempts >= code.max_attempts {
+            Some(PreregistrationError::TooManyAttempts)
+        } else if code.expires_ms <= now {
+            Some(PreregistrationError::Expired)
+        } else {
+            None
+        };
+        if let Some(err) = unusable {
+            return Ok(Verdict::Unusable(err));
+        }
+        if target.plain.is_some() && get_b(item, ID_PLAIN) != target.plain.as_ref().map(<[u8; 16]>::as_slice) {
+            return Ok(Verdict::OtherTarget);
+        }
+        let keys = &self.config.common.keys;
+        if keys.matches(code.key_version, PURPOSE, id_text, &request.confirmation_code, &code.hash) {
+            return Ok(Verdict::Matches);
+        }
+        Ok(Verdict::Wrong(code))
+    }
+
+    /// Answers a verdict: a wrong code is counted (`refused_locks`: the locks the first call
+    /// found at the limit minus one or above; none for a legacy read).
+    async fn judged(
+        &self,
+        verdict: Verdict,
+        locks: &[Guard],
+        refused_locks: &[bool],
+        gate: Option<&Guard>,
+        now: u64,
+    ) -> Result<Round, PreregistrationError> {
+        match verdict {
+            Verdict::Unusable(err) => Ok(Round::Answer(Err(self.failed(err, gate, now).await))),
+            Verdict::OtherTarget => Ok(Round::NotThisTarget),
+            Verdict::Matches => Ok(Round::Again),
+            Verdict::Wrong(code) => self.count_wrong(&code, locks, refused_locks, gate, now).await,
+        }
+    }
+
+    /// Counts a wrong code on the code, on each destination's lock and on the caller, in one
+    /// transaction. A lock whose check passed counts "below the limit minus one" (this
+    /// failure does not lock it); one that refused, or refuses now (concurrent failures got
+    /// there first), counts past the limit and the answer is "too many attempts".
+    async fn count_wrong(
+        &self,
+        code: &StoredCode,
+        locks: &[Guard],
+        refused_locks: &[bool],
+        gate: Option<&Guard>,
+        now: u64,
+    ) -> Result<Round, PreregistrationError> {
+        let limit = self.config.common.failure_lock.limit;
+        let below = if limit <= 1 { u32::MAX } else { limit - 1 };
+        let mut steps: Vec<u32> = (0..locks.len())
+            .map(|i| if refused_locks.get(i).copied().unwrap_or(false) { u32::MAX } else { below })
+            .collect();
+        let gate_index = 1 + locks.len();
+        for _ in 0..ROUNDS {
+            let attempt = crate::attempts::failed_attempt(self.store.table(), key(&code_pk(&code.id), CODE_SK))?;
+            let mut items = Vec::with_capacity(gate_index + 1);
+            items.push(update_item(attempt));
+            for (lock, max) in locks.iter().zip(&steps) {
+                items.push(update_item(lock.with_max(*max).count_update(now)?));
+            }
+            if let Some(gate) = gate {
+                items.push(update_item(gate.count_update(now)?));
+            }
+            let Some(reasons) = transact(self.store.client(), items).await? else {
+                let attempts = code.attempts + 1;
+                tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
+                if steps.contains(&u32::MAX) {
+                    return Ok(Round::Answer(Err(PreregistrationError::TooManyAttempts)));
+                }
+                let remaining = code.max_attempts.saturating_sub(attempts);
+                return Ok(Round::Answer(Err(PreregistrationError::Mismatch { remaining })));
+            };
+            fail_on_other(&reasons)?;
+            let reason = |i: usize| reasons.get(i).and_then(Option::as_ref);
+            // Verified or used up since: validate again, which answers why.
+            if let Some(Refusal::Condition(_)) = reason(0) {
+                return Ok(Round::Again);
+            }
+            if let (Some(gate), Some(Refusal::Condition(item))) = (gate, reason(gate_index)) {
+                return Ok(Round::Answer(Err(refused(Some(gate), item.clone(), now))));
+            }
+            let mut moved = false;
+            for (i, step) in steps.iter_mut().enumerate() {
+                if let Some(Refusal::Condition(_)) = reason(1 + i) {
+                    *step = u32::MAX;
+                    moved = true;
+                }
+            }
+            if !moved {
+                backoff().await;
+            }
+        }
+        Err(PreregistrationError::Busy)
+    }
+}
+
+/// The accepting write's condition: usable, this application's, the id's own code (`lk`,
+/// unless legacy), and the keyed hash of one active version. Static for one or two versions
+/// (every deployment but a rotation with three).
+fn accept_condition(same_id: bool, versions: usize) -> Cow<'static, str> {
+    macro_rules! usable {
+        ($($rest:tt)*) => {
+            expression!(
+                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed{}", format!($($rest)*)
+            )
+        };
+    }
+    // DynamoDB refuses redundant parentheses: a single version's term stands bare.
+    match (same_id, versions) {
+        (true, 1) => Cow::Borrowed(usable!(" AND {ID_PLAIN} = :lk AND {KEY_VERSION} = :k0 AND {HASH} = :h0")),
+        (false, 1) => Cow::Borrowed(usable!(" AND {KEY_VERSION} = :k0 AND {HASH} = :h0")),
+        (true, 2) => Cow::Borrowed(usable!(
+            " AND {ID_PLAIN} = :lk AND (({KEY_VERSION} = :k0 AND {HASH} = :h0) OR ({KEY_VERSION} = :k1 AND {HASH} = :h1))"
+        )),
+        (false, 2) => Cow::Borrowed(usable!(
+            " AND (({KEY_VERSION} = :k0 AND {HASH} = :h0) OR ({KEY_VERSION} = :k1 AND {HASH} = :h1))"
+        )),
+        (same_id, count) => {
+            let terms: Vec<String> =
+                (0..count).map(|i| format!("({KEY_VERSION} = :k{i} AND {HASH} = :h{i})")).collect();
+            let usable = expression!(
+                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
+            );
+            let lk = if same_id { expression!(" AND {ID_PLAIN} = :lk") } else { "" };
+            Cow::Owned(format!("{usable}{lk} AND ({})", terms.join(" OR ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept_condition;
+
+    #[test]
+    fn when_the_accepting_condition_is_built_should_name_every_version_and_the_id_once() {
+        assert_eq!(
+            accept_condition(true, 1),
+            "app = :app AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed \
+             AND lk = :lk AND kv = :k0 AND h = :h0"
+        );
+        assert!(!accept_condition(false, 1).contains(":lk"));
+        let two = accept_condition(true, 2);
+        assert!(two.ends_with("AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))"), "{two}");
+        let three = accept_condition(true, 3);
+        assert!(
+            three.ends_with(
+                "AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1) OR (kv = :k2 AND h = :h2))"
+            ),
+            "{three}"
+        );
+        assert!(three.starts_with("app = :app AND"), "{three}");
+    }
+}
