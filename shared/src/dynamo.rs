@@ -174,18 +174,6 @@ pub struct Window {
     pub interval_ms: u64,
 }
 
-/// What the stored window says at `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowState {
-    /// No window is open: the next event opens one.
-    Closed,
-    Open {
-        count: u32,
-        /// When it opened (epoch ms).
-        start: u64,
-    },
-}
-
 impl Window {
     pub fn new(table: impl Into<String>, pk: impl Into<String>, max: u32, interval_ms: u64) -> Self {
         Self { table: table.into(), pk: pk.into(), max, interval_ms }
@@ -205,16 +193,6 @@ impl Window {
 
     pub fn key(&self) -> Item {
         key(&self.pk, WINDOW_SK)
-    }
-
-    pub fn state(&self, item: Option<&Item>, now_ms: u64) -> WindowState {
-        let start = item.and_then(|item| get_n::<u64>(item, WINDOW_START));
-        match (item, start) {
-            (Some(item), Some(start)) if start > self.cutoff(now_ms) => {
-                WindowState::Open { count: get_n(item, COUNT).unwrap_or(0), start }
-            }
-            _ => WindowState::Closed,
-        }
     }
 
     /// Counts one send in one write, whatever the window's state. A window of one (the gap
@@ -256,35 +234,6 @@ impl Window {
             .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
             .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::from)
-    }
-
-    /// Counts this event in the open window; refused when none is open or it is full.
-    pub fn increment(&self, now_ms: u64) -> Result<Update, StoreError> {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key()))
-            .update_expression(expression!("SET {COUNT} = {COUNT} + :one"))
-            .condition_expression(expression!("{WINDOW_START} > :cutoff AND {COUNT} < :max"))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
-            .expression_attribute_values(":max", n(self.max))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::from)
-    }
-
-    /// Passes while the window is not full.
-    pub fn not_full(&self, now_ms: u64) -> Result<ConditionCheck, StoreError> {
-        ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key()))
-            .condition_expression(expression!(
-                "attribute_not_exists({PK}) OR {WINDOW_START} <= :cutoff OR {COUNT} < :max"
-            ))
-            .expression_attribute_values(":cutoff", n(self.cutoff(now_ms)))
-            .expression_attribute_values(":max", n(self.max))
             .build()
             .map_err(StoreError::from)
     }
@@ -404,20 +353,17 @@ mod tests {
         cause.downcast_ref::<Cancelled>().map_or("", |c| c.0.as_str())
     }
 
-    fn window() -> Window {
-        Window::new("t", "RATE#x", 3, 10_000)
-    }
-
-    fn item(ws: u64, cnt: u32) -> Item {
-        HashMap::from([(WINDOW_START.to_string(), n(ws)), (COUNT.to_string(), n(cnt))])
-    }
-
     #[test]
-    fn when_window_started_before_the_interval_should_be_closed() {
-        let w = window();
-        assert_eq!(w.state(None, 50_000), WindowState::Closed);
-        assert_eq!(w.state(Some(&item(40_000, 3)), 50_000), WindowState::Closed);
-        assert_eq!(w.state(Some(&item(40_001, 3)), 50_000), WindowState::Open { count: 3, start: 40_001 });
+    fn when_a_window_counts_a_send_should_write_its_bucket_or_open_a_gap() {
+        // A window of several sends counts in the fixed bucket `now` falls in (its length in the
+        // key: a request's own interval never shares an item with another's).
+        let rate = Window::new("t", "2FA#RATE#+905321234567", 3, 60_000).count(125_000).unwrap();
+        assert_eq!(rate.key()["pk"], s("2FA#RATE#+905321234567#60#2"));
+        assert_eq!(rate.condition_expression(), Some("attribute_not_exists(cnt) OR cnt < :max"));
+        // A window of one (a gap) opens with its send, only when none is open: exact spacing.
+        let gap = Window::new("t", "CNF#GAP#a@b.c", 1, 30_000).count(125_000).unwrap();
+        assert_eq!(gap.key()["pk"], s("CNF#GAP#a@b.c"));
+        assert_eq!(gap.condition_expression(), Some("attribute_not_exists(pk) OR ws <= :cutoff"));
     }
 
     #[test]

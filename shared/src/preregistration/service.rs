@@ -25,6 +25,9 @@ use crate::startup::Seams;
 use crate::{codes, mask};
 
 const CODE_LENGTH: usize = 6;
+/// Ids drawn before a generate answers busy: a taken id (12 random bits per number and second
+/// in the opaque id) is rare, and each retry means one lost; three make a refusal negligible.
+const GENERATE_ATTEMPTS: usize = 3;
 /// Sender id of family B's SMS.
 const SMS_SENDER_ID: &str = "VERIFY";
 
@@ -172,6 +175,7 @@ impl Preregistration {
 
     /// `caller`: the source address API Gateway saw, when there is one (see `guards`).
     /// `idempotency`: the request's `Idempotency-Key`, if any (see `idempotency`).
+    #[tracing::instrument(name = "preregistration_generate", skip_all, fields(application = %request.application_id))]
     pub async fn generate(
         &self,
         request: GenerateRequest,
@@ -229,7 +233,7 @@ impl Preregistration {
         })
         .to_string();
 
-        for _ in 0..3 {
+        for _ in 0..GENERATE_ATTEMPTS {
             let now = self.clock.now_ms();
             let (id, id_plain) = self.new_id(mobile, email_tag, now)?;
             let code = codes::numeric_code(CODE_LENGTH);

@@ -82,6 +82,7 @@ enum Verdict {
 impl Preregistration {
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
+    #[tracing::instrument(name = "preregistration_validate", skip_all, fields(application = %request.application_id))]
     pub async fn validate(
         &self,
         request: ValidateRequest,

@@ -49,6 +49,8 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     // GIVEN the functions' subscriber
     let captured = captured();
     let (c, a) = (helpers::harness(&[]).await, helpers::signup::harness(&[], None).await);
+    let b = helpers::preregistration::harness(&[], None).await;
+    let b_address = helpers::signup::unique_address().replace("@example.com", "@logs.example");
     let (phone, address) = (testkit::unique_phone(), helpers::signup::unique_address());
 
     // WHEN a family C code is created and verified, and a family A code sent and confirmed
@@ -56,6 +58,12 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     assert_eq!(c.verify(&otp_id, &code).await.0, 200);
     let signup_code = a.send_and_read(&address).await;
     assert_eq!(a.confirm(&address, &signup_code).await.0, 200);
+    let (status, generated) = b.generate(&json!({"applicationId": "demo", "emailAddress": b_address})).await;
+    assert_eq!(status, 200, "{generated}");
+    let b_code = testkit::digits(helpers::signup::emails_to(&b_address).await.last().unwrap(), 6).unwrap();
+    let id = generated["response"]["confirmationId"].clone();
+    let validate = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": b_code});
+    assert_eq!(b.validate(&validate).await.0, 200);
 
     // THEN each operation's lines carry its span, with the destination masked
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -69,8 +77,25 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     for name in ["signup_send", "signup_confirm"] {
         assert!(logged(name, "email", &shared::mask::email(&address)), "{name}");
     }
+    for name in ["preregistration_generate", "preregistration_validate"] {
+        assert!(logged(name, "application", "demo"), "{name}");
+    }
     // AND nothing logged holds the number, the address or a code
-    for secret in [&phone[1..], address.as_str(), code.as_str(), signup_code.as_str()] {
-        assert!(!out.contains(secret), "logged {secret}: {out}");
+    for secret in [&phone[1..], address.as_str(), b_address.as_str()] {
+        assert!(!out.contains(secret), "logged {secret}");
+    }
+    // (a 6-digit code could occur by chance in another test's line: look in this test's)
+    let ours: Vec<String> = lines
+        .iter()
+        .filter(|l| {
+            [shared::mask::phone(&phone), otp_id.clone(), shared::mask::email(&address)]
+                .iter()
+                .any(|v| ["phone", "otp", "email"].iter().any(|field| l["span"][field] == v.as_str()))
+        })
+        .map(|l| l.to_string())
+        .collect();
+    assert!(ours.len() >= 4, "{ours:?}");
+    for secret in [code.as_str(), signup_code.as_str()] {
+        assert!(!ours.iter().any(|l| l.contains(secret)), "logged {secret}: {ours:?}");
     }
 }
