@@ -31,7 +31,13 @@ pub enum KeyError {
     TooShort(u32),
     #[error("OTP_KEYS names version {0} twice")]
     Duplicate(u32),
+    #[error("OTP_KEYS names more than {MAX_KEY_VERSIONS} versions (a rotation needs two)")]
+    TooMany,
 }
+
+/// The most key versions `OTP_KEYS` may hold at once: a verification compares the code's
+/// keyed hash under each (`attempts::AcceptCondition`), and a rotation needs two.
+pub const MAX_KEY_VERSIONS: usize = 4;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
@@ -99,6 +105,9 @@ impl KeyRing {
                 return Err(KeyError::Duplicate(version));
             }
             current.get_or_insert(version);
+        }
+        if keys.len() > MAX_KEY_VERSIONS {
+            return Err(KeyError::TooMany);
         }
         Ok(Self { current: current.ok_or(KeyError::Empty)?, keys })
     }
@@ -232,6 +241,9 @@ mod tests {
         assert_eq!(KeyRing::parse("x:0123456789abcdef0123456789abcdef").unwrap_err(), KeyError::Malformed(1));
         assert_eq!(KeyRing::parse("1:short").unwrap_err(), KeyError::TooShort(1));
         assert_eq!(KeyRing::parse(&format!("{K1},{K1}")).unwrap_err(), KeyError::Duplicate(1));
+        let versions = |n: u32| (1..=n).map(|v| format!("{v}:0123456789abcdef0123456789abcdef")).collect::<Vec<_>>();
+        assert!(KeyRing::parse(&versions(4).join(",")).is_ok());
+        assert_eq!(KeyRing::parse(&versions(5).join(",")).unwrap_err(), KeyError::TooMany);
     }
 
     #[test]

@@ -20,8 +20,6 @@
 //!
 //! Ids issued before opaque ids (v4 UUIDs) take one read first to learn the destinations.
 
-use std::borrow::Cow;
-
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
@@ -31,6 +29,7 @@ use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
 use super::store::{StoredCode, code_pk};
 use super::{PURPOSE, PreregistrationError};
+use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
 use crate::dynamo::{
     Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, get_n, get_s, key, n, s, transact,
     update_item,
@@ -38,8 +37,8 @@ use crate::dynamo::{
 use crate::guards::{Caller, Guard};
 use crate::ids::{self, CnfIdPlain};
 use crate::schema::{
-    APPLICATION, ATTEMPTS, CODE_SK, CREATED_AT, DELIVERY, DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, ID_PLAIN,
-    KEY_VERSION, MAX_ATTEMPTS, MOBILE, VERIFIED_AT, expression,
+    APPLICATION, ATTEMPTS, CODE_SK, CREATED_AT, DELIVERY, DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, ID_PLAIN,
+    MAX_ATTEMPTS, MOBILE, VERIFIED_AT, expression,
 };
 
 /// Rounds of "validate, then count a wrong code" before answering busy: each round that does
@@ -166,9 +165,8 @@ impl Preregistration {
 
     /// The submitted code's keyed hash under every active key version: the code's version
     /// is not known before the write, and each costs one HMAC whether or not the code exists.
-    fn hashes(&self, id_text: &str, code: &str) -> Vec<(u32, [u8; 32])> {
-        let keys = &self.config.common.keys;
-        keys.versions().filter_map(|v| Some((v, keys.hash(v, PURPOSE, id_text, code)?))).collect()
+    fn hashes(&self, id_text: &str, code: &str) -> Vec<SubmittedHash> {
+        submitted_hashes(&self.config.common.keys, PURPOSE, id_text, code)
     }
 
     /// One validating transaction, and what its outcome means.
@@ -178,7 +176,7 @@ impl Preregistration {
         id: &Uuid,
         id_text: &str,
         source: &Source,
-        hashes: &[(u32, [u8; 32])],
+        hashes: &[SubmittedHash],
         gate: Option<&Guard>,
     ) -> Result<Round, PreregistrationError> {
         let now = self.clock.now_ms();
@@ -272,7 +270,7 @@ impl Preregistration {
         request: &ValidateRequest,
         id: &Uuid,
         target: &Target,
-        hashes: &[(u32, [u8; 32])],
+        hashes: &[SubmittedHash],
         now: u64,
     ) -> Result<Update, StoreError> {
         let mut update = Update::builder()
@@ -287,12 +285,7 @@ impl Preregistration {
         if let Some(plain) = target.plain {
             update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
         }
-        for (i, (version, hash)) in hashes.iter().enumerate() {
-            update = update
-                .expression_attribute_values(format!(":k{i}"), n(version))
-                .expression_attribute_values(format!(":h{i}"), AttributeValue::B(Blob::new(hash.to_vec())));
-        }
-        update.build().map_err(StoreError::Build)
+        bind_hashes(update, hashes).build().map_err(StoreError::Build)
     }
 
     /// Why a stored code refuses the submitted one, in today's order: another application's
@@ -411,37 +404,26 @@ impl Preregistration {
 }
 
 /// The accepting write's condition: usable, this application's, the id's own code (`lk`,
-/// unless legacy), and the keyed hash of one active version. Static for one or two versions
-/// (every deployment but a rotation with three).
-fn accept_condition(same_id: bool, versions: usize) -> Cow<'static, str> {
-    macro_rules! usable {
-        ($($rest:tt)*) => {
+/// unless legacy), and the keyed hash of one active version.
+fn accept_condition(same_id: bool, versions: usize) -> &'static str {
+    static ACCEPT: AcceptCondition = AcceptCondition::new();
+    static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
+    if same_id {
+        ACCEPT.get(
             expression!(
                 "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed{}", format!($($rest)*)
-            )
-        };
-    }
-    // DynamoDB refuses redundant parentheses: a single version's term stands bare.
-    match (same_id, versions) {
-        (true, 1) => Cow::Borrowed(usable!(" AND {ID_PLAIN} = :lk AND {KEY_VERSION} = :k0 AND {HASH} = :h0")),
-        (false, 1) => Cow::Borrowed(usable!(" AND {KEY_VERSION} = :k0 AND {HASH} = :h0")),
-        (true, 2) => Cow::Borrowed(usable!(
-            " AND {ID_PLAIN} = :lk AND (({KEY_VERSION} = :k0 AND {HASH} = :h0) OR ({KEY_VERSION} = :k1 AND {HASH} = :h1))"
-        )),
-        (false, 2) => Cow::Borrowed(usable!(
-            " AND (({KEY_VERSION} = :k0 AND {HASH} = :h0) OR ({KEY_VERSION} = :k1 AND {HASH} = :h1))"
-        )),
-        (same_id, count) => {
-            let terms: Vec<String> =
-                (0..count).map(|i| format!("({KEY_VERSION} = :k{i} AND {HASH} = :h{i})")).collect();
-            let usable = expression!(
+                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
+            ),
+            versions,
+        )
+    } else {
+        ACCEPT_LEGACY.get(
+            expression!(
                 "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
                  AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
-            );
-            let lk = if same_id { expression!(" AND {ID_PLAIN} = :lk") } else { "" };
-            Cow::Owned(format!("{usable}{lk} AND ({})", terms.join(" OR ")))
-        }
+            ),
+            versions,
+        )
     }
 }
 

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::Update;
 use super::service::{Signup, refused};
 use super::store::User;
 use super::{PURPOSE, SignupError};
+use crate::attempts::submitted_hashes;
 use crate::dynamo::{Item, Refusal, backoff, check_item, fail_on_other, transact, update_item};
 use crate::email::EmailAddress;
 use crate::guards::{Caller, Guard};
@@ -56,11 +57,7 @@ impl Signup {
     ) -> Result<User, SignupError> {
         let address = address.as_str();
         let keys = &self.config.common.keys;
-        // The submitted code's keyed hash under every active version: the stored code's
-        // version is not known before the write, and each costs one HMAC whether or not the
-        // user exists.
-        let hashes: Vec<(u32, [u8; 32])> =
-            keys.versions().filter_map(|v| Some((v, keys.hash(v, PURPOSE, address, code)?))).collect();
+        let hashes = submitted_hashes(keys, PURPOSE, address, code);
         let user_id = keys.user_id(keys.current_version(), address).ok_or(SignupError::Internal)?.to_string();
         let attempt = Attempt {
             address,

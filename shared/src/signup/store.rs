@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
+use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
 use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
@@ -130,27 +131,18 @@ pub enum SendOutcome {
 /// ring of more active versions leaves those past the fourth out of the condition: their
 /// codes are refused there, compared in Lambda from the refused item and consumed by id (2
 /// calls).
-const HASH_TERM_VALUES: [(&str, &str); 4] = [(":k0", ":h0"), (":k1", ":h1"), (":k2", ":h2"), (":k3", ":h3")];
-
-/// The condition of a confirmation with `versions` active key versions: the code's keyed
-/// hash under its own version is one of the submitted code's. Formatted once per process
-/// and count (DynamoDB refuses redundant parentheses: one version's term stands bare).
+/// The condition of a confirmation with `versions` active key versions: the user is the
+/// address's, unconfirmed, its code bound to the address, usable, and its keyed hash under its
+/// own version one of the submitted code's.
 fn confirm_condition(versions: usize) -> &'static str {
-    static BY_COUNT: [std::sync::OnceLock<String>; 4] = [const { std::sync::OnceLock::new() }; 4];
-    let usable = expression!(
-        "{STATUS} = :unconfirmed AND {USER_ID} = :uid AND {HASH_BINDING} = :bound \
-         AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} AND {CODE_EXPIRES_AT} > :now AND "
-    );
-    BY_COUNT[versions.clamp(1, 4) - 1].get_or_init(|| {
-        let terms: Vec<String> = HASH_TERM_VALUES[..versions.clamp(1, 4)]
-            .iter()
-            .map(|(k, h)| format!("{KEY_VERSION} = {k} AND {HASH} = {h}"))
-            .collect();
-        match terms.as_slice() {
-            [one] => format!("{usable}{one}"),
-            _ => format!("{usable}(({}))", terms.join(") OR (")),
-        }
-    })
+    static CONFIRM: AcceptCondition = AcceptCondition::new();
+    CONFIRM.get(
+        expression!(
+            "{STATUS} = :unconfirmed AND {USER_ID} = :uid AND {HASH_BINDING} = :bound \
+             AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS} AND {CODE_EXPIRES_AT} > :now"
+        ),
+        versions,
+    )
 }
 
 #[derive(Clone)]
@@ -294,20 +286,15 @@ impl UserStore {
         &self,
         address: &str,
         user_id: &str,
-        hashes: &[(u32, [u8; 32])],
+        hashes: &[SubmittedHash],
         now_ms: u64,
     ) -> Result<Update, StoreError> {
-        let mut update = self
+        let update = self
             .consuming(address, now_ms)
             .condition_expression(confirm_condition(hashes.len()))
             .expression_attribute_values(":uid", s(user_id))
             .expression_attribute_values(":bound", n(HASH_BINDS_ADDRESS));
-        for ((k, h), (version, hash)) in HASH_TERM_VALUES.iter().zip(hashes) {
-            update = update
-                .expression_attribute_values(*k, n(version))
-                .expression_attribute_values(*h, AttributeValue::B(Blob::new(hash.to_vec())));
-        }
-        Ok(update.build()?)
+        Ok(bind_hashes(update, hashes).build()?)
     }
 
     /// Confirms the user and consumes its code `code_id`, checked by the caller (a code

@@ -24,13 +24,13 @@ use super::request::VerifyRequest;
 use super::service::{TwoFactor, Verified};
 use super::store::{StoredOtp, otp_pk};
 use super::{PURPOSE, TwoFactorError};
+use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
 use crate::dynamo::{Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, key, n, s, update_item};
 use crate::guards::Guard;
 use crate::ids::{self, OtpIdPlain};
 use crate::mask;
 use crate::schema::{
-    ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, MAX_ATTEMPTS, OTP_SK, USER_ID,
-    VERIFIED_AT, expression,
+    ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, ID_PLAIN, MAX_ATTEMPTS, OTP_SK, USER_ID, VERIFIED_AT, expression,
 };
 
 /// Rounds of "verify, then count a wrong code" before answering busy: each round that does
@@ -88,10 +88,8 @@ impl TwoFactor {
 
     /// The submitted code's keyed hash under every active key version: the OTP's version is
     /// not known before the write, and each costs one HMAC whether or not the OTP exists.
-    fn hashes(&self, request: &VerifyRequest) -> Vec<(u32, [u8; 32])> {
-        let keys = &self.config.common.keys;
-        let id = request.otp_id.to_string();
-        keys.versions().filter_map(|v| Some((v, keys.hash(v, PURPOSE, &id, &request.otp_code)?))).collect()
+    fn hashes(&self, request: &VerifyRequest) -> Vec<SubmittedHash> {
+        submitted_hashes(&self.config.common.keys, PURPOSE, &request.otp_id.to_string(), &request.otp_code)
     }
 
     fn lock(&self, phone: &str) -> Guard {
@@ -104,7 +102,7 @@ impl TwoFactor {
         &self,
         request: &VerifyRequest,
         target: &Target,
-        hashes: &[(u32, [u8; 32])],
+        hashes: &[SubmittedHash],
     ) -> Result<Round, TwoFactorError> {
         let now = self.clock.now_ms();
         let lock = self.lock(&target.phone);
@@ -150,28 +148,32 @@ impl TwoFactor {
         &self,
         request: &VerifyRequest,
         target: &Target,
-        hashes: &[(u32, [u8; 32])],
+        hashes: &[SubmittedHash],
         now: u64,
     ) -> Result<Update, StoreError> {
-        // DynamoDB refuses redundant parentheses: a single version's term stands bare.
-        let hash_matches = match hashes.len() {
-            1 => format!("{KEY_VERSION} = :k0 AND {HASH} = :h0"),
-            count => {
-                let terms: Vec<String> =
-                    (0..count).map(|i| format!("({KEY_VERSION} = :k{i} AND {HASH} = :h{i})")).collect();
-                format!("({})", terms.join(" OR "))
-            }
+        static ACCEPT: AcceptCondition = AcceptCondition::new();
+        static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
+        let condition = match target.plain {
+            Some(_) => ACCEPT.get(
+                expression!(
+                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
+                ),
+                hashes.len(),
+            ),
+            None => ACCEPT_LEGACY.get(
+                expression!(
+                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
+                ),
+                hashes.len(),
+            ),
         };
-        let usable = expression!(
-            "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-             AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
-        );
-        let same_id = if target.plain.is_some() { expression!(" AND {ID_PLAIN} = :lk") } else { "" };
         let mut update = Update::builder()
             .table_name(self.store.table())
             .set_key(Some(key(&otp_pk(&request.otp_id), OTP_SK)))
             .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(format!("{usable}{same_id} AND {hash_matches}"))
+            .condition_expression(condition)
             .expression_attribute_values(":uid", s(request.user_id.to_string()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
@@ -179,12 +181,7 @@ impl TwoFactor {
         if let Some(plain) = target.plain {
             update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
         }
-        for (i, (version, hash)) in hashes.iter().enumerate() {
-            update = update
-                .expression_attribute_values(format!(":k{i}"), n(version))
-                .expression_attribute_values(format!(":h{i}"), AttributeValue::B(Blob::new(hash.to_vec())));
-        }
-        update.build().map_err(StoreError::Build)
+        bind_hashes(update, hashes).build().map_err(StoreError::Build)
     }
 
     /// The OTP refused the code: why, from the OTP as it was, in the order a user expects.
