@@ -8,6 +8,11 @@
 //! event ("raw JSON event received from Lambda": the codes, numbers and addresses of the
 //! requests) and the SDK the requests it sends (an SMS's text), so those targets are capped
 //! at INFO whatever the environment says.
+//!
+//! In release builds DEBUG and TRACE events are not compiled at all (`tracing`'s
+//! `release_max_level_info` in the workspace's Cargo.toml): the capped crates' could never be
+//! logged anyway, and their static metadata was a quarter of a binary's load-time relocations.
+//! The levels below INFO set here therefore act in debug builds only (local runs, tests).
 
 use lambda_http::tracing::subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use lambda_http::tracing::subscriber::fmt::{self, MakeWriter};

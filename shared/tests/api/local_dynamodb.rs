@@ -1,6 +1,7 @@
 //! The local DynamoDB-protocol server (moto under `local/moto_launcher.py`) keeps DynamoDB's
 //! promise that a cancelled transaction writes nothing, with its item-level backup in
-//! place of moto's whole-table copy.
+//! place of moto's whole-table copy, and refuses the update expressions DynamoDB refuses
+//! with its checks made once from the expression's root and its parses reused.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
@@ -45,4 +46,50 @@ async fn when_a_transaction_is_cancelled_should_leave_no_write_behind() {
     let counter_item = get(counter).await.unwrap().item.unwrap();
     assert_eq!(get_n::<u32>(&counter_item, "c"), Some(1), "the update was rolled back");
     assert!(get(added).await.unwrap().item.is_none(), "the put was rolled back");
+}
+
+#[tokio::test]
+async fn when_an_update_expression_is_malformed_should_refuse_it_as_dynamodb_does() {
+    let client = Client::new(&testkit::sdk_config().await);
+    let run = uuid::Uuid::new_v4().to_string();
+    let pk = format!("expr#{run}");
+    let update = |expression: &'static str| {
+        client
+            .update_item()
+            .table_name(testkit::TABLE)
+            .set_key(Some(key(&pk, "x")))
+            .update_expression(expression)
+            .expression_attribute_values(":a", n(1))
+            .expression_attribute_values(":b", n(2))
+            .send()
+    };
+    // Each refusal is checked twice: the second time the expression's parse is reused.
+    for _ in 0..2 {
+        for (expression, why) in [
+            ("SET a = :a, a = :b", "one path set twice"),
+            ("SET a = :a, b = :a, c = :a, d = :a, a.x = :b", "overlapping paths, the second far down the list"),
+            ("SET a = :a SET b = :b", "two SET clauses"),
+            ("SET a = :a ADD c :a ADD d :b", "two ADD clauses"),
+        ] {
+            let refused = update(expression).await.expect_err(why);
+            let message = format!("{:?}", refused.into_service_error());
+            assert!(message.contains("ValidationException"), "{why}: {message}");
+        }
+    }
+    // A long valid expression (as family A's user update) is applied in full, twice.
+    for round in 1..=2_u32 {
+        update("SET a = :a, b = :b, c = :a, d = :b, e = :a, f = :b, g = :a, h = :b ADD cnt :a").await.unwrap();
+        let item = client
+            .get_item()
+            .table_name(testkit::TABLE)
+            .set_key(Some(key(&pk, "x")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(get_n::<u32>(&item, "h"), Some(2));
+        assert_eq!(get_n::<u32>(&item, "cnt"), Some(round));
+    }
 }
