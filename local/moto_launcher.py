@@ -33,6 +33,7 @@ once the table and e-mail identity of the template exist.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
@@ -65,9 +66,15 @@ _TOKEN_LIFETIME_S = 600
 _served = [0, 0.0]
 
 
-def _count_served(started):
-    _served[0] += 1
-    _served[1] += (time.perf_counter() - started) * 1000
+@contextlib.contextmanager
+def _serving():
+    """One AWS request, served alone: under the lock, timed, its deliveries collected."""
+    with _aws_lock:
+        started = time.perf_counter()
+        yield
+        _collect_new_messages()
+        _served[0] += 1
+        _served[1] += (time.perf_counter() - started) * 1000
 
 
 def _now_iso():
@@ -268,19 +275,13 @@ class LauncherApp:
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if environ.get("HTTP_X_AMZ_TARGET") == "DynamoDB_20120810.TransactWriteItems":
-            with _aws_lock:
-                started = time.perf_counter()
+            with _serving():
                 status, headers, body = _idempotent_transaction(environ, self._run)
-                _collect_new_messages()
-                _count_served(started)
             start_response(status, headers)
             return [body]
-        with _aws_lock:
-            started = time.perf_counter()
+        with _serving():
             # Drain the body inside the lock: moto reads it lazily.
             chunks = list(self.moto(environ, start_response))
-            _collect_new_messages()
-            _count_served(started)
         return chunks
 
     def _run(self, environ):

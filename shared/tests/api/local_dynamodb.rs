@@ -3,8 +3,10 @@
 //! place of moto's whole-table copy, and refuses the update expressions DynamoDB refuses
 //! with its checks made once from the expression's root and its parses reused.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use shared::dynamo::{get_n, key, n, s};
 
 #[tokio::test]
@@ -41,11 +43,9 @@ async fn when_a_transaction_is_cancelled_should_leave_no_write_behind() {
         .await;
     assert!(result.is_err(), "the condition on a missing item must cancel the transaction");
 
-    let get =
-        |pk: String| client.get_item().table_name(table).set_key(Some(key(&pk, "x"))).consistent_read(true).send();
-    let counter_item = get(counter).await.unwrap().item.unwrap();
+    let counter_item = stored(&client, &counter).await.unwrap();
     assert_eq!(get_n::<u32>(&counter_item, "c"), Some(1), "the update was rolled back");
-    assert!(get(added).await.unwrap().item.is_none(), "the put was rolled back");
+    assert!(stored(&client, &added).await.is_none(), "the put was rolled back");
 }
 
 #[tokio::test]
@@ -79,17 +79,14 @@ async fn when_an_update_expression_is_malformed_should_refuse_it_as_dynamodb_doe
     // A long valid expression (as family A's user update) is applied in full, twice.
     for round in 1..=2_u32 {
         update("SET a = :a, b = :b, c = :a, d = :b, e = :a, f = :b, g = :a, h = :b ADD cnt :a").await.unwrap();
-        let item = client
-            .get_item()
-            .table_name(testkit::TABLE)
-            .set_key(Some(key(&pk, "x")))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
+        let item = stored(&client, &pk).await.unwrap();
         assert_eq!(get_n::<u32>(&item, "h"), Some(2));
         assert_eq!(get_n::<u32>(&item, "cnt"), Some(round));
     }
+}
+
+/// The item (pk, "x") as it is now (a strongly consistent read).
+async fn stored(client: &Client, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+    let read = client.get_item().table_name(testkit::TABLE).set_key(Some(key(pk, "x"))).consistent_read(true);
+    read.send().await.unwrap().item
 }
