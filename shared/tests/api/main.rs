@@ -13,6 +13,7 @@ mod idempotency;
 mod local_dynamodb;
 mod logs;
 mod metrics;
+mod permissions;
 mod preregistration;
 mod races;
 mod round_trips;
