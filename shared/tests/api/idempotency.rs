@@ -144,3 +144,76 @@ async fn when_10_signup_sends_race_with_one_key_should_send_one_email_and_replay
     let generate = json!({"applicationId": "demo", "emailAddress": address}).to_string();
     assert_eq!(read(shared::preregistration::handler::generate(&b.app, with_key(&key, &generate)).await).0, 200);
 }
+
+/// A request as API Gateway delivers it from `ip`, with `key`.
+fn from_with_key(ip: &str, key: &str, body: &str) -> Request {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_string());
+    let mut request = with_key(key, body);
+    request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+    request
+}
+
+#[tokio::test]
+async fn when_another_caller_squats_a_public_key_should_leave_the_victims_sends_alone() {
+    // GIVEN an attacker who saw (or guessed) the key a victim's app will send, and used it first
+    let key = unique_key();
+    let b = helpers::preregistration::harness(&[], None).await;
+    let (squat, victim) = (helpers::signup::unique_address(), helpers::signup::unique_address());
+    let generate = |address: &str| json!({"applicationId": "demo", "emailAddress": address}).to_string();
+    let first = read(
+        shared::preregistration::handler::generate(&b.app, from_with_key("203.0.113.66", &key, &generate(&squat)))
+            .await,
+    );
+    assert_eq!(first.0, 200, "{first:?}");
+    // WHEN the victim sends with that key from its own address, at once and after the in-flight window
+    let mine = read(
+        shared::preregistration::handler::generate(&b.app, from_with_key("198.51.100.20", &key, &generate(&victim)))
+            .await,
+    );
+    // THEN its send is its own: not 409 (in flight), not 422 (another body), not the attacker's answer
+    assert_eq!(mine.0, 200, "{mine:?}");
+    assert_ne!(mine.1, first.1);
+    assert_eq!(helpers::signup::emails_to(&victim).await.len(), 1);
+    // The same for family A, and for another application of family B from the same address.
+    let a = helpers::signup::harness(&[], None).await;
+    let signup = |address: &str| json!({"EmailAddress": address}).to_string();
+    let (squat, victim) = (helpers::signup::unique_address(), helpers::signup::unique_address());
+    assert_eq!(
+        read(shared::signup::handler::handle(&a.app, from_with_key("203.0.113.66", &key, &signup(&squat))).await).0,
+        200
+    );
+    let mine =
+        read(shared::signup::handler::handle(&a.app, from_with_key("198.51.100.20", &key, &signup(&victim))).await);
+    assert_eq!(mine.0, 200, "{mine:?}");
+    assert_eq!(helpers::signup::emails_to(&victim).await.len(), 1);
+    let other_app = json!({"applicationId": "other", "emailAddress": helpers::signup::unique_address()}).to_string();
+    assert_eq!(
+        read(shared::preregistration::handler::generate(&b.app, from_with_key("203.0.113.66", &key, &other_app)).await)
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn when_a_public_key_is_too_short_to_be_random_should_answer_400_in_the_familys_shape() {
+    let short = "k".repeat(shared::idempotency::MIN_PUBLIC_KEY_LENGTH - 1);
+    let b = helpers::preregistration::harness(&[], None).await;
+    let body = json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()}).to_string();
+    let (status, answer) = read(shared::preregistration::handler::generate(&b.app, with_key(&short, &body)).await);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["ModelState"]["Idempotency-Key"][0].as_str().unwrap().contains("at least 16"), "{answer}");
+    let a = helpers::signup::harness(&[], None).await;
+    let address = helpers::signup::unique_address();
+    let (status, answer) = read(
+        shared::signup::handler::handle(&a.app, with_key(&short, &json!({"EmailAddress": address}).to_string())).await,
+    );
+    assert_eq!((status, answer["OpCode"].as_i64()), (400, Some(1001)), "{answer}");
+    assert!(helpers::signup::emails_to(&address).await.is_empty(), "nothing sent");
+    // Family C's callers are authenticated backends: a short key is theirs to choose.
+    let c = helpers::harness(&[]).await;
+    let create = helpers::create_body(&testkit::unique_phone(), json!({}));
+    assert_eq!(read(shared::twofactor::handler::create(&c.app, with_key("k", &create)).await).0, 200);
+}
