@@ -564,5 +564,73 @@ mod tests {
         let stored = HashMap::from([("cnt".into(), n(10_000)), ("cTR".into(), n(5))]);
         assert!(day.refusal(Some(&stored), now).to_string().starts_with("daily SMS ceiling reached: 10000 sent"));
         assert!(!day.is_full(&HashMap::from([("cnt".into(), n(9_999)), ("cTR".into(), n(1_999))])));
+        let by_country = day.refusal(Some(&HashMap::from([("cnt".into(), n(2000)), ("cTR".into(), n(2000))])), now);
+        assert_eq!(
+            (by_country.rule, by_country.subject.as_str(), by_country.limit),
+            (Rule::CountryCeiling, "TR", 2000)
+        );
+    }
+
+    /// The value a guard's count writes for `name` (`:ttl`, `:max`).
+    fn written(guard: &Guard, now_ms: u64, name: &str) -> u64 {
+        let update = guard.count_update(now_ms).unwrap();
+        let value = update.expression_attribute_values().unwrap().get(name).cloned();
+        value.and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok())).unwrap()
+    }
+
+    #[test]
+    fn when_a_caller_is_counted_should_use_the_configured_window_in_real_time() {
+        // A frozen clock cannot tell a window of 3,600 s from one of 3.6 s: its length is read
+        // off the bucket keys just before and just after the window's end.
+        let g = guards(&[("CALLER_WINDOW_SECONDS", "7200")]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        for guard in [g.caller_failures("t", &caller), g.caller_sends("t", &caller)] {
+            let start = 7_200_000 * 12;
+            assert_eq!(guard.key(start)["pk"], guard.key(start + 7_199_999)["pk"], "{:?}: one window", guard.rule);
+            assert_ne!(guard.key(start)["pk"], guard.key(start + 7_200_000)["pk"], "{:?}: the next one", guard.rule);
+            assert_eq!(guard.key(start)["pk"], crate::dynamo::s(format!("{}#12", guard.pk)));
+        }
+    }
+
+    #[test]
+    fn when_a_bucket_is_written_should_expire_a_day_after_its_window_ends() {
+        // TTL may remove an item only once its bucket can no longer count: a day after it ends
+        // (late credits, audit). Earlier would reset a limit mid-window; never would keep it.
+        let g = guards(&[]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        let hour = 3_600_000;
+        let now = 40 * hour + 1_234;
+        for guard in
+            [g.caller_sends("t", &caller), g.caller_failures("t", &caller), g.number_block("t", "+905321234567")]
+        {
+            assert_eq!(written(&guard, now, ":ttl"), 41 * 3600 + 86_400, "{:?}", guard.rule);
+        }
+        let day = &g.sms("t", "+905321234567", "TR")[1];
+        assert_eq!(written(day, now, ":ttl"), 2 * 86_400 + 86_400, "the UTC day's end, plus a day");
+        let lock = Guard::lock("t", "2FA#FAIL#+905321234567", 5, 900_000);
+        assert_eq!(written(&lock, 900_000 * 3 + 1, ":ttl"), 900 * 4 + 86_400);
+    }
+
+    #[test]
+    fn when_a_window_is_whole_hours_or_not_should_say_so() {
+        assert_eq!(period(3600), "hour");
+        assert_eq!(period(7200), "2 hours");
+        assert_eq!(period(86_400), "24 hours");
+        assert_eq!(period(5400), "90 minutes");
+        assert_eq!(period(900), "15 minutes");
+    }
+
+    #[test]
+    fn when_a_rest_api_v1_delivers_the_request_should_read_its_source_address() {
+        // Behind a REST API (payload v1) the caller is `requestContext.identity.sourceIp`:
+        // without that arm the per-caller limits would count nothing there.
+        let event = include_str!("../../events/create-two-factor-sms-otp-rest-v1.json");
+        let request = lambda_http::request::from_str(event).expect("event");
+        let expected =
+            serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["identity"]["sourceIp"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        assert_eq!(Caller::of(&request).expect("a v1 caller").as_str(), expected);
     }
 }
