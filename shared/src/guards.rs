@@ -390,8 +390,10 @@ impl Guard {
     }
 }
 
-/// Why a guard refused, with its figures: enough for the caller to understand and for an
-/// operator to find the rule.
+/// Why a guard refused, with its figures. Its `Display` is the operators' text (logs, and the
+/// authenticated backends of family C): the rule and its figures, never the subject of a block
+/// (with a masked number beside it in a log line, the two would spell the whole number).
+/// Public callers get `public_reason`: the rule and when to retry, no traffic figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub rule: Rule,
@@ -421,6 +423,22 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// What a public caller (families A and B) is told: which rule and when to retry, no
+    /// figures (the deployment's volume, a block's traffic are the operators', in logs and
+    /// metrics). A country is named: the caller chose it.
+    pub fn public_reason(&self) -> String {
+        let reason = match self.rule {
+            Rule::CallerSends => "too many codes requested from your network".to_string(),
+            Rule::CallerFailures => "too many failed verifications from your network".to_string(),
+            Rule::NumberBlock => "too many unverified codes sent to numbers like this one".to_string(),
+            Rule::CountryCeiling => format!("the day's SMS capacity for {} is used up", self.subject),
+            Rule::DailyCeiling => "the day's SMS capacity is used up".to_string(),
+        };
+        format!("{reason}; try again in {} s", self.retry_after_seconds)
+    }
+}
+
 /// "1 hour", "24 hours", "90 minutes".
 fn period(seconds: u64) -> String {
     match (seconds / 3600, seconds % 3600) {
@@ -442,8 +460,9 @@ impl std::fmt::Display for Refusal {
             }
             Rule::NumberBlock => write!(
                 f,
-                "{count} codes sent to {} in the last {period}, {} verified (at least {limit}% must be)",
-                self.subject, self.verified
+                "{count} codes sent to this number's block of 1,000 in the last {period}, {} verified (at least \
+                 {limit}% must be)",
+                self.verified
             ),
             Rule::CountryCeiling => {
                 write!(
@@ -551,7 +570,8 @@ mod tests {
         assert_eq!(refusal.retry_after_seconds, 3000);
         assert_eq!(
             refusal.to_string(),
-            "12 codes sent to +905321234xxx in the last hour, 0 verified (at least 20% must be); try again in 3000 s"
+            "12 codes sent to this number's block of 1,000 in the last hour, 0 verified (at least 20% must be); try \
+             again in 3000 s"
         );
         let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "TR:2000")]).unwrap();
         let day = &g.sms("t", "+905321234567", "TR")[1];
@@ -564,6 +584,7 @@ mod tests {
         let stored = HashMap::from([("cnt".into(), n(10_000)), ("cTR".into(), n(5))]);
         assert!(day.refusal(Some(&stored), now).to_string().starts_with("daily SMS ceiling reached: 10000 sent"));
         assert!(!day.is_full(&HashMap::from([("cnt".into(), n(9_999)), ("cTR".into(), n(1_999))])));
+        assert_eq!(refusal.public_reason(), "the day's SMS capacity for TR is used up; try again in 82800 s");
         let by_country = day.refusal(Some(&HashMap::from([("cnt".into(), n(2000)), ("cTR".into(), n(2000))])), now);
         assert_eq!(
             (by_country.rule, by_country.subject.as_str(), by_country.limit),
