@@ -390,3 +390,47 @@ async fn when_a_caller_is_over_its_failure_limit_should_refuse_even_the_right_co
         read(shared::signup::handler::handle(&h.app, post_from("198.51.100.99", &confirm(&code))).await);
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_a_caller_probes_confirmed_addresses_should_pay_as_for_sends_and_learn_nothing_past_its_budget() {
+    // GIVEN 6 confirmed users, and callers whose send budget is 3 an hour
+    let h = helpers::signup::harness(&[("CALLER_SEND_LIMIT", "3")], None).await;
+    let mut confirmed = Vec::new();
+    for _ in 0..6 {
+        let address = helpers::signup::unique_address();
+        let code = h.send_and_read(&address).await;
+        assert_eq!(h.confirm(&address, &code).await.0, 200);
+        confirmed.push(address);
+    }
+    let send = |ip: &'static str, address: &str, key: Option<&str>| {
+        let mut request = post_from(ip, &json!({"EmailAddress": address}).to_string());
+        if let Some(key) = key {
+            request.headers_mut().insert("idempotency-key", key.parse().unwrap());
+        }
+        let app = h.app.clone();
+        async move { shared::signup::handler::handle(&app, request).await }
+    };
+
+    // WHEN a caller sends to all six at once
+    let answers = at_once(6, |i| send("198.51.100.150", &confirmed[i], None)).await;
+    // THEN each probe costs a send: 3 learn "already confirmed" (1007), 3 only the caller's limit
+    let op = |a: &(u16, Option<u64>, Value)| (a.0, a.2["OpCode"].as_i64().unwrap());
+    let mut seen: Vec<_> = answers.iter().map(op).collect();
+    seen.sort();
+    assert_eq!(seen, [vec![(409, 1007); 3], vec![(429, 1005); 3]].concat(), "{answers:?}");
+    assert!(answers.iter().filter(|a| a.0 == 429).all(|a| a.1.is_some()), "Retry-After");
+    // AND the budget is spent for real sends too
+    let (status, _, body) = read(send("198.51.100.150", &helpers::signup::unique_address(), None).await);
+    assert_eq!((status, body["OpCode"].as_i64()), (429, Some(1005)), "{body}");
+    // AND nothing was sent to the confirmed users
+    for address in &confirmed {
+        assert_eq!(helpers::signup::emails_to(address).await.len(), 1, "only the first code");
+    }
+
+    // WHEN another caller reuses its own Idempotency-Key with a confirmed address as the body
+    let key = Uuid::new_v4().to_string();
+    assert_eq!(read(send("198.51.100.151", &helpers::signup::unique_address(), Some(&key)).await).0, 200);
+    let (status, _, body) = read(send("198.51.100.151", &confirmed[0], Some(&key)).await);
+    // THEN the key answers (another body: 422), not the user's state
+    assert_eq!((status, body["OpCode"].as_i64()), (422, Some(1001)), "{body}");
+}
