@@ -4,7 +4,9 @@
 //! 422; while the first request may still be running, a 409.
 //!
 //! The record (keyed by a keyed hash of endpoint, caller, application and key;
-//! `docs/table.md`) is a conditional put inside the send's own transaction, so the first request stays one DynamoDB call and
+//! `docs/table.md`) is a conditional put inside the send's own transaction (with a condition
+//! check of the key's record under every other active key version, so a retry across a key
+//! rotation finds the first request's record), so the first request stays one DynamoDB call and
 //! N concurrent requests with one key make exactly one message. It stores the answer the
 //! send will give, known before the message leaves (ids, reference, expiry), so that no
 //! write follows a success; a failed delivery marks it `failed` on the failure path.
@@ -14,7 +16,7 @@
 //! first has finished; after it, the stored answer is replayed. If the first request died
 //! between its transaction and the message, the replay reports a send that never left.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
@@ -54,7 +56,11 @@ pub enum Door<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
     table: String,
+    /// The record's key under the current key version: where it is written.
     pk: String,
+    /// Its key under every other active version: where a request made before a rotation
+    /// wrote it.
+    earlier: Vec<String>,
     fingerprint: String,
 }
 
@@ -118,18 +124,29 @@ impl Idempotency {
                 format!("{endpoint}\n{caller}\n{}", application.unwrap_or(""))
             }
         };
-        let hash = keys.hash(keys.current_version(), PURPOSE, &scope, key).ok_or("no current key")?;
+        let pk = |version| {
+            keys.hash(version, PURPOSE, &scope, key).map(|hash| format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)))
+        };
+        let mut pks = keys.versions().map(pk).collect::<Option<Vec<_>>>().ok_or("no key")?.into_iter();
         let body: &[u8] = request.body().as_ref();
         Ok(Some(Self {
             table: table.to_string(),
-            pk: format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)),
+            pk: pks.next().ok_or("no current key")?,
+            earlier: pks.collect(),
             fingerprint: hex(&Sha256::digest(body)),
         }))
     }
 
-    /// The record, written with the send: refused (returning the earlier record) when the key
-    /// was seen.
-    pub fn put(&self, answer: &Value, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
+    /// How many items `put` adds to the send's transaction: a refusal of any of them is the
+    /// key's (`prior` reads the record it returns).
+    pub fn slots(&self) -> usize {
+        1 + self.earlier.len()
+    }
+
+    /// The record, written with the send, and a check of it under every other active key
+    /// version: refused (returning the earlier record) when the key was seen, before or since
+    /// a rotation.
+    pub fn put(&self, answer: &Value, now_ms: u64) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut item = key(&self.pk, IDEMPOTENCY_SK);
         item.extend([
             (FINGERPRINT.to_string(), s(&self.fingerprint)),
@@ -146,7 +163,19 @@ impl Idempotency {
             .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for pk in &self.earlier {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, IDEMPOTENCY_SK)))
+                .condition_expression(expression!("attribute_not_exists({PK}) OR #at <= :expired"))
+                .expression_attribute_names("#at", RECORDED_AT)
+                .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        Ok(items)
     }
 
     /// What the earlier record says, for this request's body, at `now_ms`.
@@ -257,8 +286,9 @@ mod tests {
     fn when_a_record_is_written_should_expire_after_the_retention_and_forget_an_expired_one() {
         let now = 1_700_000_000_123;
         let record = of(Some(KEY), "{}", "/a").unwrap().unwrap();
-        let put = record.put(&json!({"id": 7}), now).unwrap();
-        let put = put.put().unwrap();
+        let items = record.put(&json!({"id": 7}), now).unwrap();
+        assert_eq!(items.len(), 1, "one active key version: one item");
+        let put = items[0].put().unwrap();
         assert_eq!(put.item().get(TTL), Some(&n((now + RETENTION_MS) / 1000)), "24 h, in seconds");
         assert_eq!(put.item().get(RECORDED_AT), Some(&n(now)));
         let values = put.expression_attribute_values().unwrap();

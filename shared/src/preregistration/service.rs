@@ -271,13 +271,13 @@ impl Preregistration {
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
                 let answer = serde_json::to_value(&payload).map_err(|_| PreregistrationError::Internal)?;
-                counts.push(idempotency.put(&answer, now)?);
+                counts.extend(idempotency.put(&answer, now)?);
             }
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
                 StoreOutcome::RateLimited => return Err(PreregistrationError::RateLimited),
-                StoreOutcome::Guarded { index, item } if index == guards.len() => {
+                StoreOutcome::Guarded { index, item } if index >= guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
                         Some(Prior::Done(answer)) => Ok(Sent {

@@ -180,8 +180,9 @@ impl Signup {
             // its answer even once the caller is at its limit (it sends nothing).
             let mut counts = Vec::with_capacity(2);
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&user.to_answer(), now)?);
+                counts.extend(idempotency.put(&user.to_answer(), now)?);
             }
+            let keyed = idempotency.map_or(0, Idempotency::slots);
             if let Some(guard) = &guard {
                 counts.push(guard.count(now)?);
             }
@@ -198,7 +199,7 @@ impl Signup {
                     return Err(self.failed(SignupError::AlreadyConfirmed, guard.as_ref(), now).await);
                 }
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
-                SendOutcome::Guarded { index: 0, item } if idempotency.is_some() => {
+                SendOutcome::Guarded { index, item } if index < keyed => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(SignupError::Internal),
                         Some(Prior::Failed) => Err(SignupError::CodeDeliveryFailure),

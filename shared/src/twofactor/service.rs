@@ -209,7 +209,7 @@ impl TwoFactor {
             };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&created.to_answer(), now)?);
+                counts.extend(idempotency.put(&created.to_answer(), now)?);
             }
             match self.store.create(&otp, &windows, &lock, &counts, now).await? {
                 CreateOutcome::Created => {}
@@ -218,7 +218,7 @@ impl TwoFactor {
                     tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
                     return Err(TwoFactorError::RateLimited);
                 }
-                CreateOutcome::Guarded { index, item } if index == guards.len() => {
+                CreateOutcome::Guarded { index, item } if index >= guards.len() => {
                     let prior = idempotency.map(|i| i.prior(item.as_ref(), now));
                     return match prior {
                         Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(TwoFactorError::Internal),
