@@ -255,7 +255,7 @@ mod tests {
         use super::key_prefix;
         assert_eq!(key_prefix("2FA#RATE#+905321234567#300#5"), "2FA#RATE#");
         assert_eq!(key_prefix("OTP#5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0"), "OTP#");
-        assert_eq!(key_prefix("SMS#ALL#20412"), "SMS#ALL#");
+        assert_eq!(key_prefix("2FA#CEIL#20412"), "2FA#CEIL#");
         assert_eq!(key_prefix("CNF#FAIL#~00000000ab#7"), "CNF#FAIL#");
         assert_eq!(key_prefix("USER#ABC@EXAMPLE.COM"), "USER#");
         assert_eq!(key_prefix("CALLER#SEND#203.0.113.9#12"), "CALLER#SEND#");

@@ -204,7 +204,8 @@ impl Preregistration {
         let table = self.store.table();
         let mut guards: Vec<Guard> = caller.map(|c| config.common.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            guards.extend(config.common.guards.sms(table, phone.as_str(), phone.region()));
+            let budget = crate::guards::Budget::Preregistration;
+            guards.extend(config.common.guards.sms(table, budget, phone.as_str(), phone.region(), caller));
         }
         let keys = &config.common.keys;
         let email_tag = match &email {

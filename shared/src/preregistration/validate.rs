@@ -215,7 +215,8 @@ impl Preregistration {
                 items.push(check_item(gate.not_full(now)?));
             }
             if let Some(mobile) = &target.mobile {
-                let block = self.config.common.guards.number_block(self.store.table(), mobile);
+                let budget = crate::guards::Budget::Preregistration;
+                let block = self.config.common.guards.number_block(self.store.table(), budget, mobile, None);
                 items.push(update_item(block.credit(target.created_ms)?));
             }
             let Some(reasons) = transact(self.store.client(), items).await? else {

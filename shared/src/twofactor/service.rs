@@ -164,7 +164,8 @@ impl TwoFactor {
             self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
-        let guards = self.config.common.guards.sms(self.store.table(), phone.as_str(), phone.region());
+        let (table, budget) = (self.store.table(), crate::guards::Budget::TwoFactor);
+        let guards = self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None);
         let lock = self.store.failure_lock(
             phone.as_str(),
             self.config.common.failure_lock.limit,

@@ -272,17 +272,12 @@ async fn when_a_block_gets_codes_nobody_verifies_should_refuse_it_until_enough_a
         "5 codes sent to this number's block of 1,000 in the last hour, 0 verified (at least 20% must be)"
     );
     assert!(retry.is_some());
-    // Family B's SMS to the same block are refused too, in its shape and language.
+    // Family B has a breaker of its own: family C's refusals do not close the block to it.
     let b = helpers::preregistration::harness(&[("SMS_BLOCK_MIN_SENDS", "5")], None).await;
     let national = block.trim_start_matches("+90");
-    let (status, body) = b
-        .generate(&json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}777"), "language": "en"}))
-        .await;
-    assert_eq!(status, 429, "{body}");
-    // A public answer names the rule, not the block or its figures.
-    let message = body["Message"].as_str().unwrap();
-    assert!(message.contains("too many unverified codes sent to numbers like this one; try again in"), "{body}");
-    assert!(!message.contains(block.trim_start_matches('+')) && !message.contains("5 codes"), "{body}");
+    let generate =
+        json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}777")});
+    assert_eq!(b.generate(&generate).await.0, 200);
 
     // One verification in five is 20%: the block is open again, for exactly one more send.
     let (otp_id, code) = &otps[0];
@@ -433,4 +428,66 @@ async fn when_a_caller_probes_confirmed_addresses_should_pay_as_for_sends_and_le
     let (status, _, body) = read(send("198.51.100.151", &confirmed[0], Some(&key)).await);
     // THEN the key answers (another body: 422), not the user's state
     assert_eq!((status, body["OpCode"].as_i64()), (422, Some(1001)), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_public_sends_flood_a_block_and_the_days_budget_should_leave_two_factor_sms_alone() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN a deployment whose family B budget is small: a breaker at 3 sends, a day of 6 SMS
+    let settings = [("SMS_BLOCK_MIN_SENDS", "3"), ("SMS_DAILY_LIMIT", "6")];
+    let b = helpers::preregistration::harness(&settings, None).await;
+    // (family C keeps the breaker the test environment gives it: its 6 sends below stay under it)
+    let c = helpers::harness(&[("SMS_DAILY_LIMIT", "6")]).await;
+    for clock in [&b.clock, &c.clock] {
+        clock.advance_ms(9 * DAY_MS); // a day no other test counts in
+    }
+    let block = fresh_block();
+    let national = block.trim_start_matches("+90").to_string();
+    let generate = |i: usize, ip: &'static str| {
+        let body =
+            json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}{i:03}")});
+        let app = b.app.clone();
+        async move { shared::preregistration::handler::generate(&app, post_from(ip, &body.to_string())).await }
+    };
+    // WHEN one anonymous caller sends 10 unvalidated codes into one block at once
+    let answers = at_once(10, |i| generate(i, "203.0.113.80")).await;
+    // THEN it spends family B's day (6), but one caller alone never trips the block
+    assert_eq!(count(&answers, 200), 6, "{answers:?}");
+    let refused = answers.iter().find(|a| a.0 == 429).unwrap();
+    assert!(refused.2["Message"].as_str().unwrap().contains("capacidad diaria de SMS"), "a ceiling: {refused:?}");
+    // AND every family C create to that block, and anywhere else, still goes out
+    let created = at_once(5, |i| {
+        let (app, phone) = (c.app.clone(), format!("{block}{:03}", 500 + i));
+        async move { c_create(&app, &phone).await }
+    })
+    .await;
+    assert_eq!(count(&created, 200), 5, "{created:?}");
+    assert_eq!(read(c_create(&c.app, &unique_spanish_mobile()).await).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_family_b_sends_come_from_several_callers_should_trip_its_block_only_then() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN family B's breaker: 3 sends, none verified, from at least 3 callers (the default)
+    let b = helpers::preregistration::harness(&[("SMS_BLOCK_MIN_SENDS", "3")], None).await;
+    let block = fresh_block();
+    let national = block.trim_start_matches("+90").to_string();
+    let send = |i: usize, ip: &'static str| {
+        let body = json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": format!("{national}{i:03}"), "language": "en"});
+        b_generate(&b.app, ip, body)
+    };
+    // WHEN two callers send 6 codes into the block
+    for i in 0..6 {
+        let ip = if i % 2 == 0 { "203.0.113.90" } else { "203.0.113.91" };
+        assert_eq!(read(send(i, ip).await).0, 200, "two callers cannot close it");
+    }
+    // THEN a third caller's send is counted, and the block then refuses everyone
+    assert_eq!(read(send(6, "203.0.113.92").await).0, 200);
+    let (status, retry, body) = read(send(7, "203.0.113.93").await);
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.is_some());
+    // A public answer names the rule, not the block or its figures.
+    let message = body["Message"].as_str().unwrap();
+    assert!(message.contains("too many unverified codes sent to numbers like this one; try again in"), "{body}");
+    assert!(!message.contains(block.trim_start_matches('+')) && !message.contains("7 codes"), "{body}");
 }

@@ -131,7 +131,7 @@ fn digits_of(number: &str, line: &str) -> (usize, usize) {
 async fn when_a_number_is_refused_or_served_should_log_at_most_6_of_its_digits_in_any_line() {
     // GIVEN the functions' subscriber at TRACE, and a block breaker that trips after 2 sends
     let captured = captured();
-    let settings = [("SMS_BLOCK_MIN_SENDS", "2")];
+    let settings = [("SMS_BLOCK_MIN_SENDS", "2"), ("SMS_BLOCK_MIN_CALLERS", "1")];
     let c = helpers::harness(&settings).await;
     let b = helpers::preregistration::harness(&settings, None).await;
     // A block no other test uses (theirs start +90532 and +90533), of digits 1 to 9 (zeros
@@ -139,15 +139,19 @@ async fn when_a_number_is_refused_or_served_should_log_at_most_6_of_its_digits_i
     let pid = std::process::id() as usize;
     let digit = |k: usize| 1 + (pid / 9usize.pow(k as u32)) % 9;
     let block = format!("+90534{}{}{}{}", digit(0), digit(1), digit(2), digit(3));
-    let numbers: Vec<String> = (1..=4).map(|i| format!("{block}{}{}{}", 9 - i, i + 4, 10 - i)).collect();
+    let numbers: Vec<String> = (1..=6).map(|i| format!("{block}{}{}{}", 9 - i, i % 4 + 5, 10 - i)).collect();
     // WHEN codes are sent, verified wrongly, and refused by the block breaker in families C and B
     let (otp, code) = c.otp(&numbers[0], json!({})).await;
     assert_eq!(c.verify(&otp, if code == "000000" { "111111" } else { "000000" }).await.0, 400);
     assert_eq!(c.create(&helpers::create_body(&numbers[1], json!({}))).await.0, 200);
     assert_eq!(c.create(&helpers::create_body(&numbers[2], json!({}))).await.0, 429);
-    let national = numbers[3].trim_start_matches("+90").to_string();
-    let generate = json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": national});
-    assert_eq!(b.generate(&generate).await.0, 429);
+    let generate = |number: &str| {
+        let national = number.trim_start_matches("+90").to_string();
+        json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": national})
+    };
+    assert_eq!(b.generate(&generate(&numbers[3])).await.0, 200);
+    assert_eq!(b.generate(&generate(&numbers[4])).await.0, 200);
+    assert_eq!(b.generate(&generate(&numbers[5])).await.0, 429);
 
     // THEN no line holds more than 6 digits of any of the numbers, alone or together
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
