@@ -35,7 +35,13 @@ const DAY_MS: u64 = 86_400_000;
 /// `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guards {
+    /// Sends a caller may ask for before its codes must convert (`caller_min_conversion_percent`
+    /// of them verified): a pumper's unverified sends. Everyone behind one address (a NAT)
+    /// shares it, and their verifications keep it open.
     pub caller_send_limit: u32,
+    pub caller_min_conversion_percent: u32,
+    /// Sends a caller may ask for in a window whatever they convert.
+    pub caller_send_ceiling: u32,
     pub caller_failure_limit: u32,
     pub caller_window_seconds: u64,
     /// Ceiling of SMS per 24 h for all countries together, and for each country not listed.
@@ -109,7 +115,9 @@ impl Guards {
         }
         Ok(Self {
             caller_send_limit: number("CALLER_SEND_LIMIT", 30, 1..=1_000_000)? as u32,
-            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 60, 1..=1_000_000)? as u32,
+            caller_min_conversion_percent: number("CALLER_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
+            caller_send_ceiling: number("CALLER_SEND_CEILING", 5000, 1..=10_000_000)? as u32,
+            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 300, 1..=1_000_000)? as u32,
             caller_window_seconds: number("CALLER_WINDOW_SECONDS", 3600, 60..=86_400)?,
             sms_daily_limit,
             sms_country_daily_limits,
@@ -121,10 +129,18 @@ impl Guards {
         })
     }
 
-    /// Sends asked for by one caller (families A and B together).
+    /// Sends asked for by one caller (families A and B together): refused past the ceiling, or
+    /// once `caller_send_limit` were sent and too few of them verified; credited by each
+    /// verification from the caller (`Guard::credit`).
     pub fn caller_sends(&self, table: &str, caller: &Caller) -> Guard {
         let interval_ms = self.caller_window_seconds * 1000;
-        Guard::new(table, format!("{CALLER_SENDS_PREFIX}{}", caller.0), self.caller_send_limit, interval_ms, None)
+        let conversion = Conversion {
+            min_events: self.caller_send_limit,
+            percent: self.caller_min_conversion_percent,
+            min_callers: 1,
+        };
+        let pk = format!("{CALLER_SENDS_PREFIX}{}", caller.0);
+        Guard::new(table, pk, self.caller_send_ceiling, interval_ms, Some(conversion))
             .about(Rule::CallerSends, &caller.0)
     }
 
@@ -308,11 +324,13 @@ impl Guard {
     fn passes(&self) -> &'static str {
         match (self.conversion, &self.country) {
             (Some(rule), _) if rule.min_callers > 1 => expression!(
-                "attribute_not_exists({COUNT}) OR {COUNT} < :min OR {SCALED_CONVERSIONS} >= {SCALED_EVENTS} \
-                 OR attribute_not_exists({BLOCK_CALLERS}) OR size({BLOCK_CALLERS}) < :callers"
+                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
+                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS} OR attribute_not_exists({BLOCK_CALLERS}) OR \
+                 size({BLOCK_CALLERS}) < :callers))"
             ),
             (Some(_), _) => expression!(
-                "attribute_not_exists({COUNT}) OR {COUNT} < :min OR {SCALED_CONVERSIONS} >= {SCALED_EVENTS}"
+                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
+                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS}))"
             ),
             (None, Some(_)) => expression!(
                 "(attribute_not_exists({COUNT}) OR {COUNT} < :max) AND (attribute_not_exists(#c) OR #c < :cmax)"
@@ -349,6 +367,7 @@ impl Guard {
                     "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct, {BLOCK_CALLERS} :caller"
                 ))
                 .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":pct", n(rule.percent))
                 .expression_attribute_values(":callers", n(rule.min_callers))
                 .expression_attribute_values(
@@ -360,6 +379,7 @@ impl Guard {
                     "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
                 ))
                 .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":pct", n(rule.percent)),
         };
         Ok(update.build()?)
@@ -377,8 +397,11 @@ impl Guard {
             None => check.expression_attribute_values(":max", n(self.max)),
             Some(rule) if rule.min_callers > 1 => check
                 .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":callers", n(rule.min_callers)),
-            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
+            Some(rule) => check
+                .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max)),
         };
         Ok(check.build()?)
     }
@@ -425,9 +448,10 @@ impl Guard {
         match (self.conversion, &self.country) {
             (Some(rule), _) => {
                 let callers = item.get(BLOCK_CALLERS).and_then(|c| c.as_ns().ok()).map_or(0, Vec::len);
-                figure(COUNT) >= u64::from(rule.min_events)
-                    && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
-                    && (rule.min_callers <= 1 || callers >= rule.min_callers as usize)
+                figure(COUNT) >= u64::from(self.max)
+                    || figure(COUNT) >= u64::from(rule.min_events)
+                        && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
+                        && (rule.min_callers <= 1 || callers >= rule.min_callers as usize)
             }
             (None, country) => {
                 figure(COUNT) >= u64::from(self.max)
@@ -449,15 +473,16 @@ impl Guard {
                 return Refusal { count, ..country.refusal(None, now_ms) };
             }
         }
+        let count = figure(COUNT);
+        // Refused by its conversion rule, or by its plain maximum (a conversion guard's ceiling).
+        let by_conversion = self.conversion.filter(|_| count < u64::from(self.max)).map(|r| u64::from(r.percent));
         Refusal {
             rule: self.rule,
             subject: self.subject.clone(),
-            count: figure(COUNT),
+            count,
             verified: figure(SCALED_CONVERSIONS) / 100,
-            limit: match self.conversion {
-                Some(rule) => u64::from(rule.percent),
-                None => u64::from(self.max),
-            },
+            limit: by_conversion.unwrap_or(u64::from(self.max)),
+            min_conversion: by_conversion,
             window_seconds: self.interval_ms / 1000,
             retry_after_seconds: self.bucket_end(now_ms).saturating_sub(now_ms).div_ceil(1000).max(1),
         }
@@ -474,8 +499,10 @@ pub struct Refusal {
     pub subject: String,
     pub count: u64,
     pub verified: u64,
-    /// The limit of a counting rule, the minimum conversion percentage of the block rule.
+    /// The limit of a counting rule, the minimum conversion percentage of a conversion rule.
     pub limit: u64,
+    /// Refused because too few of the counted codes were verified: at least this % must be.
+    pub min_conversion: Option<u64>,
     pub window_seconds: u64,
     /// Until the window closes: the `Retry-After` header.
     pub retry_after_seconds: u64,
@@ -491,6 +518,7 @@ impl Refusal {
             count: 1,
             verified: 0,
             limit: 1,
+            min_conversion: None,
             window_seconds: 3600,
             retry_after_seconds: 1,
         }
@@ -526,9 +554,15 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (count, limit, period) = (self.count, self.limit, period(self.window_seconds));
         match self.rule {
-            Rule::CallerSends => {
-                write!(f, "{count} codes requested from your network in the last {period} (limit {limit})")
-            }
+            Rule::CallerSends => match self.min_conversion {
+                Some(percent) => write!(
+                    f,
+                    "{count} codes requested from your network in the last {period}, {} verified (at least \
+                     {percent}% must be)",
+                    self.verified
+                ),
+                None => write!(f, "{count} codes requested from your network in the last {period} (limit {limit})"),
+            },
             Rule::CallerFailures => {
                 write!(f, "{count} failed verifications from your network in the last {period} (limit {limit})")
             }
@@ -568,7 +602,8 @@ mod tests {
     #[test]
     fn when_nothing_is_set_should_use_the_documented_defaults() {
         let g = guards(&[]).unwrap();
-        assert_eq!((g.caller_send_limit, g.caller_failure_limit, g.caller_window_seconds), (30, 60, 3600));
+        assert_eq!((g.caller_send_limit, g.caller_failure_limit, g.caller_window_seconds), (30, 300, 3600));
+        assert_eq!((g.caller_min_conversion_percent, g.caller_send_ceiling), (20, 5000));
         assert_eq!((g.sms_daily_limit, g.sms_max_price_usd.as_str()), (10_000, "0.50"));
         assert_eq!((g.block_min_sends, g.block_window_seconds, g.block_min_conversion_percent), (10, 3600, 20));
         assert!(g.sms_country_daily_limits.is_empty());
@@ -633,6 +668,33 @@ mod tests {
         assert!(!block.is_full(&stored(10, 2)), "20% is enough");
         assert!(!block.is_full(&stored(100, 20)));
         assert!(block.is_full(&stored(100, 19)));
+    }
+
+    #[test]
+    fn when_a_callers_codes_convert_should_keep_its_sends_open_up_to_the_ceiling() {
+        let g = guards(&[("CALLER_SEND_CEILING", "100")]).unwrap();
+        let sends = g.caller_sends("t", &Caller::from_ip("203.0.113.7".parse().unwrap()));
+        let stored = |cnt: u32, verified: u32| {
+            HashMap::from([
+                ("cnt".to_string(), n(cnt)),
+                ("sp".to_string(), n(cnt * 20)),
+                ("vh".to_string(), n(verified * 100)),
+            ])
+        };
+        assert!(!sends.is_full(&stored(29, 0)), "30 unverified codes before conversion counts");
+        assert!(sends.is_full(&stored(30, 5)), "5 of 30 is below 20%");
+        assert!(!sends.is_full(&stored(30, 6)));
+        assert!(!sends.is_full(&stored(99, 95)), "a NAT whose users verify stays open");
+        assert!(sends.is_full(&stored(100, 100)), "up to the ceiling, whatever converts");
+        let refusal = sends.refusal(Some(&stored(30, 5)), 0);
+        assert_eq!((refusal.min_conversion, refusal.verified), (Some(20), 5));
+        assert!(refusal.to_string().starts_with("30 codes requested from your network in the last hour, 5 verified"));
+        let refusal = sends.refusal(Some(&stored(100, 100)), 0);
+        assert_eq!((refusal.min_conversion, refusal.limit), (None, 100));
+        assert!(refusal.to_string().starts_with("100 codes requested from your network in the last hour (limit 100)"));
+        let update = sends.count_update(0).unwrap();
+        let values = update.expression_attribute_values().unwrap();
+        assert_eq!((values[":min"].clone(), values[":max"].clone()), (n(30), n(100)));
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Preregistration {
     ) -> Result<Validated, PreregistrationError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
+        let sends = caller.map(|c| self.config.common.guards.caller_sends(self.store.table(), c));
         let id = match self.confirmation_id(&request).await {
             Err(PreregistrationError::NotFound) => {
                 return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await);
@@ -102,7 +103,8 @@ impl Preregistration {
                 if round == ROUNDS {
                     return Err(PreregistrationError::Busy);
                 }
-                match self.round(&request, &id, &id_text, &source, &hashes, gate.as_ref()).await? {
+                let callers = (gate.as_ref(), sends.as_ref());
+                match self.round(&request, &id, &id_text, &source, &hashes, callers).await? {
                     Round::Answer(answer) => return answer,
                     Round::NotThisTarget => break,
                     Round::Again => continue,
@@ -169,7 +171,8 @@ impl Preregistration {
         submitted_hashes(&self.config.common.keys, PURPOSE, id_text, code)
     }
 
-    /// One validating transaction, and what its outcome means.
+    /// One validating transaction, and what its outcome means. `(gate, sends)`: the caller's
+    /// failures (checked) and sends (credited when the code is right).
     async fn round(
         &self,
         request: &ValidateRequest,
@@ -177,7 +180,7 @@ impl Preregistration {
         id_text: &str,
         source: &Source,
         hashes: &[SubmittedHash],
-        gate: Option<&Guard>,
+        (gate, sends): (Option<&Guard>, Option<&Guard>),
     ) -> Result<Round, PreregistrationError> {
         let now = self.clock.now_ms();
         let legacy;
@@ -218,6 +221,10 @@ impl Preregistration {
                 let budget = crate::guards::Budget::Preregistration;
                 let block = self.config.common.guards.number_block(self.store.table(), budget, mobile, None);
                 items.push(update_item(block.credit(target.created_ms)?));
+            }
+            // The caller's codes convert: its send budget is credited (in the send's bucket).
+            if let Some(sends) = sends {
+                items.push(update_item(sends.credit(target.created_ms)?));
             }
             let Some(reasons) = transact(self.store.client(), items).await? else {
                 tracing::info!(code_id = %id, "confirmation code validated");

@@ -104,7 +104,8 @@ async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_th
     assert!((1..=3600).contains(&retry), "until the end of the hour's bucket: {retry}");
     let message = refused.2["Message"].as_str().unwrap();
     assert!(message.contains("(too many codes requested from your network; try again in"), "{message}");
-    assert!(!message.contains("30"), "no figures in a public answer: {message}");
+    let reason = message.split("; try again in").next().unwrap();
+    assert!(!reason.contains(char::is_numeric), "no figures in a public answer: {message}");
 
     // Another caller is not affected; family A shares the same budget per caller.
     let other = b_generate(
@@ -125,7 +126,7 @@ async fn when_40_sends_race_from_one_caller_should_send_exactly_30_and_refuse_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_80_failed_validations_race_from_one_caller_should_answer_exactly_60_then_refuse_even_the_right_code() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = helpers::preregistration::harness(&[], None).await;
+    let h = helpers::preregistration::harness(&[("CALLER_FAILURE_LIMIT", "60")], None).await;
     let ip = "198.51.100.20";
     // A real code, sent from another network, to try from this one once it is over its limit.
     let address = helpers::signup::unique_address();
@@ -155,7 +156,7 @@ async fn when_80_failed_validations_race_from_one_caller_should_answer_exactly_6
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_unknown_addresses_are_confirmed_should_answer_like_a_wrong_code_and_count_against_the_caller() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let h = helpers::signup::harness(&[], None).await;
+    let h = helpers::signup::harness(&[("CALLER_FAILURE_LIMIT", "60")], None).await;
     let ip = "198.51.100.30";
     // A known address with a wrong code, and an address that never asked: the same answer.
     let known = helpers::signup::unique_address();
