@@ -15,6 +15,9 @@ pub const TTL: &str = "ttl";
 
 // Codes of every family (the shape `attempts` works on; family A's differs, see below).
 pub const HASH: &str = "h";
+/// Family B: the keyed hash of the e-mail's own code when a code went by SMS and by e-mail
+/// (`h` is then the SMS code's; `preregistration::channels`).
+pub const EMAIL_HASH: &str = "he";
 pub const KEY_VERSION: &str = "kv";
 /// Epoch ms.
 pub const CREATED_AT: &str = "cat";

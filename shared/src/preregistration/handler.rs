@@ -155,9 +155,12 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Err(err) => Err(err),
     };
     let record = match &outcome {
-        Ok((_, validated)) => {
-            Record::new(Family::B, Operation::Validate, Outcome::Verified).country(validated.sms_country)
-        }
+        Ok((_, validated)) => Record::new(Family::B, Operation::Validate, Outcome::Verified)
+            .country(validated.sms_country)
+            .verified_by(match validated.channel {
+                super::channels::CodeChannel::Sms => crate::metrics::Channel::Sms,
+                super::channels::CodeChannel::Email => crate::metrics::Channel::Email,
+            }),
         Err(err) => Record::new(Family::B, Operation::Validate, self::outcome(err)),
     };
     let outcome = outcome.map(|(application, validated)| (application, validated.payload));

@@ -3,6 +3,7 @@
 
 pub mod annotations;
 pub mod apps;
+pub mod channels;
 pub mod handler;
 pub mod request;
 pub mod response;
