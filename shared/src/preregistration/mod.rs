@@ -20,6 +20,9 @@ use crate::dynamo::StoreError;
 /// Purpose bound into every family B hash.
 pub const PURPOSE: &str = "cnf-code-not-user";
 
+/// Family B's codes: 6 digits.
+pub const CODE_LENGTH: usize = 6;
+
 /// Message languages; anything else falls back to Spanish, the legacy default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

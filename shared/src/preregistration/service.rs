@@ -25,7 +25,7 @@ use crate::sms::SmsSender;
 use crate::startup::Seams;
 use crate::{codes, mask};
 
-const CODE_LENGTH: usize = 6;
+use super::CODE_LENGTH;
 /// Ids drawn before a generate answers busy: a taken id (12 random bits per number and second
 /// in the opaque id) is rare, and each retry means one lost; three make a refusal negligible.
 const GENERATE_ATTEMPTS: usize = 3;
@@ -343,6 +343,11 @@ impl Preregistration {
     ) -> Result<(), PreregistrationError> {
         let minutes = self.config.send.code_ttl_seconds / 60;
         let (sms, ..) = texts(language, code, minutes);
+        // Folded into GSM-7, with the application's autofill lines (`sms_text`).
+        let sms = match self.config.autofill.get(&new.application) {
+            Some(autofill) => autofill.render(&sms, code),
+            None => crate::sms_text::fold(&sms),
+        };
         let email_code = email_code.unwrap_or(code);
         let (_, subject, text, html) = texts(language, email_code, minutes);
         let mut failure = None;

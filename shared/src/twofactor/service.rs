@@ -101,10 +101,11 @@ fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits,
     Ok(Limits { max_sms_count: count as u32, interval_seconds: interval as u64, expiration_seconds: expiration as u64 })
 }
 
-/// The SMS text: the profile's template with the code and the reference filled in.
+/// The SMS text: the profile's template with the code and the reference filled in, folded
+/// into GSM-7, and the profile's autofill lines (`sms_text`).
 pub fn sms_text(profile: &TwoFactorProfile, language: &str, code: &str, reference: &str) -> String {
     let (_, template) = profile.message(Some(language));
-    template.replace("{code}", code).replace("{ref}", reference)
+    profile.autofill.render(&template.replace("{code}", code).replace("{ref}", reference), code)
 }
 
 impl TwoFactor {
@@ -337,8 +338,8 @@ mod tests {
     fn when_sms_text_is_built_should_contain_code_and_reference_in_the_language() {
         let p = profile();
         let text = sms_text(&p, "tr", "012345", "ABCD");
-        assert!(text.contains("012345") && text.contains("ABCD") && text.starts_with("Doğrulama"), "{text}");
-        assert!(sms_text(&p, "es", "1", "R").starts_with("Tu código"));
+        assert!(text.contains("012345") && text.contains("ABCD") && text.starts_with("Dogrulama"), "{text}");
+        assert!(sms_text(&p, "es", "1", "R").starts_with("Tu codigo"), "folded into GSM-7");
         assert!(sms_text(&p, "xx", "1", "R").starts_with("Your"));
     }
 }

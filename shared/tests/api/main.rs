@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod autofill;
 mod events;
 mod faults;
 mod guards;

@@ -114,7 +114,7 @@ async fn when_validated_by_destination_should_find_the_latest_code_of_that_appli
         h.generate(&json!({"applicationId": "demo", "internationalPrefix": "0054", "mobileNumber": mobile})).await;
     assert_eq!(status, 200);
     let sms = testkit::wait_for_sms(&format!("+54{mobile}"), 1, testkit::TIMEOUT).await;
-    assert!(sms[0].starts_with("Tu código"), "Spanish by default: {}", sms[0]);
+    assert!(sms[0].starts_with("Tu codigo"), "Spanish by default: {}", sms[0]);
     let code = testkit::digits(&sms[0], 6).unwrap();
     let (status, body) = h
         .validate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "confirmationCode": code}))
