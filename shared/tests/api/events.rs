@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use aws_lambda_events::event::dynamodb::Event;
 use shared::dynamo::Item;
-use shared::twofactor::store::NewOtp;
-use shared::twofactor::{PURPOSE, handler, sender};
+use shared::twofactor::{handler, sender};
 use uuid::Uuid;
 
 fn events_dir() -> PathBuf {
@@ -71,31 +70,9 @@ fn when_a_file_is_added_to_events_should_be_covered_here() {
 }
 
 async fn seed_verify_otp(h: &helpers::Harness) {
+    // The events' OTP id is a v4 UUID: stored as before opaque ids.
     let id = Uuid::parse_str("5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0").unwrap();
-    let now = h.clock.now_ms();
-    let keys = &h.app.config.common.keys;
-    let otp = NewOtp {
-        id,
-        numeric_id: 2_147_400_001,
-        user_id: Uuid::parse_str(helpers::USER).unwrap(),
-        phone: "+905551112233".into(),
-        hash: keys.hash(1, PURPOSE, &id.to_string(), "123456").unwrap(),
-        key_version: 1,
-        reference: "ABCD".into(),
-        profile: 1,
-        language: "en".into(),
-        source: None,
-        created_ms: now,
-        expires_ms: now + 180_000,
-        max_attempts: 5,
-        sealed_code: None,
-        // The events' OTP id is a v4 UUID: stored as before opaque ids, verified by the
-        // legacy path (a read first).
-        id_plain: None,
-    };
-    let rate = h.app.store.rate_window(&otp.phone, 5, 300_000);
-    let lock = h.app.store.failure_lock(&otp.phone, 20, 86_400_000);
-    h.app.store.create(&otp, &[rate], &lock, &[], now).await.unwrap();
+    h.seed_legacy_otp(id, 2_147_400_001, "+905551112233", true).await;
 }
 
 use shared::clock::Clock;

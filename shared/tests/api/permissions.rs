@@ -258,7 +258,8 @@ async fn family_c() -> [(&'static str, BTreeSet<Use>); 3] {
     assert_eq!(check(id.clone(), code.clone()).await, 200);
     assert_ne!(check(id.clone(), code.clone()).await, 200);
     let legacy = uuid::Uuid::new_v4();
-    seed_legacy_otp(&helpers::harness(&[]).await, legacy, &phone).await;
+    let numeric_id = 2_000_000_000 + u64::from(uuid::Uuid::new_v4().as_fields().0 % 100_000_000);
+    helpers::harness(&[]).await.seed_legacy_otp(legacy, numeric_id, &phone, false).await;
     assert_eq!(check(legacy.to_string(), "123456".into()).await, 200);
 
     // The sender: a pending OTP refused by the carrier, then sent; a watch swept by TTL.
@@ -282,30 +283,6 @@ async fn family_c() -> [(&'static str, BTreeSet<Use>); 3] {
 
 fn verify_body(id: &str, code: &str) -> String {
     json!({"UserId": helpers::USER, "OtpIdReference": id, "OtpCode": code}).to_string()
-}
-
-async fn seed_legacy_otp(h: &helpers::Harness, id: uuid::Uuid, phone: &str) {
-    let now = shared::clock::Clock::now_ms(&h.clock);
-    let keys = &h.app.config.common.keys;
-    let otp = shared::twofactor::store::NewOtp {
-        id,
-        numeric_id: 2_000_000_000 + u64::from(uuid::Uuid::new_v4().as_fields().0 % 100_000_000),
-        user_id: uuid::Uuid::parse_str(helpers::USER).unwrap(),
-        phone: phone.into(),
-        hash: keys.hash(1, shared::twofactor::PURPOSE, &id.to_string(), "123456").unwrap(),
-        key_version: 1,
-        reference: "ABCD".into(),
-        profile: 1,
-        language: "en".into(),
-        source: None,
-        created_ms: now,
-        expires_ms: now + 180_000,
-        max_attempts: 5,
-        sealed_code: None,
-        id_plain: None,
-    };
-    let lock = h.app.store.failure_lock(phone, 20, 86_400_000);
-    h.app.store.create(&otp, &[], &lock, &[], now).await.unwrap();
 }
 
 /// The stream's INSERT of an OTP as stored (read with a client that records nothing).
