@@ -19,4 +19,5 @@ mod preregistration;
 mod races;
 mod round_trips;
 mod signup;
+mod ttl;
 mod two_factor;
