@@ -278,3 +278,28 @@ async fn when_a_code_is_made_under_the_new_current_key_should_verify_where_it_is
     let (status, body) = b_verifies.validate(&validate).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn when_a_key_is_reused_around_its_windows_should_409_then_replay_then_forget_it_after_24_hours() {
+    // GIVEN a create with a key
+    let h = helpers::harness(&[("CALLER_SEND_LIMIT", "1000")]).await;
+    let phone = testkit::unique_phone();
+    let (key, body) = (unique_key(), helpers::create_body(&phone, json!({"MaxSMSCount": 20})));
+    let first = read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await);
+    assert_eq!(first.0, 200, "{first:?}");
+    let again = || async { read(shared::twofactor::handler::create(&h.app, with_key(&key, &body)).await) };
+    // WHEN it is retried 1 ms before the in-flight window ends THEN 409; at its end, the replay
+    h.clock.advance_ms(IN_FLIGHT_MS - 1);
+    assert_eq!(again().await.0, 409);
+    h.clock.advance_ms(1);
+    assert_eq!(again().await, first);
+    // 1 ms before 24 h the replay still; at 24 h the key is forgotten: a new send
+    h.clock.advance_ms(shared::idempotency::RETENTION_MS - IN_FLIGHT_MS - 1);
+    assert_eq!(again().await, first);
+    assert_eq!(testkit::sms_to(&phone).await.len(), 1);
+    h.clock.advance_ms(1);
+    let later = again().await;
+    assert_eq!(later.0, 200, "{later:?}");
+    assert_ne!(later.1["OtpIdReference"], first.1["OtpIdReference"], "a new OTP");
+    assert_eq!(testkit::wait_for_sms(&phone, 2, testkit::TIMEOUT).await.len(), 2);
+}
