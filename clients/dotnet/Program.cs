@@ -416,14 +416,17 @@ namespace Clients
             var payload = generated.response;
             Expect(payload.confirmationId != Guid.Empty && payload.channels != null && payload.channels.SequenceEqual(new[] { "SMS", "EMAIL" })
                 && payload.expiresInSeconds > 0, label("generate"), "payload not read (empty confirmationId or channels)");
+            // A code of its own to each channel, under one confirmationId (README, family B).
             var code = CodeSentTo("email", first.emailAddress, 1);
-            Expect(code != null && code == CodeSentTo("sms", "+54" + first.mobileNumber, 1), label("generate"), "no code, or not the same code by SMS and e-mail");
+            var smsCode = CodeSentTo("sms", "+54" + first.mobileNumber, 1);
+            Expect(code != null && smsCode != null && code != smsCode, label("generate"), "no code, or not a code of its own by SMS and by e-mail");
             if (code == null) return;
             Func<string, ValidateCnfCodeNotUserRequest> byId = c => new ValidateCnfCodeNotUserRequest
             {
                 applicationId = "demo", confirmationId = payload.confirmationId, confirmationCode = c, language = "en",
             };
-            error = wire.ReadError(label("validate wrong code"), postValidate(byId(Other(code))), 400);
+            var wrong = new[] { "000000", "111111", "222222" }.First(c => c != code && c != smsCode);
+            error = wire.ReadError(label("validate wrong code"), postValidate(byId(wrong)), 400);
             Expect(error != null && error.Item3 == 4 && error.Item1 == "The confirmation code is incorrect.", label("validate wrong code"),
                 "not the English mismatch with 4 attempts left");
             var validated = wire.Read<GenericResult<ValidateCnfCodeNotUserResponse>>(label("validate"), postValidate(byId(code)), 200, None);
