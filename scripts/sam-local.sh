@@ -40,6 +40,49 @@ fail() { echo "sam-local: FAIL: $*" >&2; exit 1; }
 # Once more after 10 s: for the downloads from Debian's archive only (apt, mmdebstrap).
 twice() { "$@" || { echo "sam-local: retrying in 10 s: $*"; sleep 10; "$@"; }; }
 [ "$(id -u)" = 0 ] || fail "needs root (apt-get, dockerd, a network namespace)"
+run=$(mktemp -d /tmp/sam-local.XXXXXX)
+inns() { nsenter --net="/run/netns/$NETNS" "$@"; }
+# Long steps run in the background and are waited for: a signal then ends the script (and
+# runs the cleanup) at once, not when the step is over.
+step_pid=
+fg() {
+  local status=0
+  "$@" &
+  step_pid=$!
+  wait "$step_pid" || status=$?
+  step_pid=
+  return "$status"
+}
+cleanup() {
+  local status=$? pid
+  trap - EXIT INT TERM
+  set +e
+  [ -z "$step_pid" ] || kill -TERM "$step_pid" 2>/dev/null
+  [ -z "${moto_pid:-}" ] || kill -TERM "$moto_pid" 2>/dev/null
+  if [ -n "${dockerd_pid:-}" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
+    # Containers first (SAM's, should it have left any), then the daemon and its containerd.
+    mapfile -t ids < <(timeout 20 docker ps -aq 2>/dev/null)
+    [ ${#ids[@]} -eq 0 ] || timeout 60 docker rm -f "${ids[@]}" >/dev/null 2>&1
+    kill -TERM "$dockerd_pid"
+    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  if [ -n "${own_netns:-}" ]; then
+    # Whatever still runs in the namespace (the checks and SAM, a stuck dockerd, containerd, shims).
+    for pid in $(ip netns pids "$NETNS"); do
+      echo "sam-local: stopping $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-80))"
+      kill -KILL "$pid"
+    done
+    ip netns delete "$NETNS"
+    # Mounts a killed daemon left behind (its data root, container file systems, namespaces).
+    findmnt -rn -o TARGET | grep -E "^($run|$CACHE)/" | sort -r | xargs -r umount -l
+  fi
+  rm -rf "$run"
+  phase "stopped dockerd and everything started here (exit $status)"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 phase "install"
 scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
@@ -63,10 +106,10 @@ fi
 
 phase "sam build (reusing cargo lambda build --release --arm64)"
 # A no-op after CI's arm64 build step; builds what is missing or stale otherwise.
-cargo lambda build --release --arm64 2>&1 | grep -v '^ *Finished' || true
-[ "${PIPESTATUS[0]}" = 0 ] || fail "cargo lambda build --release --arm64"
-target=$(cargo metadata --format-version 1 --no-deps | python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-sam build --no-cached >/tmp/sam-local-build.log 2>&1 || { tail -30 /tmp/sam-local-build.log; fail "sam build"; }
+fg cargo lambda build --release --arm64 || fail "cargo lambda build --release --arm64"
+target=$(cargo metadata --format-version 1 --no-deps |
+  python -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+fg sam build --no-cached >"$run/sam-build.log" 2>&1 || { tail -30 "$run/sam-build.log"; fail "sam build"; }
 python - "$target" <<'EOF' || fail "sam build's binaries are not cargo lambda's"
 import filecmp, os, sys
 sys.path.insert(0, "local")
@@ -74,8 +117,9 @@ from bootstrap import load_template
 template = load_template("template.yaml")
 functions = {fid: r["Metadata"]["BuildProperties"]["Binary"] for fid, r in template["Resources"].items()
              if r["Type"] == "AWS::Serverless::Function"}
+built = os.path.join(sys.argv[1], "lambda")
 bad = [fid for fid, binary in functions.items()
-       if not filecmp.cmp(f".aws-sam/build/{fid}/bootstrap", os.path.join(sys.argv[1], "lambda", binary, "bootstrap"), shallow=False)]
+       if not filecmp.cmp(f".aws-sam/build/{fid}/bootstrap", f"{built}/{binary}/bootstrap", shallow=False)]
 for fid in bad:
     print(f"sam-local: {fid}: .aws-sam/build/{fid}/bootstrap differs from target/lambda/{functions[fid]}/bootstrap")
 print(f"sam-local: {len(functions) - len(bad)} of {len(functions)} functions: sam build copied cargo lambda's binary")
@@ -90,46 +134,19 @@ for bootstrap in .aws-sam/build/*/bootstrap; do
 done
 
 phase "network namespace and dockerd"
-run=$(mktemp -d /tmp/sam-local.XXXXXX)
-inns() { nsenter --net="/run/netns/$NETNS" "$@"; }
-cleanup() {
-  local status=$? pid
-  trap - EXIT INT TERM
-  set +e
-  [ -z "${moto_pid:-}" ] || kill -TERM "$moto_pid" 2>/dev/null
-  if [ -n "${dockerd_pid:-}" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-    # Containers first (SAM's, should it have left any), then the daemon and its containerd.
-    mapfile -t ids < <(timeout 20 docker ps -aq 2>/dev/null)
-    [ ${#ids[@]} -eq 0 ] || timeout 60 docker rm -f "${ids[@]}" >/dev/null 2>&1
-    kill -TERM "$dockerd_pid"
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-  # Whatever still runs in the namespace (moto, SAM, a stuck dockerd, containerd, shims).
-  if [ -e "/run/netns/$NETNS" ]; then
-    for pid in $(ip netns pids "$NETNS"); do echo "sam-local: stopping $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-80))"; kill -KILL "$pid"; done
-    ip netns delete "$NETNS"
-  fi
-  # Mounts a killed daemon left behind (container root file systems, namespaces).
-  findmnt -rn -o TARGET | grep -E "^($run|$CACHE)/" | sort -r | xargs -r umount -l
-  rm -rf "$run"
-  phase "stopped dockerd and everything started here (exit $status)"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 if [ -e "/run/netns/$NETNS" ]; then
   [ -z "$(ip netns pids "$NETNS")" ] || fail "network namespace $NETNS is in use: is another sam-local run going?"
   ip netns delete "$NETNS"
 fi
 ip netns add "$NETNS"
+own_netns=1
 inns ip link set lo up
 mkdir -p "$CACHE"
 # No iptables, masquerading or forwarding: nothing leaves the namespace, and containers reach
 # moto on their bridge's own address. Published ports go through docker-proxy.
-nsenter --net="/run/netns/$NETNS" setsid dockerd --data-root "$CACHE/docker" --exec-root "$run/exec" --pidfile "$run/dockerd.pid" \
-  -H "unix://$run/docker.sock" --bip 172.17.0.1/16 --iptables=false --ip-masq=false --ip-forward=false \
-  >"$run/dockerd.log" 2>&1 &
+nsenter --net="/run/netns/$NETNS" setsid dockerd --data-root "$CACHE/docker" --exec-root "$run/exec" \
+  --pidfile "$run/dockerd.pid" -H "unix://$run/docker.sock" --bip 172.17.0.1/16 \
+  --iptables=false --ip-masq=false --ip-forward=false >"$run/dockerd.log" 2>&1 &
 dockerd_pid=$!
 export DOCKER_HOST="unix://$run/docker.sock"
 for _ in $(seq 1 120); do
@@ -146,7 +163,7 @@ if [ "$have" = "$recipe" ]; then
   echo "sam-local: cached in $CACHE (recipe $recipe)"
 else
   # The packages only unpacked (no maintainer scripts): no emulation needed to build it.
-  twice timeout 600 mmdebstrap --quiet --variant=extract --include="$PACKAGES" --arch=arm64 --mode=root \
+  fg twice timeout 600 mmdebstrap --quiet --variant=extract --include="$PACKAGES" --arch=arm64 --mode=root \
     --format=tar "$SUITE" "$run/rootfs.tar" || fail "mmdebstrap"
   python scripts/sam_base_image.py "$run/rootfs.tar" arm64 "$BASE_IMAGE" "sam-local.recipe=$recipe" | docker load
   rm -f "$run/rootfs.tar"
@@ -165,8 +182,9 @@ read -r -t 60 ready <"$fifo" || { cat "$run/moto.log"; fail "moto did not start"
 echo "sam-local: moto $ready (the functions' AWS_ENDPOINT_URL: http://172.17.0.1:5000)"
 
 phase "sam local invoke, every event"
-inns python scripts/sam_local_check.py invoke --moto http://127.0.0.1:5000
+fg inns python scripts/sam_local_check.py invoke --moto http://127.0.0.1:5000 || fail "sam local invoke (above)"
 
 phase "sam local start-api, every route"
-inns python scripts/sam_local_check.py start-api --moto http://127.0.0.1:5000 --port 3000
+fg inns python scripts/sam_local_check.py start-api --moto http://127.0.0.1:5000 --port 3000 ||
+  fail "sam local start-api (above)"
 phase "done"
