@@ -540,6 +540,9 @@ def main():
     parser.add_argument("--moto", default="http://127.0.0.1:5000")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
+    # A background job of a script starts with SIGINT ignored, and SAM would inherit that:
+    # start-api is stopped with SIGINT (its Ctrl-C), after which it removes its containers.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     checks = Checks(args.moto)
     if args.mode == "invoke":
