@@ -94,7 +94,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "sam-local: apt-get install ${missing[*]}"
   twice timeout 300 apt-get update -qq || fail "apt-get update"
   twice env DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    >/tmp/sam-local-apt.log 2>&1 || { tail -20 /tmp/sam-local-apt.log; fail "apt-get install ${missing[*]}"; }
+    >"$run/apt.log" 2>&1 || { tail -20 "$run/apt.log"; fail "apt-get install ${missing[*]}"; }
 fi
 if [ "$(uname -m)" != aarch64 ]; then
   # arm64 binaries through qemu, registered with the F flag so that it works in containers.
