@@ -201,8 +201,15 @@ def check_doors(cfn, expected):
             errors.append(f"{path}: no single authorizer ({requirement})")
             continue
         scheme = schemes[names[0]]
+        scopes = requirement[0][names[0]]
         if expected == "IAM" and scheme.get("x-amazon-apigateway-authtype") != "awsSigv4":
             errors.append(f"{path}: expected the IAM (SigV4) authorizer, got {scheme}")
+        if expected == "IAM" and scopes:
+            errors.append(f"{path}: scopes {scopes} on the IAM authorizer (API Gateway takes them from JWTs only)")
+        # The audience alone admits every token the issuer makes for it (an app's, a user's):
+        # family C requires the backend-only scope as well.
+        if expected == "JWT" and scopes != [{"Ref": "TwoFactorJwtScope"}]:
+            errors.append(f"{path}: the JWT authorizer requires scopes {scopes}, not the TwoFactorJwtScope parameter")
         if expected == "JWT":
             authorizer = scheme.get("x-amazon-apigateway-authorizer", {})
             jwt = authorizer.get("jwtConfiguration", {})

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use crate::crypto::{KeyRing, MAX_KEY_VERSIONS};
 use crate::dynamo::{Item, StoreError, n};
-use crate::schema::{ATTEMPTS, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
+use crate::schema::{ATTEMPTS, EMAIL_HASH, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
 
 /// A submitted code's keyed hash under one key version.
 pub type SubmittedHash = (u32, [u8; 32]);
@@ -34,19 +34,39 @@ const HASH_VALUES: [(&str, &str); MAX_KEY_VERSIONS] = [(":k0", ":h0"), (":k1", "
 /// An accepting write's condition: a family's own terms, then "the stored keyed hash is one of
 /// the submitted code's", `(kv = :k0 AND h = :h0) OR ...`, one term per active key version.
 /// Formatted once per process and count of versions, so a request pays what a literal costs.
-pub struct AcceptCondition([OnceLock<String>; MAX_KEY_VERSIONS]);
+pub struct AcceptCondition([OnceLock<String>; MAX_KEY_VERSIONS], HashTerm);
+
+/// Which stored hash a submitted code is compared with.
+#[derive(Clone, Copy)]
+enum HashTerm {
+    /// `h`: the code's (or the SMS code's, of a code sent by both channels).
+    Code,
+    /// Family B's e-mail code of a code sent by both channels: `he`, or `h` where there is no
+    /// `he` (a code sent by e-mail alone, or stored before codes had one per channel).
+    EmailCode,
+}
 
 impl AcceptCondition {
     pub const fn new() -> Self {
-        Self([const { OnceLock::new() }; MAX_KEY_VERSIONS])
+        Self([const { OnceLock::new() }; MAX_KEY_VERSIONS], HashTerm::Code)
+    }
+
+    /// Compares the submitted code with an e-mail code (`HashTerm::EmailCode`).
+    pub const fn email_code() -> Self {
+        Self([const { OnceLock::new() }; MAX_KEY_VERSIONS], HashTerm::EmailCode)
     }
 
     /// `usable` (a family's terms, `AND`-ed) with the hash terms of `versions` versions.
     pub fn get(&'static self, usable: &str, versions: usize) -> &'static str {
         let count = versions.clamp(1, MAX_KEY_VERSIONS);
         self.0[count - 1].get_or_init(|| {
-            let terms: Vec<String> =
-                HASH_VALUES[..count].iter().map(|(k, h)| format!("{KEY_VERSION} = {k} AND {HASH} = {h}")).collect();
+            let term = |(k, h): &(&str, &str)| match self.1 {
+                HashTerm::Code => format!("{KEY_VERSION} = {k} AND {HASH} = {h}"),
+                HashTerm::EmailCode => format!(
+                    "{KEY_VERSION} = {k} AND ({EMAIL_HASH} = {h} OR (attribute_not_exists({EMAIL_HASH}) AND {HASH} = {h}))"
+                ),
+            };
+            let terms: Vec<String> = HASH_VALUES[..count].iter().map(term).collect();
             // DynamoDB refuses redundant parentheses: a single version's term stands bare.
             match terms.as_slice() {
                 [one] => format!("{usable} AND {one}"),
@@ -96,6 +116,11 @@ mod tests {
         static ACCEPT: AcceptCondition = AcceptCondition::new();
         assert_eq!(ACCEPT.get("uid = :uid", 1), "uid = :uid AND kv = :k0 AND h = :h0");
         assert_eq!(ACCEPT.get("uid = :uid", 2), "uid = :uid AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))");
+        static EMAIL: AcceptCondition = AcceptCondition::email_code();
+        assert_eq!(
+            EMAIL.get("uid = :uid", 1),
+            "uid = :uid AND kv = :k0 AND (he = :h0 OR (attribute_not_exists(he) AND h = :h0))"
+        );
         let four = ACCEPT.get("uid = :uid", 4);
         assert!(four.ends_with("OR (kv = :k3 AND h = :h3))"), "{four}");
         let keys = KeyRing::parse("2:fedcba9876543210fedcba9876543210,1:0123456789abcdef0123456789abcdef").unwrap();

@@ -22,8 +22,9 @@ use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailur
 use crate::config::ConfigError;
 use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
 use crate::schema::{
-    CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, COUNT, COUNTRY_COUNT_PREFIX, NUMBER_BLOCK_PREFIX, SCALED_CONVERSIONS,
-    SCALED_EVENTS, SMS_DAY_PK, TTL, WINDOW_SK, bucket_pk, expression,
+    BLOCK_CALLERS, CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, COUNT,
+    COUNTRY_COUNT_PREFIX, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, TWO_FACTOR_BLOCK_PREFIX, TWO_FACTOR_CEILING_PK,
+    WINDOW_SK, bucket_pk, expression,
 };
 
 const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
@@ -34,7 +35,13 @@ const DAY_MS: u64 = 86_400_000;
 /// `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guards {
+    /// Sends a caller may ask for before its codes must convert (`caller_min_conversion_percent`
+    /// of them verified): a pumper's unverified sends. Everyone behind one address (a NAT)
+    /// shares it, and their verifications keep it open.
     pub caller_send_limit: u32,
+    pub caller_min_conversion_percent: u32,
+    /// Sends a caller may ask for in a window whatever they convert.
+    pub caller_send_ceiling: u32,
     pub caller_failure_limit: u32,
     pub caller_window_seconds: u64,
     /// Ceiling of SMS per 24 h for all countries together, and for each country not listed.
@@ -46,6 +53,35 @@ pub struct Guards {
     pub block_min_sends: u32,
     pub block_window_seconds: u64,
     pub block_min_conversion_percent: u32,
+    /// Family B's block trips only on sends from at least this many distinct callers: one
+    /// anonymous caller cannot close a block to the others.
+    pub block_min_callers: u32,
+}
+
+/// Whose SMS budget a guard counts. Each SMS-sending family has its own ceilings and
+/// breaker, so the public family B can never exhaust family C's (two-factor sign-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Family C: its callers are authenticated backends.
+    TwoFactor,
+    /// Family B: public.
+    Preregistration,
+}
+
+impl Budget {
+    fn block_prefix(self) -> &'static str {
+        match self {
+            Self::TwoFactor => TWO_FACTOR_BLOCK_PREFIX,
+            Self::Preregistration => CODE_BLOCK_PREFIX,
+        }
+    }
+
+    fn ceiling_pk(self) -> &'static str {
+        match self {
+            Self::TwoFactor => TWO_FACTOR_CEILING_PK,
+            Self::Preregistration => CODE_CEILING_PK,
+        }
+    }
 }
 
 impl Guards {
@@ -79,7 +115,9 @@ impl Guards {
         }
         Ok(Self {
             caller_send_limit: number("CALLER_SEND_LIMIT", 30, 1..=1_000_000)? as u32,
-            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 60, 1..=1_000_000)? as u32,
+            caller_min_conversion_percent: number("CALLER_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
+            caller_send_ceiling: number("CALLER_SEND_CEILING", 5000, 1..=10_000_000)? as u32,
+            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 300, 1..=1_000_000)? as u32,
             caller_window_seconds: number("CALLER_WINDOW_SECONDS", 3600, 60..=86_400)?,
             sms_daily_limit,
             sms_country_daily_limits,
@@ -87,13 +125,22 @@ impl Guards {
             block_min_sends: number("SMS_BLOCK_MIN_SENDS", 10, 1..=1_000_000)? as u32,
             block_window_seconds: number("SMS_BLOCK_WINDOW_SECONDS", 3600, 60..=86_400)?,
             block_min_conversion_percent: number("SMS_BLOCK_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
+            block_min_callers: number("SMS_BLOCK_MIN_CALLERS", 3, 1..=100)? as u32,
         })
     }
 
-    /// Sends asked for by one caller (families A and B together).
+    /// Sends asked for by one caller (families A and B together): refused past the ceiling, or
+    /// once `caller_send_limit` were sent and too few of them verified; credited by each
+    /// verification from the caller (`Guard::credit`).
     pub fn caller_sends(&self, table: &str, caller: &Caller) -> Guard {
         let interval_ms = self.caller_window_seconds * 1000;
-        Guard::new(table, format!("{CALLER_SENDS_PREFIX}{}", caller.0), self.caller_send_limit, interval_ms, None)
+        let conversion = Conversion {
+            min_events: self.caller_send_limit,
+            percent: self.caller_min_conversion_percent,
+            min_callers: 1,
+        };
+        let pk = format!("{CALLER_SENDS_PREFIX}{}", caller.0);
+        Guard::new(table, pk, self.caller_send_ceiling, interval_ms, Some(conversion))
             .about(Rule::CallerSends, &caller.0)
     }
 
@@ -104,28 +151,44 @@ impl Guards {
             .about(Rule::CallerFailures, &caller.0)
     }
 
-    /// The breaker of the block `e164` belongs to: counts sends, and is credited by
-    /// verifications (`Guard::credit`).
-    pub fn number_block(&self, table: &str, e164: &str) -> Guard {
+    /// `budget`'s breaker of the block `e164` belongs to: counts sends, and is credited by
+    /// verifications (`Guard::credit`). Family B's counts its callers too (`caller`: the one
+    /// sending; `None` when crediting) and trips only once `block_min_callers` have sent.
+    pub fn number_block(&self, table: &str, budget: Budget, e164: &str, caller: Option<&Caller>) -> Guard {
         let block = block_of(e164);
-        let conversion = Conversion { min_events: self.block_min_sends, percent: self.block_min_conversion_percent };
+        let min_callers = match budget {
+            Budget::TwoFactor => 1,
+            Budget::Preregistration => self.block_min_callers,
+        };
+        let conversion =
+            Conversion { min_events: self.block_min_sends, percent: self.block_min_conversion_percent, min_callers };
         let interval_ms = self.block_window_seconds * 1000;
-        Guard::new(table, format!("{NUMBER_BLOCK_PREFIX}{block}"), u32::MAX, interval_ms, Some(conversion))
-            .about(Rule::NumberBlock, &format!("{block}xxx"))
+        let pk = format!("{}{block}", budget.block_prefix());
+        let guard = Guard::new(table, pk, u32::MAX, interval_ms, Some(conversion)).about(Rule::NumberBlock, "");
+        Guard { caller: (min_callers > 1).then(|| caller_member(caller)), ..guard }
     }
 
-    /// Every guard one SMS to `e164` (in `region`) passes: its block, and the day's ceilings,
-    /// of all countries and of its country, counted in one item (a count in all and one per
-    /// country: one transaction item fewer than a counter per country, each costing ~3 µs of
-    /// a request).
-    pub fn sms(&self, table: &str, e164: &str, region: &str) -> Vec<Guard> {
+    /// Every guard one SMS of `budget` to `e164` (in `region`) passes: its block, and the
+    /// day's ceilings, of all countries and of its country, counted in one item (a count in
+    /// all and one per country: one transaction item fewer than a counter per country, each
+    /// costing ~3 µs of a request).
+    pub fn sms(&self, table: &str, budget: Budget, e164: &str, region: &str, caller: Option<&Caller>) -> Vec<Guard> {
         let country_limit = self.sms_country_daily_limits.get(region).copied().unwrap_or(self.sms_daily_limit);
         let day = Guard {
             country: Some((region.to_string(), country_limit)),
-            ..Guard::new(table, SMS_DAY_PK, self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, "")
+            ..Guard::new(table, budget.ceiling_pk(), self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, "")
         };
-        vec![self.number_block(table, e164), day]
+        vec![self.number_block(table, budget, e164, caller), day]
     }
+}
+
+/// Which of 256 members a caller is in a block's set of callers: a byte of a hash of its
+/// address, so the set stays small (at most 256 numbers, ~1 KB) however many callers send;
+/// two callers sharing a byte only make a block harder to trip. A request with no caller (a
+/// direct invocation) is member 256.
+fn caller_member(caller: Option<&Caller>) -> u32 {
+    use sha2::{Digest, Sha256};
+    caller.map_or(256, |c| u32::from(Sha256::digest(c.0.as_bytes())[0]))
 }
 
 /// A number's block: its E.164 form without the last 3 digits (1,000 numbers).
@@ -189,6 +252,8 @@ pub enum Rule {
 pub struct Conversion {
     pub min_events: u32,
     pub percent: u32,
+    /// Distinct callers needed besides (1: any one caller).
+    pub min_callers: u32,
 }
 
 /// One guard: a counter per time bucket (`<pk>#<bucket>`, see `docs/table.md`), the rule it
@@ -202,6 +267,9 @@ pub struct Guard {
     pub conversion: Option<Conversion>,
     /// A second ceiling in the same item: a country's SMS and its limit.
     pub country: Option<(String, u32)>,
+    /// The sending caller's member of the bucket's set of callers (`caller_member`), counted
+    /// with each event when the guard needs several callers.
+    pub caller: Option<u32>,
     pub rule: Rule,
     pub subject: String,
 }
@@ -217,7 +285,8 @@ fn country_count(region: &str) -> String {
 impl Guard {
     fn new(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64, conversion: Option<Conversion>) -> Self {
         let (rule, subject) = (Rule::DailyCeiling, String::new());
-        Self { table: table.to_string(), pk: pk.into(), max, interval_ms, conversion, country: None, rule, subject }
+        let pk = pk.into();
+        Self { table: table.to_string(), pk, max, interval_ms, conversion, country: None, caller: None, rule, subject }
     }
 
     /// A destination's failure lock: its failed verifications counted per bucket.
@@ -254,8 +323,14 @@ impl Guard {
 
     fn passes(&self) -> &'static str {
         match (self.conversion, &self.country) {
+            (Some(rule), _) if rule.min_callers > 1 => expression!(
+                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
+                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS} OR attribute_not_exists({BLOCK_CALLERS}) OR \
+                 size({BLOCK_CALLERS}) < :callers))"
+            ),
             (Some(_), _) => expression!(
-                "attribute_not_exists({COUNT}) OR {COUNT} < :min OR {SCALED_CONVERSIONS} >= {SCALED_EVENTS}"
+                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
+                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS}))"
             ),
             (None, Some(_)) => expression!(
                 "(attribute_not_exists({COUNT}) OR {COUNT} < :max) AND (attribute_not_exists(#c) OR #c < :cmax)"
@@ -287,11 +362,24 @@ impl Guard {
             (None, None) => update
                 .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
                 .expression_attribute_values(":max", n(self.max)),
+            (Some(rule), _) if rule.min_callers > 1 => update
+                .update_expression(expression!(
+                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct, {BLOCK_CALLERS} :caller"
+                ))
+                .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
+                .expression_attribute_values(":pct", n(rule.percent))
+                .expression_attribute_values(":callers", n(rule.min_callers))
+                .expression_attribute_values(
+                    ":caller",
+                    aws_sdk_dynamodb::types::AttributeValue::Ns(vec![self.caller.unwrap_or(256).to_string()]),
+                ),
             (Some(rule), _) => update
                 .update_expression(expression!(
                     "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
                 ))
                 .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":pct", n(rule.percent)),
         };
         Ok(update.build()?)
@@ -307,7 +395,13 @@ impl Guard {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let check = match self.conversion {
             None => check.expression_attribute_values(":max", n(self.max)),
-            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
+            Some(rule) if rule.min_callers > 1 => check
+                .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max))
+                .expression_attribute_values(":callers", n(rule.min_callers)),
+            Some(rule) => check
+                .expression_attribute_values(":min", n(rule.min_events))
+                .expression_attribute_values(":max", n(self.max)),
         };
         Ok(check.build()?)
     }
@@ -353,7 +447,11 @@ impl Guard {
         let figure = |name: &str| get_n::<u64>(item, name).unwrap_or(0);
         match (self.conversion, &self.country) {
             (Some(rule), _) => {
-                figure(COUNT) >= u64::from(rule.min_events) && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
+                let callers = item.get(BLOCK_CALLERS).and_then(|c| c.as_ns().ok()).map_or(0, Vec::len);
+                figure(COUNT) >= u64::from(self.max)
+                    || figure(COUNT) >= u64::from(rule.min_events)
+                        && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
+                        && (rule.min_callers <= 1 || callers >= rule.min_callers as usize)
             }
             (None, country) => {
                 figure(COUNT) >= u64::from(self.max)
@@ -375,31 +473,36 @@ impl Guard {
                 return Refusal { count, ..country.refusal(None, now_ms) };
             }
         }
+        let count = figure(COUNT);
+        // Refused by its conversion rule, or by its plain maximum (a conversion guard's ceiling).
+        let by_conversion = self.conversion.filter(|_| count < u64::from(self.max)).map(|r| u64::from(r.percent));
         Refusal {
             rule: self.rule,
             subject: self.subject.clone(),
-            count: figure(COUNT),
+            count,
             verified: figure(SCALED_CONVERSIONS) / 100,
-            limit: match self.conversion {
-                Some(rule) => u64::from(rule.percent),
-                None => u64::from(self.max),
-            },
+            limit: by_conversion.unwrap_or(u64::from(self.max)),
+            min_conversion: by_conversion,
             window_seconds: self.interval_ms / 1000,
             retry_after_seconds: self.bucket_end(now_ms).saturating_sub(now_ms).div_ceil(1000).max(1),
         }
     }
 }
 
-/// Why a guard refused, with its figures: enough for the caller to understand and for an
-/// operator to find the rule.
+/// Why a guard refused, with its figures. Its `Display` is the operators' text (logs, and the
+/// authenticated backends of family C): the rule and its figures, never the subject of a block
+/// (with a masked number beside it in a log line, the two would spell the whole number).
+/// Public callers get `public_reason`: the rule and when to retry, no traffic figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub rule: Rule,
     pub subject: String,
     pub count: u64,
     pub verified: u64,
-    /// The limit of a counting rule, the minimum conversion percentage of the block rule.
+    /// The limit of a counting rule, the minimum conversion percentage of a conversion rule.
     pub limit: u64,
+    /// Refused because too few of the counted codes were verified: at least this % must be.
+    pub min_conversion: Option<u64>,
     pub window_seconds: u64,
     /// Until the window closes: the `Retry-After` header.
     pub retry_after_seconds: u64,
@@ -415,9 +518,26 @@ impl Refusal {
             count: 1,
             verified: 0,
             limit: 1,
+            min_conversion: None,
             window_seconds: 3600,
             retry_after_seconds: 1,
         }
+    }
+}
+
+impl Refusal {
+    /// What a public caller (families A and B) is told: which rule and when to retry, no
+    /// figures (the deployment's volume, a block's traffic are the operators', in logs and
+    /// metrics). A country is named: the caller chose it.
+    pub fn public_reason(&self) -> String {
+        let reason = match self.rule {
+            Rule::CallerSends => "too many codes requested from your network".to_string(),
+            Rule::CallerFailures => "too many failed verifications from your network".to_string(),
+            Rule::NumberBlock => "too many unverified codes sent to numbers like this one".to_string(),
+            Rule::CountryCeiling => format!("the day's SMS capacity for {} is used up", self.subject),
+            Rule::DailyCeiling => "the day's SMS capacity is used up".to_string(),
+        };
+        format!("{reason}; try again in {} s", self.retry_after_seconds)
     }
 }
 
@@ -434,16 +554,23 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (count, limit, period) = (self.count, self.limit, period(self.window_seconds));
         match self.rule {
-            Rule::CallerSends => {
-                write!(f, "{count} codes requested from your network in the last {period} (limit {limit})")
-            }
+            Rule::CallerSends => match self.min_conversion {
+                Some(percent) => write!(
+                    f,
+                    "{count} codes requested from your network in the last {period}, {} verified (at least \
+                     {percent}% must be)",
+                    self.verified
+                ),
+                None => write!(f, "{count} codes requested from your network in the last {period} (limit {limit})"),
+            },
             Rule::CallerFailures => {
                 write!(f, "{count} failed verifications from your network in the last {period} (limit {limit})")
             }
             Rule::NumberBlock => write!(
                 f,
-                "{count} codes sent to {} in the last {period}, {} verified (at least {limit}% must be)",
-                self.subject, self.verified
+                "{count} codes sent to this number's block of 1,000 in the last {period}, {} verified (at least \
+                 {limit}% must be)",
+                self.verified
             ),
             Rule::CountryCeiling => {
                 write!(
@@ -475,7 +602,8 @@ mod tests {
     #[test]
     fn when_nothing_is_set_should_use_the_documented_defaults() {
         let g = guards(&[]).unwrap();
-        assert_eq!((g.caller_send_limit, g.caller_failure_limit, g.caller_window_seconds), (30, 60, 3600));
+        assert_eq!((g.caller_send_limit, g.caller_failure_limit, g.caller_window_seconds), (30, 300, 3600));
+        assert_eq!((g.caller_min_conversion_percent, g.caller_send_ceiling), (20, 5000));
         assert_eq!((g.sms_daily_limit, g.sms_max_price_usd.as_str()), (10_000, "0.50"));
         assert_eq!((g.block_min_sends, g.block_window_seconds, g.block_min_conversion_percent), (10, 3600, 20));
         assert!(g.sms_country_daily_limits.is_empty());
@@ -484,9 +612,10 @@ mod tests {
     #[test]
     fn when_country_limits_are_given_should_apply_them_and_the_default_elsewhere() {
         let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "tr:2000, US:5000"), ("SMS_DAILY_LIMIT", "7000")]).unwrap();
-        let limits = |region| g.sms("t", "+905321234567", region)[1].country.clone().unwrap().1;
+        let limits =
+            |region| g.sms("t", Budget::TwoFactor, "+905321234567", region, None)[1].country.clone().unwrap().1;
         assert_eq!((limits("TR"), limits("US"), limits("AR")), (2000, 5000, 7000));
-        assert_eq!(g.sms("t", "+905321234567", "TR")[1].max, 7000, "all countries together");
+        assert_eq!(g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1].max, 7000, "all countries together");
         for bad in ["TR", "TR:0", "TUR:5", "TR:x"] {
             let err = guards(&[("SMS_COUNTRY_DAILY_LIMITS", bad)]).unwrap_err();
             assert!(err.to_string().contains("SMS_COUNTRY_DAILY_LIMITS"), "{bad}: {err}");
@@ -523,9 +652,9 @@ mod tests {
     #[test]
     fn when_a_block_has_sends_but_few_verifications_should_be_full() {
         let g = guards(&[]).unwrap();
-        let block = g.number_block("t", "+905321234567");
+        let block = g.number_block("t", Budget::TwoFactor, "+905321234567", None);
         // The bucket of the hour: 10 h and 30 min after the epoch is bucket 10.
-        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("SMS#BLOCK#+905321234#10"));
+        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("2FA#BLOCK#+905321234#10"));
         let stored = |cnt: u32, verified: u32| {
             HashMap::from([
                 ("cnt".to_string(), n(cnt)),
@@ -542,19 +671,79 @@ mod tests {
     }
 
     #[test]
+    fn when_a_callers_codes_convert_should_keep_its_sends_open_up_to_the_ceiling() {
+        let g = guards(&[("CALLER_SEND_CEILING", "100")]).unwrap();
+        let sends = g.caller_sends("t", &Caller::from_ip("203.0.113.7".parse().unwrap()));
+        let stored = |cnt: u32, verified: u32| {
+            HashMap::from([
+                ("cnt".to_string(), n(cnt)),
+                ("sp".to_string(), n(cnt * 20)),
+                ("vh".to_string(), n(verified * 100)),
+            ])
+        };
+        assert!(!sends.is_full(&stored(29, 0)), "30 unverified codes before conversion counts");
+        assert!(sends.is_full(&stored(30, 5)), "5 of 30 is below 20%");
+        assert!(!sends.is_full(&stored(30, 6)));
+        assert!(!sends.is_full(&stored(99, 95)), "a NAT whose users verify stays open");
+        assert!(sends.is_full(&stored(100, 100)), "up to the ceiling, whatever converts");
+        let refusal = sends.refusal(Some(&stored(30, 5)), 0);
+        assert_eq!((refusal.min_conversion, refusal.verified), (Some(20), 5));
+        assert!(refusal.to_string().starts_with("30 codes requested from your network in the last hour, 5 verified"));
+        let refusal = sends.refusal(Some(&stored(100, 100)), 0);
+        assert_eq!((refusal.min_conversion, refusal.limit), (None, 100));
+        assert!(refusal.to_string().starts_with("100 codes requested from your network in the last hour (limit 100)"));
+        let update = sends.count_update(0).unwrap();
+        let values = update.expression_attribute_values().unwrap();
+        assert_eq!((values[":min"].clone(), values[":max"].clone()), (n(30), n(100)));
+    }
+
+    #[test]
+    fn when_family_b_counts_a_block_should_need_several_callers_to_trip_it() {
+        let g = guards(&[]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        let block = g.number_block("t", Budget::Preregistration, "+905321234567", Some(&caller));
+        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("CNF#BLOCK#+905321234#10"), "its own budget");
+        let stored = |cnt: u32, callers: &[&str]| {
+            let callers = callers.iter().map(|c| c.to_string()).collect();
+            HashMap::from([
+                ("cnt".to_string(), n(cnt)),
+                ("sp".to_string(), n(cnt * 20)),
+                ("vh".to_string(), n(0)),
+                ("cs".to_string(), aws_sdk_dynamodb::types::AttributeValue::Ns(callers)),
+            ])
+        };
+        assert!(!block.is_full(&stored(50, &["17"])), "one caller cannot close a block");
+        assert!(!block.is_full(&stored(50, &["17", "200"])));
+        assert!(block.is_full(&stored(10, &["17", "200", "256"])), "three callers, nothing verified");
+        // The sending caller is counted with each send, as one of 256 members.
+        let update = block.count_update(1).unwrap();
+        assert!(update.update_expression().contains("ADD cnt :one, sp :pct, cs :caller"), "{update:?}");
+        let member = update.expression_attribute_values().unwrap()[":caller"].as_ns().unwrap()[0].parse::<u32>();
+        assert!(member.unwrap() < 256);
+        assert_eq!(update.expression_attribute_values().unwrap()[":callers"], n(3));
+        // Family C's block is decided by its sends alone, in its own items.
+        let c = g.number_block("t", Budget::TwoFactor, "+905321234567", None);
+        assert!(c.is_full(&stored(10, &[])));
+        assert!(!c.count_update(1).unwrap().update_expression().contains("cs"));
+        let day = |budget| g.sms("t", budget, "+905321234567", "TR", None)[1].key(1)["pk"].clone();
+        assert_ne!(day(Budget::TwoFactor), day(Budget::Preregistration), "separate daily ceilings");
+    }
+
+    #[test]
     fn when_a_guard_refuses_should_name_the_rule_the_figures_and_when_to_retry() {
         let g = guards(&[]).unwrap();
         // 10 minutes into an hour: 50 minutes to wait.
         let now = 36_000_000 + 600_000;
         let stored = HashMap::from([("cnt".to_string(), n(12)), ("sp".to_string(), n(240)), ("vh".to_string(), n(0))]);
-        let refusal = g.number_block("t", "+905321234567").refusal(Some(&stored), now);
+        let refusal = g.number_block("t", Budget::TwoFactor, "+905321234567", None).refusal(Some(&stored), now);
         assert_eq!(refusal.retry_after_seconds, 3000);
         assert_eq!(
             refusal.to_string(),
-            "12 codes sent to +905321234xxx in the last hour, 0 verified (at least 20% must be); try again in 3000 s"
+            "12 codes sent to this number's block of 1,000 in the last hour, 0 verified (at least 20% must be); try \
+             again in 3000 s"
         );
         let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "TR:2000")]).unwrap();
-        let day = &g.sms("t", "+905321234567", "TR")[1];
+        let day = &g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1];
         let now = 5 * 86_400_000 + 3_600_000;
         let stored = HashMap::from([("cnt".into(), n(2500)), ("cTR".into(), n(2000))]);
         assert!(day.is_full(&stored));
@@ -564,5 +753,76 @@ mod tests {
         let stored = HashMap::from([("cnt".into(), n(10_000)), ("cTR".into(), n(5))]);
         assert!(day.refusal(Some(&stored), now).to_string().starts_with("daily SMS ceiling reached: 10000 sent"));
         assert!(!day.is_full(&HashMap::from([("cnt".into(), n(9_999)), ("cTR".into(), n(1_999))])));
+        assert_eq!(refusal.public_reason(), "the day's SMS capacity for TR is used up; try again in 82800 s");
+        let by_country = day.refusal(Some(&HashMap::from([("cnt".into(), n(2000)), ("cTR".into(), n(2000))])), now);
+        assert_eq!(
+            (by_country.rule, by_country.subject.as_str(), by_country.limit),
+            (Rule::CountryCeiling, "TR", 2000)
+        );
+    }
+
+    /// The value a guard's count writes for `name` (`:ttl`, `:max`).
+    fn written(guard: &Guard, now_ms: u64, name: &str) -> u64 {
+        let update = guard.count_update(now_ms).unwrap();
+        let value = update.expression_attribute_values().unwrap().get(name).cloned();
+        value.and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok())).unwrap()
+    }
+
+    #[test]
+    fn when_a_caller_is_counted_should_use_the_configured_window_in_real_time() {
+        // A frozen clock cannot tell a window of 3,600 s from one of 3.6 s: its length is read
+        // off the bucket keys just before and just after the window's end.
+        let g = guards(&[("CALLER_WINDOW_SECONDS", "7200")]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        for guard in [g.caller_failures("t", &caller), g.caller_sends("t", &caller)] {
+            let start = 7_200_000 * 12;
+            assert_eq!(guard.key(start)["pk"], guard.key(start + 7_199_999)["pk"], "{:?}: one window", guard.rule);
+            assert_ne!(guard.key(start)["pk"], guard.key(start + 7_200_000)["pk"], "{:?}: the next one", guard.rule);
+            assert_eq!(guard.key(start)["pk"], crate::dynamo::s(format!("{}#12", guard.pk)));
+        }
+    }
+
+    #[test]
+    fn when_a_bucket_is_written_should_expire_a_day_after_its_window_ends() {
+        // TTL may remove an item only once its bucket can no longer count: a day after it ends
+        // (late credits, audit). Earlier would reset a limit mid-window; never would keep it.
+        let g = guards(&[]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        let hour = 3_600_000;
+        let now = 40 * hour + 1_234;
+        for guard in [
+            g.caller_sends("t", &caller),
+            g.caller_failures("t", &caller),
+            g.number_block("t", Budget::TwoFactor, "+905321234567", None),
+        ] {
+            assert_eq!(written(&guard, now, ":ttl"), 41 * 3600 + 86_400, "{:?}", guard.rule);
+        }
+        let day = &g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1];
+        assert_eq!(written(day, now, ":ttl"), 2 * 86_400 + 86_400, "the UTC day's end, plus a day");
+        let lock = Guard::lock("t", "2FA#FAIL#+905321234567", 5, 900_000);
+        assert_eq!(written(&lock, 900_000 * 3 + 1, ":ttl"), 900 * 4 + 86_400);
+    }
+
+    #[test]
+    fn when_a_window_is_whole_hours_or_not_should_say_so() {
+        assert_eq!(period(3600), "hour");
+        assert_eq!(period(7200), "2 hours");
+        assert_eq!(period(86_400), "24 hours");
+        assert_eq!(period(5400), "90 minutes");
+        assert_eq!(period(900), "15 minutes");
+    }
+
+    #[test]
+    fn when_a_rest_api_v1_delivers_the_request_should_read_its_source_address() {
+        // Behind a REST API (payload v1) the caller is `requestContext.identity.sourceIp`:
+        // without that arm the per-caller limits would count nothing there.
+        let event = include_str!("../../events/create-two-factor-sms-otp-rest-v1.json");
+        let request = lambda_http::request::from_str(event).expect("event");
+        let expected =
+            serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["identity"]["sourceIp"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        assert_eq!(Caller::of(&request).expect("a v1 caller").as_str(), expected);
     }
 }

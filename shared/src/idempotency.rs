@@ -3,8 +3,10 @@
 //! get the first answer again, and no second message; the same key with another body is a
 //! 422; while the first request may still be running, a 409.
 //!
-//! The record (keyed by a keyed hash of endpoint, caller and key; `docs/table.md`) is a
-//! conditional put inside the send's own transaction, so the first request stays one DynamoDB call and
+//! The record (keyed by a keyed hash of endpoint, caller, application and key;
+//! `docs/table.md`) is a conditional put inside the send's own transaction (with a condition
+//! check of the key's record under every other active key version, so a retry across a key
+//! rotation finds the first request's record), so the first request stays one DynamoDB call and
 //! N concurrent requests with one key make exactly one message. It stores the answer the
 //! send will give, known before the message leaves (ids, reference, expiry), so that no
 //! write follows a success; a failed delivery marks it `failed` on the failure path.
@@ -14,7 +16,7 @@
 //! first has finished; after it, the stored answer is replayed. If the first request died
 //! between its transaction and the message, the replay reports a send that never left.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
@@ -34,13 +36,31 @@ pub const IN_FLIGHT_MS: u64 = 15_000;
 /// How long a key is remembered (the draft's suggestion: 24 hours).
 pub const RETENTION_MS: u64 = 86_400_000;
 const MAX_KEY_LENGTH: usize = 255;
+/// On a public endpoint a key is all that tells two anonymous requests apart: one short
+/// enough to guess could be squatted (the victim's send answered 409/422) or replayed. 16
+/// characters is a UUID's half; clients send a whole UUID (36).
+pub const MIN_PUBLIC_KEY_LENGTH: usize = 16;
 const PURPOSE: &str = "idempotency-key";
+
+/// Who may reuse a key: the scope it is remembered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door<'a> {
+    /// Family C: API Gateway authenticated the caller (an IAM principal or a JWT client).
+    Backend,
+    /// Families A and B: anyone; the key is scoped to the caller's source address (as
+    /// `guards::Caller` reads it) and the application, and must be long enough to be random.
+    Public { application: Option<&'a str> },
+}
 
 /// One request's key, scoped and hashed, and the fingerprint of its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
     table: String,
+    /// The record's key under the current key version: where it is written.
     pk: String,
+    /// Its key under every other active version: where a request made before a rotation
+    /// wrote it.
+    earlier: Vec<String>,
     fingerprint: String,
 }
 
@@ -63,7 +83,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Who is calling, when API Gateway authenticated them (family C: an IAM principal or a JWT
 /// subject), so two backends' keys never meet.
-fn principal(request: &Request) -> String {
+fn authenticated(request: &Request) -> String {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else { return String::new() };
     let Some(authorizer) = &context.authorizer else { return String::new() };
     if let Some(arn) = authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone()) {
@@ -77,26 +97,56 @@ impl Idempotency {
     /// The request's key for `endpoint`, if it sent one; `Err` with the reason when the
     /// header is not a key (1 to 255 visible ASCII characters, quoted as a structured-field
     /// string or bare).
-    pub fn of(request: &Request, endpoint: &str, keys: &KeyRing, table: &str) -> Result<Option<Self>, String> {
+    pub fn of(
+        request: &Request,
+        endpoint: &str,
+        door: Door<'_>,
+        keys: &KeyRing,
+        table: &str,
+    ) -> Result<Option<Self>, String> {
         let Some(value) = request.headers().get(HEADER) else { return Ok(None) };
         let text = value.to_str().map_err(|_| "Idempotency-Key must be visible ASCII".to_string())?.trim();
         let key = text.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(text);
         if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(format!("Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"));
         }
-        let scope = format!("{endpoint}\n{}", principal(request));
-        let hash = keys.hash(keys.current_version(), PURPOSE, &scope, key).ok_or("no current key")?;
+        let scope = match door {
+            Door::Backend => format!("{endpoint}\n{}", authenticated(request)),
+            Door::Public { application } => {
+                if key.len() < MIN_PUBLIC_KEY_LENGTH {
+                    return Err(format!(
+                        "Idempotency-Key must be at least {MIN_PUBLIC_KEY_LENGTH} characters here (send a random \
+                         UUID): a shorter one can be guessed"
+                    ));
+                }
+                let caller = crate::guards::Caller::of(request);
+                let caller = caller.as_ref().map_or("", |c| c.as_str());
+                format!("{endpoint}\n{caller}\n{}", application.unwrap_or(""))
+            }
+        };
+        let pk = |version| {
+            keys.hash(version, PURPOSE, &scope, key).map(|hash| format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)))
+        };
+        let mut pks = keys.versions().map(pk).collect::<Option<Vec<_>>>().ok_or("no key")?.into_iter();
         let body: &[u8] = request.body().as_ref();
         Ok(Some(Self {
             table: table.to_string(),
-            pk: format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)),
+            pk: pks.next().ok_or("no current key")?,
+            earlier: pks.collect(),
             fingerprint: hex(&Sha256::digest(body)),
         }))
     }
 
-    /// The record, written with the send: refused (returning the earlier record) when the key
-    /// was seen.
-    pub fn put(&self, answer: &Value, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
+    /// How many items `put` adds to the send's transaction: a refusal of any of them is the
+    /// key's (`prior` reads the record it returns).
+    pub fn slots(&self) -> usize {
+        1 + self.earlier.len()
+    }
+
+    /// The record, written with the send, and a check of it under every other active key
+    /// version: refused (returning the earlier record) when the key was seen, before or since
+    /// a rotation.
+    pub fn put(&self, answer: &Value, now_ms: u64) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut item = key(&self.pk, IDEMPOTENCY_SK);
         item.extend([
             (FINGERPRINT.to_string(), s(&self.fingerprint)),
@@ -113,7 +163,19 @@ impl Idempotency {
             .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        for pk in &self.earlier {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, IDEMPOTENCY_SK)))
+                .condition_expression(expression!("attribute_not_exists({PK}) OR #at <= :expired"))
+                .expression_attribute_names("#at", RECORDED_AT)
+                .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        Ok(items)
     }
 
     /// What the earlier record says, for this request's body, at `now_ms`.
@@ -166,7 +228,71 @@ mod tests {
     }
 
     fn of(key: Option<&str>, body: &str, endpoint: &str) -> Result<Option<Idempotency>, String> {
-        Idempotency::of(&request(key, body), endpoint, &keys(), "t")
+        Idempotency::of(&request(key, body), endpoint, Door::Backend, &keys(), "t")
+    }
+
+    fn from(ip: &str, request: Request) -> Request {
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.http.source_ip = Some(ip.to_string());
+        request.with_request_context(RequestContext::ApiGatewayV2(context))
+    }
+
+    fn public(request: &Request, application: Option<&str>) -> Result<Option<Idempotency>, String> {
+        Idempotency::of(request, "/a", Door::Public { application }, &keys(), "t")
+    }
+
+    const KEY: &str = "8e03978e-40d5-43e8-bc93-6894a57f9324";
+
+    #[test]
+    fn when_a_key_is_public_should_be_scoped_to_caller_and_application_and_long_enough() {
+        let at = |ip: &str| from(ip, request(Some(KEY), "{}"));
+        let pk = |r: Result<Option<Idempotency>, String>| r.unwrap().unwrap().pk;
+        let mine = pk(public(&at("198.51.100.7"), Some("app")));
+        assert_eq!(mine, pk(public(&at("198.51.100.7"), Some("app"))), "the same caller's retry");
+        assert_ne!(mine, pk(public(&at("203.0.113.9"), Some("app"))), "another caller cannot squat it");
+        assert_ne!(mine, pk(public(&at("198.51.100.7"), Some("other"))), "nor another application");
+        assert_ne!(mine, pk(public(&at("198.51.100.7"), None)));
+        let short = "k".repeat(MIN_PUBLIC_KEY_LENGTH - 1);
+        assert!(public(&from("198.51.100.7", request(Some(&short), "{}")), None).is_err(), "guessable");
+        let enough = "k".repeat(MIN_PUBLIC_KEY_LENGTH);
+        assert!(public(&from("198.51.100.7", request(Some(&enough), "{}")), None).unwrap().is_some());
+        // A backend key may be short: the principal is authenticated.
+        assert!(of(Some("k"), "{}", "/a").unwrap().is_some());
+    }
+
+    #[test]
+    fn when_a_backend_key_is_scoped_should_differ_by_principal() {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
+        };
+        let as_principal = |arn: &str| {
+            let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+            iam.user_arn = Some(arn.to_string());
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            authorizer.iam = Some(iam);
+            let mut context = ApiGatewayV2httpRequestContext::default();
+            context.authorizer = Some(authorizer);
+            let request = request(Some(KEY), "{}").with_request_context(RequestContext::ApiGatewayV2(context));
+            Idempotency::of(&request, "/a", Door::Backend, &keys(), "t").unwrap().unwrap().pk
+        };
+        let a = as_principal("arn:aws:iam::123456789012:role/backend-a");
+        assert_eq!(a, as_principal("arn:aws:iam::123456789012:role/backend-a"));
+        assert_ne!(a, as_principal("arn:aws:iam::123456789012:role/backend-b"));
+        assert_ne!(a, of(Some(KEY), "{}", "/a").unwrap().unwrap().pk, "no principal is a scope of its own");
+    }
+
+    #[test]
+    fn when_a_record_is_written_should_expire_after_the_retention_and_forget_an_expired_one() {
+        let now = 1_700_000_000_123;
+        let record = of(Some(KEY), "{}", "/a").unwrap().unwrap();
+        let items = record.put(&json!({"id": 7}), now).unwrap();
+        assert_eq!(items.len(), 1, "one active key version: one item");
+        let put = items[0].put().unwrap();
+        assert_eq!(put.item().get(TTL), Some(&n((now + RETENTION_MS) / 1000)), "24 h, in seconds");
+        assert_eq!(put.item().get(RECORDED_AT), Some(&n(now)));
+        let values = put.expression_attribute_values().unwrap();
+        assert_eq!(values.get(":expired"), Some(&n(now - RETENTION_MS)), "older records are forgotten");
     }
 
     #[test]
@@ -174,6 +300,7 @@ mod tests {
         assert_eq!(of(None, "{}", "/a"), Ok(None));
         assert!(of(Some(""), "{}", "/a").is_err());
         assert!(of(Some(&"k".repeat(256)), "{}", "/a").is_err());
+        assert!(of(Some(&"k".repeat(255)), "{}", "/a").unwrap().is_some(), "255 is the longest");
         assert!(of(Some("\"8e03978e-40d5-43e8-bc93-6894a57f9324\""), "{}", "/a").unwrap().is_some());
     }
 

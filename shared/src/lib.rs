@@ -33,6 +33,7 @@ pub mod preregistration;
 pub mod schema;
 pub mod signup;
 pub mod sms;
+pub mod sms_text;
 pub mod startup;
 pub mod twofactor;
 pub mod xml;

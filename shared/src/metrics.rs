@@ -15,7 +15,8 @@
 //! metric per value):
 //! - `Requests` by `[Family, Operation]`, `[Family, Operation, Outcome]` and `[]` (all);
 //! - `Latency`, `ServerErrors` and the operation's own counts (`CodesSent`, `SmsDelivered`,
-//!   `EmailsDelivered`, `DeliveryFailures` for sends; `Verified` for verifications) by
+//!   `EmailsDelivered`, `DeliveryFailures` for sends; `Verified` for verifications, and for
+//!   family B's also `VerifiedBySms` / `VerifiedByEmail`: which channel's code was used) by
 //!   `[Family, Operation]`, `[]` and, when the request had an SMS destination, `[Country]`;
 //!   (`EmailsDelivered` never by country: it has none);
 //! - on a refusal, `Refusals` by `[Rule]` and `[Family, Rule]`.
@@ -124,7 +125,9 @@ impl Operation {
                 &[Count::CodesSent, Count::SmsDelivered, Count::EmailsDelivered, Count::DeliveryFailures]
             }
             Self::Deliver => &[Count::SmsDelivered, Count::DeliveryFailures],
-            Self::Verify | Self::Validate | Self::Confirm => &[Count::Verified],
+            // Family B's code may go by both channels: which one's code verified.
+            Self::Validate => &[Count::Verified, Count::VerifiedBySms, Count::VerifiedByEmail],
+            Self::Verify | Self::Confirm => &[Count::Verified],
         }
     }
 }
@@ -216,6 +219,15 @@ enum Count {
     EmailsDelivered,
     DeliveryFailures,
     Verified,
+    VerifiedBySms,
+    VerifiedByEmail,
+}
+
+/// The channel whose code verified (family B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Email,
 }
 
 impl Count {
@@ -226,6 +238,8 @@ impl Count {
             Self::EmailsDelivered => "EmailsDelivered",
             Self::DeliveryFailures => "DeliveryFailures",
             Self::Verified => "Verified",
+            Self::VerifiedBySms => "VerifiedBySms",
+            Self::VerifiedByEmail => "VerifiedByEmail",
         }
     }
 }
@@ -240,6 +254,8 @@ pub struct Record {
     pub country: Option<Country>,
     pub sms_delivered: u32,
     pub emails_delivered: u32,
+    /// Family B: the channel whose code verified.
+    pub channel: Option<Channel>,
     pub latency: Duration,
 }
 
@@ -252,6 +268,7 @@ impl Record {
             country: None,
             sms_delivered: 0,
             emails_delivered: 0,
+            channel: None,
             latency: Duration::ZERO,
         }
     }
@@ -265,6 +282,11 @@ impl Record {
         Self { sms_delivered: sms, emails_delivered: emails, ..self }
     }
 
+    /// The channel whose code verified.
+    pub fn verified_by(self, channel: Channel) -> Self {
+        Self { channel: Some(channel), ..self }
+    }
+
     pub fn took(self, latency: Duration) -> Self {
         Self { latency, ..self }
     }
@@ -276,6 +298,10 @@ impl Record {
             Count::EmailsDelivered => self.emails_delivered,
             Count::DeliveryFailures => u32::from(self.outcome == Outcome::DeliveryFailed),
             Count::Verified => u32::from(self.outcome == Outcome::Verified),
+            Count::VerifiedBySms => u32::from(self.outcome == Outcome::Verified && self.channel == Some(Channel::Sms)),
+            Count::VerifiedByEmail => {
+                u32::from(self.outcome == Outcome::Verified && self.channel == Some(Channel::Email))
+            }
         }
     }
 

@@ -15,6 +15,9 @@ pub const TTL: &str = "ttl";
 
 // Codes of every family (the shape `attempts` works on; family A's differs, see below).
 pub const HASH: &str = "h";
+/// Family B: the keyed hash of the e-mail's own code when a code went by SMS and by e-mail
+/// (`h` is then the SMS code's; `preregistration::channels`).
+pub const EMAIL_HASH: &str = "he";
 pub const KEY_VERSION: &str = "kv";
 /// Epoch ms.
 pub const CREATED_AT: &str = "cat";
@@ -123,9 +126,15 @@ pub const SIGNUP_WINDOW_PREFIX: &str = "SIGNUP#";
 pub const WINDOW_SK: &str = "WINDOW";
 pub const CALLER_SENDS_PREFIX: &str = "CALLER#SEND#";
 pub const CALLER_FAILURES_PREFIX: &str = "CALLER#FAIL#";
-pub const NUMBER_BLOCK_PREFIX: &str = "SMS#BLOCK#";
-/// The day's SMS of all countries, one item (each country's count inside it).
-pub const SMS_DAY_PK: &str = "SMS#ALL";
+/// Each SMS-sending family's own budgets (issue 23: a count an anonymous caller can move never
+/// refuses family C): the number-block breaker, and the day's SMS of all countries in one item
+/// (each country's count inside it).
+pub const TWO_FACTOR_BLOCK_PREFIX: &str = "2FA#BLOCK#";
+pub const TWO_FACTOR_CEILING_PK: &str = "2FA#CEIL";
+pub const CODE_BLOCK_PREFIX: &str = "CNF#BLOCK#";
+pub const CODE_CEILING_PK: &str = "CNF#CEIL";
+/// The distinct callers (a byte of a hash of each) that sent into a family B block's bucket.
+pub const BLOCK_CALLERS: &str = "cs";
 pub const IDEMPOTENCY_PREFIX: &str = "IDEM#";
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 

@@ -1,6 +1,6 @@
 //! DynamoDB condition expressions, evaluated on an item in DynamoDB's JSON, for the fake AWS:
 //! enough of the grammar for this service's conditions (comparisons of attributes and values,
-//! `attribute_exists` / `attribute_not_exists`, `AND`, `OR`, `NOT`, parentheses). Anything
+//! `attribute_exists` / `attribute_not_exists`, `size`, `AND`, `OR`, `NOT`, parentheses). Anything
 //! else panics, so a benchmark never measures a path the fake got wrong.
 
 use std::cmp::Ordering;
@@ -140,8 +140,23 @@ impl Parser<'_> {
         }
     }
 
-    /// A value (`:v`) or an attribute's value; `None` for an attribute the item lacks.
+    /// A value (`:v`), an attribute's value or its `size(...)`; `None` for an attribute the
+    /// item lacks.
     fn operand(&mut self) -> Option<Value> {
+        if self.peek() == Some("size") {
+            self.next();
+            self.expect("(");
+            let name = self.name();
+            self.expect(")");
+            let value = self.item.and_then(|item| item.get(&name))?.as_object()?.iter().next()?.1.clone();
+            let size = match value {
+                Value::Array(members) => members.len(),
+                Value::String(text) => text.chars().count(),
+                Value::Object(map) => map.len(),
+                _ => return None,
+            };
+            return Some(serde_json::json!({ "N": size.to_string() }));
+        }
         if self.peek().is_some_and(|t| t.starts_with(':')) {
             let token = self.next().to_string();
             return Some(self.values[&token].clone()).filter(|v| !v.is_null());
@@ -185,5 +200,9 @@ mod tests {
         assert!(!check("vat = :h"), "a missing attribute compares false");
         assert!(!holds("attribute_exists(pk)", None, &names, &values));
         assert!(holds("attribute_not_exists(pk) OR cnt < :ten", None, &names, &values));
+        let set = json!({"cs": {"NS": ["1", "7"]}}).as_object().cloned().unwrap();
+        let three = json!({":three": {"N": "3"}, ":two": {"N": "2"}});
+        assert!(holds("size(cs) < :three", Some(&set), &names, &three));
+        assert!(!holds("size(cs) < :two", Some(&set), &names, &three));
     }
 }

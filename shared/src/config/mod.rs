@@ -301,6 +301,45 @@ mod tests {
     }
 
     #[test]
+    fn when_autofill_could_not_fit_or_is_not_a_host_should_refuse_to_start_naming_the_setting() {
+        let profile = |origin: &str| {
+            let mut profiles: serde_json::Value = serde_json::from_str(two_factor::DEFAULT_PROFILES).unwrap();
+            profiles[0]["origin"] = serde_json::json!(origin);
+            profiles[0]["androidAppHashes"] = serde_json::json!(["FA+9qCX9VSu"]);
+            profiles.to_string()
+        };
+        let start = |profiles: &str| {
+            let mut vars = BASE.to_vec();
+            vars.push(("TWO_FACTOR_PROFILES", profiles));
+            TwoFactorConfig::from_lookup(&env(&vars)).map(|_| ())
+        };
+        assert!(start(&profile("login.example.com")).is_ok());
+        for (origin, why) in
+            [("https://login.example.com", "no scheme"), (&format!("{}.example.com", "a".repeat(60)), "segment")]
+        {
+            let err = start(&profile(origin)).unwrap_err().to_string();
+            assert!(err.contains("TWO_FACTOR_PROFILES") && err.contains(why), "{origin}: {err}");
+        }
+        // Family B: per application, in every language.
+        let b = |autofill: &str| {
+            let mut vars = BASE.to_vec();
+            vars.extend([("CNF_APPLICATIONS", "app"), ("CNF_APP_AUTOFILL", autofill)]);
+            PreregistrationConfig::from_lookup(&env(&vars)).map(|c| c.autofill.len())
+        };
+        assert_eq!(b(r#"{"app": {"origin": "signup.example.com"}}"#).unwrap(), 1);
+        let long = format!(r#"{{"app": {{"origin": "{}.{}.example.com"}}}}"#, "b".repeat(63), "c".repeat(40));
+        for (autofill, why) in [
+            (r#"{"nobody": {"origin": "signup.example.com"}}"#, "not in CNF_APPLICATIONS"),
+            (r#"{"app": {"origin": "signup.example.com", "androidAppHashes": ["short"]}}"#, "11 characters"),
+            (r#"{"app": {"origins": "x"}}"#, "documented JSON"),
+            (long.as_str(), "segment"),
+        ] {
+            let err = b(autofill).unwrap_err().to_string();
+            assert!(err.contains("CNF_APP_AUTOFILL") && err.contains(why), "{autofill}: {err}");
+        }
+    }
+
+    #[test]
     fn when_accept_language_names_a_known_language_should_pick_its_text() {
         let config = TwoFactorConfig::from_lookup(&env(&BASE)).unwrap();
         let profile = &config.profiles[&1];

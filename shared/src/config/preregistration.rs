@@ -1,10 +1,14 @@
 //! Family B's section: the applications that may ask for codes, where SMS may go, and the
 //! send policy (`CNF_*`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
 
 use super::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, sms_allowed_countries};
 use crate::preregistration::apps::Applications;
+use crate::preregistration::{CODE_LENGTH, Language, texts};
+use crate::sms_text::{Autofill, check_one_segment};
 
 #[derive(Debug)]
 pub struct PreregistrationConfig {
@@ -14,6 +18,54 @@ pub struct PreregistrationConfig {
     pub applications: Applications,
     pub email_from: String,
     pub send: SendPolicy,
+    /// Each application's autofill (`CNF_APP_AUTOFILL`); none for an application not named.
+    pub autofill: BTreeMap<String, Autofill>,
+}
+
+/// One application's entry of `CNF_APP_AUTOFILL`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AutofillSettings {
+    origin: Option<String>,
+    embedded_origin: Option<String>,
+    #[serde(default)]
+    android_app_hashes: Vec<String>,
+}
+
+/// `CNF_APP_AUTOFILL`: `{"<application>": {"origin": "example.com", "embeddedOrigin":
+/// "iframe.example", "androidAppHashes": ["FA+9qCX9VSu"]}}`, every key optional. Refused when
+/// it names an unknown application, or when any SMS of any application could need a second
+/// segment in any language.
+fn autofill(
+    get: &impl Lookup,
+    applications: &Applications,
+    ttl_seconds: u64,
+) -> Result<BTreeMap<String, Autofill>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "CNF_APP_AUTOFILL", reason };
+    let raw = get("CNF_APP_AUTOFILL").filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "{}".into());
+    let settings: BTreeMap<String, AutofillSettings> =
+        serde_json::from_str(&raw).map_err(|e| invalid(format!("not the documented JSON: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (app, s) in settings {
+        if applications.get(&app).is_none() {
+            return Err(invalid(format!("'{app}' is not in CNF_APPLICATIONS")));
+        }
+        let autofill = Autofill::new(s.origin.as_deref(), s.embedded_origin.as_deref(), &s.android_app_hashes)
+            .map_err(|why| invalid(format!("{app}: {why}")))?;
+        out.insert(app, autofill);
+    }
+    // Every application's SMS, with the longest code and validity, in every language.
+    let code = "9".repeat(CODE_LENGTH);
+    let plain = Autofill::default();
+    for app in applications.ids() {
+        let autofill = out.get(app).unwrap_or(&plain);
+        for language in [Language::Es, Language::En, Language::Pt] {
+            let (sms, ..) = texts(language, &code, ttl_seconds / 60);
+            check_one_segment(&autofill.render(&sms, &code))
+                .map_err(|why| invalid(format!("{app}, {}: {why}", language.code())))?;
+        }
+    }
+    Ok(out)
 }
 
 impl PreregistrationConfig {
@@ -39,6 +91,7 @@ impl PreregistrationConfig {
         )?;
         Ok(Self {
             sms_allowed_countries: sms_allowed_countries(get)?,
+            autofill: autofill(get, &applications, send.code_ttl_seconds)?,
             applications,
             email_from: email_from(get)?,
             send,

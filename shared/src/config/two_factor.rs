@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
 use crate::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::sms_text::{Autofill, check_one_segment};
 
 /// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
 pub(super) const DEFAULT_PROFILES: &str = include_str!("../../../config/two-factor-profiles.json");
@@ -37,7 +38,7 @@ impl TwoFactorConfig {
             serde_json::from_str(profiles_json.as_deref().unwrap_or(DEFAULT_PROFILES))
                 .map_err(|e| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason: e.to_string() })?;
         let mut by_id = BTreeMap::new();
-        for profile in profiles {
+        for mut profile in profiles {
             profile.check().map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
             by_id.insert(profile.id, profile);
         }
@@ -74,10 +75,24 @@ pub struct TwoFactorProfile {
     pub max_otp_expiration_seconds: i64,
     /// Language (ISO 639-1) -> text with `{code}` and `{ref}` placeholders.
     pub messages: BTreeMap<String, String>,
+    /// Autofill (`sms_text::Autofill`): the host of the site the codes are for, the host of
+    /// the iframe that asks for them when the site embeds it, the Android apps' SMS Retriever
+    /// hashes. All optional.
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub embedded_origin: Option<String>,
+    #[serde(default)]
+    pub android_app_hashes: Vec<String>,
+    /// Made of the three above by `check`.
+    #[serde(skip)]
+    pub autofill: Autofill,
 }
 
 impl TwoFactorProfile {
-    fn check(&self) -> Result<(), String> {
+    /// Refuses a profile that could not work, and makes its `autofill`: every message, with
+    /// the longest code and reference and the autofill lines, must fit one SMS segment.
+    fn check(&mut self) -> Result<(), String> {
         let id = self.id;
         if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
             return Err(format!("profile {id}: codeLength must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"));
@@ -99,6 +114,15 @@ impl TwoFactorProfile {
         ];
         if positive.iter().any(|v| *v <= 0) || self.default_otp_expiration_seconds > self.max_otp_expiration_seconds {
             return Err(format!("profile {id}: limits must be positive and the default expiry within the maximum"));
+        }
+        self.autofill =
+            Autofill::new(self.origin.as_deref(), self.embedded_origin.as_deref(), &self.android_app_hashes)
+                .map_err(|why| format!("profile {id}: {why}"))?;
+        // The longest code and reference (a reference is capital letters: one septet each).
+        let (code, reference) = ("9".repeat(self.code_length), "W".repeat(self.reference_length));
+        for (language, message) in &self.messages {
+            let text = self.autofill.render(&message.replace("{code}", &code).replace("{ref}", &reference), &code);
+            check_one_segment(&text).map_err(|why| format!("profile {id}, message '{language}': {why}"))?;
         }
         Ok(())
     }

@@ -60,6 +60,10 @@ impl Applications {
         self.0.get(id)
     }
 
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// `refuse_local_key`: the public local key is refused (everywhere but local runs).
     pub fn parse(spec: &str, get: &impl Fn(&str) -> Option<String>, refuse_local_key: bool) -> Result<Self, String> {
         let mut apps = BTreeMap::new();

@@ -13,6 +13,7 @@ use super::response::{GenericResult, HttpError, Payload};
 use super::service::Preregistration;
 use super::{Language, PreregistrationError};
 use crate::http::{self, BodyError};
+use crate::idempotency::{Door, Idempotency};
 use crate::lenient::{Members, Syntax};
 use crate::metrics::{Family, Operation, Outcome, Record, Rule};
 
@@ -87,7 +88,8 @@ pub async fn generate(app: &Preregistration, request: Request) -> Response<Body>
             let application = parsed.application_id.clone();
             let caller = crate::guards::Caller::of(&request);
             let keys = &app.config.common.keys;
-            match crate::idempotency::Idempotency::of(&request, "cnf-generate", keys, app.store.table()) {
+            let door = Door::Public { application: Some(&application) };
+            match Idempotency::of(&request, "cnf-generate", door, keys, app.store.table()) {
                 Ok(key) => http::within(
                     app.config.common.request_deadline,
                     app.generate(parsed, caller.as_ref(), key.as_ref()),
@@ -153,9 +155,12 @@ pub async fn validate(app: &Preregistration, request: Request) -> Response<Body>
         Err(err) => Err(err),
     };
     let record = match &outcome {
-        Ok((_, validated)) => {
-            Record::new(Family::B, Operation::Validate, Outcome::Verified).country(validated.sms_country)
-        }
+        Ok((_, validated)) => Record::new(Family::B, Operation::Validate, Outcome::Verified)
+            .country(validated.sms_country)
+            .verified_by(match validated.channel {
+                super::channels::CodeChannel::Sms => crate::metrics::Channel::Sms,
+                super::channels::CodeChannel::Email => crate::metrics::Channel::Email,
+            }),
         Err(err) => Record::new(Family::B, Operation::Validate, self::outcome(err)),
     };
     let outcome = outcome.map(|(application, validated)| (application, validated.payload));

@@ -3,6 +3,7 @@
 
 pub mod annotations;
 pub mod apps;
+pub mod channels;
 pub mod handler;
 pub mod request;
 pub mod response;
@@ -18,6 +19,9 @@ use crate::dynamo::StoreError;
 
 /// Purpose bound into every family B hash.
 pub const PURPOSE: &str = "cnf-code-not-user";
+
+/// Family B's codes: 6 digits.
+pub const CODE_LENGTH: usize = 6;
 
 /// Message languages; anything else falls back to Spanish, the legacy default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,46 +177,30 @@ impl PreregistrationError {
     }
 }
 
-/// A guard's refusal with its figures, in the request's language.
+/// A guard's refusal as a public caller is told it (`Refusal::public_reason`: the rule and when
+/// to retry, no traffic figures), in the request's language.
 fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
     use crate::guards::Rule::*;
-    let (count, limit, verified, subject, retry) = (r.count, r.limit, r.verified, &r.subject, r.retry_after_seconds);
-    let minutes = r.window_seconds / 60;
+    let (subject, retry) = (&r.subject, r.retry_after_seconds);
     match language {
-        Language::En => r.to_string(),
+        Language::En => r.public_reason(),
         Language::Es => {
-            let period =
-                if minutes == 60 { "la última hora".to_string() } else { format!("los últimos {minutes} minutos") };
             let reason = match r.rule {
-                CallerSends => format!("{count} códigos solicitados desde su red en {period} (límite {limit})"),
-                CallerFailures => format!("{count} validaciones fallidas desde su red en {period} (límite {limit})"),
-                NumberBlock => format!(
-                    "{count} códigos enviados a {subject} en {period}, {verified} validados (se requiere al menos {limit}%)"
-                ),
-                CountryCeiling => format!(
-                    "límite diario de SMS para {subject} alcanzado: {count} enviados en las últimas 24 horas (límite {limit})"
-                ),
-                DailyCeiling => {
-                    format!("límite diario de SMS alcanzado: {count} enviados en las últimas 24 horas (límite {limit})")
-                }
+                CallerSends => "demasiados códigos solicitados desde su red".to_string(),
+                CallerFailures => "demasiadas validaciones fallidas desde su red".to_string(),
+                NumberBlock => "demasiados códigos sin validar enviados a números como este".to_string(),
+                CountryCeiling => format!("se agotó la capacidad diaria de SMS para {subject}"),
+                DailyCeiling => "se agotó la capacidad diaria de SMS".to_string(),
             };
             format!("{reason}; intente nuevamente en {retry} s")
         }
         Language::Pt => {
-            let period =
-                if minutes == 60 { "na última hora".to_string() } else { format!("nos últimos {minutes} minutos") };
             let reason = match r.rule {
-                CallerSends => format!("{count} códigos solicitados a partir da sua rede {period} (limite {limit})"),
-                CallerFailures => format!("{count} validações falhas a partir da sua rede {period} (limite {limit})"),
-                NumberBlock => format!(
-                    "{count} códigos enviados para {subject} {period}, {verified} validados (é necessário ao menos {limit}%)"
-                ),
-                CountryCeiling => format!(
-                    "limite diário de SMS para {subject} atingido: {count} enviados nas últimas 24 horas (limite {limit})"
-                ),
-                DailyCeiling => {
-                    format!("limite diário de SMS atingido: {count} enviados nas últimas 24 horas (limite {limit})")
-                }
+                CallerSends => "muitos códigos solicitados a partir da sua rede".to_string(),
+                CallerFailures => "muitas validações falhas a partir da sua rede".to_string(),
+                NumberBlock => "muitos códigos não validados enviados para números como este".to_string(),
+                CountryCeiling => format!("a capacidade diária de SMS para {subject} se esgotou"),
+                DailyCeiling => "a capacidade diária de SMS se esgotou".to_string(),
             };
             format!("{reason}; tente novamente em {retry} s")
         }

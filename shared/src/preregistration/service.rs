@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::annotations::model_error;
 use super::apps::Application;
+use super::channels::{self, CodeChannel};
 use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{CodeStore, NewCode, StoreOutcome};
@@ -24,7 +25,7 @@ use crate::sms::SmsSender;
 use crate::startup::Seams;
 use crate::{codes, mask};
 
-const CODE_LENGTH: usize = 6;
+use super::CODE_LENGTH;
 /// Ids drawn before a generate answers busy: a taken id (12 random bits per number and second
 /// in the opaque id) is rare, and each retry means one lost; three make a refusal negligible.
 const GENERATE_ATTEMPTS: usize = 3;
@@ -56,7 +57,10 @@ pub struct Sent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
     pub payload: ValidateResponse,
+    /// The SMS destination's country, when the SMS's own code was the one validated (SMS
+    /// conversion is credited only on that proof).
     pub sms_country: Option<crate::metrics::Country>,
+    pub channel: CodeChannel,
 }
 
 fn invalid(field: &str, message: String) -> PreregistrationError {
@@ -204,7 +208,8 @@ impl Preregistration {
         let table = self.store.table();
         let mut guards: Vec<Guard> = caller.map(|c| config.common.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            guards.extend(config.common.guards.sms(table, phone.as_str(), phone.region()));
+            let budget = crate::guards::Budget::Preregistration;
+            guards.extend(config.common.guards.sms(table, budget, phone.as_str(), phone.region(), caller));
         }
         let keys = &config.common.keys;
         let email_tag = match &email {
@@ -236,15 +241,26 @@ impl Preregistration {
         for _ in 0..GENERATE_ATTEMPTS {
             let now = self.clock.now_ms();
             let (id, id_plain) = self.new_id(mobile, email_tag, now)?;
-            let code = codes::numeric_code(CODE_LENGTH);
+            let id_text = id.to_string();
+            // One code per channel when both are used (`channels`); else one code.
+            let (code, email_code) = match (&phone, &email) {
+                (Some(_), Some(_)) => (
+                    channels::code_for(CodeChannel::Sms, &id_text, CODE_LENGTH),
+                    Some(channels::code_for(CodeChannel::Email, &id_text, CODE_LENGTH)),
+                ),
+                _ => (codes::numeric_code(CODE_LENGTH), None),
+            };
+            let hash = |code: &str| keys.hash(keys.current_version(), PURPOSE, &id_text, code);
             let new = NewCode {
                 id,
                 application: request.application_id.clone(),
                 mobile: phone.as_ref().map(Phone::to_string),
                 email: email.as_ref().map(EmailAddress::to_string),
-                hash: keys
-                    .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
-                    .ok_or(PreregistrationError::Internal)?,
+                hash: hash(&code).ok_or(PreregistrationError::Internal)?,
+                email_hash: match &email_code {
+                    Some(email_code) => Some(hash(email_code).ok_or(PreregistrationError::Internal)?),
+                    None => None,
+                },
                 key_version: keys.current_version(),
                 language: language.code().to_string(),
                 audit_json: audit.clone(),
@@ -271,13 +287,13 @@ impl Preregistration {
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
                 let answer = serde_json::to_value(&payload).map_err(|_| PreregistrationError::Internal)?;
-                counts.push(idempotency.put(&answer, now)?);
+                counts.extend(idempotency.put(&answer, now)?);
             }
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
                 StoreOutcome::RateLimited => return Err(PreregistrationError::RateLimited),
-                StoreOutcome::Guarded { index, item } if index == guards.len() => {
+                StoreOutcome::Guarded { index, item } if index >= guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
                         Some(Prior::Done(answer)) => Ok(Sent {
@@ -298,7 +314,7 @@ impl Preregistration {
                 }
                 StoreOutcome::Locked => return Err(PreregistrationError::TooManyAttempts),
             }
-            if let Err(err) = self.deliver(&new, &code, language).await {
+            if let Err(err) = self.deliver(&new, &code, email_code.as_deref(), language).await {
                 if let Some(idempotency) = idempotency {
                     idempotency.failed(self.store.client()).await?;
                 }
@@ -316,9 +332,24 @@ impl Preregistration {
         Err(PreregistrationError::Busy)
     }
 
-    /// The same code to every channel; if one refuses, the code is never usable.
-    async fn deliver(&self, new: &NewCode, code: &str, language: Language) -> Result<(), PreregistrationError> {
-        let (sms, subject, text, html) = texts(language, code, self.config.send.code_ttl_seconds / 60);
+    /// The code to every channel (`email_code`: the e-mail's own, when both are used); if one
+    /// refuses, the code is never usable.
+    async fn deliver(
+        &self,
+        new: &NewCode,
+        code: &str,
+        email_code: Option<&str>,
+        language: Language,
+    ) -> Result<(), PreregistrationError> {
+        let minutes = self.config.send.code_ttl_seconds / 60;
+        let (sms, ..) = texts(language, code, minutes);
+        // Folded into GSM-7, with the application's autofill lines (`sms_text`).
+        let sms = match self.config.autofill.get(&new.application) {
+            Some(autofill) => autofill.render(&sms, code),
+            None => crate::sms_text::fold(&sms),
+        };
+        let email_code = email_code.unwrap_or(code);
+        let (_, subject, text, html) = texts(language, email_code, minutes);
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
             if let Err(err) = self.sms.send(mobile, &sms, SMS_SENDER_ID).await {
@@ -328,7 +359,7 @@ impl Preregistration {
         if let (None, Some(address)) = (&failure, &new.email) {
             let email = Email { to: address.clone(), subject, text, html };
             if let Err(err) = self.email.send(&email).await {
-                failure = Some(err.0.replace(address.as_str(), &mask::email(address)).replace(code, "[code]"));
+                failure = Some(err.0.replace(address.as_str(), &mask::email(address)).replace(email_code, "[code]"));
             }
         }
         match failure {

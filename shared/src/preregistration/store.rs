@@ -10,8 +10,8 @@ use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s
 use crate::guards::Guard;
 use crate::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
-    DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX, MAX_ATTEMPTS,
-    MOBILE, PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,
+    DeliveryState, EMAIL_ADDRESS, EMAIL_HASH, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX,
+    MAX_ATTEMPTS, MOBILE, PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,
 };
 
 /// Codes stay a day after expiry, for audit, before TTL removes them.
@@ -31,7 +31,10 @@ pub struct NewCode {
     pub application: String,
     pub mobile: Option<String>,
     pub email: Option<String>,
+    /// The keyed hash of the code (of the SMS's, when the code went by both channels).
     pub hash: [u8; 32],
+    /// The e-mail's own code's keyed hash, when the code went by both channels.
+    pub email_hash: Option<[u8; 32]>,
     pub key_version: u32,
     pub language: String,
     pub audit_json: String,
@@ -57,6 +60,7 @@ pub struct StoredCode {
     pub mobile: Option<String>,
     pub email: Option<String>,
     pub hash: Vec<u8>,
+    pub email_hash: Option<Vec<u8>>,
     pub key_version: u32,
     pub created_ms: u64,
     pub expires_ms: u64,
@@ -83,6 +87,7 @@ impl StoredCode {
             mobile: get_s(item, MOBILE).map(str::to_string),
             email: get_s(item, EMAIL_ADDRESS).map(str::to_string),
             hash: get_b(item, HASH).ok_or(StoreError::Malformed(HASH))?.to_vec(),
+            email_hash: get_b(item, EMAIL_HASH).map(<[u8]>::to_vec),
             key_version: num(KEY_VERSION)? as u32,
             created_ms: num(CREATED_AT)?,
             expires_ms: num(EXPIRES_AT)?,
@@ -173,6 +178,9 @@ impl CodeStore {
             (TTL.to_string(), n(ttl)),
             (AUDIT.to_string(), s(&code.audit_json)),
         ]);
+        if let Some(email_hash) = code.email_hash {
+            item.insert(EMAIL_HASH.to_string(), AttributeValue::B(Blob::new(email_hash.to_vec())));
+        }
         if let Some(mobile) = &code.mobile {
             item.insert(MOBILE.to_string(), s(mobile));
         }

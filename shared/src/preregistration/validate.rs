@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
 
+use super::channels::{self, CodeChannel};
 use super::request::ValidateRequest;
 use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
@@ -52,6 +53,18 @@ struct Target {
     created_ms: u64,
     /// The id's plaintext, checked by the write (`None` for a legacy id, read from the item).
     plain: Option<[u8; 16]>,
+}
+
+impl Target {
+    /// The channel a submitted code claims (`channels`): of a code sent by both, its bit; else
+    /// the one channel.
+    fn channel(&self, id_text: &str, code: &str) -> CodeChannel {
+        match (&self.mobile, self.email_tag) {
+            (Some(_), Some(_)) => channels::channel_of(id_text, code),
+            (Some(_), None) => CodeChannel::Sms,
+            (None, _) => CodeChannel::Email,
+        }
+    }
 }
 
 /// Where the destinations come from.
@@ -89,6 +102,7 @@ impl Preregistration {
     ) -> Result<Validated, PreregistrationError> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
+        let sends = caller.map(|c| self.config.common.guards.caller_sends(self.store.table(), c));
         let id = match self.confirmation_id(&request).await {
             Err(PreregistrationError::NotFound) => {
                 return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await);
@@ -102,7 +116,8 @@ impl Preregistration {
                 if round == ROUNDS {
                     return Err(PreregistrationError::Busy);
                 }
-                match self.round(&request, &id, &id_text, &source, &hashes, gate.as_ref()).await? {
+                let callers = (gate.as_ref(), sends.as_ref());
+                match self.round(&request, &id, &id_text, &source, &hashes, callers).await? {
                     Round::Answer(answer) => return answer,
                     Round::NotThisTarget => break,
                     Round::Again => continue,
@@ -169,7 +184,8 @@ impl Preregistration {
         submitted_hashes(&self.config.common.keys, PURPOSE, id_text, code)
     }
 
-    /// One validating transaction, and what its outcome means.
+    /// One validating transaction, and what its outcome means. `(gate, sends)`: the caller's
+    /// failures (checked) and sends (credited when the code is right).
     async fn round(
         &self,
         request: &ValidateRequest,
@@ -177,7 +193,7 @@ impl Preregistration {
         id_text: &str,
         source: &Source,
         hashes: &[SubmittedHash],
-        gate: Option<&Guard>,
+        (gate, sends): (Option<&Guard>, Option<&Guard>),
     ) -> Result<Round, PreregistrationError> {
         let now = self.clock.now_ms();
         let legacy;
@@ -207,22 +223,35 @@ impl Preregistration {
         let gate_index = 1 + locks.len();
         for _ in 0..ROUNDS {
             let mut items = Vec::with_capacity(gate_index + 2);
-            items.push(update_item(self.accept(request, id, target, hashes, now)?));
+            let channel = target.channel(id_text, &request.confirmation_code);
+            items.push(update_item(self.accept(request, id, target, channel, hashes, now)?));
             for lock in &locks {
                 items.push(check_item(lock.with_max(check_max).not_full(now)?));
             }
             if let Some(gate) = gate {
                 items.push(check_item(gate.not_full(now)?));
             }
-            if let Some(mobile) = &target.mobile {
-                let block = self.config.common.guards.number_block(self.store.table(), mobile);
+            // Only the SMS's own code proves the SMS reached the person: only it credits the
+            // number's block (an e-mail code of the same send proves nothing about the SMS).
+            if let (Some(mobile), CodeChannel::Sms) = (&target.mobile, channel) {
+                let budget = crate::guards::Budget::Preregistration;
+                let block = self.config.common.guards.number_block(self.store.table(), budget, mobile, None);
                 items.push(update_item(block.credit(target.created_ms)?));
+            }
+            // The caller's codes convert: its send budget is credited (in the send's bucket).
+            if let Some(sends) = sends {
+                items.push(update_item(sends.credit(target.created_ms)?));
             }
             let Some(reasons) = transact(self.store.client(), items).await? else {
                 tracing::info!(code_id = %id, "confirmation code validated");
                 return Ok(Round::Answer(Ok(Validated {
                     payload: ValidateResponse { confirmation_id: id_text.to_string(), valid: true },
-                    sms_country: target.mobile.as_deref().and_then(crate::metrics::Country::of_phone),
+                    sms_country: target
+                        .mobile
+                        .as_deref()
+                        .filter(|_| channel == CodeChannel::Sms)
+                        .and_then(crate::metrics::Country::of_phone),
+                    channel,
                 })));
             };
             fail_on_other(&reasons)?;
@@ -270,6 +299,7 @@ impl Preregistration {
         request: &ValidateRequest,
         id: &Uuid,
         target: &Target,
+        channel: CodeChannel,
         hashes: &[SubmittedHash],
         now: u64,
     ) -> Result<Update, StoreError> {
@@ -277,7 +307,7 @@ impl Preregistration {
             .table_name(self.store.table())
             .set_key(Some(key(&code_pk(id), CODE_SK)))
             .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(accept_condition(target.plain.is_some(), hashes.len()))
+            .condition_expression(accept_condition(target.plain.is_some(), channel, hashes.len()))
             .expression_attribute_values(":app", s(&request.application_id))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
@@ -318,7 +348,11 @@ impl Preregistration {
             return Ok(Verdict::OtherTarget);
         }
         let keys = &self.config.common.keys;
-        if keys.matches(code.key_version, PURPOSE, id_text, &request.confirmation_code, &code.hash) {
+        let stored = match target.channel(id_text, &request.confirmation_code) {
+            CodeChannel::Email => code.email_hash.as_deref().unwrap_or(&code.hash),
+            CodeChannel::Sms => &code.hash,
+        };
+        if keys.matches(code.key_version, PURPOSE, id_text, &request.confirmation_code, stored) {
             return Ok(Verdict::Matches);
         }
         Ok(Verdict::Wrong(code))
@@ -405,11 +439,17 @@ impl Preregistration {
 
 /// The accepting write's condition: usable, this application's, the id's own code (`lk`,
 /// unless legacy), and the keyed hash of one active version.
-fn accept_condition(same_id: bool, versions: usize) -> &'static str {
+fn accept_condition(same_id: bool, channel: CodeChannel, versions: usize) -> &'static str {
     static ACCEPT: AcceptCondition = AcceptCondition::new();
     static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
+    static ACCEPT_EMAIL: AcceptCondition = AcceptCondition::email_code();
+    static ACCEPT_LEGACY_EMAIL: AcceptCondition = AcceptCondition::email_code();
+    let (current, legacy) = match channel {
+        CodeChannel::Sms => (&ACCEPT, &ACCEPT_LEGACY),
+        CodeChannel::Email => (&ACCEPT_EMAIL, &ACCEPT_LEGACY_EMAIL),
+    };
     if same_id {
-        ACCEPT.get(
+        current.get(
             expression!(
                 "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
                  AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
@@ -417,7 +457,7 @@ fn accept_condition(same_id: bool, versions: usize) -> &'static str {
             versions,
         )
     } else {
-        ACCEPT_LEGACY.get(
+        legacy.get(
             expression!(
                 "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
                  AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
@@ -429,19 +469,19 @@ fn accept_condition(same_id: bool, versions: usize) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::accept_condition;
+    use super::{CodeChannel, accept_condition};
 
     #[test]
     fn when_the_accepting_condition_is_built_should_name_every_version_and_the_id_once() {
         assert_eq!(
-            accept_condition(true, 1),
+            accept_condition(true, CodeChannel::Sms, 1),
             "app = :app AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed \
              AND lk = :lk AND kv = :k0 AND h = :h0"
         );
-        assert!(!accept_condition(false, 1).contains(":lk"));
-        let two = accept_condition(true, 2);
+        assert!(!accept_condition(false, CodeChannel::Sms, 1).contains(":lk"));
+        let two = accept_condition(true, CodeChannel::Sms, 2);
         assert!(two.ends_with("AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))"), "{two}");
-        let three = accept_condition(true, 3);
+        let three = accept_condition(true, CodeChannel::Sms, 3);
         assert!(
             three.ends_with(
                 "AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1) OR (kv = :k2 AND h = :h2))"

@@ -42,6 +42,8 @@ struct Attempt<'a> {
     code: &'a str,
     lock: Guard,
     gate: Option<Guard>,
+    /// The caller's sends, credited by a confirmation (its codes convert).
+    sends: Option<Guard>,
 }
 
 impl Signup {
@@ -64,6 +66,7 @@ impl Signup {
             code,
             lock: self.lock(address),
             gate: caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c)),
+            sends: caller.map(|c| self.config.common.guards.caller_sends(self.store.table(), c)),
         };
         let lock = &attempt.lock;
         // "Below the limit minus one": a wrong code then does not lock the address, so the
@@ -73,7 +76,7 @@ impl Signup {
         for _ in 0..ROUNDS {
             let now = self.clock.now_ms();
             let confirm = self.store.confirm_update(address, &user_id, &hashes, now)?;
-            let reasons = match self.transact_confirm(confirm, &below, attempt.gate.as_ref(), now).await? {
+            let reasons = match self.transact_confirm(confirm, &below, &attempt, now).await? {
                 None => {
                     tracing::info!(email = %mask::email(address), "user confirmed");
                     return Ok(confirmed(user_id, address));
@@ -103,20 +106,25 @@ impl Signup {
         Err(SignupError::Busy)
     }
 
-    /// One confirming transaction (`confirm`, the lock's check, the caller's): `None` when it
-    /// was written, else each item's refusal.
+    /// One confirming transaction (`confirm`, the lock's check, the caller's, and the credit of
+    /// the caller's sends, which never refuses): `None` when it was written, else each item's
+    /// refusal.
     async fn transact_confirm(
         &self,
         confirm: Update,
         lock: &Guard,
-        gate: Option<&Guard>,
+        attempt: &Attempt<'_>,
         now: u64,
     ) -> Result<Option<[Option<Refusal>; 3]>, SignupError> {
-        let mut items = Vec::with_capacity(3);
+        let mut items = Vec::with_capacity(4);
         items.push(update_item(confirm));
         items.push(check_item(lock.not_full(now)?));
-        if let Some(gate) = gate {
+        if let Some(gate) = &attempt.gate {
             items.push(check_item(gate.not_full(now)?));
+        }
+        // The code's send time is not known without a read: the confirmation's bucket.
+        if let Some(sends) = &attempt.sends {
+            items.push(update_item(sends.credit(now)?));
         }
         let Some(reasons) = transact(self.store.client(), items).await? else { return Ok(None) };
         fail_on_other(&reasons)?;
@@ -170,7 +178,7 @@ impl Signup {
     ) -> Result<Round, SignupError> {
         let (address, gate) = (attempt.address, attempt.gate.as_ref());
         let confirm = self.store.confirm_checked(address, code_id, now)?;
-        let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, gate, now).await? else {
+        let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, attempt, now).await? else {
             tracing::info!(email = %mask::email(address), "user confirmed (code checked here)");
             return Ok(Round::Answer(Ok(confirmed(user_id, address))));
         };

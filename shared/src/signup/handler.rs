@@ -13,6 +13,7 @@ use super::model::{Envelope, iso_time, timespan};
 use super::request::SignupRequest;
 use super::service::Signup;
 use crate::http::{self, BodyError};
+use crate::idempotency::{Door, Idempotency};
 use crate::metrics::{Family, Operation, Outcome, Record, Rule};
 
 /// How a refused or failed request ended, for the metrics (next to the status mapping: a
@@ -41,9 +42,14 @@ pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
     let format =
         format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
     let caller = crate::guards::Caller::of(&request);
-    let idempotency =
-        crate::idempotency::Idempotency::of(&request, "signup-send", &app.config.common.keys, app.store.table())
-            .map_err(SignupError::InvalidParameter);
+    let idempotency = Idempotency::of(
+        &request,
+        "signup-send",
+        Door::Public { application: None },
+        &app.config.common.keys,
+        app.store.table(),
+    )
+    .map_err(SignupError::InvalidParameter);
     let parsed = read(&request);
     // An XML request's namespace, kept for the answer (also an error one) before the request
     // is consumed; requests that cannot be read are answered in the default one.

@@ -35,7 +35,7 @@ pub enum SignupError {
     #[error("Attempt limit exceeded, please try after some time.")]
     LimitExceeded,
     /// A per-caller limit refused (sends: 1005, failed confirmations: 1004).
-    #[error("Attempt limit exceeded: {0}")]
+    #[error("Attempt limit exceeded: {}", .0.public_reason())]
     Refused(crate::guards::Refusal),
     #[error("User does not exist.")]
     UserNotFound,

@@ -176,9 +176,15 @@ impl Signup {
                 email_verified: false,
                 code: None,
             };
-            let mut counts = guard.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            // The key's record before the caller's count: a retry of a finished request gets
+            // its answer even once the caller is at its limit (it sends nothing).
+            let mut counts = Vec::with_capacity(2);
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&user.to_answer(), now)?);
+                counts.extend(idempotency.put(&user.to_answer(), now)?);
+            }
+            let keyed = idempotency.map_or(0, Idempotency::slots);
+            if let Some(guard) = &guard {
+                counts.push(guard.count(now)?);
             }
             match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
                 SendOutcome::Stored => {}
@@ -187,9 +193,13 @@ impl Signup {
                     user_id = stored;
                     continue;
                 }
-                SendOutcome::AlreadyConfirmed => return Err(SignupError::AlreadyConfirmed),
+                // The transaction counted nothing: the caller pays for this answer as for a
+                // send (one more call), so probing who is confirmed costs the send budget.
+                SendOutcome::AlreadyConfirmed => {
+                    return Err(self.failed(SignupError::AlreadyConfirmed, guard.as_ref(), now).await);
+                }
                 SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
-                SendOutcome::Guarded { index, item } if index == counts.len() - 1 && idempotency.is_some() => {
+                SendOutcome::Guarded { index, item } if index < keyed => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(SignupError::Internal),
                         Some(Prior::Failed) => Err(SignupError::CodeDeliveryFailure),
@@ -216,8 +226,9 @@ impl Signup {
         Err(SignupError::Busy)
     }
 
-    /// A failed confirmation that touched no code still counts against the caller: `err`, or
-    /// the caller's refusal once over its limit.
+    /// A failed confirmation that touched no code, or a send to a confirmed user, still counts
+    /// against the caller (`gate`: its failures or its sends): `err`, or the caller's refusal
+    /// once over its limit.
     pub(super) async fn failed(&self, err: SignupError, gate: Option<&Guard>, now: u64) -> SignupError {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {

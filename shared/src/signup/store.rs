@@ -224,15 +224,19 @@ impl UserStore {
             .expression_attribute_values(":max", n(code.max_attempts))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
-        // The user first: a confirmed user is answered as such whatever the limits say.
+        // The guards (the Idempotency-Key's record, the caller's count) first: a refusal is
+        // decided by the first refused item, and the user's state must not be told to a
+        // caller over its budget or to a reused key (issue 23: probing who is confirmed).
         let mut others = Vec::with_capacity(2 + guards.len());
+        others.extend_from_slice(guards);
         others.push(dynamo::update_item(update));
         others.push(dynamo::check_item(lock.not_full(now_ms)?));
-        others.extend_from_slice(guards);
+        let (user, locked) = (guards.len(), guards.len() + 1);
         Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
-            Counted::Refused { index: 0, item } => {
+            Counted::Refused { index, item } if index < user => SendOutcome::Guarded { index, item },
+            Counted::Refused { index, item } if index == user => {
                 let stored = item.as_ref().map(User::from_item).transpose()?;
                 match stored {
                     Some(user) if user.status == UserStatus::Confirmed => SendOutcome::AlreadyConfirmed,
@@ -240,8 +244,10 @@ impl UserStore {
                     _ => SendOutcome::Changed,
                 }
             }
-            Counted::Refused { index: 1, .. } => SendOutcome::Locked,
-            Counted::Refused { index, item } => SendOutcome::Guarded { index: index - 2, item },
+            Counted::Refused { index, .. } => {
+                debug_assert_eq!(index, locked);
+                SendOutcome::Locked
+            }
         })
     }
 

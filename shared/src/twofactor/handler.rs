@@ -12,7 +12,7 @@ use super::response::{CreateResponse, VerifyResponse};
 use super::service::TwoFactor;
 use super::{Code, TwoFactorError};
 use crate::http::{self, BodyError};
-use crate::idempotency::Idempotency;
+use crate::idempotency::{Door, Idempotency};
 use crate::lenient::Syntax;
 use crate::metrics::{Country, Family, Operation, Outcome, Record, Rule};
 
@@ -78,8 +78,9 @@ pub async fn create(app: &TwoFactor, request: Request) -> Response<Body> {
         .and_then(|b| CreateRequest::read(b, Syntax::of_body(request.headers(), b)));
     // An `IsSync: false` OTP's SMS is the sender's to deliver (and count).
     let sync = parsed.as_ref().is_ok_and(|p| p.is_sync);
-    let idempotency = Idempotency::of(&request, "2fa-create", &app.config.common.keys, app.store.table())
-        .map_err(TwoFactorError::InvalidRequest);
+    let idempotency =
+        Idempotency::of(&request, "2fa-create", Door::Backend, &app.config.common.keys, app.store.table())
+            .map_err(TwoFactorError::InvalidRequest);
     let outcome = match (parsed, idempotency) {
         (Ok(parsed), Ok(idempotency)) => {
             http::within(app.config.common.request_deadline, app.create(parsed, accept_language, idempotency.as_ref()))

@@ -101,10 +101,11 @@ fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits,
     Ok(Limits { max_sms_count: count as u32, interval_seconds: interval as u64, expiration_seconds: expiration as u64 })
 }
 
-/// The SMS text: the profile's template with the code and the reference filled in.
+/// The SMS text: the profile's template with the code and the reference filled in, folded
+/// into GSM-7, and the profile's autofill lines (`sms_text`).
 pub fn sms_text(profile: &TwoFactorProfile, language: &str, code: &str, reference: &str) -> String {
     let (_, template) = profile.message(Some(language));
-    template.replace("{code}", code).replace("{ref}", reference)
+    profile.autofill.render(&template.replace("{code}", code).replace("{ref}", reference), code)
 }
 
 impl TwoFactor {
@@ -164,7 +165,8 @@ impl TwoFactor {
             self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
-        let guards = self.config.common.guards.sms(self.store.table(), phone.as_str(), phone.region());
+        let (table, budget) = (self.store.table(), crate::guards::Budget::TwoFactor);
+        let guards = self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None);
         let lock = self.store.failure_lock(
             phone.as_str(),
             self.config.common.failure_lock.limit,
@@ -209,7 +211,7 @@ impl TwoFactor {
             };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
-                counts.push(idempotency.put(&created.to_answer(), now)?);
+                counts.extend(idempotency.put(&created.to_answer(), now)?);
             }
             match self.store.create(&otp, &windows, &lock, &counts, now).await? {
                 CreateOutcome::Created => {}
@@ -218,7 +220,7 @@ impl TwoFactor {
                     tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
                     return Err(TwoFactorError::RateLimited);
                 }
-                CreateOutcome::Guarded { index, item } if index == guards.len() => {
+                CreateOutcome::Guarded { index, item } if index >= guards.len() => {
                     let prior = idempotency.map(|i| i.prior(item.as_ref(), now));
                     return match prior {
                         Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(TwoFactorError::Internal),
@@ -336,8 +338,8 @@ mod tests {
     fn when_sms_text_is_built_should_contain_code_and_reference_in_the_language() {
         let p = profile();
         let text = sms_text(&p, "tr", "012345", "ABCD");
-        assert!(text.contains("012345") && text.contains("ABCD") && text.starts_with("Doğrulama"), "{text}");
-        assert!(sms_text(&p, "es", "1", "R").starts_with("Tu código"));
+        assert!(text.contains("012345") && text.contains("ABCD") && text.starts_with("Dogrulama"), "{text}");
+        assert!(sms_text(&p, "es", "1", "R").starts_with("Tu codigo"), "folded into GSM-7");
         assert!(sms_text(&p, "xx", "1", "R").starts_with("Your"));
     }
 }

@@ -111,7 +111,8 @@ impl TwoFactor {
         // against the limit itself.
         let mut below = lock.with_max(lock.max.saturating_sub(1).max(1));
         for _ in 0..ROUNDS {
-            let block = self.config.common.guards.number_block(self.store.table(), &target.phone);
+            let budget = crate::guards::Budget::TwoFactor;
+            let block = self.config.common.guards.number_block(self.store.table(), budget, &target.phone, None);
             let items = vec![
                 update_item(self.accept(request, target, hashes, now)?),
                 check_item(below.not_full(now)?),

@@ -79,6 +79,33 @@ pub fn create_body(phone: &str, extra: Value) -> String {
 }
 
 impl Harness {
+    /// Stores an OTP with the code 123456 as OTPs were stored before opaque ids: a v4 id (no
+    /// `lk`), verified by the legacy path (a read first). `rate`: with a rate window.
+    pub async fn seed_legacy_otp(&self, id: uuid::Uuid, numeric_id: u64, phone: &str, rate: bool) {
+        let now = shared::clock::Clock::now_ms(&self.clock);
+        let keys = &self.app.config.common.keys;
+        let otp = shared::twofactor::store::NewOtp {
+            id,
+            numeric_id,
+            user_id: uuid::Uuid::parse_str(USER).unwrap(),
+            phone: phone.into(),
+            hash: keys.hash(1, shared::twofactor::PURPOSE, &id.to_string(), "123456").unwrap(),
+            key_version: 1,
+            reference: "ABCD".into(),
+            profile: 1,
+            language: "en".into(),
+            source: None,
+            created_ms: now,
+            expires_ms: now + 180_000,
+            max_attempts: 5,
+            sealed_code: None,
+            id_plain: None,
+        };
+        let windows: Vec<_> = rate.then(|| self.app.store.rate_window(phone, 5, 300_000)).into_iter().collect();
+        let lock = self.app.store.failure_lock(phone, 20, 86_400_000);
+        self.app.store.create(&otp, &windows, &lock, &[], now).await.unwrap();
+    }
+
     pub async fn create(&self, body: &str) -> (StatusCode, Value) {
         read(shared::twofactor::handler::create(&self.app, post(body)).await).await
     }

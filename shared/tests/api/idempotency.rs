@@ -144,3 +144,137 @@ async fn when_10_signup_sends_race_with_one_key_should_send_one_email_and_replay
     let generate = json!({"applicationId": "demo", "emailAddress": address}).to_string();
     assert_eq!(read(shared::preregistration::handler::generate(&b.app, with_key(&key, &generate)).await).0, 200);
 }
+
+/// A request as API Gateway delivers it from `ip`, with `key`.
+fn from_with_key(ip: &str, key: &str, body: &str) -> Request {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_string());
+    let mut request = with_key(key, body);
+    request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+    request
+}
+
+#[tokio::test]
+async fn when_another_caller_squats_a_public_key_should_leave_the_victims_sends_alone() {
+    // GIVEN an attacker who saw (or guessed) the key a victim's app will send, and used it first
+    let key = unique_key();
+    let b = helpers::preregistration::harness(&[], None).await;
+    let (squat, victim) = (helpers::signup::unique_address(), helpers::signup::unique_address());
+    let generate = |address: &str| json!({"applicationId": "demo", "emailAddress": address}).to_string();
+    let first = read(
+        shared::preregistration::handler::generate(&b.app, from_with_key("203.0.113.66", &key, &generate(&squat)))
+            .await,
+    );
+    assert_eq!(first.0, 200, "{first:?}");
+    // WHEN the victim sends with that key from its own address, at once and after the in-flight window
+    let mine = read(
+        shared::preregistration::handler::generate(&b.app, from_with_key("198.51.100.20", &key, &generate(&victim)))
+            .await,
+    );
+    // THEN its send is its own: not 409 (in flight), not 422 (another body), not the attacker's answer
+    assert_eq!(mine.0, 200, "{mine:?}");
+    assert_ne!(mine.1, first.1);
+    assert_eq!(helpers::signup::emails_to(&victim).await.len(), 1);
+    // The same for family A, and for another application of family B from the same address.
+    let a = helpers::signup::harness(&[], None).await;
+    let signup = |address: &str| json!({"EmailAddress": address}).to_string();
+    let (squat, victim) = (helpers::signup::unique_address(), helpers::signup::unique_address());
+    assert_eq!(
+        read(shared::signup::handler::handle(&a.app, from_with_key("203.0.113.66", &key, &signup(&squat))).await).0,
+        200
+    );
+    let mine =
+        read(shared::signup::handler::handle(&a.app, from_with_key("198.51.100.20", &key, &signup(&victim))).await);
+    assert_eq!(mine.0, 200, "{mine:?}");
+    assert_eq!(helpers::signup::emails_to(&victim).await.len(), 1);
+    let other_app = json!({"applicationId": "other", "emailAddress": helpers::signup::unique_address()}).to_string();
+    assert_eq!(
+        read(shared::preregistration::handler::generate(&b.app, from_with_key("203.0.113.66", &key, &other_app)).await)
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn when_a_public_key_is_too_short_to_be_random_should_answer_400_in_the_familys_shape() {
+    let short = "k".repeat(shared::idempotency::MIN_PUBLIC_KEY_LENGTH - 1);
+    let b = helpers::preregistration::harness(&[], None).await;
+    let body = json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()}).to_string();
+    let (status, answer) = read(shared::preregistration::handler::generate(&b.app, with_key(&short, &body)).await);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["ModelState"]["Idempotency-Key"][0].as_str().unwrap().contains("at least 16"), "{answer}");
+    let a = helpers::signup::harness(&[], None).await;
+    let address = helpers::signup::unique_address();
+    let (status, answer) = read(
+        shared::signup::handler::handle(&a.app, with_key(&short, &json!({"EmailAddress": address}).to_string())).await,
+    );
+    assert_eq!((status, answer["OpCode"].as_i64()), (400, Some(1001)), "{answer}");
+    assert!(helpers::signup::emails_to(&address).await.is_empty(), "nothing sent");
+    // Family C's callers are authenticated backends: a short key is theirs to choose.
+    let c = helpers::harness(&[]).await;
+    let create = helpers::create_body(&testkit::unique_phone(), json!({}));
+    assert_eq!(read(shared::twofactor::handler::create(&c.app, with_key("k", &create)).await).0, 200);
+}
+
+/// The key ring before and after the second phase of a rotation: version 2 added everywhere
+/// (version 1 still current), then made current (README, Key rotation).
+const RING_ADDED: &str =
+    "1:local-development-key-never-use-in-production,2:local-rotated-key-two-never-use-in-production";
+const RING_SWAPPED: &str =
+    "2:local-rotated-key-two-never-use-in-production,1:local-development-key-never-use-in-production";
+
+#[tokio::test]
+async fn when_keys_rotate_between_a_send_and_its_retry_should_replay_the_first_answer_and_send_once() {
+    // GIVEN a family C create and a family B generate with a key, under version 1
+    let before = helpers::harness(&[("OTP_KEYS", RING_ADDED)]).await;
+    let b_before = helpers::preregistration::harness(&[("OTP_KEYS", RING_ADDED)], None).await;
+    let phone = testkit::unique_phone();
+    let (key, body) = (unique_key(), helpers::create_body(&phone, json!({})));
+    let first = read(shared::twofactor::handler::create(&before.app, with_key(&key, &body)).await);
+    assert_eq!(first.0, 200, "{first:?}");
+    let address = helpers::signup::unique_address();
+    let generate = json!({"applicationId": "demo", "emailAddress": address}).to_string();
+    let b_first = read(shared::preregistration::handler::generate(&b_before.app, with_key(&key, &generate)).await);
+    assert_eq!(b_first.0, 200, "{b_first:?}");
+
+    // WHEN version 2 becomes current and the clients retry with the same keys
+    let after = helpers::harness(&[("OTP_KEYS", RING_SWAPPED)]).await;
+    after.clock.set_ms(shared::clock::Clock::now_ms(&before.clock) + IN_FLIGHT_MS);
+    let replay = read(shared::twofactor::handler::create(&after.app, with_key(&key, &body)).await);
+    let b_after = helpers::preregistration::harness(&[("OTP_KEYS", RING_SWAPPED)], None).await;
+    b_after.clock.set_ms(shared::clock::Clock::now_ms(&b_before.clock) + IN_FLIGHT_MS);
+    let b_replay = read(shared::preregistration::handler::generate(&b_after.app, with_key(&key, &generate)).await);
+
+    // THEN each gets its first answer again, and nothing is sent twice
+    assert_eq!(replay, first, "the record written under version 1 is found under version 2");
+    assert_eq!(testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await.len(), 1);
+    assert_eq!(b_replay.0, 200, "{b_replay:?}");
+    assert_eq!(
+        helpers::preregistration::payload(&b_replay.1)["confirmationId"],
+        helpers::preregistration::payload(&b_first.1)["confirmationId"]
+    );
+    assert_eq!(helpers::signup::emails_to(&address).await.len(), 1);
+}
+
+#[tokio::test]
+async fn when_a_code_is_made_under_the_new_current_key_should_verify_where_it_is_only_accepted() {
+    // GIVEN codes made by functions already on the second phase (version 2 current)
+    let makes = helpers::harness(&[("OTP_KEYS", RING_SWAPPED)]).await;
+    let (otp, code) = makes.otp(&testkit::unique_phone(), json!({})).await;
+    let b_makes = helpers::preregistration::harness(&[("OTP_KEYS", RING_SWAPPED)], None).await;
+    let address = helpers::signup::unique_address();
+    let (status, generated) = b_makes.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    assert_eq!(status, 200, "{generated}");
+    let b_code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    // WHEN they are verified by functions still on the first phase (version 1 current, 2 added)
+    let verifies = helpers::harness(&[("OTP_KEYS", RING_ADDED)]).await;
+    let b_verifies = helpers::preregistration::harness(&[("OTP_KEYS", RING_ADDED)], None).await;
+    // THEN both verify
+    assert_eq!(verifies.verify(&otp, &code).await.0, 200);
+    let id = generated["response"]["confirmationId"].clone();
+    let validate = json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": b_code});
+    let (status, body) = b_verifies.validate(&validate).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -30,14 +30,19 @@ impl<'w> MakeWriter<'w> for Captured {
     }
 }
 
-/// The functions' subscriber, as Lambda configures it (JSON, INFO), installed for the whole
+/// The functions' subscriber, as Lambda configures it (JSON) at its most verbose level (TRACE:
+/// what is masked must stay masked whatever an operator turns on), installed for the whole
 /// binary: a subscriber of one thread misses the events whose call sites another test's
 /// thread registered first (tracing caches their interest), which made this test flaky.
 fn captured() -> &'static Captured {
     static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
     CAPTURED.get_or_init(|| {
         let captured = Captured::default();
-        let env = |name: &str| (name == "AWS_LAMBDA_LOG_FORMAT").then(|| "JSON".to_string());
+        let env = |name: &str| match name {
+            "AWS_LAMBDA_LOG_FORMAT" => Some("JSON".to_string()),
+            "AWS_LAMBDA_LOG_LEVEL" => Some("TRACE".to_string()),
+            _ => None,
+        };
         tracing::subscriber::set_global_default(shared::logging::subscriber(env, captured.clone()))
             .expect("no other subscriber in this binary");
         captured
@@ -98,4 +103,74 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     for secret in [code.as_str(), signup_code.as_str()] {
         assert!(!ours.iter().any(|l| l.contains(secret)), "logged {secret}: {ours:?}");
     }
+}
+
+/// The longest run of `number`'s digits (without its `+`) that `line` holds, and the digits of
+/// all its distinct runs of 4 or more together: a block beside a part of the number would
+/// spell it whole. (Runs of 3 are left out: a masked number's last 3 digits are meant to be
+/// there, and 3 digits also match counts, codes and durations by chance.)
+fn digits_of(number: &str, line: &str) -> (usize, usize) {
+    let number: String = number.chars().filter(char::is_ascii_digit).collect();
+    let mut pieces = std::collections::BTreeSet::new();
+    for run in line.split(|c: char| !c.is_ascii_digit()).filter(|run| run.len() >= 3) {
+        // The longest piece of this run that is also a piece of the number.
+        let best = (0..run.len())
+            .flat_map(|i| (i + 1..=run.len()).map(move |j| &run[i..j]))
+            .filter(|piece| number.contains(piece))
+            .max_by_key(|piece| piece.len())
+            .unwrap_or("");
+        // The same piece again (in the span and in the message) tells nothing more.
+        if best.len() >= 4 {
+            pieces.insert(best);
+        }
+    }
+    (pieces.iter().map(|p| p.len()).max().unwrap_or(0), pieces.iter().map(|p| p.len()).sum())
+}
+
+#[tokio::test]
+async fn when_a_number_is_refused_or_served_should_log_at_most_6_of_its_digits_in_any_line() {
+    // GIVEN the functions' subscriber at TRACE, and a block breaker that trips after 2 sends
+    let captured = captured();
+    let settings = [("SMS_BLOCK_MIN_SENDS", "2"), ("SMS_BLOCK_MIN_CALLERS", "1")];
+    let c = helpers::harness(&settings).await;
+    let b = helpers::preregistration::harness(&settings, None).await;
+    // A block no other test uses (theirs start +90532 and +90533), of digits 1 to 9 (zeros
+    // match the figures of log lines by chance).
+    let pid = std::process::id() as usize;
+    let digit = |k: usize| 1 + (pid / 9usize.pow(k as u32)) % 9;
+    let block = format!("+90534{}{}{}{}", digit(0), digit(1), digit(2), digit(3));
+    let numbers: Vec<String> = (1..=6).map(|i| format!("{block}{}{}{}", 9 - i, i % 4 + 5, 10 - i)).collect();
+    // WHEN codes are sent, verified wrongly, and refused by the block breaker in families C and B
+    let (otp, code) = c.otp(&numbers[0], json!({})).await;
+    assert_eq!(c.verify(&otp, if code == "000000" { "111111" } else { "000000" }).await.0, 400);
+    assert_eq!(c.create(&helpers::create_body(&numbers[1], json!({}))).await.0, 200);
+    assert_eq!(c.create(&helpers::create_body(&numbers[2], json!({}))).await.0, 429);
+    let generate = |number: &str| {
+        let national = number.trim_start_matches("+90").to_string();
+        json!({"applicationId": "demo", "internationalPrefix": "90", "mobileNumber": national})
+    };
+    assert_eq!(b.generate(&generate(&numbers[3])).await.0, 200);
+    assert_eq!(b.generate(&generate(&numbers[4])).await.0, 200);
+    assert_eq!(b.generate(&generate(&numbers[5])).await.0, 429);
+
+    // THEN no line holds more than 6 digits of any of the numbers, alone or together
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let mut seen = 0;
+    for line in out.lines() {
+        for number in &numbers {
+            let (longest, total) = digits_of(number, line);
+            assert!(longest <= 6 && total <= 6, "{number}: {longest} digits in a row, {total} in all: {line}");
+            seen += usize::from(line.contains(&shared::mask::phone(number)));
+        }
+    }
+    assert!(seen >= 3, "the refusals were logged (masked): {seen} lines");
+}
+
+#[test]
+fn when_digits_are_counted_should_find_runs_and_their_sum() {
+    assert_eq!(digits_of("+905321234567", "sent to +905321234xxx"), (9, 9));
+    assert_eq!(digits_of("+905321234567", "phone=+90*******567"), (0, 0));
+    assert_eq!(digits_of("+905321234567", "block 9053 and 1234567"), (7, 11));
+    assert_eq!(digits_of("+905321234567", "took 12 ms, 4000 calls"), (0, 0));
+    assert_eq!(digits_of("+905321234567", "1234 and 1234 again"), (4, 4));
 }

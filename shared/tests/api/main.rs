@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod autofill;
 mod events;
 mod faults;
 mod guards;
@@ -13,6 +14,7 @@ mod idempotency;
 mod local_dynamodb;
 mod logs;
 mod metrics;
+mod permissions;
 mod preregistration;
 mod races;
 mod round_trips;

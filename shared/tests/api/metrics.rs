@@ -160,3 +160,61 @@ async fn when_the_sender_acts_on_a_stream_record_should_record_each_attempt_with
         [(Operation::Deliver, Outcome::DeliveryFailed, ar, 0, 0), (Operation::Deliver, Outcome::Sent, ar, 1, 0)]
     );
 }
+
+#[tokio::test]
+async fn when_a_code_goes_by_sms_and_email_should_credit_sms_conversion_only_for_the_sms_code() {
+    // GIVEN family B sending codes by SMS and by e-mail, its metric lines kept
+    let mut h = helpers::preregistration::harness(&[("CNF_RESEND_GAP_SECONDS", "0")], None).await;
+    let (kept, metrics) = kept();
+    Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
+    let kept_channels = || -> Vec<_> {
+        let records = std::mem::take(&mut *kept.0.lock().unwrap());
+        records
+            .iter()
+            .filter(|r| r.operation == Operation::Validate)
+            .map(|r| (r.outcome, r.country, r.channel))
+            .collect()
+    };
+    let mobile = testkit::unique_phone().replace("+90532", "9116");
+    let e164 = format!("+54{mobile}");
+    let address = helpers::signup::unique_address();
+    let generate =
+        json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "emailAddress": address});
+    let block_credits = || async {
+        // The number's block in the hour of the sends (family B's own breaker).
+        let bucket = shared::clock::Clock::now_ms(&h.clock) / 3_600_000;
+        let key = shared::dynamo::key(&format!("CNF#BLOCK#{}#{bucket}", &e164[..e164.len() - 3]), "WINDOW");
+        let out = h.app.store.client().get_item().table_name(testkit::TABLE).set_key(Some(key));
+        let item = out.consistent_read(true).send().await.unwrap().item;
+        item.and_then(|i| shared::dynamo::get_n::<u64>(&i, "vh")).unwrap_or(0)
+    };
+
+    // WHEN a pumper validates a code from the e-mail (a catch-all address of its own)
+    let (status, body) = h.generate(&generate).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["response"]["confirmationId"].clone();
+    let sms_code = testkit::digits(testkit::wait_for_sms(&e164, 1, testkit::TIMEOUT).await.last().unwrap(), 6).unwrap();
+    let email_code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    assert_ne!(sms_code, email_code, "one code per channel");
+    let validate = |code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    let (status, body) = h.validate(&validate(&email_code)).await;
+    assert_eq!(status, 200, "{body}");
+    // THEN nothing proves the SMS arrived: no credit to the block, no SMS conversion by country
+    assert_eq!(block_credits().await, 0, "the e-mail code credits no block");
+    assert_eq!(kept_channels(), [(Outcome::Verified, None, Some(shared::metrics::Channel::Email))]);
+    // AND the code is used: the SMS's code of the same send no longer validates
+    assert_eq!(h.validate(&validate(&sms_code)).await.0, 409);
+    kept_channels();
+
+    // WHEN the next code is validated with the SMS's own code
+    let (status, body) = h.generate(&generate).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["response"]["confirmationId"].clone();
+    let sms_code = testkit::digits(testkit::wait_for_sms(&e164, 2, testkit::TIMEOUT).await.last().unwrap(), 6).unwrap();
+    let (status, body) =
+        h.validate(&json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": sms_code})).await;
+    assert_eq!(status, 200, "{body}");
+    // THEN it is the SMS's conversion
+    assert_eq!(block_credits().await, 100, "one verification x 100");
+    assert_eq!(kept_channels(), [(Outcome::Verified, Country::new("AR"), Some(shared::metrics::Channel::Sms))]);
+}

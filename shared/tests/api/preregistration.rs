@@ -57,13 +57,16 @@ async fn when_code_goes_to_phone_and_email_encrypted_should_validate_once() {
     assert!(result["maskedEmailAddress"].as_str().unwrap().ends_with("@shop.online"));
     let id = result["confirmationId"].as_str().unwrap().to_string();
 
-    // The same code reaches both channels.
+    // Each channel gets its own code of the one confirmationId.
     let e164 = format!("+54{mobile}");
     let sms = testkit::wait_for_sms(&e164, 1, testkit::TIMEOUT).await;
     let code = testkit::digits(&sms[0], 6).unwrap();
     assert!(sms[0].starts_with("Your confirmation code"), "{}", sms[0]);
     let emails = helpers::signup::emails_to(&address).await;
-    assert_eq!(testkit::digits(&emails[0], 6).as_deref(), Some(code.as_str()));
+    let email_code = testkit::digits(&emails[0], 6).unwrap();
+    assert_ne!(email_code, code);
+    use shared::preregistration::channels::{CodeChannel, channel_of};
+    assert_eq!((channel_of(&id, &code), channel_of(&id, &email_code)), (CodeChannel::Sms, CodeChannel::Email));
 
     let validate =
         |code: &str| json!({"applicationId": "demo-encrypted", "confirmationId": id, "confirmationCode": code});
@@ -111,7 +114,7 @@ async fn when_validated_by_destination_should_find_the_latest_code_of_that_appli
         h.generate(&json!({"applicationId": "demo", "internationalPrefix": "0054", "mobileNumber": mobile})).await;
     assert_eq!(status, 200);
     let sms = testkit::wait_for_sms(&format!("+54{mobile}"), 1, testkit::TIMEOUT).await;
-    assert!(sms[0].starts_with("Tu código"), "Spanish by default: {}", sms[0]);
+    assert!(sms[0].starts_with("Tu codigo"), "Spanish by default: {}", sms[0]);
     let code = testkit::digits(&sms[0], 6).unwrap();
     let (status, body) = h
         .validate(&json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "confirmationCode": code}))
@@ -507,6 +510,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
         mobile: Some(mobile.clone()),
         email: Some(address.clone()),
         hash: keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        email_hash: None,
         key_version: 1,
         language: "es".into(),
         audit_json: "{}".into(),

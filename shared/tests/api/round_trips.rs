@@ -204,6 +204,7 @@ async fn family_b_legacy_id_and_caller() {
         mobile: None,
         email: Some(unique_address()),
         hash: keys.hash(1, shared::preregistration::PURPOSE, &id.to_string(), "123456").unwrap(),
+        email_hash: None,
         key_version: 1,
         language: "es".into(),
         audit_json: "{}".into(),
