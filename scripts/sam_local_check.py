@@ -226,7 +226,8 @@ def b_key():
 
 
 def b_generated(answer, messages, mobile, email, encrypted):
-    """The generate payload (decrypted with the env file's key when encrypted), the code sent."""
+    """The generate payload (decrypted with the env file's key when encrypted) and the codes
+    sent: one by SMS and one by e-mail, each its own (README, Family B: a code per channel)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     body = answer.json()
@@ -244,11 +245,15 @@ def b_generated(answer, messages, mobile, email, encrypted):
     sms = [m for m in messages if m["channel"] == "sms" and m["to"] == mobile]
     mail = [m for m in messages if m["channel"] == "email" and m["to"] == email]
     if len(sms) != 1 or len(mail) != 1 or len(messages) != 2:
-        return payload, None, problems + [f"expected an SMS to {mobile} and an e-mail to {email}: {messages}"]
-    codes = {c for m in sms + mail for c in CODE.findall(m["body"])}
-    if len(codes) != 1:
-        problems.append(f"not one code in the SMS and the e-mail: {sorted(codes)}")
-    return payload, next(iter(codes), None), problems
+        return payload, {}, problems + [f"expected an SMS to {mobile} and an e-mail to {email}: {messages}"]
+    codes = {}
+    for channel, message in (("sms", sms[0]), ("email", mail[0])):
+        found = set(CODE.findall(message["body"]))
+        if len(found) == 1:
+            codes[channel] = found.pop()
+        else:
+            problems.append(f"not one code in the {channel}: {message['body']!r}")
+    return payload, codes, problems
 
 
 def stream_ok(answer, messages):
@@ -485,8 +490,8 @@ def requests_through_routes(checks, base):
     generated = {}
 
     def generate_check(answer, messages):
-        payload, code, problems = b_generated(answer, messages, "+" + "".join(mobile), email, encrypted=False)
-        generated.update(payload=payload, code=code)
+        payload, codes, problems = b_generated(answer, messages, "+" + "".join(mobile), email, encrypted=False)
+        generated.update(payload=payload, codes=codes)
         return problems
 
     request(route, "SMS and e-mail sent", "POST", route, 200, generate_check,
@@ -501,9 +506,14 @@ def requests_through_routes(checks, base):
         return problems + ([] if body["response"] == want else [f"response {body['response']}, expected {want}"])
 
     route = "/api/Auth/1/1/ValidateCnfCodeNotUser"
-    request(route, "the code sent", "POST", route, 200, validated,
-            {"applicationId": "demo", "confirmationId": generated.get("payload", {}).get("confirmationId", ""),
-             "confirmationCode": generated.get("code") or "000000", "language": "en"})
+    confirmation = {"applicationId": "demo", "confirmationId": generated.get("payload", {}).get("confirmationId", ""),
+                    "language": "en"}
+    codes = generated.get("codes") or {}
+    request(route, "the SMS's code", "POST", route, 200, validated,
+            {**confirmation, "confirmationCode": codes.get("sms", "000000")})
+    # Either channel's code validates the confirmationId, once: the e-mail's is then used.
+    request(route, "the e-mail's code, after", "POST", route, 409, b_error(),
+            {**confirmation, "confirmationCode": codes.get("email", "000000")})
     request("/api/Auth/1/1/{proxy+}", "unknown path", "POST", "/api/Auth/1/1/NoSuchOperation", 404, b_error(), {})
 
     # Family A: every route, each a new address; the first address confirmed with its code.
