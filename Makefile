@@ -1,4 +1,4 @@
-.PHONY: run test ci bench load
+.PHONY: run test ci bench load sam-local
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
 	scripts/run-local.sh
@@ -16,3 +16,8 @@ bench:
 # (LOAD_CLIENTS, LOAD_SECONDS). Not part of `make test`.
 load:
 	scripts/load.sh
+# `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through
+# every route, in Lambda containers (arm64 under qemu) against moto. Root: installs Docker,
+# mmdebstrap and qemu from apt if missing and starts its own dockerd (README, SAM local).
+sam-local:
+	scripts/sam-local.sh

@@ -542,14 +542,39 @@ def check_keys(cfn):
     return errors
 
 
+# Variables only local runs give a value: `sam local --env-vars local/sam-env.json` overrides
+# only the variables a template declares, so the template may declare these, as AWS::NoValue
+# (absent from every deployed function: the translated template is checked too), and no more.
+LOCAL_ONLY = ("ALLOW_LOCAL_SECRETS", "AWS_ENDPOINT_URL")
+
+
+def check_local_only(template):
+    errors = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in LOCAL_ONLY:
+                    if value != {"Ref": "AWS::NoValue"}:
+                        errors.append(f"the template sets {key} ({path}/{key})")
+                else:
+                    walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+        elif isinstance(node, str):
+            errors.extend(f"the template names {name} in a value ({path})" for name in LOCAL_ONLY if name in node)
+
+    walk(template, "")
+    return errors
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     template = yaml.load(text, Loader=_CfnLoader)
-    errors = []
-    if "ALLOW_LOCAL_SECRETS" in json.dumps(template):
-        errors.append("the template sets ALLOW_LOCAL_SECRETS")
+    errors = check_local_only(template)
     default_apps = str(template["Parameters"].get("CnfApplications", {}).get("Default", ""))
     if "demo" in default_apps.lower():
         errors.append(f"the default CnfApplications has a demo application: {default_apps}")
@@ -568,8 +593,7 @@ def main():
     for name, overrides, auth, stage, returns_code in cases:
         cfn = translate(template, overrides)
         found = check_doors(cfn, auth) + check_functions(cfn, stage, returns_code)
-        if "ALLOW_LOCAL_SECRETS" in json.dumps(cfn):
-            found.append("ALLOW_LOCAL_SECRETS in the translated template")
+        found += [f"{name} in the translated template" for name in LOCAL_ONLY if name in json.dumps(cfn)]
         if name == "defaults":
             found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn) + check_sms_delivery_attempts(cfn)
         found += check_metrics(cfn)
