@@ -21,3 +21,4 @@ mod round_trips;
 mod signup;
 mod ttl;
 mod two_factor;
+mod windows;
