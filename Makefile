@@ -1,4 +1,4 @@
-.PHONY: run test ci bench load sam-local
+.PHONY: run test ci bench load sam-local mutants
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
 	scripts/run-local.sh
@@ -21,3 +21,7 @@ load:
 # mmdebstrap and qemu from apt if missing and starts its own dockerd (README, SAM local).
 sam-local:
 	scripts/sam-local.sh
+# Mutation testing of the security core (cargo-mutants, pinned; hours for the whole core):
+# every survivor caught or listed in .cargo/mutants-accepted.txt. FILES=... for a part.
+mutants:
+	scripts/mutants.sh

@@ -28,14 +28,16 @@ pub fn channel_of(id: &str, code: &str) -> CodeChannel {
 }
 
 /// A random code of `length` digits that belongs to `channel` for the id `id` (two draws on
-/// average).
+/// average; 128 all of the other channel happen with a chance of 2^-128, so only a broken
+/// `channel_of` gets there, and it is then a bug to stop at, not a loop to hang in).
 pub fn code_for(channel: CodeChannel, id: &str, length: usize) -> String {
-    loop {
+    for _ in 0..128 {
         let code = codes::numeric_code(length);
         if channel_of(id, &code) == channel {
             return code;
         }
     }
+    panic!("no code of {channel:?} in 128 draws: channel_of is broken");
 }
 
 #[cfg(test)]
@@ -51,6 +53,12 @@ mod tests {
         }
         let sms = (0..10_000).filter(|n| channel_of(id, &format!("{n:06}")) == CodeChannel::Sms).count();
         assert!((4_700..5_300).contains(&sms), "{sms} of 10,000 codes are SMS codes");
+        // The convention is stored in every code sent (which hash a validation compares):
+        // pinned, so a change of it cannot pass unnoticed across a deploy.
+        let pinned: Vec<CodeChannel> =
+            ["000000", "123456", "999999", "424242"].iter().map(|c| channel_of(id, c)).collect();
+        use CodeChannel::{Email, Sms};
+        assert_eq!(pinned, [Email, Email, Sms, Email]);
         // Another id splits the codes otherwise.
         let other = (0..10_000).filter(|n| channel_of("x", &format!("{n:06}")) != channel_of(id, &format!("{n:06}")));
         assert!(other.count() > 4_000);
