@@ -17,7 +17,9 @@ use std::net::IpAddr;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use crate::config::ConfigError;
 use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
@@ -188,7 +190,8 @@ impl Guards {
 /// direct invocation) is member 256.
 fn caller_member(caller: Option<&Caller>) -> u32 {
     use sha2::{Digest, Sha256};
-    caller.map_or(256, |c| u32::from(Sha256::digest(c.0.as_bytes())[0]))
+    const NO_CALLER: u32 = 256;
+    caller.map_or(NO_CALLER, |c| u32::from(Sha256::digest(c.0.as_bytes())[0]))
 }
 
 /// A number's block: its E.164 form without the last 3 digits (1,000 numbers).
@@ -352,35 +355,35 @@ impl Guard {
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
+            .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let update = match (self.conversion, &self.country) {
             (None, Some((region, limit))) => update
                 .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, #c :one"))
                 .expression_attribute_names("#c", country_count(region))
-                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":cmax", n(limit)),
-            (None, None) => update
-                .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
-                .expression_attribute_values(":max", n(self.max)),
-            (Some(rule), _) if rule.min_callers > 1 => update
-                .update_expression(expression!(
-                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct, {BLOCK_CALLERS} :caller"
-                ))
-                .expression_attribute_values(":min", n(rule.min_events))
-                .expression_attribute_values(":max", n(self.max))
-                .expression_attribute_values(":pct", n(rule.percent))
-                .expression_attribute_values(":callers", n(rule.min_callers))
-                .expression_attribute_values(
-                    ":caller",
-                    aws_sdk_dynamodb::types::AttributeValue::Ns(vec![self.caller.unwrap_or(256).to_string()]),
-                ),
-            (Some(rule), _) => update
-                .update_expression(expression!(
-                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
-                ))
-                .expression_attribute_values(":min", n(rule.min_events))
-                .expression_attribute_values(":max", n(self.max))
-                .expression_attribute_values(":pct", n(rule.percent)),
+            (None, None) => {
+                update.update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
+            }
+            (Some(rule), _) => {
+                let update = update
+                    .expression_attribute_values(":min", n(rule.min_events))
+                    .expression_attribute_values(":pct", n(rule.percent));
+                if rule.min_callers <= 1 {
+                    update.update_expression(expression!(
+                        "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
+                    ))
+                } else {
+                    let member = self.caller.unwrap_or_else(|| caller_member(None));
+                    update
+                        .update_expression(expression!(
+                            "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct, \
+                             {BLOCK_CALLERS} :caller"
+                        ))
+                        .expression_attribute_values(":callers", n(rule.min_callers))
+                        .expression_attribute_values(":caller", AttributeValue::Ns(vec![member.to_string()]))
+                }
+            }
         };
         Ok(update.build()?)
     }
@@ -392,16 +395,14 @@ impl Guard {
             .table_name(&self.table)
             .set_key(Some(self.key(now_ms)))
             .condition_expression(self.passes())
+            .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let check = match self.conversion {
-            None => check.expression_attribute_values(":max", n(self.max)),
+            None => check,
             Some(rule) if rule.min_callers > 1 => check
                 .expression_attribute_values(":min", n(rule.min_events))
-                .expression_attribute_values(":max", n(self.max))
                 .expression_attribute_values(":callers", n(rule.min_callers)),
-            Some(rule) => check
-                .expression_attribute_values(":min", n(rule.min_events))
-                .expression_attribute_values(":max", n(self.max)),
+            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
         };
         Ok(check.build()?)
     }
