@@ -154,13 +154,16 @@ impl Idempotency {
             (ANSWER.to_string(), s(answer.to_string())),
             (TTL.to_string(), n((now_ms + RETENTION_MS) / 1000)),
         ]);
+        // Unseen: no record, or one past its retention that TTL has not removed yet. The same
+        // condition writes the record and checks it under the other key versions.
+        let unseen = expression!("attribute_not_exists({PK}) OR #at <= :expired");
+        let expired = n(now_ms.saturating_sub(RETENTION_MS));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            // A record past its retention that TTL has not removed yet is forgotten.
-            .condition_expression(expression!("attribute_not_exists({PK}) OR #at <= :expired"))
+            .condition_expression(unseen)
             .expression_attribute_names("#at", RECORDED_AT)
-            .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
+            .expression_attribute_values(":expired", expired.clone())
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
@@ -168,9 +171,9 @@ impl Idempotency {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(pk, IDEMPOTENCY_SK)))
-                .condition_expression(expression!("attribute_not_exists({PK}) OR #at <= :expired"))
+                .condition_expression(unseen)
                 .expression_attribute_names("#at", RECORDED_AT)
-                .expression_attribute_values(":expired", n(now_ms.saturating_sub(RETENTION_MS)))
+                .expression_attribute_values(":expired", expired.clone())
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
