@@ -342,14 +342,20 @@ impl Preregistration {
         language: Language,
     ) -> Result<(), PreregistrationError> {
         let minutes = self.config.send.code_ttl_seconds / 60;
-        let (sms, ..) = texts(language, code, minutes);
+        let (sms, subject, text, html) = texts(language, code, minutes);
         // Folded into GSM-7, with the application's autofill lines (`sms_text`).
         let sms = match self.config.autofill.get(&new.application) {
             Some(autofill) => autofill.render(&sms, code),
             None => crate::sms_text::fold(&sms),
         };
-        let email_code = email_code.unwrap_or(code);
-        let (_, subject, text, html) = texts(language, email_code, minutes);
+        // The e-mail's own code, when each channel has one: its texts made for it.
+        let (email_code, subject, text, html) = match email_code {
+            Some(email_code) => {
+                let (_, subject, text, html) = texts(language, email_code, minutes);
+                (email_code, subject, text, html)
+            }
+            None => (code, subject, text, html),
+        };
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
             if let Err(err) = self.sms.send(mobile, &sms, SMS_SENDER_ID).await {
