@@ -9,6 +9,8 @@ venv=${VENV:-.venv}
 stamp="$venv/.installed-$(cat "$@" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages from $* into $venv ..."
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $(printf -- '-r %s ' "$@")
+  requirements=()
+  for file in "$@"; do requirements+=(-r "$file"); done
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}"
   touch "$stamp"
 fi

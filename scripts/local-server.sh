@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (not run) by the scripts that test against the local server: scripts/fuzz-api.sh,
 # scripts/dotnet-clients.sh, scripts/load.sh. `start_local_server LOG` starts `make run`'s
 # script on free ports in a process group of its own, stops that group when the calling script
