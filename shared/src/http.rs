@@ -10,7 +10,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum BodyError {
     #[error("the request body is larger than 64 KiB")]
     TooLarge,
-    #[error("the request body is not valid UTF-8")]
+    #[error("The request body is not valid UTF-8.")]
     InvalidUtf8,
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::annotations::ModelState;
 use super::request::REQUEST_NAMESPACE;
-use super::{Language, PreregistrationError};
+use super::{Language, dialect};
+use crate::edge::Failure;
 use crate::xml::{Writer, contract_namespace, escape, generic_contract_name, json_members};
 
 /// Where a code was sent.
@@ -107,13 +108,13 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    pub fn new(err: &PreregistrationError, language: Language) -> Self {
+    pub fn new(err: &Failure, language: Language) -> Self {
         let (model_state, remaining_attempts) = match err {
-            PreregistrationError::Invalid(model_state) => (Some(model_state.clone()), None),
-            PreregistrationError::Mismatch { remaining } => (None, Some(*remaining)),
+            Failure::Invalid(model_state) => (Some(model_state.clone()), None),
+            Failure::Mismatch { remaining } => (None, *remaining),
             _ => (None, None),
         };
-        Self { message: err.message(language).into_owned(), model_state, remaining_attempts }
+        Self { message: dialect::message(err, language), model_state, remaining_attempts }
     }
 
     /// `<Error><Message/><ModelState><request.x/>...</ModelState></Error>`.

@@ -12,9 +12,10 @@ use super::channels::{self, CodeChannel};
 use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{CodeStore, NewCode, StoreOutcome};
-use super::{Language, PURPOSE, PreregistrationError, texts};
+use super::{Language, PURPOSE, texts};
 use crate::clock::Clock;
 use crate::config::{ConfigError, PreregistrationConfig};
+use crate::edge::Failure;
 use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
@@ -63,8 +64,8 @@ pub struct Validated {
     pub channel: CodeChannel,
 }
 
-fn invalid(field: &str, message: String) -> PreregistrationError {
-    PreregistrationError::Invalid(model_error(format!("request.{field}"), message))
+fn invalid(field: &str, message: String) -> Failure {
+    Failure::Invalid(model_error(format!("request.{field}"), message))
 }
 
 /// `+54 9 11 2345-6789` -> `+54 9 ** ****-**89`: the country code, the first digit and the
@@ -93,7 +94,7 @@ pub(super) fn destinations(
     prefix: &Option<String>,
     mobile: &Option<String>,
     email: &Option<String>,
-) -> Result<(Option<Phone>, Option<EmailAddress>), PreregistrationError> {
+) -> Result<(Option<Phone>, Option<EmailAddress>), Failure> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
@@ -143,8 +144,8 @@ impl Preregistration {
         }
     }
 
-    pub fn application(&self, id: &str) -> Result<&Application, PreregistrationError> {
-        self.config.applications.get(id).ok_or(PreregistrationError::UnknownApplication)
+    pub fn application(&self, id: &str) -> Result<&Application, Failure> {
+        self.config.applications.get(id).ok_or(Failure::UnknownApplication)
     }
 
     /// The failure locks of a code's destinations: the mobile number's, and the e-mail
@@ -161,15 +162,10 @@ impl Preregistration {
     }
 
     /// An opaque id (`ids`) for a code sent now, and its plaintext.
-    fn new_id(
-        &self,
-        mobile: Option<&str>,
-        email_tag: Option<u64>,
-        now: u64,
-    ) -> Result<(Uuid, [u8; 16]), PreregistrationError> {
+    fn new_id(&self, mobile: Option<&str>, email_tag: Option<u64>, now: u64) -> Result<(Uuid, [u8; 16]), Failure> {
         let keys = &self.config.common.keys;
-        let cipher = keys.id_cipher(keys.current_version()).ok_or(PreregistrationError::Internal)?;
-        let mut plain = CnfIdPlain::new(mobile, email_tag, now).ok_or(PreregistrationError::Internal)?;
+        let cipher = keys.id_cipher(keys.current_version()).ok_or(Failure::Internal)?;
+        let mut plain = CnfIdPlain::new(mobile, email_tag, now).ok_or(Failure::Internal)?;
         let id = ids::seal(cipher, plain.pack(), |_| {
             plain = plain.redrawn();
             plain.pack()
@@ -185,7 +181,7 @@ impl Preregistration {
         request: GenerateRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Sent, PreregistrationError> {
+    ) -> Result<Sent, Failure> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -213,9 +209,7 @@ impl Preregistration {
         }
         let keys = &config.common.keys;
         let email_tag = match &email {
-            Some(address) => {
-                Some(keys.email_tag(keys.current_version(), address.as_str()).ok_or(PreregistrationError::Internal)?)
-            }
+            Some(address) => Some(keys.email_tag(keys.current_version(), address.as_str()).ok_or(Failure::Internal)?),
             None => None,
         };
         let mobile = phone.as_ref().map(Phone::as_str);
@@ -256,9 +250,9 @@ impl Preregistration {
                 application: request.application_id.clone(),
                 mobile: phone.as_ref().map(Phone::to_string),
                 email: email.as_ref().map(EmailAddress::to_string),
-                hash: hash(&code).ok_or(PreregistrationError::Internal)?,
+                hash: hash(&code).ok_or(Failure::Internal)?,
                 email_hash: match &email_code {
-                    Some(email_code) => Some(hash(email_code).ok_or(PreregistrationError::Internal)?),
+                    Some(email_code) => Some(hash(email_code).ok_or(Failure::Internal)?),
                     None => None,
                 },
                 key_version: keys.current_version(),
@@ -286,33 +280,33 @@ impl Preregistration {
             };
             let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
             if let Some(idempotency) = idempotency {
-                let answer = serde_json::to_value(&payload).map_err(|_| PreregistrationError::Internal)?;
+                let answer = serde_json::to_value(&payload).map_err(|_| Failure::Internal)?;
                 counts.extend(idempotency.put(&answer, now)?);
             }
             match self.store.create(&new, &windows, &locks, &counts, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
-                StoreOutcome::RateLimited => return Err(PreregistrationError::RateLimited),
+                StoreOutcome::RateLimited => return Err(Failure::DestinationLimit),
                 StoreOutcome::Guarded { index, item } if index >= guards.len() => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
                         // A replay: nothing was delivered this time.
                         Some(Prior::Done(answer)) => Ok(Sent {
-                            payload: serde_json::from_value(answer).map_err(|_| PreregistrationError::Internal)?,
+                            payload: serde_json::from_value(answer).map_err(|_| Failure::Internal)?,
                             sms_country: None,
                             by_sms: false,
                             by_email: false,
                         }),
-                        Some(Prior::Failed) => Err(PreregistrationError::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(PreregistrationError::KeyReused),
-                        Some(Prior::InFlight) | None => Err(PreregistrationError::KeyInFlight),
+                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
+                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
                     };
                 }
                 StoreOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
                     tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
-                    return Err(PreregistrationError::Refused(refusal));
+                    return Err(Failure::Refused(refusal));
                 }
-                StoreOutcome::Locked => return Err(PreregistrationError::TooManyAttempts),
+                StoreOutcome::Locked => return Err(Failure::TooManyAttempts),
             }
             if let Err(err) = self.deliver(&new, &code, email_code.as_deref(), language).await {
                 if let Some(idempotency) = idempotency {
@@ -329,7 +323,7 @@ impl Preregistration {
                 by_email: email.is_some(),
             });
         }
-        Err(PreregistrationError::Busy)
+        Err(Failure::Busy)
     }
 
     /// The code to every channel (`email_code`: the e-mail's own, when both are used); if one
@@ -340,7 +334,7 @@ impl Preregistration {
         code: &str,
         email_code: Option<&str>,
         language: Language,
-    ) -> Result<(), PreregistrationError> {
+    ) -> Result<(), Failure> {
         let minutes = self.config.send.code_ttl_seconds / 60;
         let (sms, subject, text, html) = texts(language, code, minutes);
         // Folded into GSM-7, with the application's autofill lines (`sms_text`).
@@ -373,39 +367,34 @@ impl Preregistration {
             Some(error) => {
                 tracing::error!(code_id = %new.id, error, "confirmation code delivery failed");
                 self.store.mark_undelivered(new).await?;
-                Err(PreregistrationError::DeliveryFailed)
+                Err(Failure::DeliveryFailed)
             }
         }
     }
 
     /// A failed validation that touched no code still counts against the caller: `err`, or
     /// the caller's refusal once over its limit.
-    pub(super) async fn failed(
-        &self,
-        err: PreregistrationError,
-        gate: Option<&Guard>,
-        now: u64,
-    ) -> PreregistrationError {
+    pub(super) async fn failed(&self, err: Failure, gate: Option<&Guard>, now: u64) -> Failure {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-                PreregistrationError::Refused(refusal)
+                Failure::Refused(refusal)
             }
             Err(store) => store.into(),
         }
     }
 }
 
-pub(super) fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> PreregistrationError {
+pub(super) fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
     match gate {
         Some(gate) => {
             let refusal = gate.refusal(item.as_ref(), now);
             tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");
-            PreregistrationError::Refused(refusal)
+            Failure::Refused(refusal)
         }
-        None => PreregistrationError::TooManyAttempts,
+        None => Failure::TooManyAttempts,
     }
 }
 

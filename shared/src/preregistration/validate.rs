@@ -24,17 +24,18 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
 
+use super::PURPOSE;
 use super::channels::{self, CodeChannel};
 use super::request::ValidateRequest;
 use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
 use super::store::{StoredCode, code_pk};
-use super::{PURPOSE, PreregistrationError};
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
 use crate::dynamo::{
     Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, get_n, get_s, key, n, s, transact,
     update_item,
 };
+use crate::edge::Failure;
 use crate::guards::{Caller, Guard};
 use crate::ids::{self, CnfIdPlain};
 use crate::schema::{
@@ -76,7 +77,7 @@ enum Source {
 }
 
 enum Round {
-    Answer(Result<Validated, PreregistrationError>),
+    Answer(Result<Validated, Failure>),
     /// The id opened under another key version than the code's: try the next candidate.
     NotThisTarget,
     Again,
@@ -84,7 +85,7 @@ enum Round {
 
 /// What a code, as stored, says about the submitted one, in the order a user expects.
 enum Verdict {
-    Unusable(PreregistrationError),
+    Unusable(Failure),
     OtherTarget,
     /// Usable and matching: a refused write means the code changed in between.
     Matches,
@@ -95,17 +96,13 @@ impl Preregistration {
     /// `caller`: the source address API Gateway saw, when there is one: every failed
     /// validation counts against it, and a caller over its limit is refused (see `guards`).
     #[tracing::instrument(name = "preregistration_validate", skip_all, fields(application = %request.application_id))]
-    pub async fn validate(
-        &self,
-        request: ValidateRequest,
-        caller: Option<&Caller>,
-    ) -> Result<Validated, PreregistrationError> {
+    pub async fn validate(&self, request: ValidateRequest, caller: Option<&Caller>) -> Result<Validated, Failure> {
         self.application(&request.application_id)?;
         let gate = caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c));
         let sends = caller.map(|c| self.config.common.guards.caller_sends(self.store.table(), c));
         let id = match self.confirmation_id(&request).await {
-            Err(PreregistrationError::NotFound) => {
-                return Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await);
+            Err(Failure::NotFound) => {
+                return Err(self.failed(Failure::NotFound, gate.as_ref(), self.clock.now_ms()).await);
             }
             other => other?,
         };
@@ -114,7 +111,7 @@ impl Preregistration {
         for source in self.sources(&id) {
             for round in 0.. {
                 if round == ROUNDS {
-                    return Err(PreregistrationError::Busy);
+                    return Err(Failure::Busy);
                 }
                 let callers = (gate.as_ref(), sends.as_ref());
                 match self.round(&request, &id, &id_text, &source, &hashes, callers).await? {
@@ -124,22 +121,22 @@ impl Preregistration {
                 }
             }
         }
-        Err(self.failed(PreregistrationError::NotFound, gate.as_ref(), self.clock.now_ms()).await)
+        Err(self.failed(Failure::NotFound, gate.as_ref(), self.clock.now_ms()).await)
     }
 
     /// The code's id: the request's, or the latest code of its destination (one read).
-    async fn confirmation_id(&self, request: &ValidateRequest) -> Result<Uuid, PreregistrationError> {
+    async fn confirmation_id(&self, request: &ValidateRequest) -> Result<Uuid, Failure> {
         if let Some(id) = &request.confirmation_id {
-            return Uuid::parse_str(id).map_err(|_| PreregistrationError::NotFound);
+            return Uuid::parse_str(id).map_err(|_| Failure::NotFound);
         }
         let (mobile, email) =
             destinations(&self.config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
         let destination = match (&mobile, &email) {
             (Some(phone), _) => phone.as_str(),
             (None, Some(address)) => address.as_str(),
-            (None, None) => return Err(PreregistrationError::NotFound),
+            (None, None) => return Err(Failure::NotFound),
         };
-        self.store.latest(&request.application_id, destination).await?.ok_or(PreregistrationError::NotFound)
+        self.store.latest(&request.application_id, destination).await?.ok_or(Failure::NotFound)
     }
 
     /// The destinations the id may carry: one candidate per active key version it opens
@@ -167,7 +164,7 @@ impl Preregistration {
 
     /// The destinations of a code stored under a legacy id. Its e-mail lock is keyed by the
     /// current version's tag, as new codes of the address are.
-    fn legacy_target(&self, item: &Item) -> Result<Target, PreregistrationError> {
+    fn legacy_target(&self, item: &Item) -> Result<Target, Failure> {
         let keys = &self.config.common.keys;
         let email_tag = get_s(item, EMAIL_ADDRESS).and_then(|address| keys.email_tag(keys.current_version(), address));
         Ok(Target {
@@ -194,14 +191,14 @@ impl Preregistration {
         source: &Source,
         hashes: &[SubmittedHash],
         (gate, sends): (Option<&Guard>, Option<&Guard>),
-    ) -> Result<Round, PreregistrationError> {
+    ) -> Result<Round, Failure> {
         let now = self.clock.now_ms();
         let legacy;
         let target = match source {
             Source::Opaque(target) => target,
             Source::Legacy => {
                 let Some(item) = self.store.get_item(id).await? else {
-                    return Ok(Round::Answer(Err(self.failed(PreregistrationError::NotFound, gate, now).await)));
+                    return Ok(Round::Answer(Err(self.failed(Failure::NotFound, gate, now).await)));
                 };
                 legacy = self.legacy_target(&item)?;
                 // Judged from the read, as before opaque ids: only a match goes on to the write.
@@ -262,7 +259,7 @@ impl Preregistration {
             }
             match reason(0) {
                 Some(Refusal::Condition(None)) => {
-                    return Ok(Round::Answer(Err(self.failed(PreregistrationError::NotFound, gate, now).await)));
+                    return Ok(Round::Answer(Err(self.failed(Failure::NotFound, gate, now).await)));
                 }
                 Some(Refusal::Condition(Some(old))) => {
                     let verdict = self.verdict(request, id_text, target, old, now)?;
@@ -277,7 +274,7 @@ impl Preregistration {
                 if let Some(Refusal::Condition(stored)) = reason(1 + i) {
                     if Guard::count_in(stored.as_ref()) >= u64::from(limit) {
                         tracing::warn!(code_id = %id, "confirmation code refused: destination locked");
-                        let locked = self.failed(PreregistrationError::TooManyAttempts, gate, now).await;
+                        let locked = self.failed(Failure::TooManyAttempts, gate, now).await;
                         return Ok(Round::Answer(Err(locked)));
                     }
                     edge = true;
@@ -289,7 +286,7 @@ impl Preregistration {
                 backoff().await;
             }
         }
-        Err(PreregistrationError::Busy)
+        Err(Failure::Busy)
     }
 
     /// Marks the code verified, if the code's keyed hash is the stored one and the code is
@@ -328,16 +325,16 @@ impl Preregistration {
         target: &Target,
         item: &Item,
         now: u64,
-    ) -> Result<Verdict, PreregistrationError> {
+    ) -> Result<Verdict, Failure> {
         let code = StoredCode::from_item(item)?;
         let unusable = if code.application != request.application_id || code.delivery_failed {
-            Some(PreregistrationError::NotFound)
+            Some(Failure::NotFound)
         } else if code.verified {
-            Some(PreregistrationError::AlreadyUsed)
+            Some(Failure::AlreadyUsed)
         } else if code.attempts >= code.max_attempts {
-            Some(PreregistrationError::TooManyAttempts)
+            Some(Failure::TooManyAttempts)
         } else if code.expires_ms <= now {
-            Some(PreregistrationError::Expired)
+            Some(Failure::Expired)
         } else {
             None
         };
@@ -367,7 +364,7 @@ impl Preregistration {
         refused_locks: &[bool],
         gate: Option<&Guard>,
         now: u64,
-    ) -> Result<Round, PreregistrationError> {
+    ) -> Result<Round, Failure> {
         match verdict {
             Verdict::Unusable(err) => Ok(Round::Answer(Err(self.failed(err, gate, now).await))),
             Verdict::OtherTarget => Ok(Round::NotThisTarget),
@@ -387,7 +384,7 @@ impl Preregistration {
         refused_locks: &[bool],
         gate: Option<&Guard>,
         now: u64,
-    ) -> Result<Round, PreregistrationError> {
+    ) -> Result<Round, Failure> {
         let limit = self.config.common.failure_lock.limit;
         let below = if limit <= 1 { u32::MAX } else { limit - 1 };
         let mut steps: Vec<u32> = (0..locks.len())
@@ -408,10 +405,10 @@ impl Preregistration {
                 let attempts = code.attempts + 1;
                 tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
                 if steps.contains(&u32::MAX) {
-                    return Ok(Round::Answer(Err(PreregistrationError::TooManyAttempts)));
+                    return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
                 }
                 let remaining = code.max_attempts.saturating_sub(attempts);
-                return Ok(Round::Answer(Err(PreregistrationError::Mismatch { remaining })));
+                return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
             };
             fail_on_other(&reasons)?;
             let reason = |i: usize| reasons.get(i).and_then(Option::as_ref);
@@ -433,7 +430,7 @@ impl Preregistration {
                 backoff().await;
             }
         }
-        Err(PreregistrationError::Busy)
+        Err(Failure::Busy)
     }
 }
 

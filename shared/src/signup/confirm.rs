@@ -17,11 +17,12 @@
 
 use aws_sdk_dynamodb::types::Update;
 
+use super::PURPOSE;
 use super::service::{Signup, refused};
 use super::store::User;
-use super::{PURPOSE, SignupError};
 use crate::attempts::submitted_hashes;
 use crate::dynamo::{Item, Refusal, backoff, check_item, fail_on_other, transact, update_item};
+use crate::edge::Failure;
 use crate::email::EmailAddress;
 use crate::guards::{Caller, Guard};
 use crate::mask;
@@ -32,7 +33,7 @@ use crate::schema::UserStatus;
 const ROUNDS: usize = 8;
 
 enum Round {
-    Answer(Result<User, SignupError>),
+    Answer(Result<User, Failure>),
     Again,
 }
 
@@ -51,16 +52,11 @@ impl Signup {
     /// code answers like a wrong code, after the same calls, so confirming does not tell which
     /// addresses have signed up.
     #[tracing::instrument(name = "signup_confirm", skip_all, fields(email = %crate::mask::email(address.as_str())))]
-    pub async fn confirm(
-        &self,
-        address: &EmailAddress,
-        code: &str,
-        caller: Option<&Caller>,
-    ) -> Result<User, SignupError> {
+    pub async fn confirm(&self, address: &EmailAddress, code: &str, caller: Option<&Caller>) -> Result<User, Failure> {
         let address = address.as_str();
         let keys = &self.config.common.keys;
         let hashes = submitted_hashes(keys, PURPOSE, address, code);
-        let user_id = keys.user_id(keys.current_version(), address).ok_or(SignupError::Internal)?.to_string();
+        let user_id = keys.user_id(keys.current_version(), address).ok_or(Failure::Internal)?.to_string();
         let attempt = Attempt {
             address,
             code,
@@ -97,13 +93,13 @@ impl Signup {
                 First::Locked => {
                     tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
                     let gate = attempt.gate.as_ref();
-                    return Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await);
+                    return Err(self.failed(Failure::TooManyAttempts, gate, now).await);
                 }
                 First::AtLimit => below = lock.with_max(lock.max),
                 First::Retry => backoff().await,
             }
         }
-        Err(SignupError::Busy)
+        Err(Failure::Busy)
     }
 
     /// One confirming transaction (`confirm`, the lock's check, the caller's, and the credit of
@@ -115,7 +111,7 @@ impl Signup {
         lock: &Guard,
         attempt: &Attempt<'_>,
         now: u64,
-    ) -> Result<Option<[Option<Refusal>; 3]>, SignupError> {
+    ) -> Result<Option<[Option<Refusal>; 3]>, Failure> {
         let mut items = Vec::with_capacity(4);
         items.push(update_item(confirm));
         items.push(check_item(lock.not_full(now)?));
@@ -139,7 +135,7 @@ impl Signup {
         old: Option<Item>,
         lock_refused: bool,
         now: u64,
-    ) -> Result<Round, SignupError> {
+    ) -> Result<Round, Failure> {
         let gate = attempt.gate.as_ref();
         let Some(old) = old else {
             // Nobody asked for a code here: counted like a wrong code, on the address's lock
@@ -148,10 +144,10 @@ impl Signup {
         };
         let user = User::from_item(&old)?;
         let usable = match &user.code {
-            _ if user.status == UserStatus::Confirmed => Err(SignupError::AlreadyConfirmed),
-            None => Err(SignupError::ExpiredCode),
-            Some(c) if c.attempts >= c.max_attempts => Err(SignupError::TooManyFailedAttempts),
-            Some(c) if c.expires_ms <= now => Err(SignupError::ExpiredCode),
+            _ if user.status == UserStatus::Confirmed => Err(Failure::AlreadyUsed),
+            None => Err(Failure::Expired),
+            Some(c) if c.attempts >= c.max_attempts => Err(Failure::TooManyAttempts),
+            Some(c) if c.expires_ms <= now => Err(Failure::Expired),
             Some(c) => Ok(c),
         };
         let code = match usable {
@@ -175,7 +171,7 @@ impl Signup {
         user_id: String,
         code_id: &str,
         now: u64,
-    ) -> Result<Round, SignupError> {
+    ) -> Result<Round, Failure> {
         let (address, gate) = (attempt.address, attempt.gate.as_ref());
         let confirm = self.store.confirm_checked(address, code_id, now)?;
         let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, attempt, now).await? else {
@@ -190,7 +186,7 @@ impl Signup {
             }
             Checked::Locked => {
                 tracing::warn!(email = %mask::email(address), "confirmation refused: address locked");
-                return Ok(Round::Answer(Err(self.failed(SignupError::TooManyFailedAttempts, gate, now).await)));
+                return Ok(Round::Answer(Err(self.failed(Failure::TooManyAttempts, gate, now).await)));
             }
             Checked::Changed => {}
             Checked::Conflict => backoff().await,
@@ -209,7 +205,7 @@ impl Signup {
         code_id: Option<&str>,
         lock_refused: bool,
         now: u64,
-    ) -> Result<Round, SignupError> {
+    ) -> Result<Round, Failure> {
         let (address, lock, gate) = (attempt.address, &attempt.lock, attempt.gate.as_ref());
         let mut step = match lock_refused {
             true => lock.with_max(u32::MAX),
@@ -229,9 +225,9 @@ impl Signup {
                 tracing::info!(email = %mask::email(address), "confirmation code mismatch");
                 if step.max == u32::MAX {
                     tracing::warn!(email = %mask::email(address), "address locked by failed confirmations");
-                    return Ok(Round::Answer(Err(SignupError::TooManyFailedAttempts)));
+                    return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
                 }
-                return Ok(Round::Answer(Err(SignupError::CodeMismatch)));
+                return Ok(Round::Answer(Err(Failure::Mismatch { remaining: None })));
             };
             fail_on_other(&reasons)?;
             match counting_call(reasons, code_id.is_some()) {
@@ -244,7 +240,7 @@ impl Signup {
                 Counting::Conflict => backoff().await,
             }
         }
-        Err(SignupError::Busy)
+        Err(Failure::Busy)
     }
 }
 

@@ -1,127 +1,122 @@
-//! HTTP edge of family A: negotiate the format, read the body, run the operation, and answer
-//! the `BaseResponse` envelope, every outcome mapped in this one place (to its status and
-//! envelope, and to its metric record).
+//! HTTP edge of family A: its one endpoint on the shared pipeline (`edge::serve`), answered
+//! in the `BaseResponse` envelope as JSON, XML or CSV, as the request's path or `Accept` asks.
 
 use std::time::Instant;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use super::SignupError;
+use super::dialect;
 use super::format::{self, Format};
 use super::model::{Envelope, iso_time, timespan};
 use super::request::SignupRequest;
 use super::service::Signup;
-use crate::http::{self, BodyError};
-use crate::idempotency::{Door, Idempotency};
-use crate::metrics::{Family, Operation, Outcome, Record, Rule};
+use super::store::User;
+use crate::edge::{self, Call, Edge, Endpoint, Failure};
+use crate::http;
+use crate::idempotency::Door;
+use crate::metrics::{Family, Operation, Outcome, Record};
 
-/// How a refused or failed request ended, for the metrics (next to the status mapping: a
-/// test holds the two together).
-fn outcome(err: &SignupError) -> Outcome {
-    match err {
-        SignupError::KeyInFlight | SignupError::KeyReused => Outcome::Refused(Rule::IdempotencyKey),
-        SignupError::InvalidParameter(_) | SignupError::PayloadTooLarge | SignupError::MethodNotAllowed => {
-            Outcome::Refused(Rule::BadInput)
-        }
-        SignupError::LimitExceeded => Outcome::Refused(Rule::DestinationLimit),
-        SignupError::Refused(refusal) => Outcome::Refused(refusal.rule.into()),
-        SignupError::TooManyFailedAttempts => Outcome::Refused(Rule::Lockout),
-        SignupError::CodeMismatch => Outcome::Mismatch,
-        SignupError::ExpiredCode => Outcome::Expired,
-        SignupError::UserNotFound => Outcome::NotFound,
-        SignupError::AlreadyConfirmed => Outcome::AlreadyUsed,
-        SignupError::CodeDeliveryFailure => Outcome::DeliveryFailed,
-        SignupError::Busy | SignupError::Internal | SignupError::Store(_) => Outcome::Error,
-    }
+/// `POST /CognitoSendConfirmCodeRequest` (with an optional format suffix): a send, or a
+/// confirmation when the request carries a code.
+pub struct SendOrConfirm<'a>(pub &'a Signup);
+
+/// What the answer needs of the request: its format, the time it came, and an XML request's
+/// namespace (an answer, also an error one, is written in it; requests that cannot be read
+/// are answered in the default one).
+pub struct Dialect {
+    format: Format,
+    request_time: String,
+    namespace: Option<String>,
 }
 
-pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
-    let started = Instant::now();
-    let request_time = iso_time(app.clock.now_ms());
-    let format =
-        format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
-    let caller = crate::guards::Caller::of(&request);
-    let idempotency = Idempotency::of(
-        &request,
-        "signup-send",
-        Door::Public { application: None },
-        &app.config.common.keys,
-        app.store.table(),
-    )
-    .map_err(SignupError::InvalidParameter);
-    let parsed = read(&request);
-    // An XML request's namespace, kept for the answer (also an error one) before the request
-    // is consumed; requests that cannot be read are answered in the default one.
-    let namespace = parsed.as_ref().ok().and_then(|r| r.namespace.clone());
-    // A request that cannot be read asked for nothing in particular: counted as a send, the
-    // endpoint's first step.
-    let operation = match &parsed {
-        Ok(request) if request.code().is_some() => Operation::Confirm,
-        _ => Operation::Send,
-    };
-    let outcome = match (parsed, idempotency) {
-        (Ok(parsed), Ok(key)) => {
-            http::within(app.config.common.request_deadline, app.handle(parsed, caller.as_ref(), key.as_ref()))
-                .await
-                .unwrap_or(Err(SignupError::Busy))
+impl Endpoint for SendOrConfirm<'_> {
+    type Input = SignupRequest;
+    type Output = User;
+    type Dialect = Dialect;
+
+    const FAMILY: Family = Family::A;
+    /// The path carries the answer's format (`.json`, `.xml`, `.csv`, `/json/reply/...`).
+    const PATH: Option<&'static str> = None;
+    const NAME: &'static str = "sign-up request";
+
+    fn edge(&self) -> Edge<'_> {
+        Edge { common: &self.0.config.common, metrics: &self.0.metrics, table: self.0.store.table() }
+    }
+
+    fn parse(&self, _: &Request, body: &str) -> Result<SignupRequest, Failure> {
+        SignupRequest::parse(body)
+    }
+
+    /// A request that cannot be read asked for nothing in particular: counted as a send, the
+    /// endpoint's first step.
+    fn operation(&self, input: Option<&SignupRequest>) -> Operation {
+        match input {
+            Some(request) if request.code().is_some() => Operation::Confirm,
+            _ => Operation::Send,
         }
-        (Err(err), _) | (_, Err(err)) => Err(err),
-    };
-    let record = match (&outcome, operation) {
-        (Ok(_), Operation::Confirm) => Record::new(Family::A, operation, Outcome::Verified),
-        (Ok(_), _) => Record::new(Family::A, operation, Outcome::Sent).delivered(0, 1),
-        (Err(err), _) => Record::new(Family::A, operation, self::outcome(err)),
-    };
-    let retry_after = outcome.as_ref().err().and_then(SignupError::retry_after);
-    let (status, envelope) = match outcome {
-        Ok(user) => (
-            StatusCode::OK,
-            Envelope {
-                total: 1,
-                op_code: 0,
-                error_text: None,
-                request_time,
-                response_time: iso_time(app.clock.now_ms()),
-                total_execution_time: timespan(started.elapsed()),
-                cached_response: false,
-                data: Some(app.user_view(&user)),
-                data2: None,
-            },
-        ),
-        Err(err) => {
-            crate::failure::log_store_cause(&err);
-            tracing::info!(op_code = err.op_code(), "sign-up request refused: {err}");
-            (
+    }
+
+    fn dialect(&self, request: &Request, _: Option<&str>, input: Option<&SignupRequest>) -> Dialect {
+        let format =
+            format::negotiate(request.uri().path(), request.uri().query(), http::header(request.headers(), "accept"));
+        let namespace = input.and_then(|r| r.namespace.clone());
+        Dialect { format, request_time: iso_time(self.0.clock.now_ms()), namespace }
+    }
+
+    fn door<'i>(&self, _: &'i SignupRequest) -> Option<(&'static str, Door<'i>)> {
+        Some(("signup-send", Door::Public { application: None }))
+    }
+
+    async fn run(&self, input: SignupRequest, call: Call) -> Result<User, Failure> {
+        self.0.handle(input, call.caller.as_ref(), call.key.as_ref()).await
+    }
+
+    fn record(&self, _: &User, operation: Operation) -> Record {
+        match operation {
+            Operation::Confirm => Record::new(Family::A, operation, Outcome::Verified),
+            _ => Record::new(Family::A, operation, Outcome::Sent).delivered(0, 1),
+        }
+    }
+
+    fn answer(&self, dialect: Dialect, outcome: Result<User, Failure>, started: Instant) -> Response<Body> {
+        let app = self.0;
+        let (status, envelope) = match outcome {
+            Ok(user) => (
+                StatusCode::OK,
+                Envelope {
+                    total: 1,
+                    op_code: 0,
+                    error_text: None,
+                    request_time: dialect.request_time,
+                    response_time: iso_time(app.clock.now_ms()),
+                    total_execution_time: timespan(started.elapsed()),
+                    cached_response: false,
+                    data: Some(app.user_view(&user)),
+                    data2: None,
+                },
+            ),
+            Err(err) => (
                 err.status(),
                 Envelope {
                     total: 0,
-                    op_code: err.op_code(),
-                    error_text: Some(err.to_string()),
-                    request_time,
+                    op_code: dialect::op_code(&err),
+                    error_text: Some(dialect::error_text(&err)),
+                    request_time: dialect.request_time,
                     response_time: iso_time(app.clock.now_ms()),
                     total_execution_time: timespan(started.elapsed()),
                     cached_response: false,
                     data: None,
                     data2: None,
                 },
-            )
-        }
-    };
-    let response = http::with_retry_after(respond(status, format, namespace.as_deref(), &envelope), retry_after);
-    app.metrics.emit(&record.took(started.elapsed()));
-    response
+            ),
+        };
+        respond(status, dialect.format, dialect.namespace.as_deref(), &envelope)
+    }
 }
 
-fn read(request: &Request) -> Result<SignupRequest, SignupError> {
-    if request.method() != Method::POST {
-        return Err(SignupError::MethodNotAllowed);
-    }
-    let body = http::body_text(request.body()).map_err(|e| match e {
-        BodyError::TooLarge => SignupError::PayloadTooLarge,
-        BodyError::InvalidUtf8 => SignupError::InvalidParameter("The request body is not valid UTF-8.".into()),
-    })?;
-    SignupRequest::parse(body)
+pub async fn handle(app: &Signup, request: Request) -> Response<Body> {
+    edge::serve(&SendOrConfirm(app), request).await
 }
 
 fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope: &Envelope) -> Response<Body> {
@@ -129,45 +124,4 @@ fn respond(status: StatusCode, format: Format, namespace: Option<&str>, envelope
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dynamo::StoreError;
-    use crate::guards::{Refusal, Rule as Guard};
-
-    fn refused(rule: Guard) -> SignupError {
-        SignupError::Refused(Refusal::sample(rule))
-    }
-
-    #[test]
-    fn when_a_request_fails_should_record_the_outcome_its_answer_says() {
-        use SignupError::*;
-        let cases = [
-            (InvalidParameter("x".into()), Outcome::Refused(Rule::BadInput)),
-            (PayloadTooLarge, Outcome::Refused(Rule::BadInput)),
-            (MethodNotAllowed, Outcome::Refused(Rule::BadInput)),
-            (LimitExceeded, Outcome::Refused(Rule::DestinationLimit)),
-            (refused(Guard::CallerSends), Outcome::Refused(Rule::CallerSends)),
-            (refused(Guard::CallerFailures), Outcome::Refused(Rule::CallerFailures)),
-            (TooManyFailedAttempts, Outcome::Refused(Rule::Lockout)),
-            (CodeMismatch, Outcome::Mismatch),
-            (ExpiredCode, Outcome::Expired),
-            (UserNotFound, Outcome::NotFound),
-            (AlreadyConfirmed, Outcome::AlreadyUsed),
-            (CodeDeliveryFailure, Outcome::DeliveryFailed),
-            (Busy, Outcome::Error),
-            (Internal, Outcome::Error),
-            (Store(StoreError::Unavailable("throttled".into())), Outcome::Error),
-            (Store(StoreError::Aws("no such table".into())), Outcome::Error),
-        ];
-        for (err, expected) in cases {
-            assert_eq!(outcome(&err), expected, "{err:?}");
-            assert_eq!(expected.is_server_error(), err.status().is_server_error(), "{err:?}");
-            if let Outcome::Refused(_) = expected {
-                assert!(err.status().is_client_error(), "{err:?}");
-            }
-        }
-    }
 }

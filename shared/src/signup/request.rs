@@ -2,7 +2,7 @@
 //! (the seed's own sample posts JSON labelled text/csv), or XML when it starts with `<`.
 //! Property names match case-insensitively; unknown ones are ignored.
 
-use super::SignupError;
+use crate::edge::Failure;
 use crate::lenient::{self, Document, Members, Namespace, ReadError, Syntax};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -23,11 +23,11 @@ impl SignupRequest {
         self.confirmation_code.as_deref().map(str::trim).filter(|c| !c.is_empty())
     }
 
-    pub fn parse(body: &str) -> Result<Self, SignupError> {
+    pub fn parse(body: &str) -> Result<Self, Failure> {
         let trimmed = body.trim_start_matches('\u{feff}').trim();
         let syntax = if trimmed.starts_with('<') { Syntax::Xml } else { Syntax::Json };
         let document = lenient::read_json_or_xml(trimmed, syntax, ROOT, Namespace::Any).map_err(|e| {
-            SignupError::InvalidParameter(match e {
+            Failure::invalid(match e {
                 ReadError::Empty => "EmailAddress is required.".into(),
                 ReadError::Json(e) => {
                     format!("The request body is not valid JSON (line {}, column {}).", e.line(), e.column())
@@ -41,7 +41,7 @@ impl SignupRequest {
             Document::Json(map) => {
                 let members = Members::new(&map);
                 let field = |name: &str| {
-                    members.string(name).map_err(|_| SignupError::InvalidParameter(format!("{name} must be a string.")))
+                    members.string(name).map_err(|_| Failure::invalid(format!("{name} must be a string.")))
                 };
                 Ok(Self {
                     email_address: field("EmailAddress")?,
@@ -74,7 +74,7 @@ mod tests {
 
     fn invalid(body: &str) -> String {
         match SignupRequest::parse(body) {
-            Err(SignupError::InvalidParameter(m)) => m,
+            Err(invalid @ Failure::Invalid(_)) => invalid.to_string(),
             other => panic!("expected InvalidParameter for {body}: {other:?}"),
         }
     }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use uuid::Uuid;
 
+use super::PURPOSE;
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
 use super::store::{NewCode, OutstandingCode, SendOutcome, User, UserStore};
-use super::{PURPOSE, SignupError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, SignupConfig};
+use crate::edge::Failure;
 use crate::email::{Email, EmailAddress, EmailSender, html_escape};
 use crate::guards::{Caller, Guard};
 use crate::idempotency::{Idempotency, Prior};
@@ -110,18 +111,18 @@ impl Signup {
         request: SignupRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<User, SignupError> {
+    ) -> Result<User, Failure> {
         let raw = request.email_address.as_deref().unwrap_or_default();
         if raw.trim().is_empty() {
-            return Err(SignupError::InvalidParameter("EmailAddress is required.".into()));
+            return Err(Failure::invalid("EmailAddress is required."));
         }
-        let address = EmailAddress::parse(raw)
-            .map_err(|_| SignupError::InvalidParameter("EmailAddress is not a valid e-mail address.".into()))?;
+        let address =
+            EmailAddress::parse(raw).map_err(|_| Failure::invalid("EmailAddress is not a valid e-mail address."))?;
         match request.code() {
             None => self.send(&address, caller, idempotency).await,
             Some(code) => {
                 if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
-                    return Err(SignupError::InvalidParameter("ConfirmationCode must be digits only.".into()));
+                    return Err(Failure::invalid("ConfirmationCode must be digits only."));
                 }
                 self.confirm(&address, code, caller).await
             }
@@ -136,7 +137,7 @@ impl Signup {
         address: &EmailAddress,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<User, SignupError> {
+    ) -> Result<User, Failure> {
         let address = address.as_str();
         let config = &self.config;
         let mut windows =
@@ -149,12 +150,12 @@ impl Signup {
         let keys = &config.common.keys;
         let version = keys.current_version();
         // A new user's id; an unconfirmed user made before ids were derived keeps its own.
-        let mut user_id = keys.user_id(version, address).ok_or(SignupError::Internal)?.to_string();
+        let mut user_id = keys.user_id(version, address).ok_or(Failure::Internal)?.to_string();
         for _ in 0..SEND_ATTEMPTS {
             let now = self.clock.now_ms();
             let code = codes::numeric_code(CODE_LENGTH);
             let outstanding = OutstandingCode {
-                hash: keys.hash(version, PURPOSE, address, &code).ok_or(SignupError::Internal)?.to_vec(),
+                hash: keys.hash(version, PURPOSE, address, &code).ok_or(Failure::Internal)?.to_vec(),
                 id: Uuid::new_v4().to_string(),
                 key_version: version,
                 binds_address: true,
@@ -196,19 +197,19 @@ impl Signup {
                 // The transaction counted nothing: the caller pays for this answer as for a
                 // send (one more call), so probing who is confirmed costs the send budget.
                 SendOutcome::AlreadyConfirmed => {
-                    return Err(self.failed(SignupError::AlreadyConfirmed, guard.as_ref(), now).await);
+                    return Err(self.failed(Failure::AlreadyUsed, guard.as_ref(), now).await);
                 }
-                SendOutcome::LimitExceeded => return Err(SignupError::LimitExceeded),
+                SendOutcome::LimitExceeded => return Err(Failure::DestinationLimit),
                 SendOutcome::Guarded { index, item } if index < keyed => {
                     return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
-                        Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(SignupError::Internal),
-                        Some(Prior::Failed) => Err(SignupError::CodeDeliveryFailure),
-                        Some(Prior::Mismatch) => Err(SignupError::KeyReused),
-                        Some(Prior::InFlight) | None => Err(SignupError::KeyInFlight),
+                        Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(Failure::Internal),
+                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
+                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
                     };
                 }
                 SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
-                SendOutcome::Locked => return Err(SignupError::TooManyFailedAttempts),
+                SendOutcome::Locked => return Err(Failure::TooManyAttempts),
             }
             let email = confirmation_email(address, &code, config.send.code_ttl_seconds);
             if let Err(err) = self.email.send(&email).await {
@@ -218,38 +219,38 @@ impl Signup {
                 if let Some(idempotency) = idempotency {
                     idempotency.failed(self.store.client()).await?;
                 }
-                return Err(SignupError::CodeDeliveryFailure);
+                return Err(Failure::DeliveryFailed);
             }
             tracing::info!(email = %mask::email(address), "confirmation code sent");
             return Ok(User { code: Some(outstanding), ..user });
         }
-        Err(SignupError::Busy)
+        Err(Failure::Busy)
     }
 
     /// A failed confirmation that touched no code, or a send to a confirmed user, still counts
     /// against the caller (`gate`: its failures or its sends): `err`, or the caller's refusal
     /// once over its limit.
-    pub(super) async fn failed(&self, err: SignupError, gate: Option<&Guard>, now: u64) -> SignupError {
+    pub(super) async fn failed(&self, err: Failure, gate: Option<&Guard>, now: u64) -> Failure {
         let Some(gate) = gate else { return err };
         match gate.count_alone(self.store.client(), now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
-                SignupError::Refused(refusal)
+                Failure::Refused(refusal)
             }
             Err(store) => store.into(),
         }
     }
 }
 
-pub(super) fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
+pub(super) fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
     let refusal = guard.refusal(item.as_ref(), now);
     tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
-    SignupError::Refused(refusal)
+    Failure::Refused(refusal)
 }
 
-pub(super) fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> SignupError {
-    gate.map_or(SignupError::TooManyFailedAttempts, |gate| refused(gate, item, now))
+pub(super) fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
+    gate.map_or(Failure::TooManyAttempts, |gate| refused(gate, item, now))
 }
 
 #[cfg(test)]

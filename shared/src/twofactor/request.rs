@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::TwoFactorError;
+use crate::edge::Failure;
 use crate::lenient::{self, Members, Namespace, ReadError, Syntax, WholeFloats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,10 @@ struct Fields {
 impl Fields {
     /// JSON, or XML in the seed's DataContract form (root `root`, the seed's namespace,
     /// members in any order).
-    fn read(body: &str, syntax: Syntax, root: &str) -> Result<Self, TwoFactorError> {
+    fn read(body: &str, syntax: Syntax, root: &str) -> Result<Self, Failure> {
         let document =
             lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
-                TwoFactorError::InvalidRequest(match e {
+                Failure::invalid(match e {
                     ReadError::Empty => "the request body is empty".into(),
                     ReadError::NotAnObject => "the request body must be a JSON object".into(),
                     ReadError::Xml(e) => e.to_string(),
@@ -117,17 +117,17 @@ impl Fields {
         }
     }
 
-    fn finish<T>(self, value: T) -> Result<T, TwoFactorError> {
-        if self.errors.is_empty() { Ok(value) } else { Err(TwoFactorError::InvalidRequest(self.errors.join("; "))) }
+    fn finish<T>(self, value: T) -> Result<T, Failure> {
+        if self.errors.is_empty() { Ok(value) } else { Err(Failure::invalid(self.errors.join("; "))) }
     }
 }
 
 impl CreateRequest {
-    pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
+    pub fn parse(body: &str) -> Result<Self, Failure> {
         Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, syntax: Syntax) -> Result<Self, TwoFactorError> {
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, Failure> {
         let mut f = Fields::read(body, syntax, "CreateTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let gsm_number = f.required_string("GsmNumber").unwrap_or_default();
@@ -164,11 +164,11 @@ impl CreateRequest {
 }
 
 impl VerifyRequest {
-    pub fn parse(body: &str) -> Result<Self, TwoFactorError> {
+    pub fn parse(body: &str) -> Result<Self, Failure> {
         Self::read(body, Syntax::Json)
     }
 
-    pub fn read(body: &str, syntax: Syntax) -> Result<Self, TwoFactorError> {
+    pub fn read(body: &str, syntax: Syntax) -> Result<Self, Failure> {
         let mut f = Fields::read(body, syntax, "VerifyTwoFactorSmsOtpRequest")?;
         let user_id = f.guid("UserId");
         let otp_id = f.guid("OtpIdReference");
@@ -189,9 +189,9 @@ mod tests {
         "TwoFactorConfigurationId":3,"MaxSMSCount":4,"MaxSMSInterval":5,"OtpExpirationPeriod":6,
         "IsSync":true,"Source":"sample string 7"}"#;
 
-    fn invalid(result: Result<impl std::fmt::Debug, TwoFactorError>) -> String {
+    fn invalid(result: Result<impl std::fmt::Debug, Failure>) -> String {
         match result {
-            Err(TwoFactorError::InvalidRequest(message)) => message,
+            Err(invalid @ Failure::Invalid(_)) => invalid.to_string(),
             other => panic!("expected InvalidRequest, got {other:?}"),
         }
     }

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Code, TwoFactorError};
+use super::{Code, dialect};
+use crate::edge::Failure;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
@@ -55,7 +56,7 @@ impl CreateResponse {
         w.finish(root)
     }
 
-    pub fn failure(err: &TwoFactorError) -> Self {
+    pub fn failure(err: &Failure) -> Self {
         Self {
             id: 0,
             otp_id_reference: None,
@@ -63,9 +64,9 @@ impl CreateResponse {
             otp_code: None,
             remaining_expiration_seconds: 0,
             gsm_number: None,
-            exception_message: Some(err.to_string()),
+            exception_message: Some(dialect::message(err)),
             success: false,
-            code: err.code().number(),
+            code: dialect::code(err).number(),
         }
     }
 }
@@ -94,15 +95,15 @@ impl VerifyResponse {
         }
     }
 
-    pub fn failure(err: &TwoFactorError, otp_id: Option<String>) -> Self {
+    pub fn failure(err: &Failure, otp_id: Option<String>) -> Self {
         let remaining_attempts = match err {
-            TwoFactorError::Mismatch { remaining } => *remaining,
+            Failure::Mismatch { remaining } => remaining.unwrap_or(0),
             _ => 0,
         };
         Self {
             success: false,
-            code: err.code().number(),
-            exception_message: Some(err.to_string()),
+            code: dialect::code(err).number(),
+            exception_message: Some(dialect::message(err)),
             remaining_attempts,
             otp_id_reference: otp_id,
             gsm_number: None,

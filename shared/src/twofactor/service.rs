@@ -5,11 +5,12 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use uuid::Uuid;
 
+use super::PURPOSE;
 use super::request::{CreateRequest, VerifyRequest};
 use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, StoredOtp, otp_pk};
-use super::{PURPOSE, TwoFactorError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
+use crate::edge::Failure;
 use crate::idempotency::{Idempotency, Prior};
 use crate::ids::{self, OtpIdPlain};
 use crate::phone::Phone;
@@ -80,7 +81,7 @@ struct Limits {
     expiration_seconds: u64,
 }
 
-fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits, TwoFactorError> {
+fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits, Failure> {
     let or_default = |value: i64, default: i64| if value == 0 { default } else { value };
     let count = or_default(request.max_sms_count, profile.default_max_sms_count);
     let interval = or_default(request.max_sms_interval, profile.default_max_sms_interval_seconds);
@@ -96,7 +97,7 @@ fn limits(request: &CreateRequest, profile: &TwoFactorProfile) -> Result<Limits,
         errors.push(format!("OtpExpirationPeriod must be at most {} seconds", profile.max_otp_expiration_seconds));
     }
     if !errors.is_empty() {
-        return Err(TwoFactorError::InvalidRequest(errors.join("; ")));
+        return Err(Failure::invalid(errors.join("; ")));
     }
     Ok(Limits { max_sms_count: count as u32, interval_seconds: interval as u64, expiration_seconds: expiration as u64 })
 }
@@ -128,8 +129,8 @@ impl TwoFactor {
         }
     }
 
-    fn profile(&self, id: i64) -> Result<&TwoFactorProfile, TwoFactorError> {
-        self.config.profiles.get(&id).ok_or(TwoFactorError::ConfigurationNotFound(id))
+    fn profile(&self, id: i64) -> Result<&TwoFactorProfile, Failure> {
+        self.config.profiles.get(&id).ok_or(Failure::UnknownConfiguration(id))
     }
 
     /// `idempotency`: the request's `Idempotency-Key`, if any (see `idempotency`).
@@ -138,7 +139,7 @@ impl TwoFactor {
         request: CreateRequest,
         accept_language: Option<&str>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<Created, TwoFactorError> {
+    ) -> Result<Created, Failure> {
         self.create_with_ids(request, accept_language, idempotency, codes::numeric_id).await
     }
 
@@ -154,11 +155,11 @@ impl TwoFactor {
         accept_language: Option<&str>,
         idempotency: Option<&Idempotency>,
         mut next_id: impl FnMut() -> u64,
-    ) -> Result<Created, TwoFactorError> {
+    ) -> Result<Created, Failure> {
         let profile = self.profile(request.configuration_id)?;
         let limits = limits(&request, profile)?;
         let phone = Phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
-            .map_err(|e| TwoFactorError::InvalidRequest(format!("GsmNumber {e}")))?;
+            .map_err(|e| Failure::invalid(format!("GsmNumber {e}")))?;
         let (language, _) = profile.message(accept_language);
         let language = language.to_string();
         let windows = [
@@ -187,9 +188,7 @@ impl TwoFactor {
                 numeric_id: next_id(),
                 user_id: request.user_id,
                 phone: phone.to_string(),
-                hash: keys
-                    .hash(keys.current_version(), PURPOSE, &id.to_string(), &code)
-                    .ok_or(TwoFactorError::Internal)?,
+                hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(Failure::Internal)?,
                 key_version: keys.current_version(),
                 reference: reference.clone(),
                 profile: profile.id,
@@ -218,25 +217,25 @@ impl TwoFactor {
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {
                     tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
-                    return Err(TwoFactorError::RateLimited);
+                    return Err(Failure::DestinationLimit);
                 }
                 CreateOutcome::Guarded { index, item } if index >= guards.len() => {
                     let prior = idempotency.map(|i| i.prior(item.as_ref(), now));
                     return match prior {
-                        Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(TwoFactorError::Internal),
-                        Some(Prior::Failed) => Err(TwoFactorError::SmsFailed),
-                        Some(Prior::Mismatch) => Err(TwoFactorError::KeyReused),
-                        Some(Prior::InFlight) | None => Err(TwoFactorError::KeyInFlight),
+                        Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(Failure::Internal),
+                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
+                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
+                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
                     };
                 }
                 CreateOutcome::Guarded { index, item } => {
                     let refusal = guards[index].refusal(item.as_ref(), now);
                     tracing::warn!(phone = %mask::phone(phone.as_str()), rule = ?refusal.rule, "OTP refused: {refusal}");
-                    return Err(TwoFactorError::Refused(refusal));
+                    return Err(Failure::Refused(refusal));
                 }
                 CreateOutcome::DestinationLocked => {
                     tracing::warn!(phone = %mask::phone(phone.as_str()), "OTP refused: number locked by failed verifications");
-                    return Err(TwoFactorError::TooManyAttempts);
+                    return Err(Failure::TooManyAttempts);
                 }
             }
             if request.is_sync {
@@ -250,20 +249,20 @@ impl TwoFactor {
                     if let Some(idempotency) = idempotency {
                         idempotency.failed(self.store.client()).await?;
                     }
-                    return Err(TwoFactorError::SmsFailed);
+                    return Err(Failure::DeliveryFailed);
                 }
             }
             tracing::info!(phone = %mask::phone(phone.as_str()), otp = %id, sync = request.is_sync, "OTP created");
             return Ok(Created { code: self.config.return_otp_code.then_some(code), ..created });
         }
-        Err(TwoFactorError::Busy)
+        Err(Failure::Busy)
     }
 
     /// An opaque id (`ids`) for an OTP sent now to `e164`, and its plaintext.
-    fn new_id(&self, e164: &str, now: u64) -> Result<(Uuid, [u8; 16]), TwoFactorError> {
+    fn new_id(&self, e164: &str, now: u64) -> Result<(Uuid, [u8; 16]), Failure> {
         let keys = &self.config.common.keys;
-        let cipher = keys.id_cipher(keys.current_version()).ok_or(TwoFactorError::Internal)?;
-        let mut plain = OtpIdPlain::new(e164, now).ok_or(TwoFactorError::Internal)?;
+        let cipher = keys.id_cipher(keys.current_version()).ok_or(Failure::Internal)?;
+        let mut plain = OtpIdPlain::new(e164, now).ok_or(Failure::Internal)?;
         let id = ids::seal(cipher, plain.pack(), |_| {
             plain = OtpIdPlain::new(e164, now).unwrap_or(plain);
             plain.pack()
@@ -273,15 +272,15 @@ impl TwoFactor {
 
     /// Why a stored OTP cannot be verified now, checked in the order a user would want to
     /// hear it: a used code is "already verified" even when it has expired since.
-    pub(super) fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<TwoFactorError> {
+    pub(super) fn unusable(&self, otp: &StoredOtp, request: &VerifyRequest, now: u64) -> Option<Failure> {
         if otp.user_id != request.user_id.to_string() || otp.delivery == DeliveryState::Failed {
-            Some(TwoFactorError::OtpNotFound)
+            Some(Failure::NotFound)
         } else if otp.verified {
-            Some(TwoFactorError::AlreadyVerified)
+            Some(Failure::AlreadyUsed)
         } else if otp.attempts >= otp.max_attempts {
-            Some(TwoFactorError::TooManyAttempts)
+            Some(Failure::TooManyAttempts)
         } else if otp.expires_ms <= now {
-            Some(TwoFactorError::Expired)
+            Some(Failure::Expired)
         } else {
             None
         }
@@ -326,9 +325,10 @@ mod tests {
 
     #[test]
     fn when_limits_exceed_their_bounds_should_refuse_each() {
-        let Err(TwoFactorError::InvalidRequest(message)) = limits(&request(1001, 86_401, 601), &profile()) else {
+        let Err(invalid @ Failure::Invalid(_)) = limits(&request(1001, 86_401, 601), &profile()) else {
             panic!("expected InvalidRequest");
         };
+        let message = invalid.to_string();
         assert!(message.contains("MaxSMSCount"));
         assert!(message.contains("MaxSMSInterval"));
         assert!(message.contains("OtpExpirationPeriod must be at most 600"));

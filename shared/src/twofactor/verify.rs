@@ -20,12 +20,13 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
 
+use super::PURPOSE;
 use super::request::VerifyRequest;
 use super::service::{TwoFactor, Verified};
 use super::store::{StoredOtp, otp_pk};
-use super::{PURPOSE, TwoFactorError};
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
 use crate::dynamo::{Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, key, n, s, update_item};
+use crate::edge::Failure;
 use crate::guards::Guard;
 use crate::ids::{self, OtpIdPlain};
 use crate::mask;
@@ -47,7 +48,7 @@ struct Target {
 }
 
 enum Round {
-    Answer(Result<Verified, TwoFactorError>),
+    Answer(Result<Verified, Failure>),
     /// The id opened under another key version than the OTP's: try the next candidate.
     NotThisTarget,
     Again,
@@ -55,7 +56,7 @@ enum Round {
 
 impl TwoFactor {
     #[tracing::instrument(name = "two_factor_verify", skip_all, fields(otp = %request.otp_id))]
-    pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, TwoFactorError> {
+    pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, Failure> {
         let hashes = self.hashes(&request);
         for target in self.targets(&request.otp_id).await? {
             for _ in 0..ROUNDS {
@@ -66,15 +67,15 @@ impl TwoFactor {
                 }
             }
         }
-        Err(TwoFactorError::OtpNotFound)
+        Err(Failure::NotFound)
     }
 
     /// The numbers the id may carry: one per active key version it opens under with family
     /// C's layout (almost always exactly one), or, for a legacy id, the stored OTP's.
-    async fn targets(&self, id: &Uuid) -> Result<Vec<Target>, TwoFactorError> {
+    async fn targets(&self, id: &Uuid) -> Result<Vec<Target>, Failure> {
         let keys = &self.config.common.keys;
         if ids::is_legacy(id.as_bytes()) {
-            let otp = self.store.get(id).await?.ok_or(TwoFactorError::OtpNotFound)?;
+            let otp = self.store.get(id).await?.ok_or(Failure::NotFound)?;
             return Ok(vec![Target { phone: otp.phone, created_ms: otp.created_ms, plain: None }]);
         }
         Ok(keys
@@ -103,7 +104,7 @@ impl TwoFactor {
         request: &VerifyRequest,
         target: &Target,
         hashes: &[SubmittedHash],
-    ) -> Result<Round, TwoFactorError> {
+    ) -> Result<Round, Failure> {
         let now = self.clock.now_ms();
         let lock = self.lock(&target.phone);
         // "Below the limit minus one": a wrong code then does not lock the number, so the
@@ -126,21 +127,21 @@ impl TwoFactor {
             fail_on_other(&reasons)?;
             let reason = |i: usize| reasons.get(i).cloned().flatten();
             match (reason(0), reason(1)) {
-                (Some(Refusal::Condition(None)), _) => return Ok(Round::Answer(Err(TwoFactorError::OtpNotFound))),
+                (Some(Refusal::Condition(None)), _) => return Ok(Round::Answer(Err(Failure::NotFound))),
                 (Some(Refusal::Condition(Some(old))), lock_state) => {
                     return self.refused(request, target, &old, &lock, lock_state, now).await;
                 }
                 (None, Some(Refusal::Condition(stored))) => {
                     if Guard::count_in(stored.as_ref()) >= u64::from(lock.max) {
                         tracing::warn!(phone = %mask::phone(&target.phone), "OTP refused: number locked");
-                        return Ok(Round::Answer(Err(TwoFactorError::TooManyAttempts)));
+                        return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
                     }
                     below = lock.with_max(lock.max);
                 }
                 _ => backoff().await,
             }
         }
-        Err(TwoFactorError::Busy)
+        Err(Failure::Busy)
     }
 
     /// Marks the OTP verified, if the code's keyed hash is the stored one and the OTP is the
@@ -194,7 +195,7 @@ impl TwoFactor {
         lock: &Guard,
         lock_state: Option<Refusal>,
         now: u64,
-    ) -> Result<Round, TwoFactorError> {
+    ) -> Result<Round, Failure> {
         let otp = StoredOtp::from_item(old)?;
         if let Some(err) = self.unusable(&otp, request, now) {
             return Ok(Round::Answer(Err(err)));
@@ -222,10 +223,10 @@ impl TwoFactor {
                 tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
                 if locks.max == u32::MAX {
                     tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
-                    return Ok(Round::Answer(Err(TwoFactorError::TooManyAttempts)));
+                    return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
                 }
                 let remaining = otp.max_attempts.saturating_sub(attempts);
-                return Ok(Round::Answer(Err(TwoFactorError::Mismatch { remaining })));
+                return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
             };
             fail_on_other(&reasons)?;
             match (reasons.first().cloned().flatten(), reasons.get(1).cloned().flatten()) {
@@ -235,6 +236,6 @@ impl TwoFactor {
                 _ => backoff().await,
             }
         }
-        Err(TwoFactorError::Busy)
+        Err(Failure::Busy)
     }
 }

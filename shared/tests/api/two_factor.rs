@@ -301,7 +301,7 @@ async fn when_legacy_client_speaks_xml_should_answer_xml_with_code_names() {
 
 #[tokio::test]
 async fn when_drawn_id_is_taken_should_draw_again_and_never_reuse_it() {
-    use shared::twofactor::TwoFactorError;
+    use shared::edge::Failure;
     use shared::twofactor::request::CreateRequest;
     let h = harness(&[]).await;
     let (taken, free) = (2_147_000_001_u64, 2_147_000_002_u64);
@@ -325,9 +325,9 @@ async fn when_drawn_id_is_taken_should_draw_again_and_never_reuse_it() {
     assert_eq!(testkit::wait_for_sms(&phone, 1, testkit::TIMEOUT).await.len(), 1);
     // WHEN every draw is taken (now both are) THEN the create gives up as busy, sending nothing
     let err = h.app.create_with_ids(request(), None, None, || taken).await.unwrap_err();
-    assert!(matches!(err, TwoFactorError::Busy), "{err:?}");
+    assert!(matches!(err, Failure::Busy), "{err:?}");
     let err = h.app.create_with_ids(request(), None, None, || free).await.unwrap_err();
-    assert!(matches!(err, TwoFactorError::Busy), "{err:?}");
+    assert!(matches!(err, Failure::Busy), "{err:?}");
     assert_eq!(testkit::sms_to(&phone).await.len(), 1);
 }
 
