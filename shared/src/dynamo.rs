@@ -239,50 +239,191 @@ impl Window {
     }
 }
 
+/// What an item of a send's transaction is there for: a cancellation names the item it
+/// refused by this, never by its position, so reordering a plan cannot change what a refusal
+/// means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A check that a destination is not locked by failed verifications.
+    Lock,
+    /// The item the send writes: the OTP, the code, the user.
+    Record,
+    /// An item that only has to be new: an id's reservation, an OTP's watch.
+    Reservation,
+    /// An item written whatever its state (a destination's pointer to its latest code).
+    Pointer,
+    /// The count of the request's guard at this index (`guards::Guard`).
+    Guard(usize),
+    /// The `Idempotency-Key`'s record, or its check under another key version.
+    Idempotency,
+}
+
+/// The items of one transaction, each with what it is there for.
+#[derive(Debug, Clone)]
+pub struct Plan<S> {
+    items: Vec<(S, TransactWriteItem)>,
+}
+
+impl<S> Default for Plan<S> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<S: Copy + PartialEq> Plan<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, slot: S, item: TransactWriteItem) -> &mut Self {
+        self.items.push((slot, item));
+        self
+    }
+
+    /// Several items for one purpose (an `Idempotency-Key`'s record and its checks).
+    pub fn push_all(&mut self, slot: S, items: impl IntoIterator<Item = TransactWriteItem>) -> &mut Self {
+        self.items.extend(items.into_iter().map(|item| (slot, item)));
+        self
+    }
+
+    /// This plan's items, then `other`'s.
+    pub fn append(&mut self, other: Plan<S>) -> &mut Self {
+        self.items.extend(other.items);
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn slots(&self) -> impl Iterator<Item = S> + '_ {
+        self.items.iter().map(|(slot, _)| *slot)
+    }
+
+    fn items(&self) -> impl Iterator<Item = TransactWriteItem> + '_ {
+        self.items.iter().map(|(_, item)| item.clone())
+    }
+}
+
+/// A cancelled transaction, read by slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation<S> {
+    /// Each item that had a reason, in the plan's order.
+    reasons: Vec<(S, Refusal)>,
+}
+
+impl<S: Copy + PartialEq> Cancellation<S> {
+    /// Pairs DynamoDB's reasons (one per item, in order) with the plan's slots; fails the
+    /// call on a reason other than a condition or a conflict (`fail_on_other`).
+    fn read(slots: impl Iterator<Item = S>, reasons: Vec<Option<Refusal>>) -> Result<Self, StoreError> {
+        fail_on_other(&reasons)?;
+        let reasons = slots.zip(reasons).filter_map(|(slot, reason)| reason.map(|r| (slot, r))).collect();
+        Ok(Self { reasons })
+    }
+
+    /// The first item whose condition was false, with the item as it was.
+    pub fn first_refused(&self) -> Option<(S, Option<&Item>)> {
+        self.reasons.iter().find_map(|(slot, reason)| match reason {
+            Refusal::Condition(item) => Some((*slot, item.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// Whether the condition of (an item of) `slot` was false; `Some(item as it was)` then.
+    pub fn refused(&self, slot: S) -> Option<Option<&Item>> {
+        self.reasons.iter().find_map(|(s, reason)| match reason {
+            Refusal::Condition(item) if *s == slot => Some(item.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// Whether another transaction held (an item of) `slot`.
+    pub fn conflicted(&self, slot: S) -> bool {
+        self.reasons.iter().any(|(s, reason)| *s == slot && matches!(reason, Refusal::Conflict))
+    }
+}
+
+/// Writes a planned transaction: `Ok(None)` when written, else what refused it, by slot.
+pub async fn transact_plan<S: Copy + PartialEq>(
+    client: &Client,
+    plan: &Plan<S>,
+) -> Result<Option<Cancellation<S>>, StoreError> {
+    match transact(client, plan.items().collect()).await? {
+        None => Ok(None),
+        Some(reasons) => Cancellation::read(plan.slots(), reasons).map(Some),
+    }
+}
+
 /// How a transaction that counts one event in some windows ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Counted {
+pub enum Counted<S> {
     Written,
     /// The window at this index is full: nothing was written.
     WindowFull(usize),
-    /// The condition of `others[index]` was false (with the item as it was, when asked for).
+    /// The condition of an item of the plan was false (with the item as it was, when asked
+    /// for): the first such item in the plan's order.
     Refused {
-        index: usize,
+        slot: S,
         item: Option<Item>,
     },
 }
 
-/// Writes `others` in one transaction that also counts one event in each window
+/// What a counting transaction's item is: a window's count, or an item of the plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Counting<S> {
+    Window(usize),
+    Planned(S),
+}
+
+/// Writes `plan` in one transaction that also counts one event in each window
 /// (`Window::count`: one write per window whatever its state, so no guess and no second
-/// call). The counts are exact under races: each is a condition.
-pub async fn transact_counting(
+/// call). The counts are exact under races: each is a condition. A refused item of the plan
+/// is reported before a full window.
+pub async fn transact_counting<S: Copy + PartialEq>(
     client: &Client,
     windows: &[Window],
-    others: &[TransactWriteItem],
+    plan: &Plan<S>,
     now_ms: u64,
-) -> Result<Counted, StoreError> {
+) -> Result<Counted<S>, StoreError> {
     for _ in 0..MAX_WRITE_ATTEMPTS {
-        let mut items = Vec::with_capacity(windows.len() + others.len());
-        for window in windows {
-            items.push(update_item(window.count(now_ms)?));
+        let mut counting = Plan::new();
+        for (i, window) in windows.iter().enumerate() {
+            counting.push(Counting::Window(i), update_item(window.count(now_ms)?));
         }
-        items.extend(others.iter().cloned());
-        let Some(reasons) = transact(client, items).await? else {
+        counting.push_all_planned(plan);
+        let Some(cancellation) = transact_plan(client, &counting).await? else {
             return Ok(Counted::Written);
         };
-        fail_on_other(&reasons)?;
-        let reason = |i: usize| reasons.get(i).cloned().flatten();
-        for index in 0..others.len() {
-            if let Some(Refusal::Condition(item)) = reason(windows.len() + index) {
-                return Ok(Counted::Refused { index, item });
-            }
-        }
-        if let Some(i) = (0..windows.len()).find(|i| matches!(reason(*i), Some(Refusal::Condition(_)))) {
-            return Ok(Counted::WindowFull(i));
+        if let Some(outcome) = counted(&cancellation) {
+            return Ok(outcome);
         }
         backoff().await;
     }
     Err(StoreError::Contention)
+}
+
+impl<S: Copy + PartialEq> Plan<Counting<S>> {
+    fn push_all_planned(&mut self, plan: &Plan<S>) {
+        self.items.extend(plan.items.iter().map(|(slot, item)| (Counting::Planned(*slot), item.clone())));
+    }
+}
+
+/// What a cancelled counting transaction means; `None`: only conflicts, try again.
+fn counted<S: Copy + PartialEq>(cancellation: &Cancellation<Counting<S>>) -> Option<Counted<S>> {
+    let refused = |planned: bool| {
+        cancellation.reasons.iter().find_map(|(slot, reason)| match (slot, reason) {
+            (Counting::Planned(slot), Refusal::Condition(item)) if planned => {
+                Some(Counted::Refused { slot: *slot, item: item.clone() })
+            }
+            (Counting::Window(i), Refusal::Condition(_)) if !planned => Some(Counted::WindowFull(*i)),
+            _ => None,
+        })
+    };
+    refused(true).or_else(|| refused(false))
 }
 
 /// A short random pause before retrying a conflicting transaction.
@@ -371,6 +512,39 @@ mod tests {
         assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
         let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ValidationError".into()))]);
         assert!(matches!(err, Err(StoreError::Aws(cause)) if cancellation(&cause) == "ValidationError"));
+    }
+
+    #[test]
+    fn when_a_counting_transaction_is_cancelled_should_name_the_refused_slot_not_its_position() {
+        let windows = [Counting::Window(0), Counting::Window(1)];
+        let planned = [Slot::Lock, Slot::Record, Slot::Guard(0), Slot::Guard(1), Slot::Idempotency, Slot::Idempotency];
+        let slots = windows.into_iter().chain(planned.map(Counting::Planned));
+        let condition = || Some(Refusal::Condition(None));
+        let read = |reasons: Vec<Option<Refusal>>| counted(&Cancellation::read(slots.clone(), reasons).unwrap());
+        // The second idempotency item (a check under another key version) is still the key's.
+        let mut reasons = vec![None; 8];
+        reasons[7] = condition();
+        assert_eq!(read(reasons.clone()), Some(Counted::Refused { slot: Slot::Idempotency, item: None }));
+        // A guard before a full window; the first refused planned item wins.
+        reasons[1] = condition();
+        reasons[5] = condition();
+        assert_eq!(read(reasons.clone()), Some(Counted::Refused { slot: Slot::Guard(1), item: None }));
+        // A full window alone.
+        let mut reasons = vec![None; 8];
+        reasons[1] = condition();
+        assert_eq!(read(reasons), Some(Counted::WindowFull(1)));
+        // Conflicts only: try again.
+        let mut reasons = vec![None; 8];
+        reasons[3] = Some(Refusal::Conflict);
+        assert_eq!(read(reasons), None);
+        let cancellation = Cancellation::read(slots.clone(), {
+            let mut reasons = vec![None; 8];
+            reasons[3] = Some(Refusal::Conflict);
+            reasons
+        })
+        .unwrap();
+        assert!(cancellation.conflicted(Counting::Planned(Slot::Record)));
+        assert!(cancellation.refused(Counting::Planned(Slot::Record)).is_none());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::config::ConfigError;
-use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, StoreError, get_n, key, n};
+use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
 use crate::schema::{
     BLOCK_CALLERS, CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, COUNT,
     COUNTRY_COUNT_PREFIX, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, TWO_FACTOR_BLOCK_PREFIX, TWO_FACTOR_CEILING_PK,
@@ -345,6 +345,15 @@ impl Guard {
     /// Counts one event now, refused (with the bucket as stored) when the guard is full.
     pub fn count(&self, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
         Ok(crate::dynamo::update_item(self.count_update(now_ms)?))
+    }
+
+    /// The counts of a request's guards, each in its named slot (`Slot::Guard(index)`).
+    pub fn plan(guards: &[Guard], now_ms: u64) -> Result<Plan<Slot>, StoreError> {
+        let mut plan = Plan::new();
+        for (index, guard) in guards.iter().enumerate() {
+            plan.push(Slot::Guard(index), guard.count(now_ms)?);
+        }
+        Ok(plan)
     }
 
     pub fn count_update(&self, now_ms: u64) -> Result<Update, StoreError> {

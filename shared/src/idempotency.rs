@@ -23,7 +23,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::KeyRing;
-use crate::dynamo::{Item, StoreError, get_n, get_s, key, n, s};
+use crate::dynamo::{Item, Plan, Slot, StoreError, get_n, get_s, key, n, s};
+use crate::edge::Failure;
 use crate::schema::{
     ANSWER, FINGERPRINT, IDEMPOTENCY_FAILED, IDEMPOTENCY_PREFIX, IDEMPOTENCY_SK, PK, RECORDED_AT, STATUS, TTL,
     expression,
@@ -137,12 +138,6 @@ impl Idempotency {
         }))
     }
 
-    /// How many items `put` adds to the send's transaction: a refusal of any of them is the
-    /// key's (`prior` reads the record it returns).
-    pub fn slots(&self) -> usize {
-        1 + self.earlier.len()
-    }
-
     /// The record, written with the send, and a check of it under every other active key
     /// version: refused (returning the earlier record) when the key was seen, before or since
     /// a rotation.
@@ -179,6 +174,24 @@ impl Idempotency {
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
         Ok(items)
+    }
+
+    /// The record's items in a send's transaction (`put`), in their named slot.
+    pub fn plan(&self, answer: &Value, now_ms: u64) -> Result<Plan<Slot>, StoreError> {
+        let mut plan = Plan::new();
+        plan.push_all(Slot::Idempotency, self.put(answer, now_ms)?);
+        Ok(plan)
+    }
+
+    /// What a send whose key's record exists answers: the first request's answer once it is
+    /// done (a replay), else the key's refusal.
+    pub fn replayed(&self, record: Option<&Item>, now_ms: u64) -> Result<Value, Failure> {
+        match self.prior(record, now_ms) {
+            Prior::Done(answer) => Ok(answer),
+            Prior::Failed => Err(Failure::DeliveryFailed),
+            Prior::Mismatch => Err(Failure::KeyReused),
+            Prior::InFlight => Err(Failure::KeyInFlight),
+        }
     }
 
     /// What the earlier record says, for this request's body, at `now_ms`.

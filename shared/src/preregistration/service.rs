@@ -18,7 +18,7 @@ use crate::config::{ConfigError, PreregistrationConfig};
 use crate::edge::Failure;
 use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::{Caller, Guard};
-use crate::idempotency::{Idempotency, Prior};
+use crate::idempotency::Idempotency;
 use crate::ids::{self, CnfIdPlain};
 use crate::phone::{self, Phone, PhoneError};
 use crate::schema::{WindowKind, email_tag_subject};
@@ -278,31 +278,28 @@ impl Preregistration {
                 masked_mobile_number: phone.as_ref().map(|p| mask_mobile(p.as_str())),
                 masked_email_address: email.as_ref().map(|e| mask::email(e.as_str())),
             };
-            let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            let mut checks = Guard::plan(&guards, now)?;
             if let Some(idempotency) = idempotency {
                 let answer = serde_json::to_value(&payload).map_err(|_| Failure::Internal)?;
-                counts.extend(idempotency.put(&answer, now)?);
+                checks.append(idempotency.plan(&answer, now)?);
             }
-            match self.store.create(&new, &windows, &locks, &counts, now).await? {
+            match self.store.create(&new, &windows, &locks, checks, now).await? {
                 StoreOutcome::Stored => {}
                 StoreOutcome::IdTaken => continue,
                 StoreOutcome::RateLimited => return Err(Failure::DestinationLimit),
-                StoreOutcome::Guarded { index, item } if index >= guards.len() => {
-                    return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
-                        // A replay: nothing was delivered this time.
-                        Some(Prior::Done(answer)) => Ok(Sent {
-                            payload: serde_json::from_value(answer).map_err(|_| Failure::Internal)?,
-                            sms_country: None,
-                            by_sms: false,
-                            by_email: false,
-                        }),
-                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
-                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
-                    };
+                StoreOutcome::KeyTaken { item } => {
+                    let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
+                    let answer = idempotency.replayed(item.as_ref(), now)?;
+                    // A replay: nothing was delivered this time.
+                    return Ok(Sent {
+                        payload: serde_json::from_value(answer).map_err(|_| Failure::Internal)?,
+                        sms_country: None,
+                        by_sms: false,
+                        by_email: false,
+                    });
                 }
-                StoreOutcome::Guarded { index, item } => {
-                    let refusal = guards[index].refusal(item.as_ref(), now);
+                StoreOutcome::Guarded { guard, item } => {
+                    let refusal = guards[guard].refusal(item.as_ref(), now);
                     tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
                     return Err(Failure::Refused(refusal));
                 }

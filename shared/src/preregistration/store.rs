@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
@@ -104,9 +104,13 @@ impl StoredCode {
 pub enum StoreOutcome {
     Stored,
     RateLimited,
-    /// The guard at this index refused (with its bucket as stored).
+    /// The request's guard at this index refused (with its bucket as stored).
     Guarded {
-        index: usize,
+        guard: usize,
+        item: Option<Item>,
+    },
+    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
+    KeyTaken {
         item: Option<Item>,
     },
     Locked,
@@ -160,7 +164,7 @@ impl CodeStore {
         code: &NewCode,
         windows: &[Window],
         locks: &[Guard],
-        guards: &[TransactWriteItem],
+        checks: Plan<Slot>,
         now_ms: u64,
     ) -> Result<StoreOutcome, StoreError> {
         let ttl = code.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S;
@@ -190,9 +194,11 @@ impl CodeStore {
         if let Some(plain) = code.id_plain {
             item.insert(ID_PLAIN.to_string(), AttributeValue::B(Blob::new(plain.to_vec())));
         }
-        let mut others =
-            locks.iter().map(|l| l.not_full(now_ms).map(dynamo::check_item)).collect::<Result<Vec<_>, _>>()?;
-        others.push(put_new(&self.table, item)?);
+        let mut plan = Plan::new();
+        for lock in locks {
+            plan.push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?));
+        }
+        plan.push(Slot::Record, put_new(&self.table, item)?);
         for destination in code.destinations() {
             // The previous code id keeps the code this one replaces, for `mark_undelivered` if
             // this one is never delivered ("" when there was none).
@@ -207,18 +213,16 @@ impl CodeStore {
                 .expression_attribute_values(":cid", s(code.id.to_string()))
                 .expression_attribute_values(":ttl", n(ttl))
                 .build()?;
-            others.push(dynamo::update_item(pointer));
+            plan.push(Slot::Pointer, dynamo::update_item(pointer));
         }
-        let first_guard = others.len();
-        others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        plan.append(checks);
+        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
             Counted::Written => StoreOutcome::Stored,
             Counted::WindowFull(_) => StoreOutcome::RateLimited,
-            Counted::Refused { index, .. } if index < locks.len() => StoreOutcome::Locked,
-            Counted::Refused { index, item } if index >= first_guard => {
-                StoreOutcome::Guarded { index: index - first_guard, item }
-            }
-            Counted::Refused { .. } => StoreOutcome::IdTaken,
+            Counted::Refused { slot: Slot::Lock, .. } => StoreOutcome::Locked,
+            Counted::Refused { slot: Slot::Record | Slot::Reservation | Slot::Pointer, .. } => StoreOutcome::IdTaken,
+            Counted::Refused { slot: Slot::Guard(guard), item } => StoreOutcome::Guarded { guard, item },
+            Counted::Refused { slot: Slot::Idempotency, item } => StoreOutcome::KeyTaken { item },
         })
     }
 

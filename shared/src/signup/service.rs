@@ -11,10 +11,11 @@ use super::request::SignupRequest;
 use super::store::{NewCode, OutstandingCode, SendOutcome, User, UserStore};
 use crate::clock::Clock;
 use crate::config::{ConfigError, SignupConfig};
+use crate::dynamo::Plan;
 use crate::edge::Failure;
 use crate::email::{Email, EmailAddress, EmailSender, html_escape};
 use crate::guards::{Caller, Guard};
-use crate::idempotency::{Idempotency, Prior};
+use crate::idempotency::Idempotency;
 use crate::schema::{UserStatus, WindowKind};
 use crate::startup::Seams;
 use crate::{codes, mask};
@@ -179,15 +180,12 @@ impl Signup {
             };
             // The key's record before the caller's count: a retry of a finished request gets
             // its answer even once the caller is at its limit (it sends nothing).
-            let mut counts = Vec::with_capacity(2);
-            if let Some(idempotency) = idempotency {
-                counts.extend(idempotency.put(&user.to_answer(), now)?);
-            }
-            let keyed = idempotency.map_or(0, Idempotency::slots);
-            if let Some(guard) = &guard {
-                counts.push(guard.count(now)?);
-            }
-            match self.store.replace_code(&new, &windows, &lock, &counts, now).await? {
+            let mut checks = match idempotency {
+                Some(idempotency) => idempotency.plan(&user.to_answer(), now)?,
+                None => Plan::new(),
+            };
+            checks.append(Guard::plan(guard.as_slice(), now)?);
+            match self.store.replace_code(&new, &windows, &lock, checks, now).await? {
                 SendOutcome::Stored => {}
                 SendOutcome::Changed => continue,
                 SendOutcome::UserId(stored) => {
@@ -200,13 +198,10 @@ impl Signup {
                     return Err(self.failed(Failure::AlreadyUsed, guard.as_ref(), now).await);
                 }
                 SendOutcome::LimitExceeded => return Err(Failure::DestinationLimit),
-                SendOutcome::Guarded { index, item } if index < keyed => {
-                    return match idempotency.map(|i| i.prior(item.as_ref(), now)) {
-                        Some(Prior::Done(answer)) => User::from_answer(&answer).ok_or(Failure::Internal),
-                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
-                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
-                    };
+                SendOutcome::KeyTaken { item } => {
+                    let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
+                    let answer = idempotency.replayed(item.as_ref(), now)?;
+                    return User::from_answer(&answer).ok_or(Failure::Internal);
                 }
                 SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
                 SendOutcome::Locked => return Err(Failure::TooManyAttempts),

@@ -7,10 +7,10 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
     CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, HASH_BINDING,
@@ -113,9 +113,13 @@ pub struct NewCode<'a> {
 pub enum SendOutcome {
     Stored,
     LimitExceeded,
-    /// The guard at this index refused (with its bucket as stored).
+    /// The request's guard at this index refused (with its bucket as stored).
     Guarded {
-        index: usize,
+        guard: usize,
+        item: Option<Item>,
+    },
+    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
+    KeyTaken {
         item: Option<Item>,
     },
     Locked,
@@ -182,7 +186,7 @@ impl UserStore {
         new: &NewCode<'_>,
         windows: &[Window],
         lock: &Guard,
-        guards: &[TransactWriteItem],
+        checks: Plan<Slot>,
         now_ms: u64,
     ) -> Result<SendOutcome, StoreError> {
         let code = new.code;
@@ -224,19 +228,18 @@ impl UserStore {
             .expression_attribute_values(":max", n(code.max_attempts))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()?;
-        // The guards (the Idempotency-Key's record, the caller's count) first: a refusal is
+        // The checks (the Idempotency-Key's record, the caller's count) first: a refusal is
         // decided by the first refused item, and the user's state must not be told to a
         // caller over its budget or to a reused key (issue 23: probing who is confirmed).
-        let mut others = Vec::with_capacity(2 + guards.len());
-        others.extend_from_slice(guards);
-        others.push(dynamo::update_item(update));
-        others.push(dynamo::check_item(lock.not_full(now_ms)?));
-        let (user, locked) = (guards.len(), guards.len() + 1);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        let mut plan = checks;
+        plan.push(Slot::Record, dynamo::update_item(update))
+            .push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?));
+        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
             Counted::Written => SendOutcome::Stored,
             Counted::WindowFull(_) => SendOutcome::LimitExceeded,
-            Counted::Refused { index, item } if index < user => SendOutcome::Guarded { index, item },
-            Counted::Refused { index, item } if index == user => {
+            Counted::Refused { slot: Slot::Guard(guard), item } => SendOutcome::Guarded { guard, item },
+            Counted::Refused { slot: Slot::Idempotency, item } => SendOutcome::KeyTaken { item },
+            Counted::Refused { slot: Slot::Record, item } => {
                 let stored = item.as_ref().map(User::from_item).transpose()?;
                 match stored {
                     Some(user) if user.status == UserStatus::Confirmed => SendOutcome::AlreadyConfirmed,
@@ -244,10 +247,9 @@ impl UserStore {
                     _ => SendOutcome::Changed,
                 }
             }
-            Counted::Refused { index, .. } => {
-                debug_assert_eq!(index, locked);
-                SendOutcome::Locked
-            }
+            Counted::Refused { slot: Slot::Lock, .. } => SendOutcome::Locked,
+            // Not in this plan.
+            Counted::Refused { slot: Slot::Reservation | Slot::Pointer, .. } => SendOutcome::Changed,
         })
     }
 

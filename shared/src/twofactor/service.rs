@@ -11,7 +11,8 @@ use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, Stor
 use crate::clock::Clock;
 use crate::config::{ConfigError, TwoFactorConfig, TwoFactorProfile};
 use crate::edge::Failure;
-use crate::idempotency::{Idempotency, Prior};
+use crate::guards::Guard;
+use crate::idempotency::Idempotency;
 use crate::ids::{self, OtpIdPlain};
 use crate::phone::Phone;
 use crate::schema::DeliveryState;
@@ -208,28 +209,24 @@ impl TwoFactor {
                 expires_in_seconds: limits.expiration_seconds,
                 phone: phone.to_string(),
             };
-            let mut counts = guards.iter().map(|g| g.count(now)).collect::<Result<Vec<_>, _>>()?;
+            let mut checks = Guard::plan(&guards, now)?;
             if let Some(idempotency) = idempotency {
-                counts.extend(idempotency.put(&created.to_answer(), now)?);
+                checks.append(idempotency.plan(&created.to_answer(), now)?);
             }
-            match self.store.create(&otp, &windows, &lock, &counts, now).await? {
+            match self.store.create(&otp, &windows, &lock, checks, now).await? {
                 CreateOutcome::Created => {}
                 CreateOutcome::IdTaken => continue,
                 CreateOutcome::RateLimited => {
                     tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
                     return Err(Failure::DestinationLimit);
                 }
-                CreateOutcome::Guarded { index, item } if index >= guards.len() => {
-                    let prior = idempotency.map(|i| i.prior(item.as_ref(), now));
-                    return match prior {
-                        Some(Prior::Done(answer)) => Created::from_answer(&answer).ok_or(Failure::Internal),
-                        Some(Prior::Failed) => Err(Failure::DeliveryFailed),
-                        Some(Prior::Mismatch) => Err(Failure::KeyReused),
-                        Some(Prior::InFlight) | None => Err(Failure::KeyInFlight),
-                    };
+                CreateOutcome::KeyTaken { item } => {
+                    let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
+                    let answer = idempotency.replayed(item.as_ref(), now)?;
+                    return Created::from_answer(&answer).ok_or(Failure::Internal);
                 }
-                CreateOutcome::Guarded { index, item } => {
-                    let refusal = guards[index].refusal(item.as_ref(), now);
+                CreateOutcome::Guarded { guard, item } => {
+                    let refusal = guards[guard].refusal(item.as_ref(), now);
                     tracing::warn!(phone = %mask::phone(phone.as_str()), rule = ?refusal.rule, "OTP refused: {refusal}");
                     return Err(Failure::Refused(refusal));
                 }

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use uuid::Uuid;
 
-use crate::dynamo::{self, Counted, Item, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
     ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
@@ -107,9 +107,13 @@ impl StoredOtp {
 pub enum CreateOutcome {
     Created,
     RateLimited,
-    /// The guard at this index refused (with its bucket as stored).
+    /// The request's guard at this index refused (with its bucket as stored).
     Guarded {
-        index: usize,
+        guard: usize,
+        item: Option<Item>,
+    },
+    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
+    KeyTaken {
         item: Option<Item>,
     },
     DestinationLocked,
@@ -221,35 +225,32 @@ impl OtpStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Stores the OTP and counts it in each of the number's send windows and in each guard
-    /// (`guards::Guard::count`), in one transaction that also refuses a number locked by too
-    /// many failed verifications.
+    /// Stores the OTP and counts it in each of the number's send windows and in each of
+    /// `checks` (the guards' counts, the `Idempotency-Key`'s record), in one transaction that
+    /// also refuses a number locked by too many failed verifications.
     pub async fn create(
         &self,
         otp: &NewOtp,
         windows: &[Window],
         lock: &Guard,
-        guards: &[TransactWriteItem],
+        checks: Plan<Slot>,
         now_ms: u64,
     ) -> Result<CreateOutcome, StoreError> {
-        let mut others = vec![
-            dynamo::check_item(lock.not_full(now_ms)?),
-            self.put_new(self.otp_item(otp))?,
-            self.put_new(self.id_reservation(otp))?,
-        ];
+        let mut plan = Plan::new();
+        plan.push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?))
+            .push(Slot::Record, self.put_new(self.otp_item(otp))?)
+            .push(Slot::Reservation, self.put_new(self.id_reservation(otp))?);
         if otp.sealed_code.is_some() {
-            others.push(self.put_new(self.watch(otp))?);
+            plan.push(Slot::Reservation, self.put_new(self.watch(otp))?);
         }
-        let first_guard = others.len();
-        others.extend_from_slice(guards);
-        Ok(match dynamo::transact_counting(&self.client, windows, &others, now_ms).await? {
+        plan.append(checks);
+        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
             Counted::Written => CreateOutcome::Created,
             Counted::WindowFull(_) => CreateOutcome::RateLimited,
-            Counted::Refused { index: 0, .. } => CreateOutcome::DestinationLocked,
-            Counted::Refused { index, item } if index >= first_guard => {
-                CreateOutcome::Guarded { index: index - first_guard, item }
-            }
-            Counted::Refused { .. } => CreateOutcome::IdTaken,
+            Counted::Refused { slot: Slot::Lock, .. } => CreateOutcome::DestinationLocked,
+            Counted::Refused { slot: Slot::Record | Slot::Reservation | Slot::Pointer, .. } => CreateOutcome::IdTaken,
+            Counted::Refused { slot: Slot::Guard(guard), item } => CreateOutcome::Guarded { guard, item },
+            Counted::Refused { slot: Slot::Idempotency, item } => CreateOutcome::KeyTaken { item },
         })
     }
 

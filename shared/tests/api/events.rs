@@ -239,7 +239,7 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         // the legacy path (a read first).
         id_plain: None,
     };
-    h.app.store.create(&code, &[], &[], &[], now).await.unwrap();
+    h.app.store.create(&code, &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
 
     for (name, status) in PREREGISTRATION_EVENTS {
         let request = http_request(name);

@@ -103,7 +103,7 @@ impl Harness {
         };
         let windows: Vec<_> = rate.then(|| self.app.store.rate_window(phone, 5, 300_000)).into_iter().collect();
         let lock = self.app.store.failure_lock(phone, 20, 86_400_000);
-        self.app.store.create(&otp, &windows, &lock, &[], now).await.unwrap();
+        self.app.store.create(&otp, &windows, &lock, shared::dynamo::Plan::new(), now).await.unwrap();
     }
 
     pub async fn create(&self, body: &str) -> (StatusCode, Value) {

@@ -520,7 +520,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
         id_plain: None,
     };
     let first = uuid::Uuid::new_v4();
-    h.app.store.create(&seed(first), &[], &[], &[], now).await.unwrap();
+    h.app.store.create(&seed(first), &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
     let by_id =
         |code: &str| json!({"applicationId": "demo", "confirmationId": first.to_string(), "confirmationCode": code});
     // WHEN a wrong code, then the right one, then the right one again are submitted
@@ -538,7 +538,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
 
     // A newer legacy code is found by destination too.
     let second = uuid::Uuid::new_v4();
-    h.app.store.create(&seed(second), &[], &[], &[], now).await.unwrap();
+    h.app.store.create(&seed(second), &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
     let by_email = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": "123456"});
     let (status, body) = h.validate(&by_email).await;
     assert_eq!(

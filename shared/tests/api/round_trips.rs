@@ -213,7 +213,7 @@ async fn family_b_legacy_id_and_caller() {
         max_attempts: 5,
         id_plain: None,
     };
-    h.app.store.create(&code, &[], &[], &[], now).await.unwrap();
+    h.app.store.create(&code, &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
     c.take();
     let validate =
         |code: &str| json!({"applicationId": "demo", "confirmationId": id.to_string(), "confirmationCode": code});
