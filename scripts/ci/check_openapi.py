@@ -29,7 +29,7 @@ non-XML bodies beyond their schema (a text/csv example is a string), `externalVa
 examples (counted and reported), `$ref`s to other files, and formats the validator has no
 checker for (listed when the document uses them).
 
-Usage: scripts/check-openapi.py [-v] [openapi.yaml]   -v lists each check; exit 1 on any error.
+Usage: scripts/ci/check_openapi.py [-v] [openapi.yaml]   -v lists each check; exit 1 on any error.
 """
 
 import base64

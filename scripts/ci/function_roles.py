@@ -9,7 +9,7 @@ function makes against it:
 Resources and conditions are evaluated as check_template.py does: a resource's attribute
 stands in as `<Name.Attribute>` (`<CodesTable.Arn>`), parameters and pseudo parameters by value.
 
-Usage: python scripts/function_roles.py [TEMPLATE]
+Usage: python scripts/ci/function_roles.py [TEMPLATE]
 """
 
 import json
@@ -58,7 +58,7 @@ def evaluate_tree(value, params):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
     with open(path) as f:
         template = yaml.load(f, Loader=_CfnLoader)
     json.dump(roles(translate(template, {})), sys.stdout, indent=1, sort_keys=True)

@@ -1,4 +1,4 @@
-"""A bounded load test of the local server (`make load`; scripts/load.sh starts the server).
+"""A bounded load test of the local server (`make load`; scripts/dev/load.sh starts the server).
 
 N clients (threads, one keep-alive connection each) for a fixed time, every endpoint mixed
 with bad input, then checks:
@@ -10,7 +10,7 @@ with bad input, then checks:
   get exactly the limit accepted (C MaxSMSCount, B and A's resend gap), and a code that
   failed its attempts refuses the right one.
 
-Usage: python scripts/load-test.py --url http://127.0.0.1:3000 [--clients 50] [--seconds 120]
+Usage: python scripts/dev/load_test.py --url http://127.0.0.1:3000 [--clients 50] [--seconds 120]
 Prints throughput and latency percentiles per endpoint; exits 1 on any broken check.
 """
 

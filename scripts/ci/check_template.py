@@ -2,7 +2,7 @@
 that the SAM translator makes of it, with the template's conditions evaluated for a few
 parameter sets (the defaults, TwoFactorAuth=JWT, a test stage).
 
-Usage: python scripts/check_template.py [TEMPLATE]   (exit 1 and one line per broken promise)
+Usage: python scripts/ci/check_template.py [TEMPLATE]   (exit 1 and one line per broken promise)
 """
 
 import copy
@@ -570,7 +570,7 @@ def check_local_only(template):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     template = yaml.load(text, Loader=_CfnLoader)

@@ -1,4 +1,4 @@
-"""Writes the sample events in events/ (run: .venv/bin/python scripts/make-events.py).
+"""Writes the sample events in events/ (run: .venv/bin/python scripts/gen/make_events.py).
 
 HTTP events are API Gateway HTTP API (payload 2.0) and REST API (1.0) shapes; the stream
 events carry an OTP whose code (123456) is sealed with the local development key, exactly as
@@ -14,8 +14,9 @@ import struct
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-EVENTS = os.path.join(HERE, "..", "events")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+EVENTS = os.path.join(ROOT, "events")
+FIXTURES = os.path.join(ROOT, "shared", "tests", "fixtures")
 LOCAL_SECRET = b"local-development-key-never-use-in-production"
 USER = "3698b76f-a5c0-4b04-b579-bc084019fb95"
 OTP_ID = "5b1e7a43-54c4-4c8a-9f4f-b8f5e7f1d2a0"
@@ -193,7 +194,7 @@ def main():
         "deviceAltId": "7f9c2ba4e88f827d", "ipAddress": "203.0.113.7", "latitude": "-34.6037", "longitude": "-58.3816",
         "auditInfo": {"ipAddress": "203.0.113.7", "latitude": "-34.6037", "longitude": "-58.3816", "countryCode": "AR"},
         "additionalParameters": {"campaign": "spring"}}, ensure_ascii=False)))
-    seed_b = open(os.path.join(HERE, "seed-generate-cnf-code-not-user.json"), encoding="utf-8").read()
+    seed_b = open(os.path.join(FIXTURES, "seed-generate-cnf-code-not-user.json"), encoding="utf-8").read()
     write("generate-cnf-code-not-user-seed-sample.json", http_v2(generate, seed_b))
     write("generate-cnf-code-not-user-malformed.json", http_v2(generate, '{"applicationId": "demo", "emailAddress": '))
     write("validate-cnf-code-not-user.json", http_v2(validate, json.dumps({
