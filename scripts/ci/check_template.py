@@ -12,10 +12,11 @@ import os
 import re
 import sys
 
-import yaml
-
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from samtranslator.translator.transform import transform  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cfn import load_template  # noqa: E402
 
 logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
@@ -34,26 +35,6 @@ ACCESS_LOG_REQUIRED = {
 }
 ACCESS_LOG_FORBIDDEN = re.compile(r"body|query|header|path|input", re.IGNORECASE)
 NO_VALUE = object()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt a.b ...) in their long form."""
-
-
-def _tag(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
 
 
 class _NoManagedPolicies:
@@ -571,9 +552,7 @@ def check_local_only(template):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    template = yaml.load(text, Loader=_CfnLoader)
+    template = load_template(path)
     errors = check_local_only(template)
     default_apps = str(template["Parameters"].get("CnfApplications", {}).get("Default", ""))
     if "demo" in default_apps.lower():

@@ -16,10 +16,10 @@ import json
 import os
 import sys
 
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_template import _CfnLoader, evaluate, of_type, translate  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cfn import load_template  # noqa: E402
+from check_template import evaluate, of_type, translate  # noqa: E402
 
 
 def as_list(value):
@@ -59,8 +59,7 @@ def evaluate_tree(value, params):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
-    with open(path) as f:
-        template = yaml.load(f, Loader=_CfnLoader)
+    template = load_template(path)
     json.dump(roles(translate(template, {})), sys.stdout, indent=1, sort_keys=True)
     print()
 

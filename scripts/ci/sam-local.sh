@@ -112,8 +112,8 @@ target=$(cargo metadata --format-version 1 --no-deps |
 fg sam build --no-cached >"$run/sam-build.log" 2>&1 || { tail -30 "$run/sam-build.log"; fail "sam build"; }
 python - "$target" <<'EOF' || fail "sam build's binaries are not cargo lambda's"
 import filecmp, os, sys
-sys.path.insert(0, "local")
-from bootstrap import load_template
+sys.path.insert(0, "scripts/lib")
+from cfn import load_template
 template = load_template("template.yaml")
 functions = {fid: r["Metadata"]["BuildProperties"]["Binary"] for fid, r in template["Resources"].items()
              if r["Type"] == "AWS::Serverless::Function"}

@@ -297,8 +297,8 @@ EVENTS = {
 
 
 def load_template():
-    sys.path.insert(0, "local")
-    from bootstrap import load_template as load
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+    from cfn import load_template as load
 
     return load("template.yaml")
 
