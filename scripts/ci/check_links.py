@@ -66,14 +66,34 @@ def anchors(path, cache={}):  # noqa: B006 (a cache on purpose: each file is rea
     return cache[path]
 
 
-def links(path):
+def paragraphs(path):
+    """(first line number, lines) of each run of non-blank prose lines: a link's text may wrap."""
+    start, block, last = None, [], None
     for number, line in prose_lines(path):
-        definition = REFERENCE_DEFINITION.match(line)
-        if definition:
-            yield number, definition.group(1)
-            continue
-        for target in INLINE_LINK.findall(INLINE_CODE.sub("", line)):
-            yield number, target
+        if line.strip() and (last is None or number == last + 1):
+            start = number if not block else start
+            block.append(line)
+        else:
+            if block:
+                yield start, block
+            start, block = (number, [line]) if line.strip() else (None, [])
+        last = number
+    if block:
+        yield start, block
+
+
+def links(path):
+    for start, block in paragraphs(path):
+        prose = []
+        for offset, line in enumerate(block):
+            definition = REFERENCE_DEFINITION.match(line)
+            if definition:
+                yield start + offset, definition.group(1)
+            else:
+                prose.append((start + offset, INLINE_CODE.sub("", line)))
+        text = "\n".join(line for _, line in prose)
+        for match in INLINE_LINK.finditer(text):
+            yield prose[text.count("\n", 0, match.start())][0], match.group(1)
 
 
 def check(path):
