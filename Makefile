@@ -18,7 +18,7 @@ load:
 	scripts/dev/load.sh
 # `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through
 # every route, in Lambda containers (arm64 under qemu) against moto. Root: installs Docker,
-# mmdebstrap and qemu from apt if missing and starts its own dockerd (README, SAM local).
+# mmdebstrap and qemu from apt if missing and starts its own dockerd (docs/deploy.md, SAM local).
 sam-local:
 	scripts/ci/sam-local.sh
 # Mutation testing of the security core (cargo-mutants, pinned; hours for the whole core):

@@ -227,7 +227,7 @@ def b_key():
 
 def b_generated(answer, messages, mobile, email, encrypted):
     """The generate payload (decrypted with the env file's key when encrypted) and the codes
-    sent: one by SMS and one by e-mail, each its own (README, Family B: a code per channel)."""
+    sent: one by SMS and one by e-mail, each its own (docs/api.md, Family B: a code per channel)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     body = answer.json()
