@@ -1,10 +1,10 @@
 .PHONY: run test ci bench load sam-local mutants
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
-	scripts/run-local.sh
+	scripts/dev/run-local.sh
 # Everything: unit tests, integration tests against moto, events, concurrency.
 test:
-	scripts/ensure-venv.sh local/requirements.txt
+	scripts/lib/ensure-venv.sh local/requirements.txt
 	cargo test --workspace --all-targets
 # What CI runs (tests plus lint, arm64 release build, SAM validation, Lambda smoke test).
 ci:
@@ -15,13 +15,13 @@ bench:
 # Bounded load test against `make run`'s server: 50 clients for 2 minutes, every endpoint
 # (LOAD_CLIENTS, LOAD_SECONDS). Not part of `make test`.
 load:
-	scripts/load.sh
+	scripts/dev/load.sh
 # `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through
 # every route, in Lambda containers (arm64 under qemu) against moto. Root: installs Docker,
-# mmdebstrap and qemu from apt if missing and starts its own dockerd (README, SAM local).
+# mmdebstrap and qemu from apt if missing and starts its own dockerd (docs/deploy.md, SAM local).
 sam-local:
-	scripts/sam-local.sh
+	scripts/ci/sam-local.sh
 # Mutation testing of the security core (cargo-mutants, pinned; hours for the whole core):
 # every survivor caught or listed in .cargo/mutants-accepted.txt. FILES=... for a part.
 mutants:
-	scripts/mutants.sh
+	scripts/dev/mutants.sh

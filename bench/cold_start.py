@@ -111,7 +111,9 @@ class Stub:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request-1")
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+                self.send_header(
+                    "Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench"
+                )
                 self.send_header("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
                 self.send_header("Content-Length", str(len(stub.event)))
                 self.end_headers()
@@ -191,8 +193,11 @@ def invoke(binary, event, env, exec_stamp, moto=None):
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            [exec_stamp, str(write_end), binary], env=run_env, pass_fds=(write_end,),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [exec_stamp, str(write_end), binary],
+            env=run_env,
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     finally:
         os.close(write_end)
@@ -265,7 +270,9 @@ class Plan:
 
     def verify(self, run):
         otp_id, code = self.otps[run]
-        return with_body(load_event("verify-two-factor-sms-otp.json"), {"UserId": USER, "OtpIdReference": otp_id, "OtpCode": code})
+        return with_body(
+            load_event("verify-two-factor-sms-otp.json"), {"UserId": USER, "OtpIdReference": otp_id, "OtpCode": code}
+        )
 
     def generate(self, run):
         national = self.phone(run, 9).removeprefix("+90")
@@ -308,9 +315,19 @@ def median_line(name, results):
 
 def start_moto(table):
     process = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "local", "moto_launcher.py"), "--port", "0", "--exit-with-parent",
-         "--template", os.path.join(ROOT, "template.yaml"), "--table-name", table],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            os.path.join(ROOT, "local", "moto_launcher.py"),
+            "--port",
+            "0",
+            "--exit-with-parent",
+            "--template",
+            os.path.join(ROOT, "template.yaml"),
+            "--table-name",
+            table,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     for line in process.stdout:
         if line.startswith("MOTO_READY port="):

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$HOME/.cargo/bin:$PATH"
-scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
+scripts/lib/ensure-venv.sh local/requirements.txt .ci/requirements.txt
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr)"
 cargo build --release --quiet

@@ -16,7 +16,9 @@ def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "lambda")
     # The deployed functions only (a local-server built by hand may sit there too).
     functions = set(os.listdir(os.path.join(ROOT, "functions")))
-    names = sorted(n for n in os.listdir(folder) if n in functions and os.path.isfile(os.path.join(folder, n, "bootstrap")))
+    names = sorted(
+        n for n in os.listdir(folder) if n in functions and os.path.isfile(os.path.join(folder, n, "bootstrap"))
+    )
     if not names:
         raise SystemExit(f"no bootstrap under {folder}: run cargo lambda build --release --arm64")
     for name in names:

@@ -7,32 +7,14 @@ Usage: python bootstrap.py --endpoint http://127.0.0.1:5000 --template ../templa
 
 import argparse
 import os
+import sys
 
 import boto3
-import yaml
 
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt ...) as {"Ref": ...} style maps."""
-
-
-def _tag(loader, tag_suffix, node):
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
-def load_template(path):
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
+# The one CloudFormation loader (scripts/lib/cfn.py). This file runs as `python local/bootstrap.py`
+# from the root and is imported by local/moto_launcher.py: found from this file's folder.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib"))
+from cfn import load_template  # noqa: E402
 
 
 def _resources_of(template, kind):

@@ -78,15 +78,14 @@ def _serving():
 
 
 def _now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace(
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
 
 
 def _backends(backend_dict):
     for account in list(backend_dict.values()):
-        for backend in list(account.values()):
-            yield backend
+        yield from list(account.values())
 
 
 def _collect_new_messages():

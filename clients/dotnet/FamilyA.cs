@@ -1,7 +1,7 @@
 // Family A's DTOs as the ServiceStack metadata page (seed 000) defines them: plain classes,
 // no [DataContract], so DataContractSerializer takes every public property, base class first,
 // each class's members in ordinal order, in the namespace of the CLR namespace (Cdn.Api).
-// The same file is compiled twice (see scripts/dotnet-clients.sh): once as is, once with
+// The same file is compiled twice (see scripts/ci/dotnet-clients.sh): once as is, once with
 // ServiceStackNamespace.cs, as a client made by "Add ServiceStack Reference" would be.
 using System;
 using System.Collections.Generic;

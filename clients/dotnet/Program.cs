@@ -416,7 +416,7 @@ namespace Clients
             var payload = generated.response;
             Expect(payload.confirmationId != Guid.Empty && payload.channels != null && payload.channels.SequenceEqual(new[] { "SMS", "EMAIL" })
                 && payload.expiresInSeconds > 0, label("generate"), "payload not read (empty confirmationId or channels)");
-            // A code of its own to each channel, under one confirmationId (README, family B).
+            // A code of its own to each channel, under one confirmationId (docs/api.md, family B).
             var code = CodeSentTo("email", first.emailAddress, 1);
             var smsCode = CodeSentTo("sms", "+54" + first.mobileNumber, 1);
             Expect(code != null && smsCode != null && code != smsCode, label("generate"), "no code, or not a code of its own by SMS and by e-mail");

@@ -1,4 +1,4 @@
-// Compiled, never run, by scripts/check-openapi.sh: the types openapi-typescript generates from
+// Compiled, never run, by scripts/ci/check-openapi.sh: the types openapi-typescript generates from
 // openapi.yaml must carry what an integrator relies on, one request and one answer per family.
 // Each `@ts-expect-error` states a rule of the contract; it fails the compile if the document
 // stops saying so. Read fields rather than build whole answers, so that a field added to an

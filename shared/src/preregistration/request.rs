@@ -336,8 +336,8 @@ mod tests {
 
     #[test]
     fn when_seed_xml_sample_is_read_should_equal_its_json_twin() {
-        let xml = include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml");
-        let json = include_str!("../../../scripts/seed-generate-cnf-code-not-user.json");
+        let xml = include_str!("../../tests/fixtures/seed-generate-cnf-code-not-user.xml");
+        let json = include_str!("../../tests/fixtures/seed-generate-cnf-code-not-user.json");
         let real = |text: &str| {
             text.replace("sample string 2", "91123456789")
                 .replace("sample string 3", "54")

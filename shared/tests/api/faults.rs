@@ -1,6 +1,6 @@
 //! Faults injected between the SDK and moto (`testkit::faults`), through the handlers of
 //! every family: whatever AWS does, the caller gets the family's own answer in time, and
-//! counters, codes and users stay as the README (Faults) says.
+//! counters, codes and users stay as docs/operations.md (Faults) says.
 
 use crate::helpers;
 

@@ -219,7 +219,7 @@ async fn when_a_public_key_is_too_short_to_be_random_should_answer_400_in_the_fa
 }
 
 /// The key ring before and after the second phase of a rotation: version 2 added everywhere
-/// (version 1 still current), then made current (README, Key rotation).
+/// (version 1 still current), then made current (docs/configuration.md, Key rotation).
 const RING_ADDED: &str =
     "1:local-development-key-never-use-in-production,2:local-rotated-key-two-never-use-in-production";
 const RING_SWAPPED: &str =

@@ -4,7 +4,7 @@
 //! its operations and outcomes on an SDK that records what IAM would authorise for every call
 //! (the action per transaction item, the resource, the partition key's prefix), and the
 //! records are held against that function's role as the SAM translator deploys it
-//! (`scripts/function_roles.py`):
+//! (`scripts/ci/function_roles.py`):
 //! - every use is allowed, by action, resource and `dynamodb:LeadingKeys`, and denied by nothing;
 //! - every allowed action and every allowed key prefix is used, or AWS uses it with the role on
 //!   the function's behalf (`ON_BEHALF`, each with its reason): a role holds nothing spare.
@@ -62,10 +62,10 @@ fn roles() -> BTreeMap<String, (Vec<Statement>, Vec<String>)> {
     let python = root.join(".venv/bin/python");
     let python = if python.exists() { python } else { "python3".into() };
     let out = std::process::Command::new(python)
-        .arg(root.join("scripts/function_roles.py"))
+        .arg(root.join("scripts/ci/function_roles.py"))
         .arg(root.join("template.yaml"))
         .output()
-        .expect("run scripts/function_roles.py (make test installs .venv)");
+        .expect("run scripts/ci/function_roles.py (make test installs .venv)");
     assert!(out.status.success(), "function_roles.py: {}", String::from_utf8_lossy(&out.stderr));
     let all: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).expect("JSON roles");
     let strings = |v: &Value| -> Vec<String> {

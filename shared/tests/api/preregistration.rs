@@ -283,7 +283,7 @@ async fn when_20_generates_race_for_one_phone_should_send_exactly_5_sms() {
 async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xml() {
     let h = harness(&[], None).await;
     let address = unique_address();
-    let xml = include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml")
+    let xml = include_str!("../fixtures/seed-generate-cnf-code-not-user.xml")
         .replace("sample string 1<", "203.0.113.8<")
         .replace("<userTypeAltId>203.0.113.8<", "<userTypeAltId>3698b76f-a5c0-4b04-b579-bc084019fb95<")
         .replace("<d2p1:countryCode>sample string 4<", "<d2p1:countryCode>AR<")
@@ -318,7 +318,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     assert_eq!(audit["additionalParameters"]["203.0.113.8"], "sample string 2");
 
     // The seed's sample as it stands: ModelState in Web API's XML error.
-    let mut request = helpers::post(include_str!("../../../scripts/seed-generate-cnf-code-not-user.xml"));
+    let mut request = helpers::post(include_str!("../fixtures/seed-generate-cnf-code-not-user.xml"));
     request.headers_mut().insert("accept", "text/xml".parse().unwrap());
     let response = shared::preregistration::handler::generate(&h.app, request).await;
     assert_eq!(response.status(), 400);

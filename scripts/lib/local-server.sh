@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced (not run) by the scripts that test against the local server: scripts/fuzz-api.sh,
-# scripts/dotnet-clients.sh, scripts/load.sh. `start_local_server LOG` starts `make run`'s
+# Sourced (not run) by the scripts that test against the local server: scripts/ci/fuzz-api.sh,
+# scripts/ci/dotnet-clients.sh, scripts/dev/load.sh. `start_local_server LOG` starts `make run`'s
 # script on free ports in a process group of its own, stops that group when the calling script
 # exits, and waits for /health (up to 5 minutes: the first start builds the server). It sets
 # MOTO_PORT, PORT and LOCAL_URL. Settings exported before the call reach the server (the
@@ -14,7 +14,7 @@ start_local_server() {
   MOTO_PORT=$(free_port)
   PORT=$(free_port)
   LOCAL_URL="http://127.0.0.1:$PORT"
-  setsid scripts/run-local.sh >"$log" 2>&1 &
+  setsid scripts/dev/run-local.sh >"$log" 2>&1 &
   local_server_pid=$!
   trap 'kill -- -$local_server_pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 600); do

@@ -2,7 +2,7 @@
 that the SAM translator makes of it, with the template's conditions evaluated for a few
 parameter sets (the defaults, TwoFactorAuth=JWT, a test stage).
 
-Usage: python scripts/check_template.py [TEMPLATE]   (exit 1 and one line per broken promise)
+Usage: python scripts/ci/check_template.py [TEMPLATE]   (exit 1 and one line per broken promise)
 """
 
 import copy
@@ -12,10 +12,11 @@ import os
 import re
 import sys
 
-import yaml
-
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from samtranslator.translator.transform import transform  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cfn import load_template  # noqa: E402
 
 logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
@@ -34,26 +35,6 @@ ACCESS_LOG_REQUIRED = {
 }
 ACCESS_LOG_FORBIDDEN = re.compile(r"body|query|header|path|input", re.IGNORECASE)
 NO_VALUE = object()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short tags (!Ref, !Sub, !GetAtt a.b ...) in their long form."""
-
-
-def _tag(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
 
 
 class _NoManagedPolicies:
@@ -216,7 +197,9 @@ def check_doors(cfn, expected):
             if authorizer.get("type") != "jwt" or jwt.get("issuer") != {"Ref": "TwoFactorJwtIssuer"} or not jwt.get(
                 "audience"
             ):
-                errors.append(f"{path}: expected the JWT authorizer of the issuer and audience parameters, got {scheme}")
+                errors.append(
+                    f"{path}: expected the JWT authorizer of the issuer and audience parameters, got {scheme}"
+                )
     return errors
 
 
@@ -260,15 +243,23 @@ def check_alarms(cfn):
         return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
 
     wanted = {
-        "SMS spend (AWS/SNS SMSMonthToDateSpentUSD)": lambda a: a.get("Namespace") == "AWS/SNS"
-        and a.get("MetricName") == "SMSMonthToDateSpentUSD"
-        and isinstance(a.get("Threshold"), dict),
-        "failure queue depth": lambda a: a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
-        and dimension(a).get("QueueName", {}).get("Fn::GetAtt", [None])[0] in queues,
-        "sender iterator age": lambda a: a.get("MetricName") == "IteratorAge"
-        and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None},
-        "sender errors": lambda a: a.get("MetricName") == "Errors"
-        and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None},
+        "SMS spend (AWS/SNS SMSMonthToDateSpentUSD)": lambda a: (
+            a.get("Namespace") == "AWS/SNS"
+            and a.get("MetricName") == "SMSMonthToDateSpentUSD"
+            and isinstance(a.get("Threshold"), dict)
+        ),
+        "failure queue depth": lambda a: (
+            a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and dimension(a).get("QueueName", {}).get("Fn::GetAtt", [None])[0] in queues
+        ),
+        "sender iterator age": lambda a: (
+            a.get("MetricName") == "IteratorAge"
+            and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None}
+        ),
+        "sender errors": lambda a: (
+            a.get("MetricName") == "Errors"
+            and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None}
+        ),
     }
     for name, matches in wanted.items():
         found = [aid for aid, a in alarms.items() if matches(a)]
@@ -324,10 +315,24 @@ def check_metrics(cfn):
             errors.append(f"no alarm on {description}")
         return found
 
-    find("number-block refusals", lambda a, m: ours(m) and [(n, d) for _, n, d, _ in m] == [
-        ("Refusals", {"Rule": "NumberBlock"})] and a.get("Threshold") == 0 and a.get("ComparisonOperator") == "GreaterThanThreshold")
-    find("the 5xx rate", lambda a, m: ours(m) and sorted(n for _, n, d, _ in m if not d) == ["Requests", "ServerErrors"]
-         and "/ requests" in (expression(a) or "") and isinstance(a.get("Threshold"), dict))
+    find(
+        "number-block refusals",
+        lambda a, m: (
+            ours(m)
+            and [(n, d) for _, n, d, _ in m] == [("Refusals", {"Rule": "NumberBlock"})]
+            and a.get("Threshold") == 0
+            and a.get("ComparisonOperator") == "GreaterThanThreshold"
+        ),
+    )
+    find(
+        "the 5xx rate",
+        lambda a, m: (
+            ours(m)
+            and sorted(n for _, n, d, _ in m if not d) == ["Requests", "ServerErrors"]
+            and "/ requests" in (expression(a) or "")
+            and isinstance(a.get("Threshold"), dict)
+        ),
+    )
     find("p99 latency", lambda a, m: ours(m) and m and m[0][1] == "Latency" and m[0][3] == "p99" and not m[0][2])
     watched = [c for c in params["WatchedCountries"].split(",") if c]
     conversion = {}
@@ -340,7 +345,8 @@ def check_metrics(cfn):
         guard = f"sent >= {params['ConversionAlarmMinSends']}"
         if len(countries) != 1 or guard not in text or "FILL(verified, 0) / sent" not in text:
             errors.append(f"{aid}: conversion of one country with a minimum-sends guard, not {countries} {text!r}")
-        if alarm.get("ComparisonOperator") != "LessThanThreshold" or alarm.get("Threshold") != {"Ref": "ConversionAlarmPercent"}:
+        threshold = alarm.get("Threshold")
+        if alarm.get("ComparisonOperator") != "LessThanThreshold" or threshold != {"Ref": "ConversionAlarmPercent"}:
             errors.append(f"{aid}: does not alarm below ConversionAlarmPercent")
         conversion.update(dict.fromkeys(countries, aid))
     if sorted(conversion) != sorted(watched):
@@ -349,7 +355,7 @@ def check_metrics(cfn):
     dashboards = of_type(cfn, "AWS::CloudWatch::Dashboard")
     if len(dashboards) != 1:
         return errors + [f"expected one dashboard, found {sorted(dashboards)}"]
-    (did, dashboard), = dashboards.items()
+    ((did, dashboard),) = dashboards.items()
     try:
         body = json.loads(evaluate(dashboard["DashboardBody"], params))
     except (ValueError, KeyError, TypeError) as e:
@@ -363,10 +369,12 @@ def check_metrics(cfn):
                 searches.append(options["expression"])
             else:
                 names = [x for x in row if not isinstance(x, dict)]
-                metrics.append((names[0], names[1], tuple(names[2:]), options.get("stat") or widget["properties"].get("stat")))
+                metrics.append(
+                    (names[0], names[1], tuple(names[2:]), options.get("stat") or widget["properties"].get("stat"))
+                )
     wanted = {
-        "SMS codes sent by country": any(f"{{{namespace},Country}} MetricName=\"CodesSent\"" in e for e in searches),
-        "refusals by rule": any(f"{{{namespace},Rule}} MetricName=\"Refusals\"" in e for e in searches),
+        "SMS codes sent by country": any(f'{{{namespace},Country}} MetricName="CodesSent"' in e for e in searches),
+        "refusals by rule": any(f'{{{namespace},Rule}} MetricName="Refusals"' in e for e in searches),
         "5xx answers": (namespace, "ServerErrors", (), "Sum") in metrics,
         "delivery failures": (namespace, "DeliveryFailures", (), "Sum") in metrics,
         "latency p50, p90, p99": all((namespace, "Latency", (), p) in metrics for p in ("p50", "p90", "p99")),
@@ -374,8 +382,9 @@ def check_metrics(cfn):
         "overall conversion": "100*FILL(va,0)/sa" in searches,
     }
     for country in watched:
-        wanted[f"conversion of {country}"] = (namespace, "CodesSent", ("Country", country), "Sum") in metrics and (
-            namespace, "Verified", ("Country", country), "Sum") in metrics
+        sent = (namespace, "CodesSent", ("Country", country), "Sum")
+        verified = (namespace, "Verified", ("Country", country), "Sum")
+        wanted[f"conversion of {country}"] = sent in metrics and verified in metrics
     for name, present in wanted.items():
         if not present:
             errors.append(f"{did}: no {name}")
@@ -524,13 +533,19 @@ def check_keys(cfn):
                     elif kind == "Service" and _service(who).startswith(("logs.", "cloudwatch.")):
                         if is_env_key:
                             errors.append(f"{kid}: {who} may {action} the functions' environment")
-                        elif _service(who).startswith("logs.") and "kms:EncryptionContext:aws:logs:arn" not in json.dumps(condition):
+                        elif _service(who).startswith("logs.") and (
+                            "kms:EncryptionContext:aws:logs:arn" not in json.dumps(condition)
+                        ):
                             errors.append(f"{kid}: CloudWatch Logs may use the key for any log group")
                     elif kind == "AWS" and ":root" in text and "kms:ViaService" in json.dumps(condition):
                         if is_env_key and action == "kms:Decrypt":
-                            errors.append(f"{kid}: the account may decrypt the functions' environment ({st.get('Sid')})")
-                        if action == "kms:CreateGrant" and is_env_key and "kms:GrantIsForAWSResource" not in json.dumps(
-                            condition
+                            errors.append(
+                                f"{kid}: the account may decrypt the functions' environment ({st.get('Sid')})"
+                            )
+                        if (
+                            action == "kms:CreateGrant"
+                            and is_env_key
+                            and "kms:GrantIsForAWSResource" not in json.dumps(condition)
                         ):
                             errors.append(f"{kid}: the account may grant itself the environment key")
                     else:
@@ -570,10 +585,8 @@ def check_local_only(template):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    template = yaml.load(text, Loader=_CfnLoader)
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
+    template = load_template(path)
     errors = check_local_only(template)
     default_apps = str(template["Parameters"].get("CnfApplications", {}).get("Default", ""))
     if "demo" in default_apps.lower():
@@ -602,7 +615,10 @@ def main():
         print(f"template check: {e}", file=sys.stderr)
     if errors:
         return 1
-    print(f"template check: {path}: doors, test switches, OTP keys, logging, KMS keys, access logs, alarms, metrics and dashboard as promised")
+    print(
+        f"template check: {path}: doors, test switches, OTP keys, logging, KMS keys, access logs, alarms, "
+        "metrics and dashboard as promised"
+    )
     return 0
 
 

@@ -4,9 +4,9 @@
 # against the local server (`make run` on free ports): every endpoint and format, every answer
 # shape, each answer read into the seed pages' DTOs, written back and compared with what the
 # service sent. Installs Mono and Json.NET with apt-get when mcs is missing (CI runs as root).
-# Usage: scripts/dotnet-clients.sh
+# Usage: scripts/ci/dotnet-clients.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 NEWTONSOFT=/usr/lib/cli/Newtonsoft.Json-5.0/Newtonsoft.Json.dll
 if ! command -v mcs >/dev/null || [ ! -f "$NEWTONSOFT" ]; then
   started=$(date +%s)
@@ -15,7 +15,7 @@ if ! command -v mcs >/dev/null || [ ! -f "$NEWTONSOFT" ]; then
   apt-get install -y -qq mono-complete libnewtonsoft-json-cil-dev >/dev/null
   echo "mono installed in $(( $(date +%s) - started )) s"
 fi
-scripts/ensure-venv.sh local/requirements.txt
+scripts/lib/ensure-venv.sh local/requirements.txt
 
 out=target/dotnet-clients
 mkdir -p "$out"
@@ -35,6 +35,6 @@ cp "$NEWTONSOFT" "$out/"
 # (shared/tests/api/guards.rs does): it sends more than one caller's hourly budget, to numbers of
 # one block without verifying them all. The environment wins over local/local.env.
 export CALLER_SEND_LIMIT=100000 CALLER_FAILURE_LIMIT=100000 SMS_BLOCK_MIN_SENDS=100000
-. scripts/local-server.sh
+. scripts/lib/local-server.sh
 start_local_server "$(mktemp)"
 mono "$out/DotnetClients.exe" "$LOCAL_URL"

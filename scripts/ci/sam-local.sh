@@ -7,7 +7,7 @@
 #      checked against Amazon Linux 2023's glibc (2.34).
 #   2. `sam local invoke` of every function with every sample event of it in events/, and
 #      `sam local start-api` with a request per route of the template: status, body shape,
-#      the message in moto's inbox (scripts/sam_local_check.py).
+#      the message in moto's inbox (scripts/ci/sam_local_check.py).
 # No image registry is needed: SAM's provided.al2023 base image is stood in for by a minimal
 # Debian root file system (mmdebstrap, from Debian's packages) tagged with the name SAM looks
 # for; SAM adds the runtime interface emulator shipped in its own wheel. The image is cached in
@@ -17,7 +17,7 @@
 # the address local/sam-env.json gives the functions), SAM. dockerd and everything started
 # here are stopped by PID when this ends, pass or fail.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$HOME/.cargo/bin:$PATH"
 CACHE=${SAM_LOCAL_CACHE:-/var/cache/verification-codes-sam-local}
 NETNS=verification-codes-sam-local
@@ -85,7 +85,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 phase "install"
-scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
+scripts/lib/ensure-venv.sh local/requirements.txt .ci/requirements.txt
 missing=()
 for pkg in docker.io mmdebstrap qemu-user-static binfmt-support arch-test; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] || missing+=("$pkg")
@@ -112,8 +112,8 @@ target=$(cargo metadata --format-version 1 --no-deps |
 fg sam build --no-cached >"$run/sam-build.log" 2>&1 || { tail -30 "$run/sam-build.log"; fail "sam build"; }
 python - "$target" <<'EOF' || fail "sam build's binaries are not cargo lambda's"
 import filecmp, os, sys
-sys.path.insert(0, "local")
-from bootstrap import load_template
+sys.path.insert(0, "scripts/lib")
+from cfn import load_template
 template = load_template("template.yaml")
 functions = {fid: r["Metadata"]["BuildProperties"]["Binary"] for fid, r in template["Resources"].items()
              if r["Type"] == "AWS::Serverless::Function"}
@@ -157,7 +157,7 @@ done
 docker version >/dev/null 2>&1 || { tail -20 "$run/dockerd.log"; fail "dockerd did not answer in 60 s"; }
 
 phase "base image ($BASE_IMAGE)"
-recipe=$( (echo "$SUITE $PACKAGES"; cat scripts/sam_base_image.py) | sha256sum | cut -c1-16)
+recipe=$( (echo "$SUITE $PACKAGES"; cat scripts/ci/sam_base_image.py) | sha256sum | cut -c1-16)
 have=$(docker image inspect -f '{{index .Config.Labels "sam-local.recipe"}}' "$BASE_IMAGE" 2>/dev/null || true)
 if [ "$have" = "$recipe" ]; then
   echo "sam-local: cached in $CACHE (recipe $recipe)"
@@ -165,7 +165,7 @@ else
   # The packages only unpacked (no maintainer scripts): no emulation needed to build it.
   fg twice timeout 600 mmdebstrap --quiet --variant=extract --include="$PACKAGES" --arch=arm64 --mode=root \
     --format=tar "$SUITE" "$run/rootfs.tar" || fail "mmdebstrap"
-  python scripts/sam_base_image.py "$run/rootfs.tar" arm64 "$BASE_IMAGE" "sam-local.recipe=$recipe" | docker load
+  python scripts/ci/sam_base_image.py "$run/rootfs.tar" arm64 "$BASE_IMAGE" "sam-local.recipe=$recipe" | docker load
   rm -f "$run/rootfs.tar"
 fi
 # SAM builds its emulation image on the base once (ADD its runtime interface emulator):
@@ -182,9 +182,9 @@ read -r -t 60 ready <"$fifo" || { cat "$run/moto.log"; fail "moto did not start"
 echo "sam-local: moto $ready (the functions' AWS_ENDPOINT_URL: http://172.17.0.1:5000)"
 
 phase "sam local invoke, every event"
-fg inns python scripts/sam_local_check.py invoke --moto http://127.0.0.1:5000 || fail "sam local invoke (above)"
+fg inns python scripts/ci/sam_local_check.py invoke --moto http://127.0.0.1:5000 || fail "sam local invoke (above)"
 
 phase "sam local start-api, every route"
-fg inns python scripts/sam_local_check.py start-api --moto http://127.0.0.1:5000 --port 3000 ||
+fg inns python scripts/ci/sam_local_check.py start-api --moto http://127.0.0.1:5000 --port 3000 ||
   fail "sam local start-api (above)"
 phase "done"

@@ -1,7 +1,7 @@
 """Writes a `docker load` archive of one image: a root file system tar as its only layer,
 with the architecture, working directory and environment of AWS's Lambda base images.
 
-scripts/sam-local.sh tags it with the name SAM gives the `provided.al2023` base image, so
+scripts/ci/sam-local.sh tags it with the name SAM gives the `provided.al2023` base image, so
 that `sam local ... --skip-pull-image` builds its emulation image on it without a registry.
 Written directly rather than by `docker import`: the Docker 20.10 engine records an imported
 image as its own architecture whatever `--platform` says, and then refuses to build an
@@ -57,7 +57,7 @@ def main():
         "created": "1970-01-01T00:00:00Z",
         "config": {"Env": ENV, "WorkingDir": "/var/task", "Labels": labels},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer}"]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "mmdebstrap (scripts/sam-local.sh)"}],
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "mmdebstrap (scripts/ci/sam-local.sh)"}],
     }
     if variant:
         config["variant"] = variant

@@ -29,7 +29,7 @@ non-XML bodies beyond their schema (a text/csv example is a string), `externalVa
 examples (counted and reported), `$ref`s to other files, and formats the validator has no
 checker for (listed when the document uses them).
 
-Usage: scripts/check-openapi.py [-v] [openapi.yaml]   -v lists each check; exit 1 on any error.
+Usage: scripts/ci/check_openapi.py [-v] [openapi.yaml]   -v lists each check; exit 1 on any error.
 """
 
 import base64
@@ -225,7 +225,9 @@ class Checker:
         if "name" in xml and local != xml["name"]:
             self.error(where, f"XML root element is <{local}>, the schema's xml.name is {xml['name']!r}")
         if "namespace" in xml and namespace != xml["namespace"]:
-            self.error(where, f"XML root namespace is {namespace!r}, the schema's xml.namespace is {xml['namespace']!r}")
+            self.error(
+                where, f"XML root namespace is {namespace!r}, the schema's xml.namespace is {xml['namespace']!r}"
+            )
         properties = resolved.get("properties")
         if not isinstance(properties, dict):
             return
@@ -337,8 +339,10 @@ class StrictLoader(yaml.SafeLoader):
     def construct_scalar(self, node):
         if node.style is None and (
             (node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"))
-            or (node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-                and (re.search(r"[_:]", node.value) or re.fullmatch(r"[-+]?0[0-7]+|[-+]?0b[01]+", node.value)))
+            or (
+                node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+                and (re.search(r"[_:]", node.value) or re.fullmatch(r"[-+]?0[0-7]+|[-+]?0b[01]+", node.value))
+            )
         ):
             self.ambiguous.append(
                 f"line {node.start_mark.line + 1}: {node.value!r} is a {node.tag.rsplit(':', 1)[1]} "
@@ -373,8 +377,11 @@ def main():
     if StrictLoader.ambiguous or StrictLoader.duplicates:
         return 1
     dialect = doc.get("jsonSchemaDialect")
-    if dialect not in (None, "https://spec.openapis.org/oas/3.1/dialect/base",
-                       "https://json-schema.org/draft/2020-12/schema"):
+    if dialect not in (
+        None,
+        "https://spec.openapis.org/oas/3.1/dialect/base",
+        "https://json-schema.org/draft/2020-12/schema",
+    ):
         print(f"{path}: jsonSchemaDialect {dialect!r}: this check knows only 2020-12")
         return 1
     checker = Checker(doc, verbose)

@@ -2,7 +2,7 @@
 # Smoke test of the real Lambda binaries: `cargo lambda watch` emulates the Lambda runtime API
 # and each file in events/ is invoked with `cargo lambda invoke`, the SDK pointed at moto.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
 set -a; . local/local.env; set +a
 

@@ -8,13 +8,13 @@
 # tests (~40 s): the whole core is hours. The tests are the library's and the `api` binary's
 # (the NAT binary and the benches are left out: slow, and they test no core line alone).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$HOME/.cargo/bin:$PATH"
 version=27.0.0
 if [ "$(cargo mutants --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
   cargo install --locked cargo-mutants --version "$version"
 fi
-scripts/ensure-venv.sh local/requirements.txt
+scripts/lib/ensure-venv.sh local/requirements.txt
 
 core="shared/src/guards.rs shared/src/idempotency.rs shared/src/ids.rs shared/src/attempts.rs shared/src/crypto.rs
 shared/src/codes.rs shared/src/twofactor/verify.rs shared/src/preregistration/validate.rs

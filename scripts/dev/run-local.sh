@@ -2,8 +2,8 @@
 # `make run`: moto (started here unless one listens on MOTO_PORT already), the table and SES
 # identity of template.yaml, and every endpoint on http://127.0.0.1:PORT. Ctrl-C stops all.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/ensure-venv.sh local/requirements.txt
+cd "$(dirname "$0")/../.."
+scripts/lib/ensure-venv.sh local/requirements.txt
 # local/local.env gives defaults; a variable already in the environment wins, as with dotenv
 # tools (`RETURN_OTP_CODE=true make run`).
 while IFS= read -r line; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv (or $VENV) and installs the pinned Python packages of the given requirement
-# files, again only when one of them changed. Usage: [VENV=dir] scripts/ensure-venv.sh FILE...
+# files, again only when one of them changed. Usage: [VENV=dir] scripts/lib/ensure-venv.sh FILE...
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 python=${PYTHON:-python3}
 venv=${VENV:-.venv}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"

@@ -9,17 +9,17 @@ function makes against it:
 Resources and conditions are evaluated as check_template.py does: a resource's attribute
 stands in as `<Name.Attribute>` (`<CodesTable.Arn>`), parameters and pseudo parameters by value.
 
-Usage: python scripts/function_roles.py [TEMPLATE]
+Usage: python scripts/ci/function_roles.py [TEMPLATE]
 """
 
 import json
 import os
 import sys
 
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_template import _CfnLoader, evaluate, of_type, translate  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cfn import load_template  # noqa: E402
+from check_template import evaluate, of_type, translate  # noqa: E402
 
 
 def as_list(value):
@@ -58,9 +58,8 @@ def evaluate_tree(value, params):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
-    with open(path) as f:
-        template = yaml.load(f, Loader=_CfnLoader)
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
+    template = load_template(path)
     json.dump(roles(translate(template, {})), sys.stdout, indent=1, sort_keys=True)
     print()
 

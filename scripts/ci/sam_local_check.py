@@ -1,4 +1,4 @@
-"""Checks the functions as `sam local` runs them. scripts/sam-local.sh runs this inside its
+"""Checks the functions as `sam local` runs them. scripts/ci/sam-local.sh runs this inside its
 network namespace, with Docker, the base image, `sam build`'s output and moto ready:
 
   invoke     `sam local invoke` of every function with every sample event of it in events/,
@@ -6,11 +6,11 @@ network namespace, with Docker, the base image, `sam build`'s output and moto re
   start-api  `sam local start-api` and a request for every route of template.yaml, as flows:
              a code sent, read from moto's inbox, then verified
 
-Every answer is checked for its status (the same as scripts/smoke-lambda.sh expects), its
+Every answer is checked for its status (the same as scripts/ci/smoke-lambda.sh expects), its
 body's shape (the family's members in order, CSV header, XML root, codes) and the messages
 moto received while it ran (to whom, with which code). Ends with 'N passed, N failed'.
 
-Usage: python scripts/sam_local_check.py invoke|start-api [--moto URL] [--port N]
+Usage: python scripts/ci/sam_local_check.py invoke|start-api [--moto URL] [--port N]
 """
 
 import argparse
@@ -227,7 +227,7 @@ def b_key():
 
 def b_generated(answer, messages, mobile, email, encrypted):
     """The generate payload (decrypted with the env file's key when encrypted) and the codes
-    sent: one by SMS and one by e-mail, each its own (README, Family B: a code per channel)."""
+    sent: one by SMS and one by e-mail, each its own (docs/api.md, Family B: a code per channel)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     body = answer.json()
@@ -262,7 +262,7 @@ def stream_ok(answer, messages):
 
 # --- sam local invoke ---------------------------------------------------------------------
 
-# The sample events and what each must answer (statuses as scripts/smoke-lambda.sh expects).
+# The sample events and what each must answer (statuses as scripts/ci/smoke-lambda.sh expects).
 EVENTS = {
     "create-two-factor-sms-otp.json": (200, c_create(True, 1000, sms_to="+905321234567")),
     "create-two-factor-sms-otp-async.json": (200, c_create(True, 1000)),  # the SMS goes by the stream
@@ -297,8 +297,8 @@ EVENTS = {
 
 
 def load_template():
-    sys.path.insert(0, "local")
-    from bootstrap import load_template as load
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+    from cfn import load_template as load
 
     return load("template.yaml")
 
@@ -325,7 +325,7 @@ def stream_event_of_latest_insert(moto, mobile):
     """The table's stream record of the last pending OTP for `mobile`, as Lambda delivers it."""
     import boto3
 
-    # moto takes any credentials; SAM's own environment has none (scripts/sam-local.sh).
+    # moto takes any credentials; SAM's own environment has none (scripts/ci/sam-local.sh).
     client = {"endpoint_url": moto, "region_name": "us-east-1", "aws_access_key_id": "testing",
               "aws_secret_access_key": "testing"}
     streams = boto3.client("dynamodbstreams", **client)
@@ -553,7 +553,7 @@ def main():
     # A background job of a script starts with SIGINT ignored, and SAM would inherit that:
     # start-api is stopped with SIGINT (its Ctrl-C), after which it removes its containers.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     checks = Checks(args.moto)
     if args.mode == "invoke":
         invoke_all(checks)

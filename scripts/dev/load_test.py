@@ -1,4 +1,4 @@
-"""A bounded load test of the local server (`make load`; scripts/load.sh starts the server).
+"""A bounded load test of the local server (`make load`; scripts/dev/load.sh starts the server).
 
 N clients (threads, one keep-alive connection each) for a fixed time, every endpoint mixed
 with bad input, then checks:
@@ -10,7 +10,7 @@ with bad input, then checks:
   get exactly the limit accepted (C MaxSMSCount, B and A's resend gap), and a code that
   failed its attempts refuses the right one.
 
-Usage: python scripts/load-test.py --url http://127.0.0.1:3000 [--clients 50] [--seconds 120]
+Usage: python scripts/dev/load_test.py --url http://127.0.0.1:3000 [--clients 50] [--seconds 120]
 Prints throughput and latency percentiles per endpoint; exits 1 on any broken check.
 """
 
@@ -162,7 +162,9 @@ def expect(stats, what, got, wanted):
 def c_create_and_verify(c, stats, inbox):
     phone = turkish_mobile(stats)
     sync = random.random() < 0.5
-    status, body, _ = c.post(CREATE, {"UserId": USER, "GsmNumber": phone, "TwoFactorConfigurationId": 1, "IsSync": sync})
+    status, body, _ = c.post(
+        CREATE, {"UserId": USER, "GsmNumber": phone, "TwoFactorConfigurationId": 1, "IsSync": sync}
+    )
     if not expect(stats, f"create (sync={sync})", status, {200}):
         return
     stats.expect(phone)
@@ -193,7 +195,9 @@ def c_limit_burst(c, stats, pool_clients):
 def c_attempts(c, stats, inbox):
     """5 wrong codes, then the right one is refused (4006)."""
     phone = turkish_mobile(stats)
-    status, body, _ = c.post(CREATE, {"UserId": USER, "GsmNumber": phone, "TwoFactorConfigurationId": 1, "IsSync": True})
+    status, body, _ = c.post(
+        CREATE, {"UserId": USER, "GsmNumber": phone, "TwoFactorConfigurationId": 1, "IsSync": True}
+    )
     if not expect(stats, "create", status, {200}):
         return
     stats.expect(phone)
@@ -212,7 +216,13 @@ def b_generate_and_validate(c, stats, inbox):
     mobile, email = argentine_mobile(stats), address(stats)
     status, body, _ = c.post(
         GENERATE,
-        {"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "emailAddress": email, "language": "en"},
+        {
+            "applicationId": "demo",
+            "internationalPrefix": "54",
+            "mobileNumber": mobile,
+            "emailAddress": email,
+            "language": "en",
+        },
     )
     if not expect(stats, "generate", status, {200}):
         return
@@ -225,7 +235,9 @@ def b_generate_and_validate(c, stats, inbox):
     if code is None:
         stats.problem("no e-mail for a generate within 10 s")
         return
-    status, body, _ = c.post(VALIDATE, {"applicationId": "demo", "confirmationId": confirmation, "confirmationCode": code})
+    status, body, _ = c.post(
+        VALIDATE, {"applicationId": "demo", "confirmationId": confirmation, "confirmationCode": code}
+    )
     expect(stats, "validate", status, {200})
 
 
@@ -365,18 +377,22 @@ def main():
     print(f"load: {args.clients} clients, {elapsed:.0f} s, {total} requests, {total / elapsed:.1f} req/s")
     print(f"{'endpoint':58} {'n':>6} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for endpoint, values in sorted(stats.latencies.items()):
-        ms = lambda p: percentile(values, p) * 1000
-        print(f"{endpoint:58} {len(values):6d} {ms(0.5):8.0f} {ms(0.9):8.0f} {ms(0.99):8.0f} {max(values) * 1000:8.0f}")
+        p50, p90, p99 = (percentile(values, p) * 1000 for p in (0.5, 0.9, 0.99))
+        print(f"{endpoint:58} {len(values):6d} {p50:8.0f} {p90:8.0f} {p99:8.0f} {max(values) * 1000:8.0f}")
     every = [v for values in stats.latencies.values() for v in values]
-    print(f"{'all':58} {len(every):6d} {percentile(every, 0.5) * 1000:8.0f} {percentile(every, 0.9) * 1000:8.0f} "
-          f"{percentile(every, 0.99) * 1000:8.0f} {max(every or [0]) * 1000:8.0f}")
+    print(
+        f"{'all':58} {len(every):6d} {percentile(every, 0.5) * 1000:8.0f} {percentile(every, 0.9) * 1000:8.0f} "
+        f"{percentile(every, 0.99) * 1000:8.0f} {max(every or [0]) * 1000:8.0f}"
+    )
     by_status = collections.Counter()
     for (_, status), n in stats.statuses.items():
         by_status[status] += n
     print("statuses:", dict(sorted(by_status.items())))
     print("5xx:", sum(n for s, n in by_status.items() if s >= 500))
-    print(f"messages: {sum(got.values())} received, {sum(stats.expected.values())} expected "
-          f"(async SMS drained {drained:.1f} s after the load)")
+    print(
+        f"messages: {sum(got.values())} received, {sum(stats.expected.values())} expected "
+        f"(async SMS drained {drained:.1f} s after the load)"
+    )
     print("limit checks:", dict(stats.limit_checks))
     if stats.problems:
         print(f"PROBLEMS ({len(stats.problems)} shown):")

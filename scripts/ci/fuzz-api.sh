@@ -3,11 +3,11 @@
 # as the Lambdas) on moto, every operation with generated valid and invalid inputs. Fails on
 # any 5xx, any answer whose status, content type or body the document does not describe, or
 # a request that takes longer than the timeout (a hang).
-# Usage: scripts/fuzz-api.sh [MAX_EXAMPLES]   (default 40 per operation and phase)
+# Usage: scripts/ci/fuzz-api.sh [MAX_EXAMPLES]   (default 40 per operation and phase)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/ensure-venv.sh local/requirements.txt .ci/requirements.txt
-. scripts/local-server.sh
+cd "$(dirname "$0")/../.."
+scripts/lib/ensure-venv.sh local/requirements.txt .ci/requirements.txt
+. scripts/lib/local-server.sh
 start_local_server /tmp/fuzz-api-server.log
 report=$(mktemp -d)
 set +e

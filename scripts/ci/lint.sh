@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# CI's lint step, runnable by hand: ruff (pinned in .ci/requirements.txt, rules in ruff.toml)
+# over every Python file, shellcheck at warning level over every shell script (shellcheck from
+# Debian's packages, installed here when missing), and the dead-link check of README.md and
+# docs/*.md (scripts/ci/check_links.py). Runs all three and fails if any failed.
+# Usage: scripts/ci/lint.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scripts/lib/ensure-venv.sh local/requirements.txt .ci/requirements.txt
+if ! command -v shellcheck >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq shellcheck >/dev/null
+fi
+
+# Every tracked shell script: *.sh, and the ones without the suffix that say so on line 1.
+shell=()
+while IFS= read -r file; do
+  case "$file" in
+    *.sh) shell+=("$file") ;;
+    *) [ -f "$file" ] && head -1 "$file" | grep -qE '^#!.*\b(ba)?sh\b' && shell+=("$file") ;;
+  esac
+done < <(git ls-files)
+
+failed=()
+check() {
+  local name=$1
+  shift
+  echo "--- $name"
+  "$@" || failed+=("$name")
+}
+check "ruff check (Python)" .venv/bin/ruff check .
+check "shellcheck -S warning (${#shell[@]} scripts)" shellcheck -S warning "${shell[@]}"
+check "links in README.md and docs/" .venv/bin/python scripts/ci/check_links.py
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'lint: FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "lint: 3 passed, 0 failed"
