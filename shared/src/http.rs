@@ -88,7 +88,7 @@ pub const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Runs a request's operation within its deadline; `None` when the deadline came first. The
 /// operation is then dropped where it stood: a DynamoDB write in flight may or may not have
-/// been applied, an SMS or e-mail in flight may or may not have gone (README, Faults).
+/// been applied, an SMS or e-mail in flight may or may not have gone (docs/operations.md, Faults).
 pub async fn within<T>(deadline: std::time::Duration, operation: impl std::future::Future<Output = T>) -> Option<T> {
     let outcome = tokio::time::timeout(deadline, operation).await.ok();
     if outcome.is_none() {

@@ -257,5 +257,5 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
     let sms = testkit::wait_for_sms("+5491123456789", 1, testkit::TIMEOUT).await;
     let emails = helpers::signup::emails_to("ana.gomez@tienda.online").await;
     let (sms_code, email_code) = (testkit::digits(&sms[0], 6).unwrap(), testkit::digits(&emails[0], 6).unwrap());
-    assert_ne!(sms_code, email_code, "a code per channel (README, family B)");
+    assert_ne!(sms_code, email_code, "a code per channel (docs/api.md, family B)");
 }

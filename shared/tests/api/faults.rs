@@ -638,7 +638,7 @@ mod family_c_async {
             faults.clear();
             assert!(sender::handle(&h.app, insert.clone()).await.batch_item_failures.is_empty());
             let sms = testkit::sms_to(&phone).await;
-            assert_eq!(sms.len(), 2, "{operation}: sent again (README: at-least-once)");
+            assert_eq!(sms.len(), 2, "{operation}: sent again (docs/operations.md: at-least-once)");
             assert_eq!(sms[0], sms[1], "the same code both times");
             assert_eq!(stored(&h, &id).await.delivery.as_str(), "sent");
             // Further repeats send nothing more.
