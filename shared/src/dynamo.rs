@@ -341,6 +341,11 @@ impl<S: Copy + PartialEq> Cancellation<S> {
         })
     }
 
+    /// Whether no item of `slot` had a reason (neither refused nor in a conflict).
+    pub fn is_clear(&self, slot: S) -> bool {
+        !self.reasons.iter().any(|(s, _)| *s == slot)
+    }
+
     /// Whether another transaction held (an item of) `slot`.
     pub fn conflicted(&self, slot: S) -> bool {
         self.reasons.iter().any(|(s, reason)| *s == slot && matches!(reason, Refusal::Conflict))

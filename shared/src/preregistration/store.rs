@@ -3,9 +3,11 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
+use super::channels::CodeChannel;
+use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, failed_attempt};
 use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
@@ -69,6 +71,8 @@ pub struct StoredCode {
     pub verified: bool,
     pub delivery_failed: bool,
     pub audit_json: Option<String>,
+    /// An opaque id's plaintext (`ids`); none for a legacy id.
+    pub id_plain: Option<Vec<u8>>,
 }
 
 impl StoredCode {
@@ -96,8 +100,70 @@ impl StoredCode {
             verified: item.contains_key(VERIFIED_AT),
             delivery_failed: get_s(item, DELIVERY) == Some(DeliveryState::Failed.as_str()),
             audit_json: get_s(item, AUDIT).map(str::to_string),
+            id_plain: get_b(item, ID_PLAIN).map(<[u8]>::to_vec),
         })
     }
+}
+
+/// What a code's validating transaction found (`CodeStore::validate`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validating {
+    Validated,
+    /// The caller is over its failure limit (its bucket as stored): refused whatever the code.
+    CallerRefused {
+        item: Option<Item>,
+    },
+    /// No code under this id.
+    NotFound,
+    /// The code refused (as it was); which locks refused too.
+    Refused {
+        code: Box<StoredCode>,
+        locks_full: Vec<bool>,
+    },
+    /// The code would have accepted, but locks refused: each lock's count as stored, `None`
+    /// for a lock that did not refuse.
+    LocksFull {
+        counts: Vec<Option<u64>>,
+    },
+    /// Another request held an item: try again.
+    Conflict,
+}
+
+/// How counting a wrong code ended (`CodeStore::count_failure`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureCount {
+    Counted,
+    /// Verified or used up since: validate again, which answers why.
+    CodeChanged,
+    /// The caller is over its failure limit (its bucket as stored).
+    CallerRefused {
+        item: Option<Item>,
+    },
+    /// These locks refused the count (others filled them first).
+    LocksFull(Vec<bool>),
+    Conflict,
+}
+
+/// The items of a validating transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validate {
+    Code,
+    Lock(usize),
+    /// The caller's failures.
+    Gate,
+    /// A credit: the number's block, the caller's sends.
+    Credit,
+}
+
+/// What the accepting write checks of the code besides the hash: this application's, usable,
+/// and (an opaque id's plaintext) the one the id names; which channel's hash it compares.
+pub struct Acceptance<'a> {
+    pub id: &'a Uuid,
+    pub application: &'a str,
+    pub plain: Option<[u8; 16]>,
+    pub channel: CodeChannel,
+    pub hashes: &'a [SubmittedHash],
+    pub now_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,6 +292,99 @@ impl CodeStore {
         })
     }
 
+    /// Validates in one transaction: marks the code verified if `acceptance` holds, no lock
+    /// (each destination's, at the limit the caller chose) is full and the caller's failures
+    /// (`gate`) are under their limit, and credits each of `credits` with a verified code sent
+    /// at `sent_ms`. Cancelled, DynamoDB returns the code, the locks and the caller's bucket as
+    /// they were: no read.
+    pub async fn validate(
+        &self,
+        acceptance: &Acceptance<'_>,
+        locks: &[Guard],
+        gate: Option<&Guard>,
+        credits: &[&Guard],
+        sent_ms: u64,
+    ) -> Result<Validating, StoreError> {
+        let now = acceptance.now_ms;
+        let mut plan = Plan::new();
+        plan.push(Validate::Code, dynamo::update_item(self.accept(acceptance)?));
+        for (i, lock) in locks.iter().enumerate() {
+            plan.push(Validate::Lock(i), dynamo::check_item(lock.not_full(now)?));
+        }
+        if let Some(gate) = gate {
+            plan.push(Validate::Gate, dynamo::check_item(gate.not_full(now)?));
+        }
+        for credit in credits {
+            plan.push(Validate::Credit, dynamo::update_item(credit.credit(sent_ms)?));
+        }
+        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+            return Ok(Validating::Validated);
+        };
+        if let Some(item) = cancellation.refused(Validate::Gate) {
+            return Ok(Validating::CallerRefused { item: item.cloned() });
+        }
+        let lock_counts: Vec<Option<u64>> =
+            (0..locks.len()).map(|i| cancellation.refused(Validate::Lock(i)).map(Guard::count_in)).collect();
+        Ok(match cancellation.refused(Validate::Code) {
+            Some(None) => Validating::NotFound,
+            Some(Some(code)) => Validating::Refused {
+                code: Box::new(StoredCode::from_item(code)?),
+                locks_full: lock_counts.iter().map(Option::is_some).collect(),
+            },
+            None if lock_counts.iter().any(Option::is_some) => Validating::LocksFull { counts: lock_counts },
+            None => Validating::Conflict,
+        })
+    }
+
+    /// Marks the code verified, if the code's keyed hash is the stored one and the code is
+    /// this application's, usable, and the one the id names.
+    fn accept(&self, acceptance: &Acceptance<'_>) -> Result<Update, StoreError> {
+        let hashes = acceptance.hashes;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&code_pk(acceptance.id), CODE_SK)))
+            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
+            .condition_expression(accept_condition(acceptance.plain.is_some(), acceptance.channel, hashes.len()))
+            .expression_attribute_values(":app", s(acceptance.application))
+            .expression_attribute_values(":now", n(acceptance.now_ms))
+            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(plain) = acceptance.plain {
+            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
+        }
+        bind_hashes(update, hashes).build().map_err(StoreError::Build)
+    }
+
+    /// Counts a wrong code on the code, on each lock (at the limit the caller chose) and on
+    /// the caller's failures, in one transaction.
+    pub async fn count_failure(
+        &self,
+        id: &Uuid,
+        locks: &[Guard],
+        gate: Option<&Guard>,
+        now_ms: u64,
+    ) -> Result<FailureCount, StoreError> {
+        let mut plan = Plan::new();
+        plan.push(Validate::Code, dynamo::update_item(failed_attempt(&self.table, key(&code_pk(id), CODE_SK))?));
+        for (i, lock) in locks.iter().enumerate() {
+            plan.push(Validate::Lock(i), dynamo::update_item(lock.count_update(now_ms)?));
+        }
+        if let Some(gate) = gate {
+            plan.push(Validate::Gate, dynamo::update_item(gate.count_update(now_ms)?));
+        }
+        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+            return Ok(FailureCount::Counted);
+        };
+        if cancellation.refused(Validate::Code).is_some() {
+            return Ok(FailureCount::CodeChanged);
+        }
+        if let Some(item) = cancellation.refused(Validate::Gate) {
+            return Ok(FailureCount::CallerRefused { item: item.cloned() });
+        }
+        let full: Vec<bool> = (0..locks.len()).map(|i| cancellation.refused(Validate::Lock(i)).is_some()).collect();
+        Ok(if full.contains(&true) { FailureCount::LocksFull(full) } else { FailureCount::Conflict })
+    }
+
     pub async fn get(&self, id: &Uuid) -> Result<Option<StoredCode>, StoreError> {
         self.get_item(id).await?.as_ref().map(StoredCode::from_item).transpose()
     }
@@ -286,5 +445,60 @@ impl CodeStore {
             dynamo::update_unless_refused(restore).await?;
         }
         Ok(())
+    }
+}
+
+/// The accepting write's condition: usable, this application's, the id's own code (`lk`,
+/// unless legacy), and the keyed hash of one active version.
+fn accept_condition(same_id: bool, channel: CodeChannel, versions: usize) -> &'static str {
+    static ACCEPT: AcceptCondition = AcceptCondition::new();
+    static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
+    static ACCEPT_EMAIL: AcceptCondition = AcceptCondition::email_code();
+    static ACCEPT_LEGACY_EMAIL: AcceptCondition = AcceptCondition::email_code();
+    let (current, legacy) = match channel {
+        CodeChannel::Sms => (&ACCEPT, &ACCEPT_LEGACY),
+        CodeChannel::Email => (&ACCEPT_EMAIL, &ACCEPT_LEGACY_EMAIL),
+    };
+    if same_id {
+        current.get(
+            expression!(
+                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
+            ),
+            versions,
+        )
+    } else {
+        legacy.get(
+            expression!(
+                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
+            ),
+            versions,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CodeChannel, accept_condition};
+
+    #[test]
+    fn when_the_accepting_condition_is_built_should_name_every_version_and_the_id_once() {
+        assert_eq!(
+            accept_condition(true, CodeChannel::Sms, 1),
+            "app = :app AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed \
+             AND lk = :lk AND kv = :k0 AND h = :h0"
+        );
+        assert!(!accept_condition(false, CodeChannel::Sms, 1).contains(":lk"));
+        let two = accept_condition(true, CodeChannel::Sms, 2);
+        assert!(two.ends_with("AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))"), "{two}");
+        let three = accept_condition(true, CodeChannel::Sms, 3);
+        assert!(
+            three.ends_with(
+                "AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1) OR (kv = :k2 AND h = :h2))"
+            ),
+            "{three}"
+        );
+        assert!(three.starts_with("app = :app AND"), "{three}");
     }
 }

@@ -20,8 +20,6 @@
 //!
 //! Ids issued before opaque ids (v4 UUIDs) take one read first to learn the destinations.
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
 
 use super::PURPOSE;
@@ -29,19 +27,12 @@ use super::channels::{self, CodeChannel};
 use super::request::ValidateRequest;
 use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
-use super::store::{StoredCode, code_pk};
-use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
-use crate::dynamo::{
-    Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, get_n, get_s, key, n, s, transact,
-    update_item,
-};
+use super::store::{Acceptance, FailureCount, StoredCode, Validating};
+use crate::attempts::{SubmittedHash, submitted_hashes};
+use crate::dynamo::backoff;
 use crate::edge::Failure;
 use crate::guards::{Caller, Guard};
 use crate::ids::{self, CnfIdPlain};
-use crate::schema::{
-    APPLICATION, ATTEMPTS, CODE_SK, CREATED_AT, DELIVERY, DeliveryState, EMAIL_ADDRESS, EXPIRES_AT, ID_PLAIN,
-    MAX_ATTEMPTS, MOBILE, VERIFIED_AT, expression,
-};
 
 /// Rounds of "validate, then count a wrong code" before answering busy: each round that does
 /// not end lost a race to another request on the same code, lock or caller.
@@ -164,15 +155,10 @@ impl Preregistration {
 
     /// The destinations of a code stored under a legacy id. Its e-mail lock is keyed by the
     /// current version's tag, as new codes of the address are.
-    fn legacy_target(&self, item: &Item) -> Result<Target, Failure> {
+    fn legacy_target(&self, code: &StoredCode) -> Target {
         let keys = &self.config.common.keys;
-        let email_tag = get_s(item, EMAIL_ADDRESS).and_then(|address| keys.email_tag(keys.current_version(), address));
-        Ok(Target {
-            mobile: get_s(item, MOBILE).map(str::to_string),
-            email_tag,
-            created_ms: get_n(item, CREATED_AT).ok_or(StoreError::Malformed(CREATED_AT))?,
-            plain: None,
-        })
+        let email_tag = code.email.as_deref().and_then(|address| keys.email_tag(keys.current_version(), address));
+        Target { mobile: code.mobile.clone(), email_tag, created_ms: code.created_ms, plain: None }
     }
 
     /// The submitted code's keyed hash under every active key version: the code's version
@@ -197,12 +183,12 @@ impl Preregistration {
         let target = match source {
             Source::Opaque(target) => target,
             Source::Legacy => {
-                let Some(item) = self.store.get_item(id).await? else {
+                let Some(code) = self.store.get(id).await? else {
                     return Ok(Round::Answer(Err(self.failed(Failure::NotFound, gate, now).await)));
                 };
-                legacy = self.legacy_target(&item)?;
+                legacy = self.legacy_target(&code);
                 // Judged from the read, as before opaque ids: only a match goes on to the write.
-                match self.verdict(request, id_text, &legacy, &item, now)? {
+                match self.verdict(request, id_text, &legacy, code, now) {
                     Verdict::Matches => &legacy,
                     verdict => {
                         let locks = self.locks(legacy.mobile.as_deref(), legacy.email_tag);
@@ -217,102 +203,56 @@ impl Preregistration {
         // failure is counted without a guess. A right code at exactly limit - 1 checks again
         // against the limit itself.
         let mut check_max = limit.saturating_sub(1).max(1);
-        let gate_index = 1 + locks.len();
-        for _ in 0..ROUNDS {
-            let mut items = Vec::with_capacity(gate_index + 2);
-            let channel = target.channel(id_text, &request.confirmation_code);
-            items.push(update_item(self.accept(request, id, target, channel, hashes, now)?));
-            for lock in &locks {
-                items.push(check_item(lock.with_max(check_max).not_full(now)?));
-            }
-            if let Some(gate) = gate {
-                items.push(check_item(gate.not_full(now)?));
-            }
-            // Only the SMS's own code proves the SMS reached the person: only it credits the
-            // number's block (an e-mail code of the same send proves nothing about the SMS).
-            if let (Some(mobile), CodeChannel::Sms) = (&target.mobile, channel) {
+        let channel = target.channel(id_text, &request.confirmation_code);
+        let acceptance =
+            Acceptance { id, application: &request.application_id, plain: target.plain, channel, hashes, now_ms: now };
+        // Only the SMS's own code proves the SMS reached the person: only it credits the
+        // number's block (an e-mail code of the same send proves nothing about the SMS).
+        let block = match (&target.mobile, channel) {
+            (Some(mobile), CodeChannel::Sms) => {
                 let budget = crate::guards::Budget::Preregistration;
-                let block = self.config.common.guards.number_block(self.store.table(), budget, mobile, None);
-                items.push(update_item(block.credit(target.created_ms)?));
+                Some(self.config.common.guards.number_block(self.store.table(), budget, mobile, None))
             }
-            // The caller's codes convert: its send budget is credited (in the send's bucket).
-            if let Some(sends) = sends {
-                items.push(update_item(sends.credit(target.created_ms)?));
-            }
-            let Some(reasons) = transact(self.store.client(), items).await? else {
-                tracing::info!(code_id = %id, "confirmation code validated");
-                return Ok(Round::Answer(Ok(Validated {
-                    payload: ValidateResponse { confirmation_id: id_text.to_string(), valid: true },
-                    sms_country: target
-                        .mobile
-                        .as_deref()
-                        .filter(|_| channel == CodeChannel::Sms)
-                        .and_then(crate::metrics::Country::of_phone),
-                    channel,
-                })));
-            };
-            fail_on_other(&reasons)?;
-            let reason = |i: usize| reasons.get(i).and_then(Option::as_ref);
-            // A caller over its limit is refused whatever the code, and nothing is counted.
-            if let (Some(gate), Some(Refusal::Condition(item))) = (gate, reason(gate_index)) {
-                return Ok(Round::Answer(Err(refused(Some(gate), item.clone(), now))));
-            }
-            match reason(0) {
-                Some(Refusal::Condition(None)) => {
+            _ => None,
+        };
+        // The caller's codes convert: its send budget is credited (in the send's bucket).
+        let credits: Vec<&Guard> = block.iter().chain(sends).collect();
+        for _ in 0..ROUNDS {
+            let checked: Vec<Guard> = locks.iter().map(|lock| lock.with_max(check_max)).collect();
+            match self.store.validate(&acceptance, &checked, gate, &credits, target.created_ms).await? {
+                Validating::Validated => {
+                    tracing::info!(code_id = %id, "confirmation code validated");
+                    return Ok(Round::Answer(Ok(Validated {
+                        payload: ValidateResponse { confirmation_id: id_text.to_string(), valid: true },
+                        sms_country: target
+                            .mobile
+                            .as_deref()
+                            .filter(|_| channel == CodeChannel::Sms)
+                            .and_then(crate::metrics::Country::of_phone),
+                        channel,
+                    })));
+                }
+                // A caller over its limit is refused whatever the code, and nothing is counted.
+                Validating::CallerRefused { item } => return Ok(Round::Answer(Err(refused(gate, item, now)))),
+                Validating::NotFound => {
                     return Ok(Round::Answer(Err(self.failed(Failure::NotFound, gate, now).await)));
                 }
-                Some(Refusal::Condition(Some(old))) => {
-                    let verdict = self.verdict(request, id_text, target, old, now)?;
-                    let refused_locks: Vec<bool> =
-                        (0..locks.len()).map(|i| matches!(reason(1 + i), Some(Refusal::Condition(_)))).collect();
-                    return self.judged(verdict, &locks, &refused_locks, gate, now).await;
+                Validating::Refused { code, locks_full } => {
+                    let verdict = self.verdict(request, id_text, target, *code, now);
+                    return self.judged(verdict, &locks, &locks_full, gate, now).await;
                 }
-                _ => {}
-            }
-            let mut edge = false;
-            for i in 0..locks.len() {
-                if let Some(Refusal::Condition(stored)) = reason(1 + i) {
-                    if Guard::count_in(stored.as_ref()) >= u64::from(limit) {
+                Validating::LocksFull { counts } => {
+                    if counts.iter().flatten().any(|count| *count >= u64::from(limit)) {
                         tracing::warn!(code_id = %id, "confirmation code refused: destination locked");
                         let locked = self.failed(Failure::TooManyAttempts, gate, now).await;
                         return Ok(Round::Answer(Err(locked)));
                     }
-                    edge = true;
+                    check_max = limit;
                 }
-            }
-            if edge {
-                check_max = limit;
-            } else {
-                backoff().await;
+                Validating::Conflict => backoff().await,
             }
         }
         Err(Failure::Busy)
-    }
-
-    /// Marks the code verified, if the code's keyed hash is the stored one and the code is
-    /// this application's, usable, and the one the id names.
-    fn accept(
-        &self,
-        request: &ValidateRequest,
-        id: &Uuid,
-        target: &Target,
-        channel: CodeChannel,
-        hashes: &[SubmittedHash],
-        now: u64,
-    ) -> Result<Update, StoreError> {
-        let mut update = Update::builder()
-            .table_name(self.store.table())
-            .set_key(Some(key(&code_pk(id), CODE_SK)))
-            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(accept_condition(target.plain.is_some(), channel, hashes.len()))
-            .expression_attribute_values(":app", s(&request.application_id))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(plain) = target.plain {
-            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
-        }
-        bind_hashes(update, hashes).build().map_err(StoreError::Build)
     }
 
     /// Why a stored code refuses the submitted one, in today's order: another application's
@@ -323,10 +263,9 @@ impl Preregistration {
         request: &ValidateRequest,
         id_text: &str,
         target: &Target,
-        item: &Item,
+        code: StoredCode,
         now: u64,
-    ) -> Result<Verdict, Failure> {
-        let code = StoredCode::from_item(item)?;
+    ) -> Verdict {
         let unusable = if code.application != request.application_id || code.delivery_failed {
             Some(Failure::NotFound)
         } else if code.verified {
@@ -339,10 +278,10 @@ impl Preregistration {
             None
         };
         if let Some(err) = unusable {
-            return Ok(Verdict::Unusable(err));
+            return Verdict::Unusable(err);
         }
-        if target.plain.is_some() && get_b(item, ID_PLAIN) != target.plain.as_ref().map(<[u8; 16]>::as_slice) {
-            return Ok(Verdict::OtherTarget);
+        if target.plain.is_some() && code.id_plain.as_deref() != target.plain.as_ref().map(<[u8; 16]>::as_slice) {
+            return Verdict::OtherTarget;
         }
         let keys = &self.config.common.keys;
         let stored = match target.channel(id_text, &request.confirmation_code) {
@@ -350,9 +289,9 @@ impl Preregistration {
             CodeChannel::Sms => &code.hash,
         };
         if keys.matches(code.key_version, PURPOSE, id_text, &request.confirmation_code, stored) {
-            return Ok(Verdict::Matches);
+            return Verdict::Matches;
         }
-        Ok(Verdict::Wrong(code))
+        Verdict::Wrong(code)
     }
 
     /// Answers a verdict: a wrong code is counted (`refused_locks`: the locks the first call
@@ -390,101 +329,31 @@ impl Preregistration {
         let mut steps: Vec<u32> = (0..locks.len())
             .map(|i| if refused_locks.get(i).copied().unwrap_or(false) { u32::MAX } else { below })
             .collect();
-        let gate_index = 1 + locks.len();
         for _ in 0..ROUNDS {
-            let attempt = crate::attempts::failed_attempt(self.store.table(), key(&code_pk(&code.id), CODE_SK))?;
-            let mut items = Vec::with_capacity(gate_index + 1);
-            items.push(update_item(attempt));
-            for (lock, max) in locks.iter().zip(&steps) {
-                items.push(update_item(lock.with_max(*max).count_update(now)?));
-            }
-            if let Some(gate) = gate {
-                items.push(update_item(gate.count_update(now)?));
-            }
-            let Some(reasons) = transact(self.store.client(), items).await? else {
-                let attempts = code.attempts + 1;
-                tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
-                if steps.contains(&u32::MAX) {
-                    return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
+            let counted: Vec<Guard> = locks.iter().zip(&steps).map(|(lock, max)| lock.with_max(*max)).collect();
+            match self.store.count_failure(&code.id, &counted, gate, now).await? {
+                FailureCount::Counted => {
+                    let attempts = code.attempts + 1;
+                    tracing::info!(code_id = %code.id, attempts, "confirmation code mismatch");
+                    if steps.contains(&u32::MAX) {
+                        return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
+                    }
+                    let remaining = code.max_attempts.saturating_sub(attempts);
+                    return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
                 }
-                let remaining = code.max_attempts.saturating_sub(attempts);
-                return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
-            };
-            fail_on_other(&reasons)?;
-            let reason = |i: usize| reasons.get(i).and_then(Option::as_ref);
-            // Verified or used up since: validate again, which answers why.
-            if let Some(Refusal::Condition(_)) = reason(0) {
-                return Ok(Round::Again);
-            }
-            if let (Some(gate), Some(Refusal::Condition(item))) = (gate, reason(gate_index)) {
-                return Ok(Round::Answer(Err(refused(Some(gate), item.clone(), now))));
-            }
-            let mut moved = false;
-            for (i, step) in steps.iter_mut().enumerate() {
-                if let Some(Refusal::Condition(_)) = reason(1 + i) {
-                    *step = u32::MAX;
-                    moved = true;
+                // Verified or used up since: validate again, which answers why.
+                FailureCount::CodeChanged => return Ok(Round::Again),
+                FailureCount::CallerRefused { item } => return Ok(Round::Answer(Err(refused(gate, item, now)))),
+                FailureCount::LocksFull(full) => {
+                    for (step, full) in steps.iter_mut().zip(full) {
+                        if full {
+                            *step = u32::MAX;
+                        }
+                    }
                 }
-            }
-            if !moved {
-                backoff().await;
+                FailureCount::Conflict => backoff().await,
             }
         }
         Err(Failure::Busy)
-    }
-}
-
-/// The accepting write's condition: usable, this application's, the id's own code (`lk`,
-/// unless legacy), and the keyed hash of one active version.
-fn accept_condition(same_id: bool, channel: CodeChannel, versions: usize) -> &'static str {
-    static ACCEPT: AcceptCondition = AcceptCondition::new();
-    static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
-    static ACCEPT_EMAIL: AcceptCondition = AcceptCondition::email_code();
-    static ACCEPT_LEGACY_EMAIL: AcceptCondition = AcceptCondition::email_code();
-    let (current, legacy) = match channel {
-        CodeChannel::Sms => (&ACCEPT, &ACCEPT_LEGACY),
-        CodeChannel::Email => (&ACCEPT_EMAIL, &ACCEPT_LEGACY_EMAIL),
-    };
-    if same_id {
-        current.get(
-            expression!(
-                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
-            ),
-            versions,
-        )
-    } else {
-        legacy.get(
-            expression!(
-                "{APPLICATION} = :app AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-                 AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
-            ),
-            versions,
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{CodeChannel, accept_condition};
-
-    #[test]
-    fn when_the_accepting_condition_is_built_should_name_every_version_and_the_id_once() {
-        assert_eq!(
-            accept_condition(true, CodeChannel::Sms, 1),
-            "app = :app AND attribute_not_exists(vat) AND att < matt AND exp > :now AND dlv <> :failed \
-             AND lk = :lk AND kv = :k0 AND h = :h0"
-        );
-        assert!(!accept_condition(false, CodeChannel::Sms, 1).contains(":lk"));
-        let two = accept_condition(true, CodeChannel::Sms, 2);
-        assert!(two.ends_with("AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1))"), "{two}");
-        let three = accept_condition(true, CodeChannel::Sms, 3);
-        assert!(
-            three.ends_with(
-                "AND lk = :lk AND ((kv = :k0 AND h = :h0) OR (kv = :k1 AND h = :h1) OR (kv = :k2 AND h = :h2))"
-            ),
-            "{three}"
-        );
-        assert!(three.starts_with("app = :app AND"), "{three}");
     }
 }

@@ -3,9 +3,10 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
+use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
 use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
 use crate::schema::{
@@ -71,6 +72,8 @@ pub struct StoredOtp {
     pub failed_sends: u32,
     /// Why delivery failed, when it did.
     pub failure: Option<String>,
+    /// An opaque id's plaintext (`ids`); none for a legacy id.
+    pub id_plain: Option<Vec<u8>>,
 }
 
 impl StoredOtp {
@@ -99,6 +102,7 @@ impl StoredOtp {
             sealed_code: get_b(item, SEALED_CODE).map(<[u8]>::to_vec),
             failed_sends: get_n(item, FAILED_SENDS).unwrap_or(0),
             failure: get_s(item, DELIVERY_FAILURE).map(str::to_string),
+            id_plain: get_b(item, ID_PLAIN).map(<[u8]>::to_vec),
         })
     }
 }
@@ -120,6 +124,54 @@ pub enum CreateOutcome {
     /// The numeric id is taken (rare: 2^31 values), or the random OTP id (astronomically
     /// rare): draw new ones.
     IdTaken,
+}
+
+/// What an OTP's verifying transaction found (`OtpStore::verify`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verifying {
+    Verified,
+    /// No OTP under this id.
+    NotFound,
+    /// The OTP refused the code (as it was), and whether the number's lock refused too.
+    Refused {
+        otp: Box<StoredOtp>,
+        lock_full: bool,
+    },
+    /// The OTP would have accepted, but the number's lock refused: its count as stored.
+    LockFull {
+        count: u64,
+    },
+    /// Another request held an item: try again.
+    Conflict,
+}
+
+/// How counting a wrong code ended (`OtpStore::count_failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCount {
+    Counted,
+    /// The OTP was verified or used up since: verify again, which answers why.
+    OtpChanged,
+    /// The number's lock refused this count (others filled it first).
+    LockFull,
+    Conflict,
+}
+
+/// The items of a verifying transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    Otp,
+    Lock,
+    Block,
+}
+
+/// What the accepting write checks of the OTP besides the code: the caller's, usable, and
+/// (an opaque id's plaintext) the one the id names.
+pub struct Acceptance<'a> {
+    pub otp_id: &'a Uuid,
+    pub user_id: &'a Uuid,
+    pub plain: Option<[u8; 16]>,
+    pub hashes: &'a [SubmittedHash],
+    pub now_ms: u64,
 }
 
 /// How a delivery ended, for `OtpStore::finish_delivery`.
@@ -251,6 +303,91 @@ impl OtpStore {
             Counted::Refused { slot: Slot::Record | Slot::Reservation | Slot::Pointer, .. } => CreateOutcome::IdTaken,
             Counted::Refused { slot: Slot::Guard(guard), item } => CreateOutcome::Guarded { guard, item },
             Counted::Refused { slot: Slot::Idempotency, item } => CreateOutcome::KeyTaken { item },
+        })
+    }
+
+    /// Verifies in one transaction: marks the OTP verified if `acceptance` holds and `lock`
+    /// (the number's failure lock, at the limit the caller chose) is not full, and credits the
+    /// number's block with a verified code sent at `sent_ms`. Cancelled, DynamoDB returns the
+    /// OTP and the lock as they were: no read.
+    pub async fn verify(
+        &self,
+        acceptance: &Acceptance<'_>,
+        lock: &Guard,
+        block: &Guard,
+        sent_ms: u64,
+    ) -> Result<Verifying, StoreError> {
+        let mut plan = Plan::new();
+        plan.push(Verify::Otp, dynamo::update_item(self.accept(acceptance)?))
+            .push(Verify::Lock, dynamo::check_item(lock.not_full(acceptance.now_ms)?))
+            .push(Verify::Block, dynamo::update_item(block.credit(sent_ms)?));
+        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+            return Ok(Verifying::Verified);
+        };
+        Ok(match (cancellation.refused(Verify::Otp), cancellation.refused(Verify::Lock)) {
+            (Some(None), _) => Verifying::NotFound,
+            (Some(Some(otp)), lock_refused) => {
+                Verifying::Refused { otp: Box::new(StoredOtp::from_item(otp)?), lock_full: lock_refused.is_some() }
+            }
+            (None, Some(stored)) if cancellation.is_clear(Verify::Otp) => {
+                Verifying::LockFull { count: Guard::count_in(stored) }
+            }
+            _ => Verifying::Conflict,
+        })
+    }
+
+    /// Marks the OTP verified, if the code's keyed hash is the stored one and the OTP is the
+    /// caller's, usable, and the one the id names.
+    fn accept(&self, acceptance: &Acceptance<'_>) -> Result<Update, StoreError> {
+        static ACCEPT: AcceptCondition = AcceptCondition::new();
+        static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
+        let hashes = acceptance.hashes;
+        let condition = match acceptance.plain {
+            Some(_) => ACCEPT.get(
+                expression!(
+                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
+                ),
+                hashes.len(),
+            ),
+            None => ACCEPT_LEGACY.get(
+                expression!(
+                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
+                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
+                ),
+                hashes.len(),
+            ),
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&otp_pk(acceptance.otp_id), OTP_SK)))
+            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
+            .condition_expression(condition)
+            .expression_attribute_values(":uid", s(acceptance.user_id.to_string()))
+            .expression_attribute_values(":now", n(acceptance.now_ms))
+            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(plain) = acceptance.plain {
+            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
+        }
+        bind_hashes(update, hashes).build().map_err(StoreError::Build)
+    }
+
+    /// Counts a wrong code on the OTP and on the number's lock, in one transaction.
+    pub async fn count_failure(&self, otp_id: &Uuid, lock: &Guard, now_ms: u64) -> Result<FailureCount, StoreError> {
+        let attempt = crate::attempts::failed_attempt(&self.table, key(&otp_pk(otp_id), OTP_SK))?;
+        let mut plan = Plan::new();
+        plan.push(Verify::Otp, dynamo::update_item(attempt))
+            .push(Verify::Lock, dynamo::update_item(lock.count_update(now_ms)?));
+        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+            return Ok(FailureCount::Counted);
+        };
+        Ok(if cancellation.refused(Verify::Otp).is_some() {
+            FailureCount::OtpChanged
+        } else if cancellation.refused(Verify::Lock).is_some() {
+            FailureCount::LockFull
+        } else {
+            FailureCount::Conflict
         })
     }
 

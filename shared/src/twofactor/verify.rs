@@ -16,23 +16,18 @@
 //!
 //! Ids issued before opaque ids (v4 UUIDs) take one read first to learn the number.
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use uuid::Uuid;
 
 use super::PURPOSE;
 use super::request::VerifyRequest;
 use super::service::{TwoFactor, Verified};
-use super::store::{StoredOtp, otp_pk};
-use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, submitted_hashes};
-use crate::dynamo::{Item, Refusal, StoreError, backoff, check_item, fail_on_other, get_b, key, n, s, update_item};
+use super::store::{Acceptance, FailureCount, StoredOtp, Verifying};
+use crate::attempts::{SubmittedHash, submitted_hashes};
+use crate::dynamo::backoff;
 use crate::edge::Failure;
 use crate::guards::Guard;
 use crate::ids::{self, OtpIdPlain};
 use crate::mask;
-use crate::schema::{
-    ATTEMPTS, DELIVERY, DeliveryState, EXPIRES_AT, ID_PLAIN, MAX_ATTEMPTS, OTP_SK, USER_ID, VERIFIED_AT, expression,
-};
 
 /// Rounds of "verify, then count a wrong code" before answering busy: each round that does
 /// not end lost a race to another request on the same OTP or lock, and 8 in a row means
@@ -111,79 +106,33 @@ impl TwoFactor {
         // failure is counted without a guess. A right code at exactly limit - 1 checks again
         // against the limit itself.
         let mut below = lock.with_max(lock.max.saturating_sub(1).max(1));
+        let acceptance =
+            Acceptance { otp_id: &request.otp_id, user_id: &request.user_id, plain: target.plain, hashes, now_ms: now };
+        let budget = crate::guards::Budget::TwoFactor;
+        let block = self.config.common.guards.number_block(self.store.table(), budget, &target.phone, None);
         for _ in 0..ROUNDS {
-            let budget = crate::guards::Budget::TwoFactor;
-            let block = self.config.common.guards.number_block(self.store.table(), budget, &target.phone, None);
-            let items = vec![
-                update_item(self.accept(request, target, hashes, now)?),
-                check_item(below.not_full(now)?),
-                update_item(block.credit(target.created_ms)?),
-            ];
-            let Some(reasons) = crate::dynamo::transact(self.store.client(), items).await? else {
-                tracing::info!(otp = %request.otp_id, phone = %mask::phone(&target.phone), "OTP verified");
-                let verified = Verified { otp_id: request.otp_id, remaining_attempts: 0, phone: target.phone.clone() };
-                return Ok(Round::Answer(Ok(verified)));
-            };
-            fail_on_other(&reasons)?;
-            let reason = |i: usize| reasons.get(i).cloned().flatten();
-            match (reason(0), reason(1)) {
-                (Some(Refusal::Condition(None)), _) => return Ok(Round::Answer(Err(Failure::NotFound))),
-                (Some(Refusal::Condition(Some(old))), lock_state) => {
-                    return self.refused(request, target, &old, &lock, lock_state, now).await;
+            match self.store.verify(&acceptance, &below, &block, target.created_ms).await? {
+                Verifying::Verified => {
+                    tracing::info!(otp = %request.otp_id, phone = %mask::phone(&target.phone), "OTP verified");
+                    let verified =
+                        Verified { otp_id: request.otp_id, remaining_attempts: 0, phone: target.phone.clone() };
+                    return Ok(Round::Answer(Ok(verified)));
                 }
-                (None, Some(Refusal::Condition(stored))) => {
-                    if Guard::count_in(stored.as_ref()) >= u64::from(lock.max) {
+                Verifying::NotFound => return Ok(Round::Answer(Err(Failure::NotFound))),
+                Verifying::Refused { otp, lock_full } => {
+                    return self.refused(request, target, &otp, &lock, lock_full, now).await;
+                }
+                Verifying::LockFull { count } => {
+                    if count >= u64::from(lock.max) {
                         tracing::warn!(phone = %mask::phone(&target.phone), "OTP refused: number locked");
                         return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
                     }
                     below = lock.with_max(lock.max);
                 }
-                _ => backoff().await,
+                Verifying::Conflict => backoff().await,
             }
         }
         Err(Failure::Busy)
-    }
-
-    /// Marks the OTP verified, if the code's keyed hash is the stored one and the OTP is the
-    /// caller's, usable, and the one the id names.
-    fn accept(
-        &self,
-        request: &VerifyRequest,
-        target: &Target,
-        hashes: &[SubmittedHash],
-        now: u64,
-    ) -> Result<Update, StoreError> {
-        static ACCEPT: AcceptCondition = AcceptCondition::new();
-        static ACCEPT_LEGACY: AcceptCondition = AcceptCondition::new();
-        let condition = match target.plain {
-            Some(_) => ACCEPT.get(
-                expression!(
-                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed AND {ID_PLAIN} = :lk"
-                ),
-                hashes.len(),
-            ),
-            None => ACCEPT_LEGACY.get(
-                expression!(
-                    "{USER_ID} = :uid AND attribute_not_exists({VERIFIED_AT}) AND {ATTEMPTS} < {MAX_ATTEMPTS} \
-                     AND {EXPIRES_AT} > :now AND {DELIVERY} <> :failed"
-                ),
-                hashes.len(),
-            ),
-        };
-        let mut update = Update::builder()
-            .table_name(self.store.table())
-            .set_key(Some(key(&otp_pk(&request.otp_id), OTP_SK)))
-            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(condition)
-            .expression_attribute_values(":uid", s(request.user_id.to_string()))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(plain) = target.plain {
-            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
-        }
-        bind_hashes(update, hashes).build().map_err(StoreError::Build)
     }
 
     /// The OTP refused the code: why, from the OTP as it was, in the order a user expects.
@@ -191,16 +140,15 @@ impl TwoFactor {
         &self,
         request: &VerifyRequest,
         target: &Target,
-        old: &Item,
+        otp: &StoredOtp,
         lock: &Guard,
-        lock_state: Option<Refusal>,
+        lock_full: bool,
         now: u64,
     ) -> Result<Round, Failure> {
-        let otp = StoredOtp::from_item(old)?;
-        if let Some(err) = self.unusable(&otp, request, now) {
+        if let Some(err) = self.unusable(otp, request, now) {
             return Ok(Round::Answer(Err(err)));
         }
-        if target.plain.is_some() && get_b(old, ID_PLAIN) != target.plain.as_ref().map(<[u8; 16]>::as_slice) {
+        if target.plain.is_some() && otp.id_plain.as_deref() != target.plain.as_ref().map(<[u8; 16]>::as_slice) {
             return Ok(Round::NotThisTarget);
         }
         let id = request.otp_id.to_string();
@@ -210,31 +158,33 @@ impl TwoFactor {
         }
         // A wrong code. The first call's lock check passed ("below"): this failure does not
         // lock the number, unless others got there first (then it counts past the limit).
-        let mut locks = match lock_state {
-            Some(Refusal::Condition(_)) => lock.with_max(u32::MAX),
-            _ if lock.max <= 1 => lock.with_max(u32::MAX),
-            _ => lock.with_max(lock.max - 1),
+        let mut locks = match lock_full {
+            true => lock.with_max(u32::MAX),
+            false if lock.max <= 1 => lock.with_max(u32::MAX),
+            false => lock.with_max(lock.max - 1),
         };
         for _ in 0..ROUNDS {
-            let attempt = crate::attempts::failed_attempt(self.store.table(), key(&otp_pk(&otp.id), OTP_SK))?;
-            let items = vec![update_item(attempt), update_item(locks.count_update(now)?)];
-            let Some(reasons) = crate::dynamo::transact(self.store.client(), items).await? else {
-                let attempts = otp.attempts + 1;
-                tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
-                if locks.max == u32::MAX {
-                    tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
-                    return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
-                }
-                let remaining = otp.max_attempts.saturating_sub(attempts);
-                return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
-            };
-            fail_on_other(&reasons)?;
-            match (reasons.first().cloned().flatten(), reasons.get(1).cloned().flatten()) {
+            match self.store.count_failure(&otp.id, &locks, now).await? {
+                FailureCount::Counted => {}
                 // Verified or used up since: verify again, which answers why.
-                (Some(Refusal::Condition(_)), _) => return Ok(Round::Again),
-                (_, Some(Refusal::Condition(_))) => locks = lock.with_max(u32::MAX),
-                _ => backoff().await,
+                FailureCount::OtpChanged => return Ok(Round::Again),
+                FailureCount::LockFull => {
+                    locks = lock.with_max(u32::MAX);
+                    continue;
+                }
+                FailureCount::Conflict => {
+                    backoff().await;
+                    continue;
+                }
             }
+            let attempts = otp.attempts + 1;
+            tracing::info!(otp = %otp.id, phone = %mask::phone(&otp.phone), attempts, "OTP mismatch");
+            if locks.max == u32::MAX {
+                tracing::warn!(phone = %mask::phone(&otp.phone), "number locked by failed verifications");
+                return Ok(Round::Answer(Err(Failure::TooManyAttempts)));
+            }
+            let remaining = otp.max_attempts.saturating_sub(attempts);
+            return Ok(Round::Answer(Err(Failure::Mismatch { remaining: Some(remaining) })));
         }
         Err(Failure::Busy)
     }
