@@ -24,7 +24,6 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::KeyRing;
 use crate::dynamo::{Item, Plan, Slot, StoreError, get_n, get_s, key, n, s};
-use crate::edge::Failure;
 use crate::schema::{
     ANSWER, FINGERPRINT, IDEMPOTENCY_FAILED, IDEMPOTENCY_PREFIX, IDEMPOTENCY_SK, PK, RECORDED_AT, STATUS, TTL,
     expression,
@@ -76,6 +75,17 @@ pub enum Prior {
     Failed,
     /// It succeeded: its answer, as the family stored it.
     Done(Value),
+}
+
+/// Why a key's record refuses a send (`Idempotency::replayed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// The first request may still be running: 409.
+    InFlight,
+    /// Another body under the same key: 422.
+    Reused,
+    /// The first request delivered nothing: answered as that failure again.
+    Failed,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -184,13 +194,13 @@ impl Idempotency {
     }
 
     /// What a send whose key's record exists answers: the first request's answer once it is
-    /// done (a replay), else the key's refusal.
-    pub fn replayed(&self, record: Option<&Item>, now_ms: u64) -> Result<Value, Failure> {
+    /// done (a replay), else why the key refuses it.
+    pub fn replayed(&self, record: Option<&Item>, now_ms: u64) -> Result<Value, KeyRefusal> {
         match self.prior(record, now_ms) {
             Prior::Done(answer) => Ok(answer),
-            Prior::Failed => Err(Failure::DeliveryFailed),
-            Prior::Mismatch => Err(Failure::KeyReused),
-            Prior::InFlight => Err(Failure::KeyInFlight),
+            Prior::Failed => Err(KeyRefusal::Failed),
+            Prior::Mismatch => Err(KeyRefusal::Reused),
+            Prior::InFlight => Err(KeyRefusal::InFlight),
         }
     }
 

@@ -77,6 +77,17 @@ pub enum Failure {
     Store(#[from] StoreError),
 }
 
+impl From<crate::idempotency::KeyRefusal> for Failure {
+    fn from(refusal: crate::idempotency::KeyRefusal) -> Self {
+        use crate::idempotency::KeyRefusal;
+        match refusal {
+            KeyRefusal::InFlight => Self::KeyInFlight,
+            KeyRefusal::Reused => Self::KeyReused,
+            KeyRefusal::Failed => Self::DeliveryFailed,
+        }
+    }
+}
+
 /// A request's problems in one line: the messages, in key order.
 fn words(problems: &Problems) -> String {
     problems.values().flatten().map(String::as_str).collect::<Vec<_>>().join(" ")

@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, Response};
 
 pub use failure::{Failure, Problems, problem};
 
-use crate::config::Common;
+use crate::crypto::KeyRing;
 use crate::guards::Caller;
 use crate::http::{self, BodyError};
 use crate::idempotency::{Door, Idempotency};
@@ -22,7 +22,10 @@ use crate::metrics::{Family, Metrics, Operation, Record};
 
 /// What the pipeline needs of the endpoint's family.
 pub struct Edge<'a> {
-    pub common: &'a Common,
+    /// Every request is answered within this (`REQUEST_DEADLINE_MS`).
+    pub deadline: std::time::Duration,
+    /// The keys an `Idempotency-Key` is hashed under.
+    pub keys: &'a KeyRing,
     pub metrics: &'a Metrics,
     /// The DynamoDB table an `Idempotency-Key`'s record goes in.
     pub table: &'a str,
@@ -97,9 +100,7 @@ pub async fn serve<E: Endpoint>(endpoint: &E, request: Request) -> Response<Body
         Ok(input) => match key_of(endpoint, &request, &input, &edge) {
             Ok(key) => {
                 let call = Call { caller: Caller::of(&request), key };
-                http::within(edge.common.request_deadline, endpoint.run(input, call))
-                    .await
-                    .unwrap_or(Err(Failure::Busy))
+                http::within(edge.deadline, endpoint.run(input, call)).await.unwrap_or(Err(Failure::Busy))
             }
             Err(failure) => Err(failure),
         },
@@ -150,6 +151,6 @@ fn key_of<E: Endpoint>(
     edge: &Edge<'_>,
 ) -> Result<Option<Idempotency>, Failure> {
     let Some((scope, door)) = endpoint.door(input) else { return Ok(None) };
-    Idempotency::of(request, scope, door, &edge.common.keys, edge.table)
+    Idempotency::of(request, scope, door, edge.keys, edge.table)
         .map_err(|reason| Failure::Invalid(problem("Idempotency-Key", reason)))
 }

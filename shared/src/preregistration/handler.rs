@@ -47,7 +47,8 @@ fn dialect_of(request: &Request, body: Option<&str>) -> (Language, Syntax) {
 }
 
 fn edge_of(app: &Preregistration) -> Edge<'_> {
-    Edge { common: &app.config.common, metrics: &app.metrics, table: app.store.table() }
+    let common = &app.config.common;
+    Edge { deadline: common.request_deadline, keys: &common.keys, metrics: &app.metrics, table: app.store.table() }
 }
 
 /// `POST .../GenerateCnfCodeNotUser`.

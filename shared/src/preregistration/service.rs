@@ -307,7 +307,7 @@ impl Preregistration {
             }
             if let Err(err) = self.deliver(&new, &code, email_code.as_deref(), language).await {
                 if let Some(idempotency) = idempotency {
-                    idempotency.failed(self.store.client()).await?;
+                    self.store.key_failed(idempotency).await?;
                 }
                 return Err(err);
             }
@@ -373,7 +373,7 @@ impl Preregistration {
     /// the caller's refusal once over its limit.
     pub(super) async fn failed(&self, err: Failure, gate: Option<&Guard>, now: u64) -> Failure {
         let Some(gate) = gate else { return err };
-        match gate.count_alone(self.store.client(), now).await {
+        match self.store.count_alone(gate, now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "validation refused: {refusal}");

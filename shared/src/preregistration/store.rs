@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::channels::CodeChannel;
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, failed_attempt};
 use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::guards::Guard;
+use crate::guards::{Guard, Refusal};
+use crate::idempotency::Idempotency;
 use crate::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
     DeliveryState, EMAIL_ADDRESS, EMAIL_HASH, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX,
@@ -209,6 +210,17 @@ impl CodeStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
+    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
+        key.failed(&self.client).await
+    }
+
+    /// Counts one event alone on `guard` (a failure that touched no code): its refusal when it
+    /// is already full.
+    pub async fn count_alone(&self, guard: &Guard, now_ms: u64) -> Result<Option<Refusal>, StoreError> {
+        guard.count_alone(&self.client, now_ms).await
     }
 
     pub fn window(&self, kind: WindowKind, destination: &str, max: u32, interval_ms: u64) -> Window {

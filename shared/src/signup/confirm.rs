@@ -15,13 +15,11 @@
 //! before hashes bound the address, or whose id is not the derived one, is compared here from
 //! the returned item (constant time) and consumed by its code's id: two calls, still no read.
 
-use aws_sdk_dynamodb::types::Update;
-
 use super::PURPOSE;
 use super::service::{Signup, refused};
-use super::store::User;
+use super::store::{Confirmation, Refused, User};
 use crate::attempts::submitted_hashes;
-use crate::dynamo::{Item, Refusal, backoff, check_item, fail_on_other, transact, update_item};
+use crate::dynamo::{Item, backoff};
 use crate::edge::Failure;
 use crate::email::EmailAddress;
 use crate::guards::{Caller, Guard};
@@ -71,15 +69,15 @@ impl Signup {
         let mut below = lock.with_max(lock.max.saturating_sub(1).max(1));
         for _ in 0..ROUNDS {
             let now = self.clock.now_ms();
-            let confirm = self.store.confirm_update(address, &user_id, &hashes, now)?;
-            let reasons = match self.transact_confirm(confirm, &below, &attempt, now).await? {
+            let by_hash = Confirmation::ByHash { user_id: &user_id, hashes: &hashes };
+            let cancelled = match self.transact_confirm(by_hash, &below, &attempt, now).await? {
                 None => {
                     tracing::info!(email = %mask::email(address), "user confirmed");
                     return Ok(confirmed(user_id, address));
                 }
-                Some(reasons) => reasons,
+                Some(cancelled) => cancelled,
             };
-            match first_call(reasons, lock.max) {
+            match first_call(cancelled, lock.max) {
                 First::Gated(item) => match &attempt.gate {
                     Some(gate) => return Err(refused(gate, item, now)),
                     None => backoff().await,
@@ -102,47 +100,33 @@ impl Signup {
         Err(Failure::Busy)
     }
 
-    /// One confirming transaction (`confirm`, the lock's check, the caller's, and the credit of
-    /// the caller's sends, which never refuses): `None` when it was written, else each item's
-    /// refusal.
+    /// One confirming transaction: the user, the lock's check, the caller's, and the credit
+    /// of the caller's sends (which never refuses).
     async fn transact_confirm(
         &self,
-        confirm: Update,
+        confirmation: Confirmation<'_>,
         lock: &Guard,
         attempt: &Attempt<'_>,
         now: u64,
-    ) -> Result<Option<[Option<Refusal>; 3]>, Failure> {
-        let mut items = Vec::with_capacity(4);
-        items.push(update_item(confirm));
-        items.push(check_item(lock.not_full(now)?));
-        if let Some(gate) = &attempt.gate {
-            items.push(check_item(gate.not_full(now)?));
-        }
-        // The code's send time is not known without a read: the confirmation's bucket.
-        if let Some(sends) = &attempt.sends {
-            items.push(update_item(sends.credit(now)?));
-        }
-        let Some(reasons) = transact(self.store.client(), items).await? else { return Ok(None) };
-        fail_on_other(&reasons)?;
-        let mut reasons = reasons.into_iter();
-        Ok(Some([reasons.next().flatten(), reasons.next().flatten(), reasons.next().flatten()]))
+    ) -> Result<Option<Refused>, Failure> {
+        let (gate, sends) = (attempt.gate.as_ref(), attempt.sends.as_ref());
+        Ok(self.store.confirm(attempt.address, confirmation, lock, gate, sends, now).await?)
     }
 
     /// The user refused the confirmation: why, from the user as it was, in today's order.
     async fn refused_confirm(
         &self,
         attempt: &Attempt<'_>,
-        old: Option<Item>,
+        old: Option<User>,
         lock_refused: bool,
         now: u64,
     ) -> Result<Round, Failure> {
         let gate = attempt.gate.as_ref();
-        let Some(old) = old else {
+        let Some(user) = old else {
             // Nobody asked for a code here: counted like a wrong code, on the address's lock
             // too, so the answer and the calls are a wrong code's.
             return self.count_failure(attempt, None, lock_refused, now).await;
         };
-        let user = User::from_item(&old)?;
         let usable = match &user.code {
             _ if user.status == UserStatus::Confirmed => Err(Failure::AlreadyUsed),
             None => Err(Failure::Expired),
@@ -173,12 +157,12 @@ impl Signup {
         now: u64,
     ) -> Result<Round, Failure> {
         let (address, gate) = (attempt.address, attempt.gate.as_ref());
-        let confirm = self.store.confirm_checked(address, code_id, now)?;
-        let Some(reasons) = self.transact_confirm(confirm, &attempt.lock, attempt, now).await? else {
+        let by_code_id = Confirmation::ByCodeId { code_id };
+        let Some(cancelled) = self.transact_confirm(by_code_id, &attempt.lock, attempt, now).await? else {
             tracing::info!(email = %mask::email(address), "user confirmed (code checked here)");
             return Ok(Round::Answer(Ok(confirmed(user_id, address))));
         };
-        match checked_call(reasons) {
+        match checked_call(cancelled) {
             Checked::Gated(item) => {
                 if let Some(gate) = gate {
                     return Ok(Round::Answer(Err(refused(gate, item, now))));
@@ -213,15 +197,7 @@ impl Signup {
             false => lock.with_max(lock.max - 1),
         };
         for _ in 0..ROUNDS {
-            let mut items = Vec::with_capacity(3);
-            if let Some(code_id) = code_id {
-                items.push(update_item(self.store.failed_attempt(address, code_id)?));
-            }
-            items.push(update_item(step.count_update(now)?));
-            if let Some(gate) = gate {
-                items.push(update_item(gate.count_update(now)?));
-            }
-            let Some(reasons) = transact(self.store.client(), items).await? else {
+            let Some(cancelled) = self.store.count_failure(address, code_id, &step, gate, now).await? else {
                 tracing::info!(email = %mask::email(address), "confirmation code mismatch");
                 if step.max == u32::MAX {
                     tracing::warn!(email = %mask::email(address), "address locked by failed confirmations");
@@ -229,8 +205,7 @@ impl Signup {
                 }
                 return Ok(Round::Answer(Err(Failure::Mismatch { remaining: None })));
             };
-            fail_on_other(&reasons)?;
-            match counting_call(reasons, code_id.is_some()) {
+            match counting_call(cancelled) {
                 Counting::Changed => return Ok(Round::Again),
                 Counting::Gated(item) => match gate {
                     Some(gate) => return Ok(Round::Answer(Err(refused(gate, item, now)))),
@@ -251,7 +226,7 @@ enum First {
     /// The caller is over its limit: its bucket as stored.
     Gated(Option<Item>),
     /// The user refused (as it was; `None`: no user), the lock refused or not.
-    UserRefused { old: Option<Item>, lock_refused: bool },
+    UserRefused { old: Option<User>, lock_refused: bool },
     /// The code matched, and the address is locked.
     Locked,
     /// The code matched, and the address is one failure below its limit: check the limit.
@@ -260,17 +235,14 @@ enum First {
     Retry,
 }
 
-fn first_call([user, lock, gate]: [Option<Refusal>; 3], lock_max: u32) -> First {
-    if let Some(Refusal::Condition(item)) = gate {
+fn first_call(refused: Refused, lock_max: u32) -> First {
+    if let Some(item) = refused.caller {
         return First::Gated(item);
     }
-    let lock_refused = matches!(lock, Some(Refusal::Condition(_)));
-    match (user, lock) {
-        (Some(Refusal::Condition(old)), _) => First::UserRefused { old, lock_refused },
-        (None, Some(Refusal::Condition(stored))) if Guard::count_in(stored.as_ref()) >= u64::from(lock_max) => {
-            First::Locked
-        }
-        (None, Some(Refusal::Condition(_))) => First::AtLimit,
+    match (refused.user, refused.lock) {
+        (Some(old), lock) => First::UserRefused { old, lock_refused: lock.is_some() },
+        (None, Some(count)) if !refused.user_conflict && count >= u64::from(lock_max) => First::Locked,
+        (None, Some(_)) if !refused.user_conflict => First::AtLimit,
         _ => First::Retry,
     }
 }
@@ -285,17 +257,16 @@ enum Checked {
     Conflict,
 }
 
-fn checked_call([user, lock, gate]: [Option<Refusal>; 3]) -> Checked {
-    match (user, lock, gate) {
-        (_, _, Some(Refusal::Condition(item))) => Checked::Gated(item),
-        (_, Some(Refusal::Condition(_)), _) => Checked::Locked,
-        (Some(Refusal::Condition(_)), _, _) => Checked::Changed,
+fn checked_call(refused: Refused) -> Checked {
+    match refused {
+        Refused { caller: Some(item), .. } => Checked::Gated(item),
+        Refused { lock: Some(_), .. } => Checked::Locked,
+        Refused { user: Some(_), .. } => Checked::Changed,
         _ => Checked::Conflict,
     }
 }
 
-/// What a cancelled count of a wrong code (the code's attempt when `with_code`, the lock,
-/// the caller) says.
+/// What a cancelled count of a wrong code (the code's attempt, the lock, the caller) says.
 #[derive(Debug, PartialEq)]
 enum Counting {
     /// The code was confirmed, replaced or used up since: confirm again, which answers why.
@@ -306,13 +277,11 @@ enum Counting {
     Conflict,
 }
 
-fn counting_call(reasons: Vec<Option<Refusal>>, with_code: bool) -> Counting {
-    let mut reasons = reasons.into_iter();
-    let code = if with_code { reasons.next().flatten() } else { None };
-    match (code, reasons.next().flatten(), reasons.next().flatten()) {
-        (Some(Refusal::Condition(_)), _, _) => Counting::Changed,
-        (_, _, Some(Refusal::Condition(item))) => Counting::Gated(item),
-        (_, Some(Refusal::Condition(_)), _) => Counting::Past,
+fn counting_call(refused: Refused) -> Counting {
+    match refused {
+        Refused { user: Some(_), .. } => Counting::Changed,
+        Refused { caller: Some(item), .. } => Counting::Gated(item),
+        Refused { lock: Some(_), .. } => Counting::Past,
         _ => Counting::Conflict,
     }
 }
@@ -332,61 +301,58 @@ mod tests {
         Some(HashMap::from([("cnt".to_string(), n(count))]))
     }
 
-    fn refused(item: Option<Item>) -> Option<Refusal> {
-        Some(Refusal::Condition(item))
+    fn user() -> User {
+        User {
+            user_id: "u".into(),
+            email: "a@b.c".into(),
+            status: UserStatus::Confirmed,
+            email_verified: true,
+            code: None,
+        }
+    }
+
+    fn refused(user: Option<Option<User>>, lock: Option<u64>, caller: Option<Option<Item>>) -> Refused {
+        Refused { user, user_conflict: false, lock, caller }
     }
 
     #[test]
     fn when_the_first_call_is_cancelled_should_answer_the_caller_then_the_user_then_the_lock() {
-        let user = Some(HashMap::from([("st".to_string(), crate::dynamo::s("CONFIRMED"))]));
         // The caller over its limit wins, whatever else refused.
-        assert_eq!(
-            first_call([refused(user.clone()), refused(bucket(20)), refused(bucket(60))], 20),
-            First::Gated(bucket(60))
-        );
-        assert_eq!(first_call([refused(None), None, refused(None)], 20), First::Gated(None));
+        assert_eq!(first_call(refused(Some(Some(user())), Some(20), Some(bucket(60))), 20), First::Gated(bucket(60)));
+        assert_eq!(first_call(refused(Some(None), None, Some(None)), 20), First::Gated(None));
         // Then the user, as it was, with the lock's state for counting a wrong code.
         assert_eq!(
-            first_call([refused(user.clone()), refused(bucket(19)), None], 20),
-            First::UserRefused { old: user.clone(), lock_refused: true }
+            first_call(refused(Some(Some(user())), Some(19), None), 20),
+            First::UserRefused { old: Some(user()), lock_refused: true }
         );
         assert_eq!(
-            first_call([refused(None), Some(Refusal::Conflict), None], 20),
+            first_call(refused(Some(None), None, None), 20),
             First::UserRefused { old: None, lock_refused: false }
         );
         // A matching code refused by the lock alone: locked, or one below (check the limit).
-        assert_eq!(first_call([None, refused(bucket(20)), None], 20), First::Locked);
-        assert_eq!(first_call([None, refused(bucket(19)), None], 20), First::AtLimit);
-        assert_eq!(first_call([None, refused(None), None], 1), First::AtLimit);
-        // Conflicts alone: again.
-        assert_eq!(first_call([Some(Refusal::Conflict), None, None], 20), First::Retry);
-        assert_eq!(first_call([None, Some(Refusal::Conflict), Some(Refusal::Conflict)], 20), First::Retry);
+        assert_eq!(first_call(refused(None, Some(20), None), 20), First::Locked);
+        assert_eq!(first_call(refused(None, Some(19), None), 20), First::AtLimit);
+        assert_eq!(first_call(refused(None, Some(0), None), 1), First::AtLimit);
+        // Conflicts alone, or a lock refused while the user was held: again.
+        assert_eq!(first_call(Refused::default(), 20), First::Retry);
+        let held = Refused { user_conflict: true, ..refused(None, Some(20), None) };
+        assert_eq!(first_call(held, 20), First::Retry);
     }
 
     #[test]
     fn when_a_checked_confirmation_is_cancelled_should_answer_the_caller_then_the_lock() {
-        assert_eq!(checked_call([refused(None), refused(bucket(20)), refused(bucket(60))]), Checked::Gated(bucket(60)));
-        assert_eq!(checked_call([refused(None), refused(bucket(20)), None]), Checked::Locked);
-        assert_eq!(checked_call([refused(None), Some(Refusal::Conflict), None]), Checked::Changed);
-        assert_eq!(checked_call([Some(Refusal::Conflict), None, None]), Checked::Conflict);
+        assert_eq!(checked_call(refused(Some(None), Some(20), Some(bucket(60)))), Checked::Gated(bucket(60)));
+        assert_eq!(checked_call(refused(Some(None), Some(20), None)), Checked::Locked);
+        assert_eq!(checked_call(refused(Some(None), None, None)), Checked::Changed);
+        assert_eq!(checked_call(Refused::default()), Checked::Conflict);
     }
 
     #[test]
     fn when_counting_a_wrong_code_is_cancelled_should_confirm_again_then_answer_the_caller_then_count_past() {
-        let all = |code, lock, gate| vec![code, lock, gate];
-        assert_eq!(
-            counting_call(all(refused(None), refused(bucket(20)), refused(bucket(60))), true),
-            Counting::Changed
-        );
-        assert_eq!(
-            counting_call(all(None, refused(bucket(20)), refused(bucket(60))), true),
-            Counting::Gated(bucket(60))
-        );
-        assert_eq!(counting_call(all(Some(Refusal::Conflict), refused(bucket(19)), None), true), Counting::Past);
-        assert_eq!(counting_call(all(Some(Refusal::Conflict), None, None), true), Counting::Conflict);
-        // An unknown address: no code item, the lock first.
-        assert_eq!(counting_call(vec![refused(bucket(19)), None], false), Counting::Past);
-        assert_eq!(counting_call(vec![None, refused(None)], false), Counting::Gated(None));
-        assert_eq!(counting_call(vec![Some(Refusal::Conflict)], false), Counting::Conflict);
+        assert_eq!(counting_call(refused(Some(None), Some(20), Some(bucket(60)))), Counting::Changed);
+        assert_eq!(counting_call(refused(None, Some(20), Some(bucket(60)))), Counting::Gated(bucket(60)));
+        assert_eq!(counting_call(refused(None, Some(19), None)), Counting::Past);
+        assert_eq!(counting_call(Refused::default()), Counting::Conflict);
+        assert_eq!(counting_call(refused(None, None, Some(None))), Counting::Gated(None));
     }
 }

@@ -41,7 +41,13 @@ impl Endpoint for SendOrConfirm<'_> {
     const NAME: &'static str = "sign-up request";
 
     fn edge(&self) -> Edge<'_> {
-        Edge { common: &self.0.config.common, metrics: &self.0.metrics, table: self.0.store.table() }
+        let common = &self.0.config.common;
+        Edge {
+            deadline: common.request_deadline,
+            keys: &common.keys,
+            metrics: &self.0.metrics,
+            table: self.0.store.table(),
+        }
     }
 
     fn parse(&self, _: &Request, body: &str) -> Result<SignupRequest, Failure> {

@@ -212,7 +212,7 @@ impl Signup {
                 tracing::error!(email = %mask::email(address), error, "confirmation e-mail failed");
                 self.store.undo_code(address, &outstanding.id, now).await?;
                 if let Some(idempotency) = idempotency {
-                    idempotency.failed(self.store.client()).await?;
+                    self.store.key_failed(idempotency).await?;
                 }
                 return Err(Failure::DeliveryFailed);
             }
@@ -227,7 +227,7 @@ impl Signup {
     /// once over its limit.
     pub(super) async fn failed(&self, err: Failure, gate: Option<&Guard>, now: u64) -> Failure {
         let Some(gate) = gate else { return err };
-        match gate.count_alone(self.store.client(), now).await {
+        match self.store.count_alone(gate, now).await {
             Ok(None) => err,
             Ok(Some(refusal)) => {
                 tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");

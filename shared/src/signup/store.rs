@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
 use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::guards::Guard;
+use crate::guards::{Guard, Refusal};
+use crate::idempotency::Idempotency;
 use crate::schema::{
     CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, HASH_BINDING,
     HASH_BINDS_ADDRESS, KEY_VERSION, PK, PREVIOUS_CODE_ATTEMPTS, PREVIOUS_CODE_EXPIRES_AT, PREVIOUS_CODE_ID,
@@ -109,6 +110,40 @@ pub struct NewCode<'a> {
     pub expires_at_s: u64,
 }
 
+/// Which user a confirmation confirms.
+pub enum Confirmation<'a> {
+    /// The user `user_id`, if its code's keyed hash is one of `hashes` (the submitted code's
+    /// under each active key version, bound to the address) and the code is usable.
+    ByHash { user_id: &'a str, hashes: &'a [SubmittedHash] },
+    /// The user whose code `code_id` was checked by the caller (a code stored before hashes
+    /// bound the address, or a user whose id is not derived from it).
+    ByCodeId { code_id: &'a str },
+}
+
+/// What refused a cancelled confirmation or count of a wrong code (`None`: that item did not).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Refused {
+    /// The user (or its code) refused: the user as it was, `None` inside when there is none.
+    pub user: Option<Option<User>>,
+    /// Another request held the user.
+    pub user_conflict: bool,
+    /// The address's lock refused: its count as stored.
+    pub lock: Option<u64>,
+    /// The caller's failures refused: its bucket as stored.
+    pub caller: Option<Option<Item>>,
+}
+
+/// The items of a confirmation or of a count of a wrong code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    User,
+    Lock,
+    /// The caller's failures.
+    Gate,
+    /// The credit of the caller's sends.
+    Credit,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
     Stored,
@@ -166,6 +201,17 @@ impl UserStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
+    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
+        key.failed(&self.client).await
+    }
+
+    /// Counts one event alone on `guard` (a failure that touched no code): its refusal when it
+    /// is already full.
+    pub async fn count_alone(&self, guard: &Guard, now_ms: u64) -> Result<Option<Refusal>, StoreError> {
+        guard.count_alone(&self.client, now_ms).await
     }
 
     pub fn window(&self, kind: WindowKind, address: &str, max: u32, interval_ms: u64) -> Window {
@@ -287,10 +333,75 @@ impl UserStore {
         dynamo::update_unless_refused(forget).await.map(|_| ())
     }
 
+    /// Confirms in one transaction, with `lock` (at the limit the caller chose) and the
+    /// caller's failures (`gate`) checked and the caller's sends credited (the confirmation's
+    /// bucket: the code's send time is not known without a read): `Ok(None)` when confirmed,
+    /// else what refused, with the user and the buckets as they were (no read).
+    pub async fn confirm(
+        &self,
+        address: &str,
+        confirmation: Confirmation<'_>,
+        lock: &Guard,
+        gate: Option<&Guard>,
+        sends: Option<&Guard>,
+        now_ms: u64,
+    ) -> Result<Option<Refused>, StoreError> {
+        let update = match confirmation {
+            Confirmation::ByHash { user_id, hashes } => self.confirm_update(address, user_id, hashes, now_ms)?,
+            Confirmation::ByCodeId { code_id } => self.confirm_checked(address, code_id, now_ms)?,
+        };
+        let mut plan = Plan::new();
+        plan.push(Confirm::User, dynamo::update_item(update))
+            .push(Confirm::Lock, dynamo::check_item(lock.not_full(now_ms)?));
+        if let Some(gate) = gate {
+            plan.push(Confirm::Gate, dynamo::check_item(gate.not_full(now_ms)?));
+        }
+        if let Some(sends) = sends {
+            plan.push(Confirm::Credit, dynamo::update_item(sends.credit(now_ms)?));
+        }
+        self.refused(&plan).await
+    }
+
+    /// Counts a wrong code on the user's code (`code_id`; none for an unknown address), on
+    /// the address's lock (at the limit the caller chose) and on the caller's failures, in
+    /// one transaction: `Ok(None)` when counted, else what refused.
+    pub async fn count_failure(
+        &self,
+        address: &str,
+        code_id: Option<&str>,
+        lock: &Guard,
+        gate: Option<&Guard>,
+        now_ms: u64,
+    ) -> Result<Option<Refused>, StoreError> {
+        let mut plan = Plan::new();
+        if let Some(code_id) = code_id {
+            plan.push(Confirm::User, dynamo::update_item(self.failed_attempt(address, code_id)?));
+        }
+        plan.push(Confirm::Lock, dynamo::update_item(lock.count_update(now_ms)?));
+        if let Some(gate) = gate {
+            plan.push(Confirm::Gate, dynamo::update_item(gate.count_update(now_ms)?));
+        }
+        self.refused(&plan).await
+    }
+
+    async fn refused(&self, plan: &Plan<Confirm>) -> Result<Option<Refused>, StoreError> {
+        let Some(cancellation) = dynamo::transact_plan(&self.client, plan).await? else { return Ok(None) };
+        let user = match cancellation.refused(Confirm::User) {
+            Some(item) => Some(item.map(User::from_item).transpose()?),
+            None => None,
+        };
+        Ok(Some(Refused {
+            user,
+            user_conflict: cancellation.conflicted(Confirm::User),
+            lock: cancellation.refused(Confirm::Lock).map(Guard::count_in),
+            caller: cancellation.refused(Confirm::Gate).map(Option::<&Item>::cloned),
+        }))
+    }
+
     /// Confirms the user `user_id` and consumes its code, if the code is usable and its keyed
     /// hash is one of `hashes` (the submitted code's under each active key version, bound to
     /// the address). Refused, it returns the user as it was.
-    pub fn confirm_update(
+    fn confirm_update(
         &self,
         address: &str,
         user_id: &str,
@@ -307,7 +418,7 @@ impl UserStore {
 
     /// Confirms the user and consumes its code `code_id`, checked by the caller (a code
     /// stored before hashes bound the address, or a user whose id is not derived from it).
-    pub fn confirm_checked(&self, address: &str, code_id: &str, now_ms: u64) -> Result<Update, StoreError> {
+    fn confirm_checked(&self, address: &str, code_id: &str, now_ms: u64) -> Result<Update, StoreError> {
         Ok(self
             .consuming(address, now_ms)
             .condition_expression(expression!(
@@ -340,7 +451,7 @@ impl UserStore {
 
     /// Counts one failed confirmation of the code `code_id`: refused once the code is
     /// replaced, consumed or used up.
-    pub fn failed_attempt(&self, address: &str, code_id: &str) -> Result<Update, StoreError> {
+    fn failed_attempt(&self, address: &str, code_id: &str) -> Result<Update, StoreError> {
         Ok(Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&user_pk(address), USER_SK)))

@@ -34,7 +34,8 @@ fn respond<T: serde::Serialize>(
 }
 
 fn edge_of(app: &TwoFactor) -> Edge<'_> {
-    Edge { common: &app.config.common, metrics: &app.metrics, table: app.store.table() }
+    let common = &app.config.common;
+    Edge { deadline: common.request_deadline, keys: &common.keys, metrics: &app.metrics, table: app.store.table() }
 }
 
 /// `POST .../CreateTwoFactorSmsOtp`.

@@ -244,7 +244,7 @@ impl TwoFactor {
                     let end = DeliveryEnd::Failed { why: "SMS send failed" };
                     self.store.finish_delivery(&id, end, Finishing::Always).await?;
                     if let Some(idempotency) = idempotency {
-                        idempotency.failed(self.store.client()).await?;
+                        self.store.key_failed(idempotency).await?;
                     }
                     return Err(Failure::DeliveryFailed);
                 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
 use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::guards::Guard;
+use crate::idempotency::Idempotency;
 use crate::schema::{
     ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
     ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
@@ -470,5 +471,10 @@ impl OtpStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
+    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
+        key.failed(&self.client).await
     }
 }
