@@ -133,12 +133,12 @@ fn last_segment(endpoint: Endpoint) -> Option<&'static str> {
 
 #[test]
 fn handler_constants() {
-    assert_eq!(Create::PATH, last_segment(Endpoint::TwoFactorCreate));
-    assert_eq!(Verify::PATH, last_segment(Endpoint::TwoFactorVerify));
-    assert_eq!(Generate::PATH, last_segment(Endpoint::PreregistrationGenerate));
-    assert_eq!(Validate::PATH, last_segment(Endpoint::PreregistrationValidate));
+    assert_eq!(Create::PATH, last_segment(Endpoint::TwoFactorCreate), "Create::PATH");
+    assert_eq!(Verify::PATH, last_segment(Endpoint::TwoFactorVerify), "Verify::PATH");
+    assert_eq!(Generate::PATH, last_segment(Endpoint::PreregistrationGenerate), "Generate::PATH");
+    assert_eq!(Validate::PATH, last_segment(Endpoint::PreregistrationValidate), "Validate::PATH");
     // Family A reads its own path (the format suffixes).
-    assert_eq!(SendOrConfirm::PATH, None);
+    assert_eq!(SendOrConfirm::PATH, None, "SendOrConfirm::PATH");
     assert_eq!(Create::FAMILY, Endpoint::TwoFactorCreate.family());
     assert_eq!(Verify::FAMILY, Endpoint::TwoFactorVerify.family());
     assert_eq!(Generate::FAMILY, Endpoint::PreregistrationGenerate.family());
