@@ -1,5 +1,6 @@
-//! Routing of the local server: API Gateway's job, done the way API Gateway does it (path
-//! and method to function), then the function's own handler.
+//! Routing of the local server: API Gateway's job, done the way API Gateway does it (path to
+//! function, by the table the template is tested against: `shared::routes`), then the
+//! function's own handler.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use hyper::{Request, Response, StatusCode};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use shared::preregistration::{self, Preregistration};
+use shared::routes::Endpoint;
 use shared::signup::{self, Signup};
 use shared::twofactor::{TwoFactor, handler};
 
@@ -34,44 +36,40 @@ pub async fn route(
         "/health" => text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
         "/_local/messages" => crate::inbox::messages(&state.moto).await,
         "/_local/metrics" => text(StatusCode::OK, "application/json", state.metrics.snapshot().to_string()),
-        "/api/TwoFactor/CreateTwoFactorSmsOtp" => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(handler::create(&state.two_factor, request).await)
-        }
-        "/api/TwoFactor/VerifyTwoFactorSmsOtp" => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(handler::verify(&state.two_factor, request).await)
-        }
-        "/api/Auth/1/1/GenerateCnfCodeNotUser" => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(preregistration::handler::generate(&state.preregistration, request).await)
-        }
-        "/api/Auth/1/1/ValidateCnfCodeNotUser" => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(preregistration::handler::validate(&state.preregistration, request).await)
-        }
-        "/CognitoSendConfirmCodeRequest"
-        | "/CognitoSendConfirmCodeRequest.json"
-        | "/CognitoSendConfirmCodeRequest.xml"
-        | "/CognitoSendConfirmCodeRequest.csv"
-        | "/json/reply/CognitoSendConfirmCodeRequest"
-        | "/xml/reply/CognitoSendConfirmCodeRequest"
-        | "/csv/reply/CognitoSendConfirmCodeRequest" => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(signup::handler::handle(&state.signup, request).await)
-        }
-        // As the template's catch-all routes: the family's own 404.
-        other if other.starts_with("/api/TwoFactor/") => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(handler::not_found(&state.two_factor, &request))
-        }
-        other if other.starts_with("/api/Auth/1/1/") => {
-            let request = to_lambda(request, peer).await;
-            from_lambda(preregistration::handler::not_found(&state.preregistration, &request))
-        }
-        _ => text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into()),
+        _ => match endpoint_for(&path) {
+            // Each handler awaited here, not in a helper: one more async level overflows
+            // rustc's query depth computing this future's layout.
+            Some(endpoint) => {
+                let request = to_lambda(request, peer).await;
+                from_lambda(match endpoint {
+                    Endpoint::TwoFactorCreate => handler::create(&state.two_factor, request).await,
+                    Endpoint::TwoFactorVerify => handler::verify(&state.two_factor, request).await,
+                    Endpoint::TwoFactorUnknown => handler::not_found(&state.two_factor, &request),
+                    Endpoint::PreregistrationGenerate => {
+                        preregistration::handler::generate(&state.preregistration, request).await
+                    }
+                    Endpoint::PreregistrationValidate => {
+                        preregistration::handler::validate(&state.preregistration, request).await
+                    }
+                    Endpoint::PreregistrationUnknown => {
+                        preregistration::handler::not_found(&state.preregistration, &request)
+                    }
+                    Endpoint::Signup => signup::handler::handle(&state.signup, request).await,
+                })
+            }
+            None => {
+                text(StatusCode::NOT_FOUND, "application/json", "{\"Message\":\"No route matches this path.\"}".into())
+            }
+        },
     };
     Ok(response)
+}
+
+/// The service's route for `path` (`shared::routes`, the table the template and the other
+/// sources are tested against): an exact route, else its family's catch-all, whose 404 is the
+/// family's own. `None`: no route, API Gateway's own 404.
+fn endpoint_for(path: &str) -> Option<Endpoint> {
+    shared::routes::find(path).map(|route| route.endpoint)
 }
 
 pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -117,4 +115,39 @@ fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> Response<F
         _ => Bytes::new(),
     };
     Response::from_parts(parts, Full::new(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::routes::{Endpoint, Kind, PROXY, ROUTES};
+
+    use super::endpoint_for;
+
+    #[test]
+    fn every_route_of_the_table_reaches_its_endpoint() {
+        for route in ROUTES {
+            let path = match route.kind() {
+                Kind::Exact => route.path.to_string(),
+                Kind::CatchAll => route.path.replace(PROXY, "Other"),
+            };
+            assert_eq!(endpoint_for(&path), Some(route.endpoint), "{path}");
+        }
+    }
+
+    /// As before the table: a family's unknown path is the family's 404, any other path none.
+    #[test]
+    fn unknown_paths() {
+        assert_eq!(endpoint_for("/api/TwoFactor/Other"), Some(Endpoint::TwoFactorUnknown));
+        assert_eq!(endpoint_for("/api/TwoFactor/"), Some(Endpoint::TwoFactorUnknown));
+        assert_eq!(endpoint_for("/api/TwoFactor/CreateTwoFactorSmsOtp/"), Some(Endpoint::TwoFactorUnknown));
+        assert_eq!(endpoint_for("/api/Auth/1/1/Other"), Some(Endpoint::PreregistrationUnknown));
+        assert_eq!(endpoint_for("/api/Auth/1/1/a/b"), Some(Endpoint::PreregistrationUnknown));
+        assert_eq!(endpoint_for("/api/TwoFactor"), None);
+        assert_eq!(endpoint_for("/api/Auth/1/2/GenerateCnfCodeNotUser"), None);
+        assert_eq!(endpoint_for("/CognitoSendConfirmCodeRequest.yaml"), None);
+        assert_eq!(endpoint_for("/"), None);
+        // The local server's own paths are no route of the service.
+        assert_eq!(endpoint_for("/health"), None);
+        assert_eq!(endpoint_for("/_local/messages"), None);
+    }
 }

@@ -1,6 +1,6 @@
 """template.yaml as CloudFormation reads it: the one YAML loader for its short tags, shared by
 every script that loads the template (scripts/ci/check_template.py, scripts/ci/function_roles.py,
-scripts/ci/sam_local_check.py, scripts/ci/sam-local.sh, local/bootstrap.py).
+scripts/ci/routes_of.py, scripts/ci/sam_local_check.py, scripts/ci/sam-local.sh, local/bootstrap.py).
 
 Each short tag becomes its long form: `!Ref X` -> {"Ref": "X"}, `!Condition C` ->
 {"Condition": "C"}, `!GetAtt A.B` -> {"Fn::GetAtt": ["A", "B"]}, `!Sub ...` ->

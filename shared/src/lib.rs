@@ -30,6 +30,7 @@ pub mod mask;
 pub mod metrics;
 pub mod phone;
 pub mod preregistration;
+pub mod routes;
 pub mod schema;
 pub mod signup;
 pub mod sms;
