@@ -14,11 +14,13 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use shared::config::{PreregistrationConfig, SignupConfig, TwoFactorConfig};
 use shared::preregistration::Preregistration;
+use shared::preregistration::PreregistrationConfig;
 use shared::signup::Signup;
+use shared::signup::SignupConfig;
 use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
+use shared::twofactor::TwoFactorConfig;
 
 #[tokio::main]
 async fn main() {

@@ -23,18 +23,22 @@ while IFS= read -r file; do
 done < <(git ls-files)
 
 failed=()
+checks=()
 check() {
   local name=$1
   shift
   echo "--- $name"
+  checks+=("$name")
   "$@" || failed+=("$name")
 }
 check "ruff check (Python)" .venv/bin/ruff check .
 check "shellcheck -S warning (${#shell[@]} scripts)" shellcheck -S warning "${shell[@]}"
 check "links in README.md and docs/" .venv/bin/python scripts/ci/check_links.py
+# The shared crate's modules and their submodules depend on each other one way only.
+check "no module cycles in shared/src" .venv/bin/python scripts/ci/module_graph.py --depth 2 --check --quiet
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'lint: FAILED: %s\n' "${failed[@]}"
   exit 1
 fi
-echo "lint: 3 passed, 0 failed"
+echo "lint: ${#checks[@]} passed, 0 failed"

@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-nesting", action="store_true", help="count edges between a module and its ancestors/descendants"
     )
     parser.add_argument("--max-cycles", type=int, default=10, help="elementary cycles shown per component")
+    parser.add_argument("--quiet", action="store_true", help="leave the edges out: the summary and any cycles")
     args = parser.parse_args(argv)
     if args.depth < 1:
         parser.error("--depth takes a whole number from 1")
@@ -491,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(f"{label}, depth {args.depth}: {len(nodes)} modules, {len(edges)} edges, {len(cycles)} cycle(s)")
-        print("\nedges:")
-        for a, b in sorted(edges, key=lambda e: (name(e[0]), name(e[1]))):
-            first = edges[(a, b)][0]
-            print(f"  {name(a)} -> {name(b)}  ({len(edges[(a, b)])}, e.g. {first.file}:{first.line})")
+        if not args.quiet:
+            print("\nedges:")
+            for a, b in sorted(edges, key=lambda e: (name(e[0]), name(e[1]))):
+                first = edges[(a, b)][0]
+                print(f"  {name(a)} -> {name(b)}  ({len(edges[(a, b)])}, e.g. {first.file}:{first.line})")
         for k, (comp, inner, simple) in enumerate(cycles, 1):
             print(f"\ncycle {k}: {', '.join(name(m) for m in comp)}")
             for c in simple:

@@ -22,11 +22,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock, SystemClock};
-use shared::config::{PreregistrationConfig, SignupConfig, TwoFactorConfig};
 use shared::preregistration::Preregistration;
+use shared::preregistration::PreregistrationConfig;
 use shared::signup::Signup;
+use shared::signup::SignupConfig;
 use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
+use shared::twofactor::TwoFactorConfig;
 use testkit::fake_aws::FakeAws;
 
 const USER: &str = "3698b76f-a5c0-4b04-b579-bc084019fb95";

@@ -11,17 +11,12 @@
 //! bucket is the better trade: never a second call, at the price of a bucket boundary.)
 //! Every refusal is deterministic and says which rule refused and with which figures.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
-
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use crate::config::ConfigError;
+use crate::caller::Caller;
+pub use crate::config::Guards;
 use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
 use crate::schema::{
     BLOCK_CALLERS, CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, COUNT,
@@ -29,36 +24,7 @@ use crate::schema::{
     WINDOW_SK, bucket_pk, expression,
 };
 
-const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
-const DEFAULT_MAX_PRICE_USD: &str = "0.50";
 const DAY_MS: u64 = 86_400_000;
-
-/// The guards' settings (`CALLER_*`, `SMS_DAILY_LIMIT`, `SMS_COUNTRY_DAILY_LIMITS`,
-/// `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guards {
-    /// Sends a caller may ask for before its codes must convert (`caller_min_conversion_percent`
-    /// of them verified): a pumper's unverified sends. Everyone behind one address (a NAT)
-    /// shares it, and their verifications keep it open.
-    pub caller_send_limit: u32,
-    pub caller_min_conversion_percent: u32,
-    /// Sends a caller may ask for in a window whatever they convert.
-    pub caller_send_ceiling: u32,
-    pub caller_failure_limit: u32,
-    pub caller_window_seconds: u64,
-    /// Ceiling of SMS per 24 h for all countries together, and for each country not listed.
-    pub sms_daily_limit: u32,
-    pub sms_country_daily_limits: BTreeMap<String, u32>,
-    /// Sent as SNS's `AWS.SNS.SMS.MaxPrice` with every SMS: SNS drops a message that would
-    /// cost more (premium routes are where pumped traffic earns).
-    pub sms_max_price_usd: String,
-    pub block_min_sends: u32,
-    pub block_window_seconds: u64,
-    pub block_min_conversion_percent: u32,
-    /// Family B's block trips only on sends from at least this many distinct callers: one
-    /// anonymous caller cannot close a block to the others.
-    pub block_min_callers: u32,
-}
 
 /// Whose SMS budget a guard counts. Each SMS-sending family has its own ceilings and
 /// breaker, so the public family B can never exhaust family C's (two-factor sign-in).
@@ -87,50 +53,6 @@ impl Budget {
 }
 
 impl Guards {
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            crate::config::number(get, name, default, range)
-        };
-        let sms_daily_limit = number("SMS_DAILY_LIMIT", DEFAULT_SMS_DAILY_LIMIT, 1..=10_000_000)? as u32;
-        let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
-        let mut sms_country_daily_limits = BTreeMap::new();
-        for entry in get("SMS_COUNTRY_DAILY_LIMITS").unwrap_or_default().split(',').map(str::trim) {
-            if entry.is_empty() {
-                continue;
-            }
-            let parsed = entry.split_once(':').and_then(|(country, limit)| {
-                let country = country.trim().to_ascii_uppercase();
-                let limit = limit.trim().parse::<u32>().ok().filter(|l| *l >= 1)?;
-                (country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic())).then_some((country, limit))
-            });
-            let (country, limit) = parsed.ok_or_else(|| {
-                invalid("SMS_COUNTRY_DAILY_LIMITS", format!("'{entry}' is not COUNTRY:LIMIT (e.g. TR:2000)"))
-            })?;
-            sms_country_daily_limits.insert(country, limit);
-        }
-        let price = get("SMS_MAX_PRICE_USD").map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
-        let sms_max_price_usd = price.unwrap_or_else(|| DEFAULT_MAX_PRICE_USD.to_string());
-        let valid_price = sms_max_price_usd.parse::<f64>().is_ok_and(|p| p > 0.0 && p <= 10.0)
-            && sms_max_price_usd.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if !valid_price {
-            return Err(invalid("SMS_MAX_PRICE_USD", "expected a price in USD, above 0 and at most 10".into()));
-        }
-        Ok(Self {
-            caller_send_limit: number("CALLER_SEND_LIMIT", 30, 1..=1_000_000)? as u32,
-            caller_min_conversion_percent: number("CALLER_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
-            caller_send_ceiling: number("CALLER_SEND_CEILING", 5000, 1..=10_000_000)? as u32,
-            caller_failure_limit: number("CALLER_FAILURE_LIMIT", 300, 1..=1_000_000)? as u32,
-            caller_window_seconds: number("CALLER_WINDOW_SECONDS", 3600, 60..=86_400)?,
-            sms_daily_limit,
-            sms_country_daily_limits,
-            sms_max_price_usd,
-            block_min_sends: number("SMS_BLOCK_MIN_SENDS", 10, 1..=1_000_000)? as u32,
-            block_window_seconds: number("SMS_BLOCK_WINDOW_SECONDS", 3600, 60..=86_400)?,
-            block_min_conversion_percent: number("SMS_BLOCK_MIN_CONVERSION_PERCENT", 20, 0..=100)? as u32,
-            block_min_callers: number("SMS_BLOCK_MIN_CALLERS", 3, 1..=100)? as u32,
-        })
-    }
-
     /// Sends asked for by one caller (families A and B together): refused past the ceiling, or
     /// once `caller_send_limit` were sent and too few of them verified; credited by each
     /// verification from the caller (`Guard::credit`).
@@ -141,16 +63,22 @@ impl Guards {
             percent: self.caller_min_conversion_percent,
             min_callers: 1,
         };
-        let pk = format!("{CALLER_SENDS_PREFIX}{}", caller.0);
+        let pk = format!("{CALLER_SENDS_PREFIX}{}", caller.as_str());
         Guard::new(table, pk, self.caller_send_ceiling, interval_ms, Some(conversion))
-            .about(Rule::CallerSends, &caller.0)
+            .about(Rule::CallerSends, caller.as_str())
     }
 
     /// Failed verifications by one caller (families A and B together).
     pub fn caller_failures(&self, table: &str, caller: &Caller) -> Guard {
         let interval_ms = self.caller_window_seconds * 1000;
-        Guard::new(table, format!("{CALLER_FAILURES_PREFIX}{}", caller.0), self.caller_failure_limit, interval_ms, None)
-            .about(Rule::CallerFailures, &caller.0)
+        Guard::new(
+            table,
+            format!("{CALLER_FAILURES_PREFIX}{}", caller.as_str()),
+            self.caller_failure_limit,
+            interval_ms,
+            None,
+        )
+        .about(Rule::CallerFailures, caller.as_str())
     }
 
     /// `budget`'s breaker of the block `e164` belongs to: counts sends, and is credited by
@@ -191,48 +119,12 @@ impl Guards {
 fn caller_member(caller: Option<&Caller>) -> u32 {
     use sha2::{Digest, Sha256};
     const NO_CALLER: u32 = 256;
-    caller.map_or(NO_CALLER, |c| u32::from(Sha256::digest(c.0.as_bytes())[0]))
+    caller.map_or(NO_CALLER, |c| u32::from(Sha256::digest(c.as_str().as_bytes())[0]))
 }
 
 /// A number's block: its E.164 form without the last 3 digits (1,000 numbers).
 pub fn block_of(e164: &str) -> &str {
     &e164[..e164.len().saturating_sub(3)]
-}
-
-/// Who is calling, as API Gateway saw it: an IPv4 address, or an IPv6 address's /64 (one
-/// subscriber gets a whole /64, so counting single IPv6 addresses would count nothing).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Caller(String);
-
-impl Caller {
-    pub fn from_ip(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Self(v4.to_string()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self(v4.to_string()),
-                None => {
-                    let s = v6.segments();
-                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
-                }
-            },
-        }
-    }
-
-    /// The source address of the request context: `requestContext.http.sourceIp` (HTTP API)
-    /// or `requestContext.identity.sourceIp` (REST API); never a header or a body field, which
-    /// the caller writes. `None` for a direct invocation, which only IAM principals can make.
-    pub fn of(request: &Request) -> Option<Self> {
-        let ip = match request.request_context_ref()? {
-            RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
-            RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
-            _ => None,
-        }?;
-        ip.trim().parse::<IpAddr>().ok().map(Self::from_ip)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +143,20 @@ pub enum Rule {
 /// compare: scaled events grow by `percent` with each event and scaled conversions by 100 with
 /// each conversion; "converted < percent % of events" is then "scaled conversions < scaled
 /// events".
+/// The metrics' name of each guard's rule.
+impl From<Rule> for crate::metrics::Rule {
+    fn from(rule: Rule) -> Self {
+        use Rule as Guard;
+        match rule {
+            Guard::CallerSends => Self::CallerSends,
+            Guard::CallerFailures => Self::CallerFailures,
+            Guard::NumberBlock => Self::NumberBlock,
+            Guard::CountryCeiling => Self::CountryCeiling,
+            Guard::DailyCeiling => Self::DailyCeiling,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conversion {
     pub min_events: u32,
@@ -604,7 +510,7 @@ mod tests {
     use super::*;
     use crate::dynamo::n;
 
-    fn guards(pairs: &[(&str, &str)]) -> Result<Guards, ConfigError> {
+    fn guards(pairs: &[(&str, &str)]) -> Result<Guards, crate::config::ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Guards::from_lookup(&move |name: &str| map.get(name).cloned())
     }
@@ -633,30 +539,6 @@ mod tests {
         for bad in ["0", "-1", "abc", "11", "1e2"] {
             assert!(guards(&[("SMS_MAX_PRICE_USD", bad)]).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn when_the_caller_is_keyed_should_group_ipv6_by_its_64_and_unmap_ipv4() {
-        let key = |ip: &str| Caller::from_ip(ip.parse().unwrap()).0;
-        assert_eq!(key("203.0.113.7"), "203.0.113.7");
-        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
-        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
-        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
-    }
-
-    #[test]
-    fn when_the_request_context_has_a_source_ip_should_use_it_and_nothing_else() {
-        let event = include_str!("../../events/generate-cnf-code-not-user.json");
-        let request = lambda_http::request::from_str(event).expect("event");
-        let caller = Caller::of(&request).expect("the sample event has a source address");
-        let expected = serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["http"]["sourceIp"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(caller.as_str(), expected);
-        let bare = Request::new(lambda_http::Body::Empty);
-        assert_eq!(Caller::of(&bare), None, "no context: a direct invocation");
     }
 
     #[test]
@@ -820,19 +702,5 @@ mod tests {
         assert_eq!(period(86_400), "24 hours");
         assert_eq!(period(5400), "90 minutes");
         assert_eq!(period(900), "15 minutes");
-    }
-
-    #[test]
-    fn when_a_rest_api_v1_delivers_the_request_should_read_its_source_address() {
-        // Behind a REST API (payload v1) the caller is `requestContext.identity.sourceIp`:
-        // without that arm the per-caller limits would count nothing there.
-        let event = include_str!("../../events/create-two-factor-sms-otp-rest-v1.json");
-        let request = lambda_http::request::from_str(event).expect("event");
-        let expected =
-            serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["identity"]["sourceIp"]
-                .as_str()
-                .unwrap()
-                .to_string();
-        assert_eq!(Caller::of(&request).expect("a v1 caller").as_str(), expected);
     }
 }

@@ -48,7 +48,7 @@ pub enum Door<'a> {
     /// Family C: API Gateway authenticated the caller (an IAM principal or a JWT client).
     Backend,
     /// Families A and B: anyone; the key is scoped to the caller's source address (as
-    /// `guards::Caller` reads it) and the application, and must be long enough to be random.
+    /// `caller::Caller` reads it) and the application, and must be long enough to be random.
     Public { application: Option<&'a str> },
 }
 
@@ -130,7 +130,7 @@ impl Idempotency {
                          UUID): a shorter one can be guessed"
                     ));
                 }
-                let caller = crate::guards::Caller::of(request);
+                let caller = crate::caller::Caller::of(request);
                 let caller = caller.as_ref().map_or("", |c| c.as_str());
                 format!("{endpoint}\n{caller}\n{}", application.unwrap_or(""))
             }

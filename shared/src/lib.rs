@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod attempts;
 pub mod aws;
+pub mod caller;
 pub mod clock;
 pub mod codes;
 pub mod config;

@@ -169,19 +169,6 @@ impl Rule {
     }
 }
 
-impl From<crate::guards::Rule> for Rule {
-    fn from(rule: crate::guards::Rule) -> Self {
-        use crate::guards::Rule as Guard;
-        match rule {
-            Guard::CallerSends => Self::CallerSends,
-            Guard::CallerFailures => Self::CallerFailures,
-            Guard::NumberBlock => Self::NumberBlock,
-            Guard::CountryCeiling => Self::CountryCeiling,
-            Guard::DailyCeiling => Self::DailyCeiling,
-        }
-    }
-}
-
 /// An ISO 3166-1 alpha-2 code: the only form a destination takes in a metric.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Country([u8; 2]);
@@ -411,21 +398,6 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-/// `METRICS_NAMESPACE`, checked as CloudWatch checks namespaces: 1-255 characters of letters,
-/// digits and `. - _ / # : ` and space, not in the `AWS/` space.
-pub fn namespace(value: Option<String>) -> Result<String, String> {
-    let value = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let namespace = value.unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
-    if namespace.len() > 255 || !namespace.chars().all(allowed) {
-        return Err("expected 1-255 letters, digits, spaces or . - _ / # :".into());
-    }
-    if namespace.starts_with("AWS/") {
-        return Err("the AWS/ namespaces are AWS's own".into());
-    }
-    Ok(namespace)
-}
-
 /// Where records go.
 pub trait Sink: Send + Sync {
     /// `line` is the record's EMF document (one line, no newline).
@@ -607,6 +579,14 @@ pub fn extract(line: &str) -> Result<Vec<Datum>, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn when_a_country_is_named_should_be_two_letters_of_the_number() {
+        assert_eq!(Country::new("tr"), None);
+        assert_eq!(Country::new("TUR"), None);
+        assert_eq!(Country::of_phone("+905321234567"), Country::new("TR"));
+        assert_eq!(Country::of_phone("+5491123456789"), Country::new("AR"));
+    }
+
     fn tr() -> Option<Country> {
         Country::new("TR")
     }
@@ -777,18 +757,5 @@ mod tests {
         assert_eq!(record.to_string(), "B generate sent country=AR sms=1 emails=1 12 ms");
         let refused = Record::new(Family::C, Operation::Create, Outcome::Refused(Rule::NumberBlock));
         assert_eq!(refused.to_string(), "C create refused rule=NumberBlock 0 ms");
-    }
-
-    #[test]
-    fn when_a_namespace_is_configured_should_accept_only_what_cloudwatch_does() {
-        assert_eq!(namespace(None).unwrap(), DEFAULT_NAMESPACE);
-        assert_eq!(namespace(Some("VerificationCodes/prod-stack".into())).unwrap(), "VerificationCodes/prod-stack");
-        for bad in ["AWS/Lambda", "a\"b", "x".repeat(256).as_str(), "ünï"] {
-            assert!(namespace(Some(bad.into())).is_err(), "{bad}");
-        }
-        assert_eq!(Country::new("tr"), None);
-        assert_eq!(Country::new("TUR"), None);
-        assert_eq!(Country::of_phone("+905321234567"), Country::new("TR"));
-        assert_eq!(Country::of_phone("+5491123456789"), Country::new("AR"));
     }
 }

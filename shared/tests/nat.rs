@@ -78,7 +78,7 @@ async fn when_2000_people_share_one_address_should_serve_them_all_and_still_boun
     let codes = Arc::new(Codes::default());
     let ceiling_text = ceiling.to_string();
     let lookup = testkit::env(&[("CALLER_SEND_CEILING", ceiling_text.as_str()), ("CNF_APPLICATIONS", "demo")]);
-    let config = shared::config::PreregistrationConfig::from_lookup(&lookup).unwrap();
+    let config = shared::preregistration::PreregistrationConfig::from_lookup(&lookup).unwrap();
     let clock = ManualClock::at(Clock::now_ms(&shared::clock::SystemClock));
     clock.set_ms((clock.now_ms() / HOUR_MS + 1) * HOUR_MS);
     let seams = shared::startup::Seams {

@@ -3,16 +3,12 @@
 //! functions read (a bad family B variable cannot stop family C's cold start). A missing or
 //! invalid variable fails the cold start with a message naming it.
 
-mod preregistration;
-mod signup;
-mod two_factor;
+mod guards;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-pub use preregistration::PreregistrationConfig;
-pub use signup::SignupConfig;
-pub use two_factor::{TwoFactorConfig, TwoFactorProfile};
+pub use guards::Guards;
 
 use crate::crypto::{KeyError, KeyRing};
 
@@ -45,7 +41,7 @@ pub struct Common {
     pub max_verify_attempts: u32,
     pub failure_lock: FailureLock,
     /// Per-caller limits, SMS ceilings and the number-block breaker.
-    pub guards: crate::guards::Guards,
+    pub guards: Guards,
     /// The CloudWatch namespace of the metric lines (`METRICS_NAMESPACE`; see `metrics`).
     pub metrics_namespace: String,
     /// Every request is answered within this, whatever stalls (below the function's 10 s
@@ -79,17 +75,17 @@ pub struct SendPolicy {
 }
 
 /// The variables of one family's send policy, and its code lifetime's default and range.
-struct SendPolicyVariables {
-    limit: &'static str,
-    window: &'static str,
-    gap: &'static str,
-    ttl: &'static str,
-    ttl_default: u64,
-    ttl_range: std::ops::RangeInclusive<u64>,
+pub struct SendPolicyVariables {
+    pub limit: &'static str,
+    pub window: &'static str,
+    pub gap: &'static str,
+    pub ttl: &'static str,
+    pub ttl_default: u64,
+    pub ttl_range: std::ops::RangeInclusive<u64>,
 }
 
 impl SendPolicy {
-    fn from_lookup(get: &impl Lookup, vars: SendPolicyVariables) -> Result<Self, ConfigError> {
+    pub fn from_lookup(get: &impl Lookup, vars: SendPolicyVariables) -> Result<Self, ConfigError> {
         Ok(Self {
             limit: number(get, vars.limit, 5, 1..=1000)? as u32,
             window_seconds: number(get, vars.window, 3600, 1..=86_400)?,
@@ -124,12 +120,27 @@ impl Common {
                 limit: number(get, "DESTINATION_FAILURE_LIMIT", 20, 1..=1000)? as u32,
                 window_seconds: number(get, "DESTINATION_FAILURE_WINDOW_SECONDS", 3600, 60..=30 * 86_400)?,
             },
-            guards: crate::guards::Guards::from_lookup(get)?,
-            metrics_namespace: crate::metrics::namespace(get("METRICS_NAMESPACE"))
+            guards: Guards::from_lookup(get)?,
+            metrics_namespace: metrics_namespace(get("METRICS_NAMESPACE"))
                 .map_err(|reason| ConfigError::Invalid { name: "METRICS_NAMESPACE", reason })?,
             request_deadline: Duration::from_millis(number(get, "REQUEST_DEADLINE_MS", 8000, 50..=9500)?),
         })
     }
+}
+
+/// `METRICS_NAMESPACE`, checked as CloudWatch checks namespaces: 1-255 characters of letters,
+/// digits and `. - _ / # : ` and space, not in the `AWS/` space.
+pub fn metrics_namespace(value: Option<String>) -> Result<String, String> {
+    let value = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let namespace = value.unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_string());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if namespace.len() > 255 || !namespace.chars().all(allowed) {
+        return Err("expected 1-255 letters, digits, spaces or . - _ / # :".into());
+    }
+    if namespace.starts_with("AWS/") {
+        return Err("the AWS/ namespaces are AWS's own".into());
+    }
+    Ok(namespace)
 }
 
 /// The process environment, as sections read it.
@@ -142,7 +153,7 @@ fn required(get: &impl Lookup, name: &'static str) -> Result<String, ConfigError
 }
 
 /// The countries SMS may go to (families B and C), ISO 3166-1 alpha-2.
-fn sms_allowed_countries(get: &impl Lookup) -> Result<BTreeSet<String>, ConfigError> {
+pub fn sms_allowed_countries(get: &impl Lookup) -> Result<BTreeSet<String>, ConfigError> {
     let countries = get("SMS_ALLOWED_COUNTRIES").unwrap_or_else(|| DEFAULT_SMS_COUNTRIES.to_string());
     let allowed: BTreeSet<String> =
         countries.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect();
@@ -156,7 +167,7 @@ fn sms_allowed_countries(get: &impl Lookup) -> Result<BTreeSet<String>, ConfigEr
 }
 
 /// The sender of e-mail (families A and B): an address of the SES identity.
-fn email_from(get: &impl Lookup) -> Result<String, ConfigError> {
+pub fn email_from(get: &impl Lookup) -> Result<String, ConfigError> {
     match get("EMAIL_FROM") {
         None => Ok("no-reply@example.com".to_string()),
         Some(from) => crate::email::normalise_address(&from)
@@ -165,7 +176,7 @@ fn email_from(get: &impl Lookup) -> Result<String, ConfigError> {
 }
 
 /// An optional number within `range`, else `default`.
-pub(crate) fn number(
+pub fn number(
     get: &impl Lookup,
     name: &'static str,
     default: u64,
@@ -181,7 +192,7 @@ pub(crate) fn number(
 }
 
 /// An optional `true`/`false`, `false` when absent.
-fn flag(get: &impl Lookup, name: &'static str) -> Result<bool, ConfigError> {
+pub fn flag(get: &impl Lookup, name: &'static str) -> Result<bool, ConfigError> {
     match get(name).as_deref().map(str::trim) {
         None | Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
@@ -193,6 +204,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::preregistration::PreregistrationConfig;
+    use crate::signup::SignupConfig;
+    use crate::twofactor::TwoFactorConfig;
+    use crate::twofactor::config as two_factor;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -379,5 +394,17 @@ mod tests {
         vars.push(("CNF_CODE_TTL_SECONDS", "7200"));
         let err = PreregistrationConfig::from_lookup(&env(&vars)).unwrap_err();
         assert!(err.to_string().contains("CNF_CODE_TTL_SECONDS"), "family B's codes live at most an hour: {err}");
+    }
+
+    #[test]
+    fn when_a_namespace_is_configured_should_accept_only_what_cloudwatch_does() {
+        assert_eq!(metrics_namespace(None).unwrap(), crate::metrics::DEFAULT_NAMESPACE);
+        assert_eq!(
+            metrics_namespace(Some("VerificationCodes/prod-stack".into())).unwrap(),
+            "VerificationCodes/prod-stack"
+        );
+        for bad in ["AWS/Lambda", "a\"b", "x".repeat(256).as_str(), "ünï"] {
+            assert!(metrics_namespace(Some(bad.into())).is_err(), "{bad}");
+        }
     }
 }

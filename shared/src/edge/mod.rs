@@ -14,8 +14,8 @@ use lambda_http::{Body, Request, Response};
 
 pub use failure::{Failure, Problems, problem};
 
+use crate::caller::Caller;
 use crate::crypto::KeyRing;
-use crate::guards::Caller;
 use crate::http::{self, BodyError};
 use crate::idempotency::{Door, Idempotency};
 use crate::metrics::{Family, Metrics, Operation, Record};

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod apps;
 pub mod channels;
+pub mod config;
 pub mod dialect;
 pub mod handler;
 pub mod request;
@@ -12,6 +13,7 @@ pub mod service;
 pub mod store;
 mod validate;
 
+pub use config::PreregistrationConfig;
 pub use service::Preregistration;
 
 /// Purpose bound into every family B hash.

@@ -29,9 +29,10 @@ use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
 use super::store::{Acceptance, FailureCount, StoredCode, Validating};
 use crate::attempts::{SubmittedHash, submitted_hashes};
+use crate::caller::Caller;
 use crate::dynamo::backoff;
 use crate::edge::Failure;
-use crate::guards::{Caller, Guard};
+use crate::guards::Guard;
 use crate::ids::{self, CnfIdPlain};
 
 /// Rounds of "validate, then count a wrong code" before answering busy: each round that does

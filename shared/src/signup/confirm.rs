@@ -19,10 +19,11 @@ use super::PURPOSE;
 use super::service::{Signup, refused};
 use super::store::{Confirmation, Refused, User};
 use crate::attempts::submitted_hashes;
+use crate::caller::Caller;
 use crate::dynamo::{Item, backoff};
 use crate::edge::Failure;
 use crate::email::EmailAddress;
-use crate::guards::{Caller, Guard};
+use crate::guards::Guard;
 use crate::mask;
 use crate::schema::UserStatus;
 

@@ -1,6 +1,7 @@
 //! Family A: Cognito-style sign-up confirmation by e-mail (`POST /CognitoSendConfirmCodeRequest`),
 //! answered in ServiceStack's `BaseResponse` envelope as JSON, XML or CSV.
 
+pub mod config;
 mod confirm;
 pub mod dialect;
 pub mod format;
@@ -10,6 +11,7 @@ pub mod request;
 pub mod service;
 pub mod store;
 
+pub use config::SignupConfig;
 pub use service::Signup;
 
 /// Purpose bound into every family A hash.

@@ -1,5 +1,6 @@
 //! Family C: two-factor SMS one-time passwords (`/api/TwoFactor/...`).
 
+pub mod config;
 pub mod dialect;
 pub mod handler;
 pub mod request;
@@ -9,6 +10,7 @@ pub mod service;
 pub mod store;
 mod verify;
 
+pub use config::{TwoFactorConfig, TwoFactorProfile};
 pub use service::TwoFactor;
 
 /// Purpose bound into every family C hash and ciphertext.

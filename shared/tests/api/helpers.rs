@@ -8,10 +8,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::clock::ManualClock;
-use shared::config::TwoFactorConfig;
 use shared::sms::{SendFuture, SmsError, SmsSender};
 use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
+use shared::twofactor::TwoFactorConfig;
 
 pub const USER: &str = "3698b76f-a5c0-4b04-b579-bc084019fb95";
 
@@ -137,9 +137,9 @@ pub mod signup {
     use lambda_http::http::StatusCode;
     use serde_json::Value;
     use shared::clock::ManualClock;
-    use shared::config::SignupConfig;
     use shared::email::{Email, EmailError, EmailSender, SendFuture};
     use shared::signup::Signup;
+    use shared::signup::SignupConfig;
     use shared::startup::Seams;
 
     pub struct Harness {
@@ -263,8 +263,8 @@ pub mod preregistration {
     use lambda_http::http::StatusCode;
     use serde_json::Value;
     use shared::clock::ManualClock;
-    use shared::config::PreregistrationConfig;
     use shared::preregistration::Preregistration;
+    use shared::preregistration::PreregistrationConfig;
     use shared::sms::SmsSender;
     use shared::startup::Seams;
 

@@ -1,7 +1,7 @@
 //! Family A's section: the user pool it answers for, the sender of its e-mail, the send
 //! policy (`SIGNUP_*`) and how long unconfirmed users are kept.
 
-use super::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, number};
+use crate::config::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, number};
 
 #[derive(Debug)]
 pub struct SignupConfig {
@@ -17,7 +17,7 @@ pub struct SignupConfig {
 
 impl SignupConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&super::environment)
+        Self::from_lookup(&crate::config::environment)
     }
 
     pub fn from_lookup(get: &impl Lookup) -> Result<Self, ConfigError> {

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
 use crate::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::config::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
 use crate::sms_text::{Autofill, check_one_segment};
 
 /// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
-pub(super) const DEFAULT_PROFILES: &str = include_str!("../../../config/two-factor-profiles.json");
+pub(crate) const DEFAULT_PROFILES: &str = include_str!("../../../config/two-factor-profiles.json");
 
 #[derive(Debug)]
 pub struct TwoFactorConfig {
@@ -28,7 +28,7 @@ pub struct TwoFactorConfig {
 
 impl TwoFactorConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&super::environment)
+        Self::from_lookup(&crate::config::environment)
     }
 
     pub fn from_lookup(get: &impl Lookup) -> Result<Self, ConfigError> {

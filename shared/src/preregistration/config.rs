@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, sms_allowed_countries};
-use crate::preregistration::apps::Applications;
-use crate::preregistration::{CODE_LENGTH, Language, texts};
+use super::apps::Applications;
+use super::{CODE_LENGTH, Language, texts};
+use crate::config::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, sms_allowed_countries};
 use crate::sms_text::{Autofill, check_one_segment};
 
 #[derive(Debug)]
@@ -70,7 +70,7 @@ fn autofill(
 
 impl PreregistrationConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&super::environment)
+        Self::from_lookup(&crate::config::environment)
     }
 
     pub fn from_lookup(get: &impl Lookup) -> Result<Self, ConfigError> {
