@@ -1,7 +1,7 @@
 //! The metrics a deployed function would publish, seen locally: every request's record as one
 //! short console line (`metrics: B generate sent country=AR 12 ms`), and the totals since
 //! start at `GET /_local/metrics`, tallied from the very EMF lines a Lambda would print, read
-//! as CloudWatch reads them (`shared::metrics::extract`), so a developer watching the
+//! as CloudWatch reads them (`testkit::emf::extract`), so a developer watching the
 //! breaker or a limit trip sees what an operator's dashboard would.
 
 use std::collections::BTreeMap;
@@ -63,7 +63,7 @@ impl Sink for Collector {
         if !self.quiet {
             println!("metrics: {record}");
         }
-        let data = match shared::metrics::extract(line) {
+        let data = match testkit::emf::extract(line) {
             Ok(data) => data,
             Err(reason) => {
                 // A line CloudWatch would refuse: say so loudly, it would be lost in AWS.

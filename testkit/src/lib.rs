@@ -12,6 +12,7 @@
 
 pub mod aws_calls;
 mod conditions;
+pub mod emf;
 pub mod fake_aws;
 pub mod faults;
 pub mod lambda;

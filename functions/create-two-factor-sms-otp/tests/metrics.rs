@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use shared::metrics::{Datum, extract};
+use testkit::emf::{Datum, extract};
 
 const NAMESPACE: &str = "VerificationCodes/metrics-test";
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use serde_json::{Value, json};
-use shared::metrics::extract;
+use testkit::emf::extract;
 
 #[test]
 fn when_a_code_goes_by_sms_and_email_should_count_both_by_country_and_print_nothing_personal() {

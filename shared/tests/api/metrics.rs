@@ -14,7 +14,7 @@ struct Kept(Mutex<Vec<Record>>);
 
 impl Sink for Kept {
     fn emit(&self, record: &Record, line: &str) {
-        shared::metrics::extract(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        testkit::emf::extract(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         self.0.lock().unwrap().push(*record);
     }
 }

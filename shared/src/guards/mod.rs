@@ -11,17 +11,17 @@
 //! bucket is the better trade: never a second call, at the price of a bucket boundary.)
 //! Every refusal is deterministic and says which rule refused and with which figures.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+mod counter;
+mod refusal;
+
+pub use counter::Guard;
+pub use refusal::Refusal;
 
 use crate::caller::Caller;
 pub use crate::config::Guards;
-use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
 use crate::schema::{
-    BLOCK_CALLERS, CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, COUNT,
-    COUNTRY_COUNT_PREFIX, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, TWO_FACTOR_BLOCK_PREFIX, TWO_FACTOR_CEILING_PK,
-    WINDOW_SK, bucket_pk, expression,
+    CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, TWO_FACTOR_BLOCK_PREFIX,
+    TWO_FACTOR_CEILING_PK,
 };
 
 const DAY_MS: u64 = 86_400_000;
@@ -136,13 +136,6 @@ pub enum Rule {
     DailyCeiling,
 }
 
-/// A guard that is full when at least `min_events` events were counted in its bucket and
-/// fewer than `percent` % of them were converted (a code sent, then verified).
-///
-/// A condition expression cannot multiply, so the ratio is kept as two sums that it can
-/// compare: scaled events grow by `percent` with each event and scaled conversions by 100 with
-/// each conversion; "converted < percent % of events" is then "scaled conversions < scaled
-/// events".
 /// The metrics' name of each guard's rule.
 impl From<Rule> for crate::metrics::Rule {
     fn from(rule: Rule) -> Self {
@@ -157,6 +150,13 @@ impl From<Rule> for crate::metrics::Rule {
     }
 }
 
+/// A guard that is full when at least `min_events` events were counted in its bucket and
+/// fewer than `percent` % of them were converted (a code sent, then verified).
+///
+/// A condition expression cannot multiply, so the ratio is kept as two sums that it can
+/// compare: scaled events grow by `percent` with each event and scaled conversions by 100 with
+/// each conversion; "converted < percent % of events" is then "scaled conversions < scaled
+/// events".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conversion {
     pub min_events: u32,
@@ -165,348 +165,11 @@ pub struct Conversion {
     pub min_callers: u32,
 }
 
-/// One guard: a counter per time bucket (`<pk>#<bucket>`, see `docs/table.md`), the rule it
-/// enforces and what it is about (a caller, a block, a country).
-#[derive(Debug, Clone)]
-pub struct Guard {
-    table: String,
-    pk: String,
-    pub max: u32,
-    pub interval_ms: u64,
-    pub conversion: Option<Conversion>,
-    /// A second ceiling in the same item: a country's SMS and its limit.
-    pub country: Option<(String, u32)>,
-    /// The sending caller's member of the bucket's set of callers (`caller_member`), counted
-    /// with each event when the guard needs several callers.
-    pub caller: Option<u32>,
-    pub rule: Rule,
-    pub subject: String,
-}
-
-/// A bucket stays a day past its end, for the credits of late verifications and for audit.
-const RETENTION_AFTER_BUCKET_S: u64 = 86_400;
-
-/// The attribute that counts a country's SMS in the day's bucket.
-fn country_count(region: &str) -> String {
-    format!("{COUNTRY_COUNT_PREFIX}{region}")
-}
-
-impl Guard {
-    fn new(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64, conversion: Option<Conversion>) -> Self {
-        let (rule, subject) = (Rule::DailyCeiling, String::new());
-        let pk = pk.into();
-        Self { table: table.to_string(), pk, max, interval_ms, conversion, country: None, caller: None, rule, subject }
-    }
-
-    /// A destination's failure lock: its failed verifications counted per bucket.
-    pub fn lock(table: &str, pk: impl Into<String>, max: u32, interval_ms: u64) -> Self {
-        Self::new(table, pk, max, interval_ms, None)
-    }
-
-    /// The same counter under another limit (`u32::MAX`: counts whatever the count).
-    pub fn with_max(&self, max: u32) -> Self {
-        Self { max, ..self.clone() }
-    }
-
-    /// The count of a bucket as stored (0 for none).
-    pub fn count_in(item: Option<&Item>) -> u64 {
-        item.and_then(|item| get_n::<u64>(item, "cnt")).unwrap_or(0)
-    }
-
-    fn about(self, rule: Rule, subject: &str) -> Self {
-        Self { rule, subject: subject.to_string(), ..self }
-    }
-
-    /// The key of the bucket `at_ms` falls in.
-    pub fn key(&self, at_ms: u64) -> Item {
-        key(&bucket_pk(&self.pk, self.interval_ms, at_ms, false), WINDOW_SK)
-    }
-
-    fn bucket_end(&self, at_ms: u64) -> u64 {
-        (at_ms / self.interval_ms + 1) * self.interval_ms
-    }
-
-    fn ttl(&self, at_ms: u64) -> u64 {
-        self.bucket_end(at_ms) / 1000 + RETENTION_AFTER_BUCKET_S
-    }
-
-    fn passes(&self) -> &'static str {
-        match (self.conversion, &self.country) {
-            (Some(rule), _) if rule.min_callers > 1 => expression!(
-                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
-                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS} OR attribute_not_exists({BLOCK_CALLERS}) OR \
-                 size({BLOCK_CALLERS}) < :callers))"
-            ),
-            (Some(_), _) => expression!(
-                "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
-                 {SCALED_CONVERSIONS} >= {SCALED_EVENTS}))"
-            ),
-            (None, Some(_)) => expression!(
-                "(attribute_not_exists({COUNT}) OR {COUNT} < :max) AND (attribute_not_exists(#c) OR #c < :cmax)"
-            ),
-            (None, None) => expression!("attribute_not_exists({COUNT}) OR {COUNT} < :max"),
-        }
-    }
-
-    /// Counts one event now, refused (with the bucket as stored) when the guard is full.
-    pub fn count(&self, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
-        Ok(crate::dynamo::update_item(self.count_update(now_ms)?))
-    }
-
-    /// The counts of a request's guards, each in its named slot (`Slot::Guard(index)`).
-    pub fn plan(guards: &[Guard], now_ms: u64) -> Result<Plan<Slot>, StoreError> {
-        let mut plan = Plan::new();
-        for (index, guard) in guards.iter().enumerate() {
-            plan.push(Slot::Guard(index), guard.count(now_ms)?);
-        }
-        Ok(plan)
-    }
-
-    pub fn count_update(&self, now_ms: u64) -> Result<Update, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key(now_ms)))
-            .condition_expression(self.passes())
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
-            .expression_attribute_values(":max", n(self.max))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let update = match (self.conversion, &self.country) {
-            (None, Some((region, limit))) => update
-                .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, #c :one"))
-                .expression_attribute_names("#c", country_count(region))
-                .expression_attribute_values(":cmax", n(limit)),
-            (None, None) => {
-                update.update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
-            }
-            (Some(rule), _) => {
-                let update = update
-                    .expression_attribute_values(":min", n(rule.min_events))
-                    .expression_attribute_values(":pct", n(rule.percent));
-                if rule.min_callers <= 1 {
-                    update.update_expression(expression!(
-                        "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct"
-                    ))
-                } else {
-                    let member = self.caller.unwrap_or_else(|| caller_member(None));
-                    update
-                        .update_expression(expression!(
-                            "SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, {SCALED_EVENTS} :pct, \
-                             {BLOCK_CALLERS} :caller"
-                        ))
-                        .expression_attribute_values(":callers", n(rule.min_callers))
-                        .expression_attribute_values(":caller", AttributeValue::Ns(vec![member.to_string()]))
-                }
-            }
-        };
-        Ok(update.build()?)
-    }
-
-    /// Passes while the guard is not full (a verification by a caller over its limit is
-    /// refused too); refused, it returns the bucket as stored.
-    pub fn not_full(&self, now_ms: u64) -> Result<ConditionCheck, StoreError> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key(now_ms)))
-            .condition_expression(self.passes())
-            .expression_attribute_values(":max", n(self.max))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let check = match self.conversion {
-            None => check,
-            Some(rule) if rule.min_callers > 1 => check
-                .expression_attribute_values(":min", n(rule.min_events))
-                .expression_attribute_values(":callers", n(rule.min_callers)),
-            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
-        };
-        Ok(check.build()?)
-    }
-
-    /// Counts one conversion of an event counted at `sent_ms` (a code sent then, verified
-    /// now) in that event's bucket. Never refused: a verification must not fail because of a
-    /// counter.
-    pub fn credit(&self, sent_ms: u64) -> Result<Update, StoreError> {
-        Ok(Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key(sent_ms)))
-            .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {SCALED_CONVERSIONS} :hundred"))
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":ttl", n(self.ttl(sent_ms)))
-            .expression_attribute_values(":hundred", n(100))
-            .build()?)
-    }
-
-    /// Counts one event alone (a failed verification that touched no code): the refusal when
-    /// the guard is already full.
-    pub async fn count_alone(
-        &self,
-        client: &aws_sdk_dynamodb::Client,
-        now_ms: u64,
-    ) -> Result<Option<Refusal>, StoreError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            match crate::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
-                None => return Ok(None),
-                Some(reasons) => {
-                    crate::dynamo::fail_on_other(&reasons)?;
-                    if let Some(Some(crate::dynamo::Refusal::Condition(item))) = reasons.first() {
-                        return Ok(Some(self.refusal(item.as_ref(), now_ms)));
-                    }
-                    crate::dynamo::backoff().await;
-                }
-            }
-        }
-        Err(StoreError::Contention)
-    }
-
-    /// Whether a bucket, as stored, refuses the next event.
-    pub fn is_full(&self, item: &Item) -> bool {
-        let figure = |name: &str| get_n::<u64>(item, name).unwrap_or(0);
-        match (self.conversion, &self.country) {
-            (Some(rule), _) => {
-                let callers = item.get(BLOCK_CALLERS).and_then(|c| c.as_ns().ok()).map_or(0, Vec::len);
-                figure(COUNT) >= u64::from(self.max)
-                    || figure(COUNT) >= u64::from(rule.min_events)
-                        && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
-                        && (rule.min_callers <= 1 || callers >= rule.min_callers as usize)
-            }
-            (None, country) => {
-                figure(COUNT) >= u64::from(self.max)
-                    || country
-                        .as_ref()
-                        .is_some_and(|(region, limit)| figure(&country_count(region)) >= u64::from(*limit))
-            }
-        }
-    }
-
-    /// The refusal, with the figures of the bucket as the refused transaction returned it.
-    pub fn refusal(&self, item: Option<&Item>, now_ms: u64) -> Refusal {
-        let figure = |name: &str| item.and_then(|i| get_n::<u64>(i, name)).unwrap_or(0);
-        // The day's item refuses for its country when that count is the one at its limit.
-        if let Some((region, limit)) = &self.country {
-            let count = figure(&country_count(region));
-            if count >= u64::from(*limit) {
-                let country = Self { country: None, max: *limit, ..self.clone() }.about(Rule::CountryCeiling, region);
-                return Refusal { count, ..country.refusal(None, now_ms) };
-            }
-        }
-        let count = figure(COUNT);
-        // Refused by its conversion rule, or by its plain maximum (a conversion guard's ceiling).
-        let by_conversion = self.conversion.filter(|_| count < u64::from(self.max)).map(|r| u64::from(r.percent));
-        Refusal {
-            rule: self.rule,
-            subject: self.subject.clone(),
-            count,
-            verified: figure(SCALED_CONVERSIONS) / 100,
-            limit: by_conversion.unwrap_or(u64::from(self.max)),
-            min_conversion: by_conversion,
-            window_seconds: self.interval_ms / 1000,
-            retry_after_seconds: self.bucket_end(now_ms).saturating_sub(now_ms).div_ceil(1000).max(1),
-        }
-    }
-}
-
-/// Why a guard refused, with its figures. Its `Display` is the operators' text (logs, and the
-/// authenticated backends of family C): the rule and its figures, never the subject of a block
-/// (with a masked number beside it in a log line, the two would spell the whole number).
-/// Public callers get `public_reason`: the rule and when to retry, no traffic figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub rule: Rule,
-    pub subject: String,
-    pub count: u64,
-    pub verified: u64,
-    /// The limit of a counting rule, the minimum conversion percentage of a conversion rule.
-    pub limit: u64,
-    /// Refused because too few of the counted codes were verified: at least this % must be.
-    pub min_conversion: Option<u64>,
-    pub window_seconds: u64,
-    /// Until the window closes: the `Retry-After` header.
-    pub retry_after_seconds: u64,
-}
-
-#[cfg(test)]
-impl Refusal {
-    /// A refusal by `rule`, for the tests of how each family answers one.
-    pub fn sample(rule: Rule) -> Self {
-        Self {
-            rule,
-            subject: String::new(),
-            count: 1,
-            verified: 0,
-            limit: 1,
-            min_conversion: None,
-            window_seconds: 3600,
-            retry_after_seconds: 1,
-        }
-    }
-}
-
-impl Refusal {
-    /// What a public caller (families A and B) is told: which rule and when to retry, no
-    /// figures (the deployment's volume, a block's traffic are the operators', in logs and
-    /// metrics). A country is named: the caller chose it.
-    pub fn public_reason(&self) -> String {
-        let reason = match self.rule {
-            Rule::CallerSends => "too many codes requested from your network".to_string(),
-            Rule::CallerFailures => "too many failed verifications from your network".to_string(),
-            Rule::NumberBlock => "too many unverified codes sent to numbers like this one".to_string(),
-            Rule::CountryCeiling => format!("the day's SMS capacity for {} is used up", self.subject),
-            Rule::DailyCeiling => "the day's SMS capacity is used up".to_string(),
-        };
-        format!("{reason}; try again in {} s", self.retry_after_seconds)
-    }
-}
-
-/// "1 hour", "24 hours", "90 minutes".
-fn period(seconds: u64) -> String {
-    match (seconds / 3600, seconds % 3600) {
-        (1, 0) => "hour".to_string(),
-        (hours, 0) => format!("{hours} hours"),
-        _ => format!("{} minutes", seconds / 60),
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (count, limit, period) = (self.count, self.limit, period(self.window_seconds));
-        match self.rule {
-            Rule::CallerSends => match self.min_conversion {
-                Some(percent) => write!(
-                    f,
-                    "{count} codes requested from your network in the last {period}, {} verified (at least \
-                     {percent}% must be)",
-                    self.verified
-                ),
-                None => write!(f, "{count} codes requested from your network in the last {period} (limit {limit})"),
-            },
-            Rule::CallerFailures => {
-                write!(f, "{count} failed verifications from your network in the last {period} (limit {limit})")
-            }
-            Rule::NumberBlock => write!(
-                f,
-                "{count} codes sent to this number's block of 1,000 in the last {period}, {} verified (at least \
-                 {limit}% must be)",
-                self.verified
-            ),
-            Rule::CountryCeiling => {
-                write!(
-                    f,
-                    "daily SMS ceiling for {} reached: {count} sent in the last 24 hours (limit {limit})",
-                    self.subject
-                )
-            }
-            Rule::DailyCeiling => {
-                write!(f, "daily SMS ceiling reached: {count} sent in the last 24 hours (limit {limit})")
-            }
-        }?;
-        write!(f, "; try again in {} s", self.retry_after_seconds)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
+    use super::refusal::period;
     use super::*;
     use crate::dynamo::n;
 
