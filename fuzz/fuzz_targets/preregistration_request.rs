@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::lenient::Syntax;
+use shared::edge::dotnet_body::Syntax;
 use shared::preregistration::request::{GenerateRequest, ValidateRequest};
 
 fuzz_target!(|data: &[u8]| {

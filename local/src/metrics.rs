@@ -95,11 +95,11 @@ mod tests {
     #[test]
     fn when_records_arrive_should_total_them_as_cloudwatch_would() {
         let collector = Collector::quiet();
-        let sent = Record::new(Family::B, Operation::Generate, Outcome::Sent)
+        let sent = Record::new(Family::Preregistration, Operation::Generate, Outcome::Sent)
             .country(Country::new("AR"))
             .delivered(1, 0)
             .took(Duration::from_millis(4));
-        let refused = Record::new(Family::B, Operation::Generate, Outcome::Refused(Rule::NumberBlock))
+        let refused = Record::new(Family::Preregistration, Operation::Generate, Outcome::Refused(Rule::NumberBlock))
             .took(Duration::from_millis(8));
         for record in [sent, sent, refused] {
             collector.emit(&record, &record.emf("VerificationCodes", 1));

@@ -86,7 +86,7 @@ pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Fu
 async fn to_lambda(request: Request<Incoming>, peer: IpAddr) -> lambda_http::Request {
     let (parts, mut body) = request.into_parts();
     let mut bytes = Vec::new();
-    while bytes.len() <= shared::http::MAX_BODY_BYTES {
+    while bytes.len() <= shared::edge::http::MAX_BODY_BYTES {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {

@@ -218,7 +218,7 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
         b.iter(|| {
             use shared::metrics::{Country, Family, Operation, Outcome, Record};
             let started = std::time::Instant::now();
-            let record = Record::new(Family::C, Operation::Create, Outcome::Sent)
+            let record = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent)
                 .country(Country::of_phone(std::hint::black_box(PHONE)))
                 .delivered(1, 0);
             metrics.emit(&record.took(started.elapsed()));

@@ -32,11 +32,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `METRICS_NAMESPACE` when unset (the template sets one per stack).
 pub const DEFAULT_NAMESPACE: &str = "VerificationCodes";
 
+/// A family, named in code after its module; its metric value stays the letter dashboards and
+/// alarms use (`name`: A, B, C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
-    A,
-    B,
-    C,
+    /// A: `signup`.
+    Signup,
+    /// B: `preregistration`.
+    Preregistration,
+    /// C: `twofactor`.
+    TwoFactor,
 }
 
 /// What the request asked for. `Deliver` is the stream-fed sender's SMS of an `IsSync: false`
@@ -95,9 +100,9 @@ pub enum Rule {
 impl Family {
     pub fn name(self) -> &'static str {
         match self {
-            Self::A => "A",
-            Self::B => "B",
-            Self::C => "C",
+            Self::Signup => "A",
+            Self::Preregistration => "B",
+            Self::TwoFactor => "C",
         }
     }
 }
@@ -471,7 +476,7 @@ mod tests {
 
     #[test]
     fn when_a_send_is_recorded_should_publish_its_counts_by_operation_all_and_country() {
-        let record = Record::new(Family::C, Operation::Create, Outcome::Sent)
+        let record = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent)
             .country(tr())
             .delivered(1, 0)
             .took(Duration::from_micros(12_345));
@@ -503,7 +508,7 @@ mod tests {
 
     #[test]
     fn when_a_rule_refuses_should_count_the_refusal_by_rule_and_family() {
-        let record = Record::new(Family::B, Operation::Generate, Outcome::Refused(Rule::NumberBlock));
+        let record = Record::new(Family::Preregistration, Operation::Generate, Outcome::Refused(Rule::NumberBlock));
         let flat = flat(&extract(&record.emf("NS", 1)).unwrap());
         for expected in [
             "Refusals{Rule=NumberBlock}=1",
@@ -518,15 +523,15 @@ mod tests {
 
     #[test]
     fn when_a_verification_or_a_failure_is_recorded_should_count_it_and_the_5xx() {
-        let verified = Record::new(Family::C, Operation::Verify, Outcome::Verified).country(tr());
+        let verified = Record::new(Family::TwoFactor, Operation::Verify, Outcome::Verified).country(tr());
         let flat_ok = flat(&extract(&verified.emf("NS", 1)).unwrap());
         assert!(flat_ok.contains(&"Verified{Country=TR}=1".to_string()), "{flat_ok:#?}");
         assert!(!flat_ok.iter().any(|d| d.starts_with("CodesSent")), "a verification sends nothing");
-        let failed = Record::new(Family::A, Operation::Send, Outcome::DeliveryFailed);
+        let failed = Record::new(Family::Signup, Operation::Send, Outcome::DeliveryFailed);
         let flat_failed = flat(&extract(&failed.emf("NS", 1)).unwrap());
         assert!(flat_failed.contains(&"ServerErrors{}=1".to_string()), "{flat_failed:#?}");
         assert!(flat_failed.contains(&"DeliveryFailures{Family=A,Operation=Send}=1".to_string()));
-        let mismatch = Record::new(Family::A, Operation::Confirm, Outcome::Mismatch);
+        let mismatch = Record::new(Family::Signup, Operation::Confirm, Outcome::Mismatch);
         let flat_mismatch = flat(&extract(&mismatch.emf("NS", 1)).unwrap());
         assert!(flat_mismatch.contains(&"Verified{}=0".to_string()), "{flat_mismatch:#?}");
         assert!(flat_mismatch.contains(&"ServerErrors{}=0".to_string()));
@@ -535,13 +540,13 @@ mod tests {
     #[test]
     fn when_every_record_is_rendered_should_stay_within_emf_limits_and_bounded_dimensions() {
         let operations = [
-            (Family::C, Operation::Create),
-            (Family::C, Operation::Verify),
-            (Family::C, Operation::Deliver),
-            (Family::B, Operation::Generate),
-            (Family::B, Operation::Validate),
-            (Family::A, Operation::Send),
-            (Family::A, Operation::Confirm),
+            (Family::TwoFactor, Operation::Create),
+            (Family::TwoFactor, Operation::Verify),
+            (Family::TwoFactor, Operation::Deliver),
+            (Family::Preregistration, Operation::Generate),
+            (Family::Preregistration, Operation::Validate),
+            (Family::Signup, Operation::Send),
+            (Family::Signup, Operation::Confirm),
         ];
         let rules = [
             Rule::DestinationLimit,
@@ -595,7 +600,7 @@ mod tests {
 
     #[test]
     fn when_a_document_breaks_the_specification_should_be_refused_as_cloudwatch_would() {
-        let good = Record::new(Family::C, Operation::Create, Outcome::Sent).emf("NS", 1);
+        let good = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent).emf("NS", 1);
         assert!(extract(&good).is_ok());
         let root: Value = serde_json::from_str(&good).unwrap();
         let broken = |f: &dyn Fn(&mut Value)| {
@@ -624,12 +629,12 @@ mod tests {
 
     #[test]
     fn when_printed_for_a_console_should_say_it_in_one_short_line() {
-        let record = Record::new(Family::B, Operation::Generate, Outcome::Sent)
+        let record = Record::new(Family::Preregistration, Operation::Generate, Outcome::Sent)
             .country(Country::new("AR"))
             .delivered(1, 1)
             .took(Duration::from_millis(12));
         assert_eq!(record.to_string(), "B generate sent country=AR sms=1 emails=1 12 ms");
-        let refused = Record::new(Family::C, Operation::Create, Outcome::Refused(Rule::NumberBlock));
+        let refused = Record::new(Family::TwoFactor, Operation::Create, Outcome::Refused(Rule::NumberBlock));
         assert_eq!(refused.to_string(), "C create refused rule=NumberBlock 0 ms");
     }
 }

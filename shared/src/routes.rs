@@ -30,9 +30,11 @@ pub enum Endpoint {
 impl Endpoint {
     pub const fn family(self) -> Family {
         match self {
-            Self::TwoFactorCreate | Self::TwoFactorVerify | Self::TwoFactorUnknown => Family::C,
-            Self::PreregistrationGenerate | Self::PreregistrationValidate | Self::PreregistrationUnknown => Family::B,
-            Self::Signup => Family::A,
+            Self::TwoFactorCreate | Self::TwoFactorVerify | Self::TwoFactorUnknown => Family::TwoFactor,
+            Self::PreregistrationGenerate | Self::PreregistrationValidate | Self::PreregistrationUnknown => {
+                Family::Preregistration
+            }
+            Self::Signup => Family::Signup,
         }
     }
 }

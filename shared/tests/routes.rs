@@ -105,7 +105,8 @@ fn template_events() {
         .iter()
         .map(|p| vec![p.as_str().expect("a path").into()])
         .collect();
-    let table = ROUTES.iter().filter(|r| r.endpoint.family() == Family::C).map(|r| vec![r.path.into()]).collect();
+    let table =
+        ROUTES.iter().filter(|r| r.endpoint.family() == Family::TwoFactor).map(|r| vec![r.path.into()]).collect();
     assert_same("template.yaml's Api DefinitionBody paths (family C's authorizer)", file, table);
 }
 

@@ -118,7 +118,7 @@ impl Failure {
     /// The one table: status, `Retry-After` (seconds until the refusal no longer holds) and
     /// the metric outcome of every failure, whichever family answers it.
     pub fn meaning(&self) -> (StatusCode, Option<u64>, Outcome) {
-        use crate::http::BUSY_RETRY_AFTER_SECONDS;
+        use crate::edge::http::BUSY_RETRY_AFTER_SECONDS;
         use crate::idempotency::IN_FLIGHT_MS;
         let bad_input = Outcome::Refused(Rule::BadInput);
         match self {
@@ -229,7 +229,7 @@ mod tests {
             assert_eq!(failure.answered().status(), failure.status(), "{failure:?}");
         }
         // The Busy one-second Retry-After is the one http states.
-        assert_eq!(crate::http::BUSY_RETRY_AFTER_SECONDS, 1);
+        assert_eq!(crate::edge::http::BUSY_RETRY_AFTER_SECONDS, 1);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! the path, method and body checks, the `Idempotency-Key`, the deadline, the log of a
 //! failure, the metric record and `Retry-After`.
 
+pub mod dotnet_body;
 pub mod failure;
+pub mod http;
+pub mod xml;
 
 use std::future::Future;
 use std::time::Instant;
@@ -16,9 +19,9 @@ pub use failure::{Failure, Problems, problem};
 
 use crate::caller::Caller;
 use crate::crypto::KeyRing;
-use crate::http::{self, BodyError};
 use crate::idempotency::{Door, Idempotency};
 use crate::metrics::{Family, Metrics, Operation, Record};
+use http::BodyError;
 
 /// What the pipeline needs of the endpoint's family.
 pub struct Edge<'a> {

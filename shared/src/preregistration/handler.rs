@@ -12,10 +12,10 @@ use super::channels::CodeChannel;
 use super::request::{GenerateRequest, ValidateRequest};
 use super::response::{GenericResult, HttpError, Payload, ValidateResponse};
 use super::service::{Preregistration, Sent, Validated};
+use crate::edge::dotnet_body::{Members, Syntax};
+use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::http;
 use crate::idempotency::Door;
-use crate::lenient::{Members, Syntax};
 use crate::metrics::{Channel, Family, Operation, Outcome, Record};
 
 /// The validate function's path; the template also routes the family's unknown paths to that
@@ -26,7 +26,7 @@ const VALIDATE_PATH: &str = "/ValidateCnfCodeNotUser";
 /// request is answered in it.
 fn language_of(body: &str, syntax: Syntax) -> Language {
     let requested = match syntax {
-        Syntax::Xml => crate::xml::parse(body)
+        Syntax::Xml => crate::edge::xml::parse(body)
             .ok()
             .and_then(|root| root.child("language").filter(|l| !l.nil).map(|l| l.text.clone())),
         Syntax::Json => {
@@ -60,7 +60,7 @@ impl Endpoint for Generate<'_> {
     type Output = (String, Sent);
     type Dialect = (Language, Syntax);
 
-    const FAMILY: Family = Family::B;
+    const FAMILY: Family = Family::Preregistration;
     const PATH: Option<&'static str> = Some("/GenerateCnfCodeNotUser");
     const NAME: &'static str = "generate";
 
@@ -91,7 +91,7 @@ impl Endpoint for Generate<'_> {
     }
 
     fn record(&self, (_, sent): &(String, Sent), operation: Operation) -> Record {
-        Record::new(Family::B, operation, Outcome::Sent)
+        Record::new(Family::Preregistration, operation, Outcome::Sent)
             .country(sent.sms_country)
             .delivered(u32::from(sent.by_sms), u32::from(sent.by_email))
     }
@@ -114,7 +114,7 @@ impl Endpoint for Validate<'_> {
     type Output = (String, Validated);
     type Dialect = (Language, Syntax);
 
-    const FAMILY: Family = Family::B;
+    const FAMILY: Family = Family::Preregistration;
     const PATH: Option<&'static str> = Some(VALIDATE_PATH);
     const NAME: &'static str = "validate";
 
@@ -145,7 +145,9 @@ impl Endpoint for Validate<'_> {
             CodeChannel::Sms => Channel::Sms,
             CodeChannel::Email => Channel::Email,
         };
-        Record::new(Family::B, operation, Outcome::Verified).country(validated.sms_country).verified_by(channel)
+        Record::new(Family::Preregistration, operation, Outcome::Verified)
+            .country(validated.sms_country)
+            .verified_by(channel)
     }
 
     fn answer(

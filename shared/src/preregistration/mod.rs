@@ -1,12 +1,12 @@
 //! Family B: codes before registration, by SMS and/or e-mail, for mobile apps
 //! (`POST /api/Auth/1/1/GenerateCnfCodeNotUser`, `.../ValidateCnfCodeNotUser`).
 
-pub mod annotations;
 pub mod apps;
 pub mod channels;
 pub mod config;
 pub mod dialect;
 pub mod handler;
+pub mod model_binding;
 pub mod request;
 pub mod response;
 pub mod service;

@@ -1,13 +1,13 @@
 //! Family B requests, bound and validated as the legacy ASP.NET Web API did (see
-//! `annotations`) with the seed's DataAnnotations, every failing field at once. Deliberate
+//! `model_binding`) with the seed's DataAnnotations, every failing field at once. Deliberate
 //! deviations (API.md) are marked below.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::annotations::{ModelBinder, ModelState, model_error, whole_match};
-use crate::lenient::{self, Members, Namespace, ReadError, Syntax};
+use super::model_binding::{ModelBinder, ModelState, model_error, whole_match};
+use crate::edge::dotnet_body::{self, Members, Namespace, ReadError, Syntax};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditInfo {
@@ -62,7 +62,7 @@ pub const REQUEST_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/SFE
 /// The request's members: from JSON, or from XML in the seed's DataContract form.
 fn read(body: &str, syntax: Syntax, root: &str) -> Result<Map<String, Value>, ModelState> {
     let document =
-        lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
+        dotnet_body::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
             model_error(
                 "request",
                 match e {

@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::annotations::ModelState;
+use super::model_binding::ModelState;
 use super::request::REQUEST_NAMESPACE;
 use super::{Language, dialect};
 use crate::edge::Failure;
-use crate::xml::{Writer, contract_namespace, escape, generic_contract_name, json_members};
+use crate::edge::xml::{Writer, contract_namespace, escape, generic_contract_name, json_members};
 
 /// Where a code was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,12 +7,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::PreregistrationConfig;
-use super::annotations::model_error;
 use super::apps::Application;
 use super::channels::{self, CodeChannel};
+use super::model_binding::model_error;
 use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
-use super::store::{CodeStore, NewCode, StoreOutcome};
+use super::store::{NewCode, PreregistrationStore, StoreOutcome};
 use super::{Language, PURPOSE, texts};
 use crate::caller::Caller;
 use crate::clock::Clock;
@@ -37,7 +37,7 @@ const SMS_SENDER_ID: &str = "VERIFY";
 
 pub struct Preregistration {
     pub config: Arc<PreregistrationConfig>,
-    pub store: CodeStore,
+    pub store: PreregistrationStore,
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
@@ -137,7 +137,7 @@ impl Preregistration {
     pub fn new(config: PreregistrationConfig, sdk: &SdkConfig, seams: Seams) -> Self {
         let common = &config.common;
         Self {
-            store: CodeStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
+            store: PreregistrationStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
             sms: seams.sms(sdk, &common.guards.sms_max_price_usd),
             email: seams.email(sdk, &config.email_from),
             clock: seams.clock(),

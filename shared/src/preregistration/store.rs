@@ -106,7 +106,7 @@ impl StoredCode {
     }
 }
 
-/// What a code's validating transaction found (`CodeStore::validate`).
+/// What a code's validating transaction found (`PreregistrationStore::validate`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validating {
     Validated,
@@ -130,7 +130,7 @@ pub enum Validating {
     Conflict,
 }
 
-/// How counting a wrong code ended (`CodeStore::count_failure`).
+/// How counting a wrong code ended (`PreregistrationStore::count_failure`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FailureCount {
     Counted,
@@ -185,7 +185,7 @@ pub enum StoreOutcome {
 }
 
 #[derive(Clone)]
-pub struct CodeStore {
+pub struct PreregistrationStore {
     client: Client,
     table: String,
 }
@@ -199,7 +199,7 @@ fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-impl CodeStore {
+impl PreregistrationStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }

@@ -1,7 +1,7 @@
 //! ServiceStack's content negotiation and its three answer formats.
 
 use super::model::{CognitoUser, Envelope};
-use crate::xml::escape;
+use crate::edge::xml::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -62,7 +62,7 @@ pub fn negotiate(path: &str, query: Option<&str>, accept: Option<&str>) -> Forma
     });
     let from_suffix = || path.rsplit_once('.').and_then(|(_, suffix)| Format::named(suffix));
     let offered = ["application/json", "text/json", "application/xml", "text/xml", "text/csv"];
-    let from_accept = || crate::http::preferred(accept, &offered).and_then(Format::of_media_type);
+    let from_accept = || crate::edge::http::preferred(accept, &offered).and_then(Format::of_media_type);
     from_query.or_else(from_suffix).or_else(from_accept).unwrap_or(Format::Json)
 }
 
@@ -243,8 +243,8 @@ mod tests {
     #[test]
     fn when_request_namespace_is_given_should_answer_every_element_in_it() {
         let servicestack = "http://schemas.servicestack.net/types";
-        let root = crate::xml::parse(&render_in(&envelope(true), Format::Xml, Some(servicestack))).unwrap();
-        fn all_in(element: &crate::xml::Element, ns: &str) {
+        let root = crate::edge::xml::parse(&render_in(&envelope(true), Format::Xml, Some(servicestack))).unwrap();
+        fn all_in(element: &crate::edge::xml::Element, ns: &str) {
             // Dictionary entries are in the Arrays namespace, as .NET writes them.
             if element.name != "KeyValueOfstringstring" && element.name != "Key" && element.name != "Value" {
                 assert_eq!(element.namespace.as_deref(), Some(ns), "{}", element.name);
@@ -252,7 +252,7 @@ mod tests {
             element.children.iter().for_each(|c| all_in(c, ns));
         }
         all_in(&root, servicestack);
-        let default = crate::xml::parse(&render(&envelope(true), Format::Xml)).unwrap();
+        let default = crate::edge::xml::parse(&render(&envelope(true), Format::Xml)).unwrap();
         all_in(&default, NS);
     }
 
@@ -315,12 +315,12 @@ mod tests {
     #[test]
     fn when_rendered_as_xml_should_parse_back_with_the_seed_fields() {
         let text = render(&envelope(true), Format::Xml);
-        let root = crate::xml::parse(&text).unwrap();
+        let root = crate::edge::xml::parse(&text).unwrap();
         assert_eq!(root.name, "CognitoSendConfirmCodeResponse");
         assert_eq!(root.child("Total").unwrap().text, "1");
         assert_eq!(root.child("Data").unwrap().child("UserPool").unwrap().child("PoolID").unwrap().text, "pool");
         assert!(root.child("Data2").is_some());
-        let error = crate::xml::parse(&render(&envelope(false), Format::Xml)).unwrap();
+        let error = crate::edge::xml::parse(&render(&envelope(false), Format::Xml)).unwrap();
         assert_eq!(error.child("ErrorText").unwrap().text, "User does not exist, \"really\".");
     }
 }

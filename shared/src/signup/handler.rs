@@ -12,8 +12,8 @@ use super::model::{Envelope, iso_time, timespan};
 use super::request::SignupRequest;
 use super::service::Signup;
 use super::store::User;
+use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::http;
 use crate::idempotency::Door;
 use crate::metrics::{Family, Operation, Outcome, Record};
 
@@ -35,7 +35,7 @@ impl Endpoint for SendOrConfirm<'_> {
     type Output = User;
     type Dialect = Dialect;
 
-    const FAMILY: Family = Family::A;
+    const FAMILY: Family = Family::Signup;
     /// The path carries the answer's format (`.json`, `.xml`, `.csv`, `/json/reply/...`).
     const PATH: Option<&'static str> = None;
     const NAME: &'static str = "sign-up request";
@@ -80,8 +80,8 @@ impl Endpoint for SendOrConfirm<'_> {
 
     fn record(&self, _: &User, operation: Operation) -> Record {
         match operation {
-            Operation::Confirm => Record::new(Family::A, operation, Outcome::Verified),
-            _ => Record::new(Family::A, operation, Outcome::Sent).delivered(0, 1),
+            Operation::Confirm => Record::new(Family::Signup, operation, Outcome::Verified),
+            _ => Record::new(Family::Signup, operation, Outcome::Sent).delivered(0, 1),
         }
     }
 

@@ -3,7 +3,7 @@
 //! Property names match case-insensitively; unknown ones are ignored.
 
 use crate::edge::Failure;
-use crate::lenient::{self, Document, Members, Namespace, ReadError, Syntax};
+use crate::edge::dotnet_body::{self, Document, Members, Namespace, ReadError, Syntax};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SignupRequest {
@@ -26,7 +26,7 @@ impl SignupRequest {
     pub fn parse(body: &str) -> Result<Self, Failure> {
         let trimmed = body.trim_start_matches('\u{feff}').trim();
         let syntax = if trimmed.starts_with('<') { Syntax::Xml } else { Syntax::Json };
-        let document = lenient::read_json_or_xml(trimmed, syntax, ROOT, Namespace::Any).map_err(|e| {
+        let document = dotnet_body::read_json_or_xml(trimmed, syntax, ROOT, Namespace::Any).map_err(|e| {
             Failure::invalid(match e {
                 ReadError::Empty => "EmailAddress is required.".into(),
                 ReadError::Json(e) => {

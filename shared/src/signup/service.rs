@@ -9,7 +9,7 @@ use super::PURPOSE;
 use super::SignupConfig;
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
-use super::store::{NewCode, OutstandingCode, SendOutcome, User, UserStore};
+use super::store::{NewCode, OutstandingCode, SendOutcome, SignupStore, User};
 use crate::caller::Caller;
 use crate::clock::Clock;
 use crate::config::ConfigError;
@@ -29,7 +29,7 @@ const SEND_ATTEMPTS: usize = 5;
 
 pub struct Signup {
     pub config: Arc<SignupConfig>,
-    pub store: UserStore,
+    pub store: SignupStore,
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
     /// Where the handlers' metric lines go (stdout in a Lambda).
@@ -71,7 +71,7 @@ impl Signup {
     /// The one way a family A app is built (functions, local server, tests, benches).
     pub fn new(config: SignupConfig, sdk: &SdkConfig, seams: Seams) -> Self {
         Self {
-            store: UserStore::new(crate::aws::dynamodb(sdk), config.common.table_name.clone()),
+            store: SignupStore::new(crate::aws::dynamodb(sdk), config.common.table_name.clone()),
             email: seams.email(sdk, &config.email_from),
             clock: seams.clock(),
             metrics: seams.metrics(&config.common.metrics_namespace),

@@ -185,12 +185,12 @@ fn confirm_condition(versions: usize) -> &'static str {
 }
 
 #[derive(Clone)]
-pub struct UserStore {
+pub struct SignupStore {
     client: Client,
     table: String,
 }
 
-impl UserStore {
+impl SignupStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }

@@ -10,10 +10,10 @@ use super::Code;
 use super::request::{CreateRequest, VerifyRequest};
 use super::response::{CreateResponse, VerifyResponse};
 use super::service::{Created, TwoFactor, Verified};
+use crate::edge::dotnet_body::Syntax;
+use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::http;
 use crate::idempotency::Door;
-use crate::lenient::Syntax;
 use crate::metrics::{Country, Family, Operation, Outcome, Record};
 
 /// The verify function's path; the template also routes the family's unknown paths to that
@@ -54,7 +54,7 @@ impl Endpoint for Create<'_> {
     type Output = (Created, bool);
     type Dialect = Syntax;
 
-    const FAMILY: Family = Family::C;
+    const FAMILY: Family = Family::TwoFactor;
     const PATH: Option<&'static str> = Some("/CreateTwoFactorSmsOtp");
     const NAME: &'static str = "create";
 
@@ -87,7 +87,7 @@ impl Endpoint for Create<'_> {
     }
 
     fn record(&self, (created, sync): &(Created, bool), operation: Operation) -> Record {
-        Record::new(Family::C, operation, Outcome::Sent)
+        Record::new(Family::TwoFactor, operation, Outcome::Sent)
             .country(Country::of_phone(&created.phone))
             .delivered(u32::from(*sync), 0)
     }
@@ -125,7 +125,7 @@ impl Endpoint for Verify<'_> {
     /// answers it back).
     type Dialect = (Syntax, Option<String>);
 
-    const FAMILY: Family = Family::C;
+    const FAMILY: Family = Family::TwoFactor;
     const PATH: Option<&'static str> = Some(VERIFY_PATH);
     const NAME: &'static str = "verify";
 
@@ -150,7 +150,7 @@ impl Endpoint for Verify<'_> {
     }
 
     fn record(&self, verified: &Verified, operation: Operation) -> Record {
-        Record::new(Family::C, operation, Outcome::Verified).country(Country::of_phone(&verified.phone))
+        Record::new(Family::TwoFactor, operation, Outcome::Verified).country(Country::of_phone(&verified.phone))
     }
 
     fn answer(

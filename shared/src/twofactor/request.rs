@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::edge::Failure;
-use crate::lenient::{self, Members, Namespace, ReadError, Syntax, WholeFloats};
+use crate::edge::dotnet_body::{self, Members, Namespace, ReadError, Syntax, WholeFloats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
@@ -44,8 +44,8 @@ impl Fields {
     /// JSON, or XML in the seed's DataContract form (root `root`, the seed's namespace,
     /// members in any order).
     fn read(body: &str, syntax: Syntax, root: &str) -> Result<Self, Failure> {
-        let document =
-            lenient::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE)).map_err(|e| {
+        let document = dotnet_body::read_json_or_xml(body, syntax, root, Namespace::NoneOr(REQUEST_NAMESPACE))
+            .map_err(|e| {
                 Failure::invalid(match e {
                     ReadError::Empty => "the request body is empty".into(),
                     ReadError::NotAnObject => "the request body must be a JSON object".into(),

@@ -43,7 +43,7 @@ impl CreateResponse {
     /// DataContract XML: members in ordinal order, `Code` by its name.
     pub fn to_xml(&self) -> String {
         let root = "CreateTwoFactorSmsOtpResponse";
-        let mut w = crate::xml::Writer::new(root, RESPONSE_NAMESPACE);
+        let mut w = crate::edge::xml::Writer::new(root, RESPONSE_NAMESPACE);
         w.field("Code", Some(code_name(self.code)))
             .field("ExceptionMessage", self.exception_message.as_deref())
             .field("GsmNumber", self.gsm_number.as_deref())
@@ -74,7 +74,7 @@ impl CreateResponse {
 impl VerifyResponse {
     pub fn to_xml(&self) -> String {
         let root = "VerifyTwoFactorSmsOtpResponse";
-        let mut w = crate::xml::Writer::new(root, RESPONSE_NAMESPACE);
+        let mut w = crate::edge::xml::Writer::new(root, RESPONSE_NAMESPACE);
         w.field("Code", Some(code_name(self.code)))
             .field("ExceptionMessage", self.exception_message.as_deref())
             .field("GsmNumber", self.gsm_number.as_deref())

@@ -47,11 +47,13 @@ pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
         // One metric record per OTP the sender acted on; a skipped record was none of its.
         let metric = match &delivery {
             Ok(Delivery::Skipped) => None,
-            Ok(Delivery::Sent) => Some(Record::new(Family::C, Operation::Deliver, Outcome::Sent).delivered(1, 0)),
-            Ok(Delivery::Abandoned(_)) | Err(DeliveryError::Sms(_)) => {
-                Some(Record::new(Family::C, Operation::Deliver, Outcome::DeliveryFailed))
+            Ok(Delivery::Sent) => {
+                Some(Record::new(Family::TwoFactor, Operation::Deliver, Outcome::Sent).delivered(1, 0))
             }
-            Err(DeliveryError::Store(_)) => Some(Record::new(Family::C, Operation::Deliver, Outcome::Error)),
+            Ok(Delivery::Abandoned(_)) | Err(DeliveryError::Sms(_)) => {
+                Some(Record::new(Family::TwoFactor, Operation::Deliver, Outcome::DeliveryFailed))
+            }
+            Err(DeliveryError::Store(_)) => Some(Record::new(Family::TwoFactor, Operation::Deliver, Outcome::Error)),
         };
         if let Some(metric) = metric {
             app.metrics.emit(&metric.country(country).took(started.elapsed()));

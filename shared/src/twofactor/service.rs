@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::PURPOSE;
 use super::request::{CreateRequest, VerifyRequest};
-use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, OtpStore, StoredOtp, otp_pk};
+use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, otp_pk};
 use super::{TwoFactorConfig, TwoFactorProfile};
 use crate::clock::Clock;
 use crate::config::ConfigError;
@@ -29,7 +29,7 @@ const CREATE_ATTEMPTS: usize = 5;
 
 pub struct TwoFactor {
     pub config: Arc<TwoFactorConfig>,
-    pub store: OtpStore,
+    pub store: TwoFactorStore,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
     /// Where the handlers' metric lines go (stdout in a Lambda).
@@ -123,7 +123,7 @@ impl TwoFactor {
     pub fn new(config: TwoFactorConfig, sdk: &SdkConfig, seams: Seams) -> Self {
         let common = &config.common;
         Self {
-            store: OtpStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
+            store: TwoFactorStore::new(crate::aws::dynamodb(sdk), common.table_name.clone()),
             sms: seams.sms(sdk, &common.guards.sms_max_price_usd),
             clock: seams.clock(),
             metrics: seams.metrics(&common.metrics_namespace),

@@ -127,7 +127,7 @@ pub enum CreateOutcome {
     IdTaken,
 }
 
-/// What an OTP's verifying transaction found (`OtpStore::verify`).
+/// What an OTP's verifying transaction found (`TwoFactorStore::verify`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verifying {
     Verified,
@@ -146,7 +146,7 @@ pub enum Verifying {
     Conflict,
 }
 
-/// How counting a wrong code ended (`OtpStore::count_failure`).
+/// How counting a wrong code ended (`TwoFactorStore::count_failure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureCount {
     Counted,
@@ -175,14 +175,14 @@ pub struct Acceptance<'a> {
     pub now_ms: u64,
 }
 
-/// How a delivery ended, for `OtpStore::finish_delivery`.
+/// How a delivery ended, for `TwoFactorStore::finish_delivery`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryEnd<'a> {
     Sent,
     Failed { why: &'a str },
 }
 
-/// Which OTPs `OtpStore::finish_delivery` records the end on.
+/// Which OTPs `TwoFactorStore::finish_delivery` records the end on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finishing {
     /// Only one still pending: the asynchronous sender, whose stream records repeat and
@@ -193,12 +193,12 @@ pub enum Finishing {
 }
 
 #[derive(Clone)]
-pub struct OtpStore {
+pub struct TwoFactorStore {
     client: Client,
     table: String,
 }
 
-impl OtpStore {
+impl TwoFactorStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }

@@ -192,7 +192,7 @@ fn op_code(content_type: &str, body: &str) -> i64 {
         let mut reader = csv::Reader::from_reader(body.as_bytes());
         reader.records().next().unwrap().unwrap()[1].parse().unwrap()
     } else if content_type.starts_with("application/xml") {
-        shared::xml::parse(body).unwrap().child("OpCode").unwrap().text.parse().unwrap()
+        shared::edge::xml::parse(body).unwrap().child("OpCode").unwrap().text.parse().unwrap()
     } else {
         serde_json::from_str::<serde_json::Value>(body).unwrap()["OpCode"].as_i64().unwrap()
     }

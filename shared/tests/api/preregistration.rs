@@ -12,7 +12,11 @@ const KINPOS: &str = "http://schemas.datacontract.org/2004/07/KinPOS.API";
 const REQUESTS: &str = "http://schemas.datacontract.org/2004/07/SFE.Auth.Core.Requests";
 
 /// A family B call with a body in XML and an XML answer asked for.
-async fn call_xml(h: &helpers::preregistration::Harness, validate: bool, body: &str) -> (u16, shared::xml::Element) {
+async fn call_xml(
+    h: &helpers::preregistration::Harness,
+    validate: bool,
+    body: &str,
+) -> (u16, shared::edge::xml::Element) {
     let mut request = helpers::post(body);
     request.headers_mut().insert("content-type", "application/xml".parse().unwrap());
     request.headers_mut().insert("accept", "application/xml".parse().unwrap());
@@ -22,7 +26,7 @@ async fn call_xml(h: &helpers::preregistration::Harness, validate: bool, body: &
         shared::preregistration::handler::generate(&h.app, request).await
     };
     let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
-    (response.status().as_u16(), shared::xml::parse(&text).unwrap())
+    (response.status().as_u16(), shared::edge::xml::parse(&text).unwrap())
 }
 
 fn unique_mobile() -> String {
@@ -299,7 +303,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     let response = shared::preregistration::handler::generate(&h.app, request).await;
     let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
     assert_eq!(response.status(), 200, "{text}");
-    let root = shared::xml::parse(&text).unwrap();
+    let root = shared::edge::xml::parse(&text).unwrap();
     // As DataContractSerializer names and places GenericResult<GenerateCnfCodeNotUserResponse>.
     assert_eq!(root.name, "GenericResultOfGenerateCnfCodeNotUserResponseNXX2sC_S0");
     assert_eq!(root.namespace.as_deref(), Some(KINPOS));
@@ -322,7 +326,7 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
     request.headers_mut().insert("accept", "text/xml".parse().unwrap());
     let response = shared::preregistration::handler::generate(&h.app, request).await;
     assert_eq!(response.status(), 400);
-    let error = shared::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
+    let error = shared::edge::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
     assert_eq!(error.name, "Error");
     assert!(error.child("ModelState").unwrap().child("request.mobileNumber").is_some());
     // Broken or hostile XML.

@@ -180,7 +180,7 @@ async fn when_answer_format_is_chosen_should_follow_query_then_suffix_then_accep
                 assert_eq!(data["Username"], address.as_str());
             }
             "application/xml" => {
-                let root = shared::xml::parse(&text).unwrap();
+                let root = shared::edge::xml::parse(&text).unwrap();
                 assert_eq!(root.name, "CognitoSendConfirmCodeResponse");
                 assert_eq!(root.child("Data").unwrap().child("Username").unwrap().text, address);
             }
@@ -229,7 +229,7 @@ async fn when_xml_request_is_in_a_namespace_should_answer_in_it_errors_included(
     ] {
         let (got, _, text) = h.call("/xml/reply/CognitoSendConfirmCodeRequest", &[], &request(ns, &address)).await;
         assert_eq!(got, status, "{text}");
-        let root = shared::xml::parse(&text).unwrap();
+        let root = shared::edge::xml::parse(&text).unwrap();
         assert_eq!(root.namespace.as_deref(), Some(ns), "{text}");
         assert_eq!(root.child("OpCode").unwrap().namespace.as_deref(), Some(ns), "{text}");
     }
@@ -238,7 +238,7 @@ async fn when_xml_request_is_in_a_namespace_should_answer_in_it_errors_included(
     let json = serde_json::json!({ "EmailAddress": "x@y" }).to_string();
     for body in [plain, &json] {
         let (_, _, text) = h.call("/CognitoSendConfirmCodeRequest.xml", &[], body).await;
-        assert_eq!(shared::xml::parse(&text).unwrap().namespace.as_deref(), Some(cdn), "{text}");
+        assert_eq!(shared::edge::xml::parse(&text).unwrap().namespace.as_deref(), Some(cdn), "{text}");
     }
 }
 

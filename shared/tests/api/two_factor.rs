@@ -271,7 +271,7 @@ async fn when_legacy_client_speaks_xml_should_answer_xml_with_code_names() {
         let response = shared::twofactor::handler::create(&h.app, request).await;
         let status = response.status();
         let text = String::from_utf8_lossy(response.body().as_ref()).to_string();
-        let root = shared::xml::parse(&text).unwrap();
+        let root = shared::edge::xml::parse(&text).unwrap();
         assert_eq!(root.name, "CreateTwoFactorSmsOtpResponse");
         assert_eq!(
             root.namespace.as_deref(),
@@ -292,7 +292,7 @@ async fn when_legacy_client_speaks_xml_should_answer_xml_with_code_names() {
     request.headers_mut().insert("accept", "text/xml".parse().unwrap());
     let response = shared::twofactor::handler::verify(&h.app, request).await;
     assert_eq!(response.status(), 400);
-    let root = shared::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
+    let root = shared::edge::xml::parse(std::str::from_utf8(response.body().as_ref()).unwrap()).unwrap();
     assert_eq!(root.child("Code").unwrap().text, "InvalidRequestCode");
     let (status, body) =
         read(shared::twofactor::handler::create(&h.app, post("<CreateTwoFactorSmsOtpRequest><")).await).await;

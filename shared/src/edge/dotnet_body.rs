@@ -6,7 +6,7 @@
 use lambda_http::http::HeaderMap;
 use serde_json::{Map, Value};
 
-use crate::xml::{Element, XmlError};
+use crate::edge::xml::{Element, XmlError};
 
 /// The syntax of a body: what a request is written in, or what its answer is to be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +18,12 @@ pub enum Syntax {
 impl Syntax {
     /// A body labelled XML, or starting with `<`, is XML.
     pub fn of_body(headers: &HeaderMap, body: &str) -> Self {
-        if crate::http::is_xml_body(headers, body) { Self::Xml } else { Self::Json }
+        if crate::edge::http::is_xml_body(headers, body) { Self::Xml } else { Self::Json }
     }
 
     /// The answer's: XML when `Accept` prefers it, else JSON.
     pub fn accepted(headers: &HeaderMap) -> Self {
-        if crate::http::prefers_xml(headers) { Self::Xml } else { Self::Json }
+        if crate::edge::http::prefers_xml(headers) { Self::Xml } else { Self::Json }
     }
 }
 
@@ -64,7 +64,7 @@ impl Document {
     pub fn into_members(self) -> Map<String, Value> {
         match self {
             Self::Json(map) => map,
-            Self::Xml(root) => match crate::xml::to_json(&root) {
+            Self::Xml(root) => match crate::edge::xml::to_json(&root) {
                 Value::Object(map) => map,
                 _ => Map::new(),
             },
@@ -85,7 +85,7 @@ pub fn read_json_or_xml(body: &str, syntax: Syntax, root: &str, namespace: Names
             }
         }
         Syntax::Xml => {
-            let element = crate::xml::parse(body)?;
+            let element = crate::edge::xml::parse(body)?;
             let in_namespace = match namespace {
                 Namespace::Any => true,
                 Namespace::NoneOr(expected) => element.namespace.as_deref().is_none_or(|ns| ns == expected),

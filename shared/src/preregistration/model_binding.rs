@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use regex_lite::Regex;
 use serde_json::Value;
 
-use crate::lenient::{Members, WholeFloats};
+use crate::edge::dotnet_body::{Members, WholeFloats};
 
 /// `ModelState`: `request.<field>` -> messages.
 pub type ModelState = BTreeMap<String, Vec<String>>;
