@@ -144,7 +144,16 @@ pub async fn transact(
     client: &Client,
     items: Vec<TransactWriteItem>,
 ) -> Result<Option<Vec<Option<Refusal>>>, StoreError> {
-    match client.transact_write_items().set_transact_items(Some(items)).send().await {
+    reasons_of(client.transact_write_items().set_transact_items(Some(items)).send().await)
+}
+
+/// What a `TransactWriteItems` answered: `None` when written, else each item's reason. Not an
+/// `async fn` of its own: each async layer deepens every caller's future, and the compiler
+/// bounds how deep a future's layout may go.
+fn reasons_of<T>(
+    result: Result<T, SdkError<TransactWriteItemsError, HttpResponse>>,
+) -> Result<Option<Vec<Option<Refusal>>>, StoreError> {
+    match result {
         Ok(_) => Ok(None),
         Err(err) => match err.as_service_error() {
             Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Ok(Some(
@@ -357,7 +366,8 @@ pub async fn transact_plan<S: Copy + PartialEq>(
     client: &Client,
     plan: &Plan<S>,
 ) -> Result<Option<Cancellation<S>>, StoreError> {
-    match transact(client, plan.items().collect()).await? {
+    let items = plan.items().collect();
+    match reasons_of(client.transact_write_items().set_transact_items(Some(items)).send().await)? {
         None => Ok(None),
         Some(reasons) => Cancellation::read(plan.slots(), reasons).map(Some),
     }

@@ -17,6 +17,7 @@ use super::{Language, PURPOSE, texts};
 use crate::caller::Caller;
 use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::dynamo::Window;
 use crate::edge::Failure;
 use crate::email::{Email, EmailAddress, EmailSender};
 use crate::guards::Guard;
@@ -34,6 +35,58 @@ use super::CODE_LENGTH;
 const GENERATE_ATTEMPTS: usize = 3;
 /// Sender id of family B's SMS.
 const SMS_SENDER_ID: &str = "VERIFY";
+
+/// What a generate decided before drawing a code (`Preregistration::prepare`).
+struct Prepared {
+    language: Language,
+    phone: Option<Phone>,
+    email: Option<EmailAddress>,
+    /// The e-mail address's keyed tag: the confirmation id carries it, and it keys the lock.
+    email_tag: Option<u64>,
+    windows: Vec<Window>,
+    guards: Vec<Guard>,
+    locks: Vec<Guard>,
+    audit: String,
+}
+
+/// One drawn code: as stored, as answered, and its codes (`Preregistration::draft`).
+struct Draft {
+    new: NewCode,
+    payload: GenerateResponse,
+    code: String,
+    /// The e-mail's own code, when the code goes by both channels.
+    email_code: Option<String>,
+}
+
+/// How the code's transaction ended.
+enum Stored {
+    Written,
+    /// Its id is taken: draw a new one.
+    IdTaken,
+    /// The request's answer: a refusal, or the first answer of a reused key.
+    Answered(Result<Sent, Failure>),
+}
+
+/// The request's audit fields, stored with the code as the legacy service kept them.
+fn audit_json(request: &GenerateRequest) -> String {
+    json!({
+        "userTypeAltId": request.user_type_alt_id,
+        "auditInfo": request.audit_info.as_ref().map(|a| json!({
+            "ipAddress": a.ip_address, "latitude": a.latitude, "longitude": a.longitude, "countryCode": a.country_code,
+        })),
+        "recoveryId": request.recovery_id,
+        "userRegistrationId": request.user_registration_id,
+        "applicationVersion": request.application_version,
+        "applicationOS": request.application_os,
+        "deviceId": request.device_id,
+        "deviceAltId": request.device_alt_id,
+        "ipAddress": request.ip_address,
+        "latitude": request.latitude,
+        "longitude": request.longitude,
+        "additionalParameters": request.additional_parameters,
+    })
+    .to_string()
+}
 
 pub struct Preregistration {
     pub config: Arc<PreregistrationConfig>,
@@ -184,6 +237,36 @@ impl Preregistration {
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
     ) -> Result<Sent, Failure> {
+        let send = self.prepare(&request, caller)?;
+        for _ in 0..GENERATE_ATTEMPTS {
+            let now = self.clock.now_ms();
+            let draft = self.draft(&request, &send, now)?;
+            match self.store_code(&send, &draft, idempotency, now).await? {
+                Stored::Written => {}
+                Stored::IdTaken => continue,
+                Stored::Answered(answer) => return answer,
+            }
+            if let Err(err) = self.deliver(&draft.new, &draft.code, draft.email_code.as_deref(), send.language).await {
+                if let Some(idempotency) = idempotency {
+                    self.store.key_failed(idempotency).await?;
+                }
+                return Err(err);
+            }
+            let channels: Vec<&str> = draft.payload.channels.iter().map(|c| c.name()).collect();
+            tracing::info!(code_id = %draft.new.id, channels = ?channels, "confirmation code sent");
+            return Ok(Sent {
+                payload: draft.payload,
+                sms_country: send.phone.as_ref().and_then(|p| crate::metrics::Country::new(p.region())),
+                by_sms: send.phone.is_some(),
+                by_email: send.email.is_some(),
+            });
+        }
+        Err(Failure::Busy)
+    }
+
+    /// Everything a generate decides before drawing a code: the application, the language,
+    /// the destinations, the counters its transaction checks and the audit record.
+    fn prepare(&self, request: &GenerateRequest, caller: Option<&Caller>) -> Result<Prepared, Failure> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
@@ -214,115 +297,95 @@ impl Preregistration {
             Some(address) => Some(keys.email_tag(keys.current_version(), address.as_str()).ok_or(Failure::Internal)?),
             None => None,
         };
-        let mobile = phone.as_ref().map(Phone::as_str);
-        let locks = self.locks(mobile, email_tag);
-        let audit = json!({
-            "userTypeAltId": request.user_type_alt_id,
-            "auditInfo": request.audit_info.as_ref().map(|a| json!({
-                "ipAddress": a.ip_address, "latitude": a.latitude, "longitude": a.longitude, "countryCode": a.country_code,
-            })),
-            "recoveryId": request.recovery_id,
-            "userRegistrationId": request.user_registration_id,
-            "applicationVersion": request.application_version,
-            "applicationOS": request.application_os,
-            "deviceId": request.device_id,
-            "deviceAltId": request.device_alt_id,
-            "ipAddress": request.ip_address,
-            "latitude": request.latitude,
-            "longitude": request.longitude,
-            "additionalParameters": request.additional_parameters,
-        })
-        .to_string();
+        let locks = self.locks(phone.as_ref().map(Phone::as_str), email_tag);
+        let audit = audit_json(request);
+        Ok(Prepared { language, phone, email, email_tag, windows, guards, locks, audit })
+    }
 
-        for _ in 0..GENERATE_ATTEMPTS {
-            let now = self.clock.now_ms();
-            let (id, id_plain) = self.new_id(mobile, email_tag, now)?;
-            let id_text = id.to_string();
-            // One code per channel when both are used (`channels`); else one code.
-            let (code, email_code) = match (&phone, &email) {
-                (Some(_), Some(_)) => (
-                    channels::code_for(CodeChannel::Sms, &id_text, CODE_LENGTH),
-                    Some(channels::code_for(CodeChannel::Email, &id_text, CODE_LENGTH)),
-                ),
-                _ => (codes::numeric_code(CODE_LENGTH), None),
-            };
-            let hash = |code: &str| keys.hash(keys.current_version(), PURPOSE, &id_text, code);
-            let new = NewCode {
-                id,
-                application: request.application_id.clone(),
-                mobile: phone.as_ref().map(Phone::to_string),
-                email: email.as_ref().map(EmailAddress::to_string),
-                hash: hash(&code).ok_or(Failure::Internal)?,
-                email_hash: match &email_code {
-                    Some(email_code) => Some(hash(email_code).ok_or(Failure::Internal)?),
-                    None => None,
-                },
-                key_version: keys.current_version(),
-                language: language.code().to_string(),
-                audit_json: audit.clone(),
-                created_ms: now,
-                expires_ms: now + config.send.code_ttl_seconds * 1000,
-                max_attempts: config.common.max_verify_attempts,
-                id_plain: Some(id_plain),
-            };
-            let mut channels = Vec::new();
-            if phone.is_some() {
-                channels.push(Channel::Sms);
-            }
-            if email.is_some() {
-                channels.push(Channel::Email);
-            }
-            let payload = GenerateResponse {
-                confirmation_id: id.to_string(),
-                channels,
-                expires_in_seconds: config.send.code_ttl_seconds,
-                resend_after_seconds: config.send.resend_gap_seconds,
-                masked_mobile_number: phone.as_ref().map(|p| mask_mobile(p.as_str())),
-                masked_email_address: email.as_ref().map(|e| mask::email(e.as_str())),
-            };
-            let mut checks = Guard::plan(&guards, now)?;
-            if let Some(idempotency) = idempotency {
-                let answer = serde_json::to_value(&payload).map_err(|_| Failure::Internal)?;
-                checks.append(idempotency.plan(&answer, now)?);
-            }
-            match self.store.create(&new, &windows, &locks, checks, now).await? {
-                StoreOutcome::Stored => {}
-                StoreOutcome::IdTaken => continue,
-                StoreOutcome::RateLimited => return Err(Failure::DestinationLimit),
-                StoreOutcome::KeyTaken { item } => {
-                    let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
-                    let answer = idempotency.replayed(item.as_ref(), now)?;
-                    // A replay: nothing was delivered this time.
-                    return Ok(Sent {
-                        payload: serde_json::from_value(answer).map_err(|_| Failure::Internal)?,
-                        sms_country: None,
-                        by_sms: false,
-                        by_email: false,
-                    });
-                }
-                StoreOutcome::Guarded { guard, item } => {
-                    let refusal = guards[guard].refusal(item.as_ref(), now);
-                    tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
-                    return Err(Failure::Refused(refusal));
-                }
-                StoreOutcome::Locked => return Err(Failure::TooManyAttempts),
-            }
-            if let Err(err) = self.deliver(&new, &code, email_code.as_deref(), language).await {
-                if let Some(idempotency) = idempotency {
-                    self.store.key_failed(idempotency).await?;
-                }
-                return Err(err);
-            }
-            let channels: Vec<&str> = payload.channels.iter().map(|c| c.name()).collect();
-            tracing::info!(code_id = %id, channels = ?channels, "confirmation code sent");
-            return Ok(Sent {
-                payload,
-                sms_country: phone.as_ref().and_then(|p| crate::metrics::Country::new(p.region())),
-                by_sms: phone.is_some(),
-                by_email: email.is_some(),
-            });
+    /// A new code (one per channel when both are used, `channels`): as stored and as answered.
+    fn draft(&self, request: &GenerateRequest, send: &Prepared, now: u64) -> Result<Draft, Failure> {
+        let (config, keys) = (&self.config, &self.config.common.keys);
+        let (phone, email) = (&send.phone, &send.email);
+        let (id, id_plain) = self.new_id(phone.as_ref().map(Phone::as_str), send.email_tag, now)?;
+        let id_text = id.to_string();
+        let (code, email_code) = match (phone, email) {
+            (Some(_), Some(_)) => (
+                channels::code_for(CodeChannel::Sms, &id_text, CODE_LENGTH),
+                Some(channels::code_for(CodeChannel::Email, &id_text, CODE_LENGTH)),
+            ),
+            _ => (codes::numeric_code(CODE_LENGTH), None),
+        };
+        let hash = |code: &str| keys.hash(keys.current_version(), PURPOSE, &id_text, code);
+        let new = NewCode {
+            id,
+            application: request.application_id.clone(),
+            mobile: phone.as_ref().map(Phone::to_string),
+            email: email.as_ref().map(EmailAddress::to_string),
+            hash: hash(&code).ok_or(Failure::Internal)?,
+            email_hash: match &email_code {
+                Some(email_code) => Some(hash(email_code).ok_or(Failure::Internal)?),
+                None => None,
+            },
+            key_version: keys.current_version(),
+            language: send.language.code().to_string(),
+            audit_json: send.audit.clone(),
+            created_ms: now,
+            expires_ms: now + config.send.code_ttl_seconds * 1000,
+            max_attempts: config.common.max_verify_attempts,
+            id_plain: Some(id_plain),
+        };
+        let mut channels = Vec::new();
+        if phone.is_some() {
+            channels.push(Channel::Sms);
         }
-        Err(Failure::Busy)
+        if email.is_some() {
+            channels.push(Channel::Email);
+        }
+        let payload = GenerateResponse {
+            confirmation_id: id_text,
+            channels,
+            expires_in_seconds: config.send.code_ttl_seconds,
+            resend_after_seconds: config.send.resend_gap_seconds,
+            masked_mobile_number: phone.as_ref().map(|p| mask_mobile(p.as_str())),
+            masked_email_address: email.as_ref().map(|e| mask::email(e.as_str())),
+        };
+        Ok(Draft { new, payload, code, email_code })
+    }
+
+    /// The code's one transaction: the code, the destinations' pointers, windows and locks,
+    /// the guards and the key's record; a refusal is the request's answer.
+    async fn store_code(
+        &self,
+        send: &Prepared,
+        draft: &Draft,
+        idempotency: Option<&Idempotency>,
+        now: u64,
+    ) -> Result<Stored, Failure> {
+        let mut checks = Guard::plan(&send.guards, now)?;
+        if let Some(idempotency) = idempotency {
+            let answer = serde_json::to_value(&draft.payload).map_err(|_| Failure::Internal)?;
+            checks.append(idempotency.plan(&answer, now)?);
+        }
+        let refused = match self.store.create(&draft.new, &send.windows, &send.locks, checks, now).await? {
+            StoreOutcome::Stored => return Ok(Stored::Written),
+            StoreOutcome::IdTaken => return Ok(Stored::IdTaken),
+            StoreOutcome::RateLimited => Failure::DestinationLimit,
+            StoreOutcome::KeyTaken { item } => {
+                let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
+                let answer = idempotency.replayed(item.as_ref(), now)?;
+                // A replay: nothing was delivered this time.
+                let payload = serde_json::from_value(answer).map_err(|_| Failure::Internal);
+                let sent = payload.map(|payload| Sent { payload, sms_country: None, by_sms: false, by_email: false });
+                return Ok(Stored::Answered(sent));
+            }
+            StoreOutcome::Guarded { guard, item } => {
+                let refusal = send.guards[guard].refusal(item.as_ref(), now);
+                tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
+                Failure::Refused(refusal)
+            }
+            StoreOutcome::Locked => Failure::TooManyAttempts,
+        };
+        Ok(Stored::Answered(Err(refused)))
     }
 
     /// The code to every channel (`email_code`: the e-mail's own, when both are used); if one

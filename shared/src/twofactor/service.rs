@@ -11,6 +11,7 @@ use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, StoredOtp, Two
 use super::{TwoFactorConfig, TwoFactorProfile};
 use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::dynamo::Window;
 use crate::edge::Failure;
 use crate::guards::Guard;
 use crate::idempotency::Idempotency;
@@ -26,6 +27,33 @@ const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
 const MAX_SMS_COUNT: i64 = 1_000;
 /// Draws of a fresh id (and OTP id) before a create gives up as busy.
 const CREATE_ATTEMPTS: usize = 5;
+
+/// What a create decided before drawing an OTP (`TwoFactor::prepare`).
+struct Prepared<'a> {
+    profile: &'a TwoFactorProfile,
+    limits: Limits,
+    phone: Phone,
+    language: String,
+    windows: [Window; 2],
+    guards: Vec<Guard>,
+    lock: Guard,
+}
+
+/// One drawn OTP: as stored, as answered, and its code (`TwoFactor::draft`).
+struct Draft {
+    otp: NewOtp,
+    created: Created,
+    code: String,
+}
+
+/// How the OTP's transaction ended.
+enum Stored {
+    Written,
+    /// Its ids are taken: draw new ones.
+    IdTaken,
+    /// The request's answer: a refusal, or the first answer of a reused key.
+    Answered(Result<Created, Failure>),
+}
 
 pub struct TwoFactor {
     pub config: Arc<TwoFactorConfig>,
@@ -158,102 +186,140 @@ impl TwoFactor {
         idempotency: Option<&Idempotency>,
         mut next_id: impl FnMut() -> u64,
     ) -> Result<Created, Failure> {
+        let send = self.prepare(&request, accept_language)?;
+        // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
+        // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
+        for _ in 0..CREATE_ATTEMPTS {
+            let now = self.clock.now_ms();
+            let draft = self.draft(&request, &send, next_id(), now)?;
+            match self.store_otp(&send, &draft, idempotency, now).await? {
+                Stored::Written => {}
+                Stored::IdTaken => continue,
+                Stored::Answered(answer) => return answer,
+            }
+            if request.is_sync {
+                self.deliver(&send, &draft, idempotency).await?;
+            }
+            let (phone, otp) = (send.phone.as_str(), draft.otp.id);
+            tracing::info!(phone = %mask::phone(phone), otp = %otp, sync = request.is_sync, "OTP created");
+            return Ok(Created { code: self.config.return_otp_code.then_some(draft.code), ..draft.created });
+        }
+        Err(Failure::Busy)
+    }
+
+    /// Everything a create decides before drawing an OTP: its profile and limits, the number,
+    /// the language, and the counters its transaction checks.
+    fn prepare(&self, request: &CreateRequest, accept_language: Option<&str>) -> Result<Prepared<'_>, Failure> {
         let profile = self.profile(request.configuration_id)?;
-        let limits = limits(&request, profile)?;
+        let limits = limits(request, profile)?;
         let phone = Phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
             .map_err(|e| Failure::invalid(format!("GsmNumber {e}")))?;
-        let (language, _) = profile.message(accept_language);
-        let language = language.to_string();
+        let language = profile.message(accept_language).0.to_string();
         let windows = [
             self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
         let (table, budget) = (self.store.table(), crate::guards::Budget::TwoFactor);
         let guards = self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None);
-        let lock = self.store.failure_lock(
-            phone.as_str(),
-            self.config.common.failure_lock.limit,
-            self.config.common.failure_lock.window_ms(),
-        );
-        let keys = &self.config.common.keys;
+        let lock = &self.config.common.failure_lock;
+        let lock = self.store.failure_lock(phone.as_str(), lock.limit, lock.window_ms());
+        Ok(Prepared { profile, limits, phone, language, windows, guards, lock })
+    }
 
-        // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
-        // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
-        for _ in 0..CREATE_ATTEMPTS {
-            let now = self.clock.now_ms();
-            let (id, id_plain) = self.new_id(phone.as_str(), now)?;
-            let code = codes::numeric_code(profile.code_length);
-            let reference = codes::reference_code(profile.reference_length);
-            let pk = otp_pk(&id);
-            let otp = NewOtp {
-                id,
-                numeric_id: next_id(),
-                user_id: request.user_id,
-                phone: phone.to_string(),
-                hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(Failure::Internal)?,
-                key_version: keys.current_version(),
-                reference: reference.clone(),
-                profile: profile.id,
-                language: language.clone(),
-                source: request.source.clone(),
-                created_ms: now,
-                expires_ms: now + limits.expiration_seconds * 1000,
-                max_attempts: self.config.common.max_verify_attempts,
-                sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
-                id_plain: Some(id_plain),
-            };
-            let created = Created {
-                numeric_id: otp.numeric_id,
-                otp_id: id,
-                reference: reference.clone(),
-                code: None,
-                expires_in_seconds: limits.expiration_seconds,
-                phone: phone.to_string(),
-            };
-            let mut checks = Guard::plan(&guards, now)?;
-            if let Some(idempotency) = idempotency {
-                checks.append(idempotency.plan(&created.to_answer(), now)?);
-            }
-            match self.store.create(&otp, &windows, &lock, checks, now).await? {
-                CreateOutcome::Created => {}
-                CreateOutcome::IdTaken => continue,
-                CreateOutcome::RateLimited => {
-                    tracing::info!(phone = %mask::phone(phone.as_str()), "OTP refused: send limit reached");
-                    return Err(Failure::DestinationLimit);
-                }
-                CreateOutcome::KeyTaken { item } => {
-                    let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
-                    let answer = idempotency.replayed(item.as_ref(), now)?;
-                    return Created::from_answer(&answer).ok_or(Failure::Internal);
-                }
-                CreateOutcome::Guarded { guard, item } => {
-                    let refusal = guards[guard].refusal(item.as_ref(), now);
-                    tracing::warn!(phone = %mask::phone(phone.as_str()), rule = ?refusal.rule, "OTP refused: {refusal}");
-                    return Err(Failure::Refused(refusal));
-                }
-                CreateOutcome::DestinationLocked => {
-                    tracing::warn!(phone = %mask::phone(phone.as_str()), "OTP refused: number locked by failed verifications");
-                    return Err(Failure::TooManyAttempts);
-                }
-            }
-            if request.is_sync {
-                let text = sms_text(profile, &language, &code, &reference);
-                if let Err(err) = self.sms.send(phone.as_str(), &text, &profile.sender_id).await {
-                    let error = mask::redact(&err.to_string(), phone.as_str(), &code);
-                    tracing::error!(phone = %mask::phone(phone.as_str()), otp = %id, error, "SMS send failed");
-                    // The code never reached the user: make sure it can never be used.
-                    let end = DeliveryEnd::Failed { why: "SMS send failed" };
-                    self.store.finish_delivery(&id, end, Finishing::Always).await?;
-                    if let Some(idempotency) = idempotency {
-                        self.store.key_failed(idempotency).await?;
-                    }
-                    return Err(Failure::DeliveryFailed);
-                }
-            }
-            tracing::info!(phone = %mask::phone(phone.as_str()), otp = %id, sync = request.is_sync, "OTP created");
-            return Ok(Created { code: self.config.return_otp_code.then_some(code), ..created });
+    /// A new OTP: its ids, code and reference, as stored and as answered.
+    fn draft(&self, request: &CreateRequest, send: &Prepared<'_>, numeric_id: u64, now: u64) -> Result<Draft, Failure> {
+        let keys = &self.config.common.keys;
+        let (profile, phone) = (send.profile, send.phone.as_str());
+        let (id, id_plain) = self.new_id(phone, now)?;
+        let code = codes::numeric_code(profile.code_length);
+        let reference = codes::reference_code(profile.reference_length);
+        let pk = otp_pk(&id);
+        let otp = NewOtp {
+            id,
+            numeric_id,
+            user_id: request.user_id,
+            phone: phone.to_string(),
+            hash: keys.hash(keys.current_version(), PURPOSE, &id.to_string(), &code).ok_or(Failure::Internal)?,
+            key_version: keys.current_version(),
+            reference: reference.clone(),
+            profile: profile.id,
+            language: send.language.clone(),
+            source: request.source.clone(),
+            created_ms: now,
+            expires_ms: now + send.limits.expiration_seconds * 1000,
+            max_attempts: self.config.common.max_verify_attempts,
+            sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
+            id_plain: Some(id_plain),
+        };
+        let created = Created {
+            numeric_id,
+            otp_id: id,
+            reference,
+            code: None,
+            expires_in_seconds: send.limits.expiration_seconds,
+            phone: phone.to_string(),
+        };
+        Ok(Draft { otp, created, code })
+    }
+
+    /// The OTP's one transaction: the OTP, its windows, the number's lock, the guards and the
+    /// key's record; a refusal is the request's answer.
+    async fn store_otp(
+        &self,
+        send: &Prepared<'_>,
+        draft: &Draft,
+        idempotency: Option<&Idempotency>,
+        now: u64,
+    ) -> Result<Stored, Failure> {
+        let phone = send.phone.as_str();
+        let mut checks = Guard::plan(&send.guards, now)?;
+        if let Some(idempotency) = idempotency {
+            checks.append(idempotency.plan(&draft.created.to_answer(), now)?);
         }
-        Err(Failure::Busy)
+        let refused = match self.store.create(&draft.otp, &send.windows, &send.lock, checks, now).await? {
+            CreateOutcome::Created => return Ok(Stored::Written),
+            CreateOutcome::IdTaken => return Ok(Stored::IdTaken),
+            CreateOutcome::RateLimited => {
+                tracing::info!(phone = %mask::phone(phone), "OTP refused: send limit reached");
+                Failure::DestinationLimit
+            }
+            CreateOutcome::KeyTaken { item } => {
+                let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
+                let answer = idempotency.replayed(item.as_ref(), now)?;
+                return Ok(Stored::Answered(Created::from_answer(&answer).ok_or(Failure::Internal)));
+            }
+            CreateOutcome::Guarded { guard, item } => {
+                let refusal = send.guards[guard].refusal(item.as_ref(), now);
+                tracing::warn!(phone = %mask::phone(phone), rule = ?refusal.rule, "OTP refused: {refusal}");
+                Failure::Refused(refusal)
+            }
+            CreateOutcome::DestinationLocked => {
+                tracing::warn!(phone = %mask::phone(phone), "OTP refused: number locked by failed verifications");
+                Failure::TooManyAttempts
+            }
+        };
+        Ok(Stored::Answered(Err(refused)))
+    }
+
+    /// The SMS of an `IsSync: true` OTP. Refused, the code never reached the user: it is made
+    /// unusable, and a retry with the same key answers the failure again.
+    async fn deliver(
+        &self,
+        send: &Prepared<'_>,
+        draft: &Draft,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<(), Failure> {
+        let (profile, phone, id) = (send.profile, send.phone.as_str(), draft.otp.id);
+        let text = sms_text(profile, &send.language, &draft.code, &draft.otp.reference);
+        let Err(err) = self.sms.send(phone, &text, &profile.sender_id).await else { return Ok(()) };
+        let error = mask::redact(&err.to_string(), phone, &draft.code);
+        tracing::error!(phone = %mask::phone(phone), otp = %id, error, "SMS send failed");
+        let end = DeliveryEnd::Failed { why: "SMS send failed" };
+        self.store.finish_delivery(&id, end, Finishing::Always).await?;
+        if let Some(idempotency) = idempotency {
+            self.store.key_failed(idempotency).await?;
+        }
+        Err(Failure::DeliveryFailed)
     }
 
     /// An opaque id (`ids`) for an OTP sent now to `e164`, and its plaintext.
