@@ -1,5 +1,5 @@
 //! Turns libphonenumber's metadata (as shipped by the `phonenumber` crate) into static Rust
-//! tables for `shared::phone`.
+//! tables for `shared::domain::phone`.
 //!
 //! Why at build time: loading the `phonenumber` crate's database parses every pattern of
 //! every country, 75 ms of a Lambda cold start whose whole budget is 18 ms. The tables hold

@@ -14,17 +14,17 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use shared::ops::startup::Seams;
 use shared::preregistration::Preregistration;
 use shared::preregistration::PreregistrationConfig;
 use shared::signup::Signup;
 use shared::signup::SignupConfig;
-use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
 use shared::twofactor::TwoFactorConfig;
 
 #[tokio::main]
 async fn main() {
-    shared::logging::init();
+    shared::ops::logging::init();
     if let Err(message) = serve().await {
         eprintln!("local-server: {message}");
         std::process::exit(1);
@@ -40,7 +40,10 @@ async fn serve() -> Result<(), String> {
     let sdk = shared::aws::sdk_config().await;
     let two_factor_config = TwoFactorConfig::from_env().map_err(|e| e.to_string())?;
     let seams = Seams {
-        metrics: Some(shared::metrics::Metrics::new(&two_factor_config.common.metrics_namespace, collector.clone())),
+        metrics: Some(shared::ops::metrics::Metrics::new(
+            &two_factor_config.common.metrics_namespace,
+            collector.clone(),
+        )),
         ..Seams::default()
     };
     let two_factor = Arc::new(TwoFactor::new(two_factor_config, &sdk, seams.clone()));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use shared::metrics::{Record, Sink};
+use shared::ops::metrics::{Record, Sink};
 
 #[derive(Default)]
 struct Summary {
@@ -88,7 +88,7 @@ impl Sink for Collector {
 mod tests {
     use std::time::Duration;
 
-    use shared::metrics::{Country, Family, Operation, Outcome, Record, Rule};
+    use shared::ops::metrics::{Country, Family, Operation, Outcome, Record, Rule};
 
     use super::*;
 

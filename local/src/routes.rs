@@ -1,5 +1,5 @@
 //! Routing of the local server: API Gateway's job, done the way API Gateway does it (path to
-//! function, by the table the template is tested against: `shared::routes`), then the
+//! function, by the table the template is tested against: `shared::edge::routes`), then the
 //! function's own handler.
 
 use std::convert::Infallible;
@@ -11,8 +11,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
+use shared::edge::routes::Endpoint;
 use shared::preregistration::{self, Preregistration};
-use shared::routes::Endpoint;
 use shared::signup::{self, Signup};
 use shared::twofactor::{TwoFactor, handler};
 
@@ -65,11 +65,11 @@ pub async fn route(
     Ok(response)
 }
 
-/// The service's route for `path` (`shared::routes`, the table the template and the other
+/// The service's route for `path` (`shared::edge::routes`, the table the template and the other
 /// sources are tested against): an exact route, else its family's catch-all, whose 404 is the
 /// family's own. `None`: no route, API Gateway's own 404.
 fn endpoint_for(path: &str) -> Option<Endpoint> {
-    shared::routes::find(path).map(|route| route.endpoint)
+    shared::edge::routes::find(path).map(|route| route.endpoint)
 }
 
 pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -119,7 +119,7 @@ fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> Response<F
 
 #[cfg(test)]
 mod tests {
-    use shared::routes::{Endpoint, Kind, PROXY, ROUTES};
+    use shared::edge::routes::{Endpoint, Kind, PROXY, ROUTES};
 
     use super::endpoint_for;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use shared::schema::{PK, SEALED_CODE, WATCH_PREFIX};
+use shared::store::schema::{PK, SEALED_CODE, WATCH_PREFIX};
 use shared::twofactor::{TwoFactor, sender};
 
 const POLL: Duration = Duration::from_millis(200);

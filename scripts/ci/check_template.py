@@ -272,7 +272,7 @@ def check_alarms(cfn):
     return errors
 
 
-# The request metrics (shared/src/metrics.rs): one namespace per stack, in every function.
+# The request metrics (shared/src/ops/metrics.rs): one namespace per stack, in every function.
 METRICS_NAMESPACE = {"Fn::Sub": "VerificationCodes/${AWS::StackName}"}
 
 
@@ -418,7 +418,7 @@ def check_functions(cfn, stage, returns_code):
 
 
 # Below INFO, lambda_runtime logs each raw event (codes, numbers); the code caps the runtime
-# and the SDK at INFO (shared/src/logging.rs), and the template keeps the application there.
+# and the SDK at INFO (shared/src/ops/logging.rs), and the template keeps the application there.
 LOG_LEVELS_ALLOWED = {"INFO", "WARN", "ERROR", "FATAL"}
 
 
@@ -439,7 +439,7 @@ def check_logging(fid, fn, env):
     return errors
 
 
-# shared/src/config.rs: the sender gives up on an OTP at its SMS_DELIVERY_ATTEMPTS-th refused
+# shared/src/twofactor/config.rs: the sender gives up on an OTP at its SMS_DELIVERY_ATTEMPTS-th refused
 # send, meant to be the stream mapping's last try (its first and MaximumRetryAttempts more).
 DEFAULT_SMS_DELIVERY_ATTEMPTS = 4
 

@@ -1,5 +1,5 @@
 """Every route the configuration files name, printed as JSON for shared/tests/routes.rs, which
-holds them against the one table in code (shared/src/routes.rs):
+holds them against the one table in code (shared/src/edge/routes.rs):
 
   {"router":   [{"path", "method", "function"}],          Cargo.toml's cargo lambda watch router
    "template": [{"path", "method", "function", "binary", "event"}],

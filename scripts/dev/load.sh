@@ -11,7 +11,7 @@ export CALLER_SEND_LIMIT=1000000 CALLER_FAILURE_LIMIT=1000000 SMS_BLOCK_MIN_SEND
 # Codes in the create answers: the clients verify without reading the inbox for each.
 export RETURN_OTP_CODE=true RUST_LOG=${RUST_LOG:-warn}
 # moto serves one call at a time: under 50 clients a call waits its turn longer than the
-# production SDK timeouts allow (shared/src/aws.rs). Scaled up here, and the request
+# production SDK timeouts allow (shared/src/aws/mod.rs). Scaled up here, and the request
 # deadline with them; the figures below are the local stand-in's, not DynamoDB's.
 export SDK_TIMEOUT_FACTOR=${SDK_TIMEOUT_FACTOR:-10} REQUEST_DEADLINE_MS=${REQUEST_DEADLINE_MS:-9500}
 . scripts/lib/local-server.sh

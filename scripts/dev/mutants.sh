@@ -2,7 +2,7 @@
 # `make mutants` (not part of `make test`): mutation testing of the security core with
 # cargo-mutants, pinned and installed here. Every viable mutant must be caught by a test, or be
 # listed in .cargo/mutants-accepted.txt with the reason it may survive; the run fails on any
-# other survivor. FILES="shared/src/guards/*.rs ..." runs over a part of the core.
+# other survivor. FILES="shared/src/store/guards/*.rs ..." runs over a part of the core.
 #
 # Each mutant rebuilds `shared` and relinks the `api` test binary (~30 s on 2 cores) before its
 # tests (~40 s): the whole core is hours. The tests are the library's and the `api` binary's
@@ -18,8 +18,8 @@ scripts/lib/ensure-venv.sh local/requirements.txt
 
 # The verifying paths are each family's deciding half (verify, validate, confirm) and its
 # writing half (the store's accepting conditions and what a cancellation means).
-core="shared/src/guards/*.rs shared/src/idempotency.rs shared/src/caller.rs shared/src/ids.rs shared/src/attempts.rs
-shared/src/crypto.rs shared/src/codes.rs shared/src/dynamo.rs shared/src/edge/failure.rs shared/src/twofactor/verify.rs
+core="shared/src/store/guards/*.rs shared/src/store/idempotency.rs shared/src/domain/caller.rs shared/src/domain/ids.rs shared/src/store/attempts.rs
+shared/src/domain/crypto.rs shared/src/domain/codes.rs shared/src/store/dynamo.rs shared/src/edge/failure.rs shared/src/twofactor/verify.rs
 shared/src/twofactor/store.rs shared/src/preregistration/validate.rs shared/src/preregistration/store.rs
 shared/src/preregistration/channels.rs shared/src/signup/confirm.rs shared/src/signup/store.rs"
 args=()

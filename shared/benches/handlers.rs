@@ -21,12 +21,12 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::domain::clock::{Clock, ManualClock, SystemClock};
+use shared::ops::startup::Seams;
 use shared::preregistration::Preregistration;
 use shared::preregistration::PreregistrationConfig;
 use shared::signup::Signup;
 use shared::signup::SignupConfig;
-use shared::startup::Seams;
 use shared::twofactor::TwoFactor;
 use shared::twofactor::TwoFactorConfig;
 use testkit::fake_aws::FakeAws;
@@ -104,16 +104,16 @@ fn clock(at_ms: u64) -> Arc<dyn Clock> {
 
 /// What a function pays for its metric line: rendered and written with one `write` (to
 /// /dev/null here; stdout, a pipe, in Lambda).
-fn metrics() -> shared::metrics::Metrics {
+fn metrics() -> shared::ops::metrics::Metrics {
     struct DevNull(std::fs::File);
-    impl shared::metrics::Sink for DevNull {
-        fn emit(&self, _record: &shared::metrics::Record, line: &str) {
+    impl shared::ops::metrics::Sink for DevNull {
+        fn emit(&self, _record: &shared::ops::metrics::Record, line: &str) {
             use std::io::Write;
             let _ = (&self.0).write_all(format!("{line}\n").as_bytes());
         }
     }
     let sink = DevNull(std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap());
-    shared::metrics::Metrics::new("VerificationCodes", Arc::new(sink))
+    shared::ops::metrics::Metrics::new("VerificationCodes", Arc::new(sink))
 }
 
 /// The functions' own construction path, with the bench's clock and metric sink.
@@ -186,8 +186,8 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let insert =
         std::fs::read_to_string(testkit::workspace_root().join("events/two-factor-sms-sender-insert.json")).unwrap();
     let insert: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&insert).unwrap();
-    let image: shared::dynamo::Item = insert.records[0].change.new_image.clone().into();
-    let sender_app = two_factor(&sdk, shared::dynamo::get_n::<u64>(&image, "cat").unwrap() + 1_000);
+    let image: shared::store::dynamo::Item = insert.records[0].change.new_image.clone().into();
+    let sender_app = two_factor(&sdk, shared::store::dynamo::get_n::<u64>(&image, "cat").unwrap() + 1_000);
     rt.block_on(sender_app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send()).unwrap();
 
     // From here on every request sees this state: a verified code stays verifiable.
@@ -202,7 +202,7 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     // Floors: one bare SDK call answered by the fake (serialise, sign, parse), no handler.
     let (dynamo, sns) = (c_app.store.client(), shared::aws::sns(&sdk));
     group.bench_function("SDK GetItem alone", |b| {
-        let key = shared::dynamo::key(&format!("OTP#{}", created["OtpIdReference"].as_str().unwrap()), "OTP");
+        let key = shared::store::dynamo::key(&format!("OTP#{}", created["OtpIdReference"].as_str().unwrap()), "OTP");
         b.to_async(&rt).iter(|| async {
             dynamo.get_item().table_name(testkit::TABLE).set_key(Some(key.clone())).send().await.unwrap()
         })
@@ -216,7 +216,7 @@ fn handlers(c: &mut Criterion<ThreadCpuTime>) {
     let metrics = metrics();
     group.bench_function("metric line alone", |b| {
         b.iter(|| {
-            use shared::metrics::{Country, Family, Operation, Outcome, Record};
+            use shared::ops::metrics::{Country, Family, Operation, Outcome, Record};
             let started = std::time::Instant::now();
             let record = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent)
                 .country(Country::of_phone(std::hint::black_box(PHONE)))

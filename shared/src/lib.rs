@@ -1,4 +1,18 @@
-//! Domain and adapters of the verification-code service.
+//! The verification-code service. Its folders say which way dependencies go:
+//!
+//! - `domain`: codes, ids, keys and hashes, numbers, addresses, callers, the clock: no I/O;
+//! - `config`: the `Common` section every function reads, and the helpers each family's own
+//!   section (`<family>::config`) parses its values with;
+//! - `store`: the one DynamoDB table: its items and names, transactions planned with named
+//!   slots, the guards' counters, the `Idempotency-Key` records;
+//! - `aws`: the SDK's clients, and the SMS (SNS) and e-mail (SES) senders;
+//! - `ops`, to the side: logs, metrics, the seams a test swaps;
+//! - `twofactor`, `preregistration`, `signup`: the families, each deciding through its store;
+//! - `edge`: HTTP in and out, one pipeline for every endpoint, the one failure type, the
+//!   route table and the legacy wire readers.
+//!
+//! `domain` <- `store` <- families -> `edge`; `scripts/ci/module_graph.py` checks that no
+//! two modules depend on each other.
 //!
 //! Each Lambda in `functions/` only wires one of the handlers below to `lambda_http`; the local
 //! server in `local/` wires all of them, so both run exactly the same code.
@@ -11,28 +25,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod attempts;
 pub mod aws;
-pub mod caller;
-pub mod clock;
-pub mod codes;
 pub mod config;
-pub mod crypto;
-pub mod dynamo;
+pub mod domain;
 pub mod edge;
-pub mod email;
-pub mod guards;
-pub mod idempotency;
-pub mod ids;
-pub mod logging;
-pub mod mask;
-pub mod metrics;
-pub mod phone;
+pub mod ops;
 pub mod preregistration;
-pub mod routes;
-pub mod schema;
 pub mod signup;
-pub mod sms;
-pub mod sms_text;
-pub mod startup;
+pub mod store;
 pub mod twofactor;

@@ -13,7 +13,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::clock::{Clock, ManualClock};
+use shared::domain::clock::{Clock, ManualClock};
 use shared::preregistration::Preregistration;
 
 /// Keeps every e-mail's code by address, so a test of thousands of users reads its codes
@@ -21,8 +21,8 @@ use shared::preregistration::Preregistration;
 #[derive(Default)]
 struct Codes(Mutex<HashMap<String, String>>);
 
-impl shared::email::EmailSender for Codes {
-    fn send<'a>(&'a self, email: &'a shared::email::Email) -> shared::email::SendFuture<'a> {
+impl shared::aws::ses::EmailSender for Codes {
+    fn send<'a>(&'a self, email: &'a shared::aws::ses::Email) -> shared::aws::ses::SendFuture<'a> {
         let code = testkit::digits(&email.text, 6).expect("a code in the e-mail");
         self.0.lock().unwrap().insert(email.to.clone(), code);
         Box::pin(async { Ok(()) })
@@ -79,12 +79,12 @@ async fn when_2000_people_share_one_address_should_serve_them_all_and_still_boun
     let ceiling_text = ceiling.to_string();
     let lookup = testkit::env(&[("CALLER_SEND_CEILING", ceiling_text.as_str()), ("CNF_APPLICATIONS", "demo")]);
     let config = shared::preregistration::PreregistrationConfig::from_lookup(&lookup).unwrap();
-    let clock = ManualClock::at(Clock::now_ms(&shared::clock::SystemClock));
+    let clock = ManualClock::at(Clock::now_ms(&shared::domain::clock::SystemClock));
     clock.set_ms((clock.now_ms() / HOUR_MS + 1) * HOUR_MS);
-    let seams = shared::startup::Seams {
+    let seams = shared::ops::startup::Seams {
         email: Some(codes.clone()),
         clock: Some(Arc::new(clock.clone())),
-        metrics: Some(shared::metrics::Metrics::off()),
+        metrics: Some(shared::ops::metrics::Metrics::off()),
         ..Default::default()
     };
     let app = Arc::new(Preregistration::new(config, &testkit::sdk_config().await, seams));

@@ -1,4 +1,4 @@
-//! Every place that names a route, held against the one table, `shared::routes::ROUTES` (the
+//! Every place that names a route, held against the one table, `shared::edge::routes::ROUTES` (the
 //! local server dispatches by it): Cargo.toml's `cargo lambda watch` router, template.yaml's
 //! events and family C's authorized paths, openapi.yaml's paths, the handlers' `PATH`
 //! constants and the functions' wiring. The files are read by `scripts/ci/routes_of.py`
@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use shared::edge::Endpoint as _;
-use shared::metrics::Family;
+use shared::edge::routes::{self, Endpoint, Kind, ROUTES, Route};
+use shared::ops::metrics::Family;
 use shared::preregistration::handler::{Generate, Validate};
-use shared::routes::{self, Endpoint, Kind, ROUTES, Route};
 use shared::signup::handler::SendOrConfirm;
 use shared::twofactor::handler::{Create, Verify};
 
@@ -48,7 +48,7 @@ fn assert_same(what: &str, file: BTreeSet<Vec<String>>, table: BTreeSet<Vec<Stri
     let extra: Vec<_> = file.difference(&table).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "{what} differs from shared::routes::ROUTES:\n  in the table only: {missing:?}\n  in the file only:  {extra:?}"
+        "{what} differs from shared::edge::routes::ROUTES:\n  in the table only: {missing:?}\n  in the file only:  {extra:?}"
     );
 }
 

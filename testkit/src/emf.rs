@@ -1,6 +1,6 @@
 //! Reading an EMF document as CloudWatch Logs does: what the tests check the metric lines
 //! against, and what the local server totals (`make run`'s `/_local/metrics`). Not in any
-//! Lambda: a deployed function only writes these lines (`shared::metrics`).
+//! Lambda: a deployed function only writes these lines (`shared::ops::metrics`).
 
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use shared::twofactor::{TwoFactor, handler};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::logging::init();
+    shared::ops::logging::init();
     let app = Arc::new(TwoFactor::from_env().await?);
     run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use guards::Guards;
 
-use crate::crypto::{KeyError, KeyRing};
+use crate::domain::crypto::{KeyError, KeyRing};
 
 const DEFAULT_SMS_COUNTRIES: &str = "AR,BR,CL,CO,ES,MX,PE,PT,TR,US,UY";
 /// The key in `local/local.env`; public, so it is refused unless `ALLOW_LOCAL_SECRETS=true`.
@@ -132,7 +132,7 @@ impl Common {
 /// digits and `. - _ / # : ` and space, not in the `AWS/` space.
 pub fn metrics_namespace(value: Option<String>) -> Result<String, String> {
     let value = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let namespace = value.unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_string());
+    let namespace = value.unwrap_or_else(|| crate::ops::metrics::DEFAULT_NAMESPACE.to_string());
     let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
     if namespace.len() > 255 || !namespace.chars().all(allowed) {
         return Err("expected 1-255 letters, digits, spaces or . - _ / # :".into());
@@ -170,7 +170,7 @@ pub fn sms_allowed_countries(get: &impl Lookup) -> Result<BTreeSet<String>, Conf
 pub fn email_from(get: &impl Lookup) -> Result<String, ConfigError> {
     match get("EMAIL_FROM") {
         None => Ok("no-reply@example.com".to_string()),
-        Some(from) => crate::email::normalise_address(&from)
+        Some(from) => crate::domain::email::normalise_address(&from)
             .ok_or(ConfigError::Invalid { name: "EMAIL_FROM", reason: "not an e-mail address".into() }),
     }
 }
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn when_a_namespace_is_configured_should_accept_only_what_cloudwatch_does() {
-        assert_eq!(metrics_namespace(None).unwrap(), crate::metrics::DEFAULT_NAMESPACE);
+        assert_eq!(metrics_namespace(None).unwrap(), crate::ops::metrics::DEFAULT_NAMESPACE);
         assert_eq!(
             metrics_namespace(Some("VerificationCodes/prod-stack".into())).unwrap(),
             "VerificationCodes/prod-stack"

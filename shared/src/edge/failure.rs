@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use lambda_http::http::StatusCode;
 
-use crate::dynamo::StoreError;
-use crate::guards::Refusal;
-use crate::metrics::{Outcome, Rule};
+use crate::ops::metrics::{Outcome, Rule};
+use crate::store::dynamo::StoreError;
+use crate::store::guards::Refusal;
 
 /// What is wrong with a request, by member (`request.<member>` -> messages), as ASP.NET's
 /// `ModelState` collects it. Families A and C answer one message: they read one problem.
@@ -77,9 +77,9 @@ pub enum Failure {
     Store(#[from] StoreError),
 }
 
-impl From<crate::idempotency::KeyRefusal> for Failure {
-    fn from(refusal: crate::idempotency::KeyRefusal) -> Self {
-        use crate::idempotency::KeyRefusal;
+impl From<crate::store::idempotency::KeyRefusal> for Failure {
+    fn from(refusal: crate::store::idempotency::KeyRefusal) -> Self {
+        use crate::store::idempotency::KeyRefusal;
         match refusal {
             KeyRefusal::InFlight => Self::KeyInFlight,
             KeyRefusal::Reused => Self::KeyReused,
@@ -119,7 +119,7 @@ impl Failure {
     /// the metric outcome of every failure, whichever family answers it.
     pub fn meaning(&self) -> (StatusCode, Option<u64>, Outcome) {
         use crate::edge::http::BUSY_RETRY_AFTER_SECONDS;
-        use crate::idempotency::IN_FLIGHT_MS;
+        use crate::store::idempotency::IN_FLIGHT_MS;
         let bad_input = Outcome::Refused(Rule::BadInput);
         match self {
             Self::Invalid(_) | Self::UnknownConfiguration(_) => (StatusCode::BAD_REQUEST, None, bad_input),
@@ -181,7 +181,7 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guards::Rule as Guard;
+    use crate::store::guards::Rule as Guard;
 
     #[test]
     fn when_a_request_fails_should_answer_the_status_retry_after_and_outcome_of_the_table() {
@@ -207,7 +207,12 @@ mod tests {
             (Mismatch { remaining: Some(2) }, 400, None, Outcome::Mismatch),
             (AlreadyUsed, 409, None, Outcome::AlreadyUsed),
             (DeliveryFailed, 502, None, Outcome::DeliveryFailed),
-            (KeyInFlight, 409, Some(crate::idempotency::IN_FLIGHT_MS / 1000), Outcome::Refused(Rule::IdempotencyKey)),
+            (
+                KeyInFlight,
+                409,
+                Some(crate::store::idempotency::IN_FLIGHT_MS / 1000),
+                Outcome::Refused(Rule::IdempotencyKey),
+            ),
             (KeyReused, 422, None, Outcome::Refused(Rule::IdempotencyKey)),
             (Busy, 503, Some(1), Outcome::Error),
             (Internal, 500, None, Outcome::Error),

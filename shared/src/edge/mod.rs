@@ -7,6 +7,7 @@
 pub mod dotnet_body;
 pub mod failure;
 pub mod http;
+pub mod routes;
 pub mod xml;
 
 use std::future::Future;
@@ -17,10 +18,10 @@ use lambda_http::{Body, Request, Response};
 
 pub use failure::{Failure, Problems, problem};
 
-use crate::caller::Caller;
-use crate::crypto::KeyRing;
-use crate::idempotency::{Door, Idempotency};
-use crate::metrics::{Family, Metrics, Operation, Record};
+use crate::domain::caller::Caller;
+use crate::domain::crypto::KeyRing;
+use crate::ops::metrics::{Family, Metrics, Operation, Record};
+use crate::store::idempotency::{Door, Idempotency};
 use http::BodyError;
 
 /// What the pipeline needs of the endpoint's family.

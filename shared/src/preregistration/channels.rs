@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::codes;
+use crate::domain::codes;
 
 /// The channel a code of family B went by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::apps::Applications;
 use super::{CODE_LENGTH, Language, texts};
 use crate::config::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, sms_allowed_countries};
-use crate::sms_text::{Autofill, check_one_segment};
+use crate::domain::sms_text::{Autofill, check_one_segment};
 
 #[derive(Debug)]
 pub struct PreregistrationConfig {

@@ -9,7 +9,7 @@ pub fn message(failure: &Failure, language: Language) -> String {
     match failure.answered() {
         Failure::Refused(refusal) => {
             let base = match refusal.rule {
-                crate::guards::Rule::CallerFailures => fixed_message(&Failure::TooManyAttempts, language),
+                crate::store::guards::Rule::CallerFailures => fixed_message(&Failure::TooManyAttempts, language),
                 _ => fixed_message(&Failure::DestinationLimit, language),
             };
             format!("{base} ({})", refusal_reason(refusal, language))
@@ -66,8 +66,8 @@ fn fixed_message(failure: &Failure, language: Language) -> &'static str {
 
 /// A guard's refusal as a public caller is told it (`Refusal::public_reason`: the rule and when
 /// to retry, no traffic figures), in the request's language.
-fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
-    use crate::guards::Rule::*;
+fn refusal_reason(r: &crate::store::guards::Refusal, language: Language) -> String {
+    use crate::store::guards::Rule::*;
     let (subject, retry) = (&r.subject, r.retry_after_seconds);
     match language {
         Language::En => r.public_reason(),
@@ -97,14 +97,14 @@ fn refusal_reason(r: &crate::guards::Refusal, language: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guards::{Refusal, Rule};
+    use crate::store::guards::{Refusal, Rule};
 
     #[test]
     fn when_a_refusal_is_worded_should_give_the_rule_and_when_to_retry_in_the_language() {
         let refusal = Failure::Refused(Refusal { retry_after_seconds: 77, ..Refusal::sample(Rule::CallerFailures) });
         assert!(message(&refusal, Language::Es).starts_with("Demasiados intentos fallidos"));
         assert!(message(&refusal, Language::Pt).ends_with("tente novamente em 77 s)"));
-        let store = Failure::Store(crate::dynamo::StoreError::Contention);
+        let store = Failure::Store(crate::store::dynamo::StoreError::Contention);
         assert_eq!(message(&store, Language::En), "An error has occurred.");
         assert_eq!(message(&Failure::DestinationLimit, Language::En), "Too many codes requested; try again later.");
     }

@@ -15,8 +15,8 @@ use super::service::{Preregistration, Sent, Validated};
 use crate::edge::dotnet_body::{Members, Syntax};
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::idempotency::Door;
-use crate::metrics::{Channel, Family, Operation, Outcome, Record};
+use crate::ops::metrics::{Channel, Family, Operation, Outcome, Record};
+use crate::store::idempotency::Door;
 
 /// The validate function's path; the template also routes the family's unknown paths to that
 /// function (`route`).

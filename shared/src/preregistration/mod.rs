@@ -74,8 +74,8 @@ pub fn texts(language: Language, code: &str, minutes: u64) -> (String, String, S
     };
     let html = format!(
         "<!DOCTYPE html><html><body><p>{}</p><p>{}</p></body></html>",
-        crate::email::html_escape(&line).replace(code, &format!("<strong>{code}</strong>")),
-        crate::email::html_escape(&validity)
+        crate::domain::email::html_escape(&line).replace(code, &format!("<strong>{code}</strong>")),
+        crate::domain::email::html_escape(&validity)
     );
     (sms, subject.to_string(), format!("{line}\r\n\r\n{validity}"), html)
 }

@@ -14,20 +14,21 @@ use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{NewCode, PreregistrationStore, StoreOutcome};
 use super::{Language, PURPOSE, texts};
-use crate::caller::Caller;
-use crate::clock::Clock;
+use crate::aws::ses::{Email, EmailSender};
+use crate::aws::sns::SmsSender;
 use crate::config::ConfigError;
-use crate::dynamo::Window;
+use crate::domain::caller::Caller;
+use crate::domain::clock::Clock;
+use crate::domain::email::EmailAddress;
+use crate::domain::ids::{self, CnfIdPlain};
+use crate::domain::phone::{self, Phone, PhoneError};
+use crate::domain::{codes, mask};
 use crate::edge::Failure;
-use crate::email::{Email, EmailAddress, EmailSender};
-use crate::guards::Guard;
-use crate::idempotency::Idempotency;
-use crate::ids::{self, CnfIdPlain};
-use crate::phone::{self, Phone, PhoneError};
-use crate::schema::{WindowKind, email_tag_subject};
-use crate::sms::SmsSender;
-use crate::startup::Seams;
-use crate::{codes, mask};
+use crate::ops::startup::Seams;
+use crate::store::dynamo::Window;
+use crate::store::guards::Guard;
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::{WindowKind, email_tag_subject};
 
 use super::CODE_LENGTH;
 /// Ids drawn before a generate answers busy: a taken id (12 random bits per number and second
@@ -95,7 +96,7 @@ pub struct Preregistration {
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
     /// Where the handlers' metric lines go (stdout in a Lambda).
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::ops::metrics::Metrics,
 }
 
 /// A code sent: the answer, and where it went (for the handler's metrics).
@@ -103,7 +104,7 @@ pub struct Preregistration {
 pub struct Sent {
     pub payload: GenerateResponse,
     /// The SMS destination's country, when the code went by SMS.
-    pub sms_country: Option<crate::metrics::Country>,
+    pub sms_country: Option<crate::ops::metrics::Country>,
     pub by_sms: bool,
     pub by_email: bool,
 }
@@ -115,7 +116,7 @@ pub struct Validated {
     pub payload: ValidateResponse,
     /// The SMS destination's country, when the SMS's own code was the one validated (SMS
     /// conversion is credited only on that proof).
-    pub sms_country: Option<crate::metrics::Country>,
+    pub sms_country: Option<crate::ops::metrics::Country>,
     pub channel: CodeChannel,
 }
 
@@ -256,7 +257,7 @@ impl Preregistration {
             tracing::info!(code_id = %draft.new.id, channels = ?channels, "confirmation code sent");
             return Ok(Sent {
                 payload: draft.payload,
-                sms_country: send.phone.as_ref().and_then(|p| crate::metrics::Country::new(p.region())),
+                sms_country: send.phone.as_ref().and_then(|p| crate::ops::metrics::Country::new(p.region())),
                 by_sms: send.phone.is_some(),
                 by_email: send.email.is_some(),
             });
@@ -289,7 +290,7 @@ impl Preregistration {
         let table = self.store.table();
         let mut guards: Vec<Guard> = caller.map(|c| config.common.guards.caller_sends(table, c)).into_iter().collect();
         if let Some(phone) = &phone {
-            let budget = crate::guards::Budget::Preregistration;
+            let budget = crate::store::guards::Budget::Preregistration;
             guards.extend(config.common.guards.sms(table, budget, phone.as_str(), phone.region(), caller));
         }
         let keys = &config.common.keys;
@@ -402,7 +403,7 @@ impl Preregistration {
         // Folded into GSM-7, with the application's autofill lines (`sms_text`).
         let sms = match self.config.autofill.get(&new.application) {
             Some(autofill) => autofill.render(&sms, code),
-            None => crate::sms_text::fold(&sms),
+            None => crate::domain::sms_text::fold(&sms),
         };
         // The e-mail's own code, when each channel has one: its texts made for it.
         let (email_code, subject, text, html) = match email_code {
@@ -449,7 +450,7 @@ impl Preregistration {
     }
 }
 
-pub(super) fn refused(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
+pub(super) fn refused(gate: Option<&Guard>, item: Option<crate::store::dynamo::Item>, now: u64) -> Failure {
     match gate {
         Some(gate) => {
             let refusal = gate.refusal(item.as_ref(), now);

@@ -7,11 +7,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckF
 use uuid::Uuid;
 
 use super::channels::CodeChannel;
-use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes, failed_attempt};
-use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::guards::{Guard, Refusal};
-use crate::idempotency::Idempotency;
-use crate::schema::{
+use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes, failed_attempt};
+use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::guards::{Guard, Refusal};
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
     DeliveryState, EMAIL_ADDRESS, EMAIL_HASH, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX,
     MAX_ATTEMPTS, MOBILE, PK, PREVIOUS_CODE_ID, TTL, VERIFIED_AT, WindowKind, expression, window_pk,

@@ -28,12 +28,12 @@ use super::request::ValidateRequest;
 use super::response::ValidateResponse;
 use super::service::{Preregistration, Validated, destinations, refused};
 use super::store::{Acceptance, FailureCount, StoredCode, Validating};
-use crate::attempts::{SubmittedHash, submitted_hashes};
-use crate::caller::Caller;
-use crate::dynamo::backoff;
+use crate::domain::caller::Caller;
+use crate::domain::ids::{self, CnfIdPlain};
 use crate::edge::Failure;
-use crate::guards::Guard;
-use crate::ids::{self, CnfIdPlain};
+use crate::store::attempts::{SubmittedHash, submitted_hashes};
+use crate::store::dynamo::backoff;
+use crate::store::guards::Guard;
 
 /// Rounds of "validate, then count a wrong code" before answering busy: each round that does
 /// not end lost a race to another request on the same code, lock or caller.
@@ -211,7 +211,7 @@ impl Preregistration {
         // number's block (an e-mail code of the same send proves nothing about the SMS).
         let block = match (&target.mobile, channel) {
             (Some(mobile), CodeChannel::Sms) => {
-                let budget = crate::guards::Budget::Preregistration;
+                let budget = crate::store::guards::Budget::Preregistration;
                 Some(self.config.common.guards.number_block(self.store.table(), budget, mobile, None))
             }
             _ => None,
@@ -229,7 +229,7 @@ impl Preregistration {
                             .mobile
                             .as_deref()
                             .filter(|_| channel == CodeChannel::Sms)
-                            .and_then(crate::metrics::Country::of_phone),
+                            .and_then(crate::ops::metrics::Country::of_phone),
                         channel,
                     })));
                 }

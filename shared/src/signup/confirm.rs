@@ -18,14 +18,14 @@
 use super::PURPOSE;
 use super::service::{Signup, refused};
 use super::store::{Confirmation, Refused, User};
-use crate::attempts::submitted_hashes;
-use crate::caller::Caller;
-use crate::dynamo::{Item, backoff};
+use crate::domain::caller::Caller;
+use crate::domain::email::EmailAddress;
+use crate::domain::mask;
 use crate::edge::Failure;
-use crate::email::EmailAddress;
-use crate::guards::Guard;
-use crate::mask;
-use crate::schema::UserStatus;
+use crate::store::attempts::submitted_hashes;
+use crate::store::dynamo::{Item, backoff};
+use crate::store::guards::Guard;
+use crate::store::schema::UserStatus;
 
 /// Rounds of "confirm, then count a wrong code" before answering busy: each round that does
 /// not end lost a race to another request on the same user or lock.
@@ -50,7 +50,7 @@ impl Signup {
     /// Every failed confirmation counts against the caller. An address that never asked for a
     /// code answers like a wrong code, after the same calls, so confirming does not tell which
     /// addresses have signed up.
-    #[tracing::instrument(name = "signup_confirm", skip_all, fields(email = %crate::mask::email(address.as_str())))]
+    #[tracing::instrument(name = "signup_confirm", skip_all, fields(email = %crate::domain::mask::email(address.as_str())))]
     pub async fn confirm(&self, address: &EmailAddress, code: &str, caller: Option<&Caller>) -> Result<User, Failure> {
         let address = address.as_str();
         let keys = &self.config.common.keys;
@@ -296,7 +296,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::dynamo::n;
+    use crate::store::dynamo::n;
 
     fn bucket(count: u32) -> Option<Item> {
         Some(HashMap::from([("cnt".to_string(), n(count))]))

@@ -2,7 +2,7 @@
 //! failure: its `OpCode` and its `ErrorText`.
 
 use crate::edge::Failure;
-use crate::guards::Rule;
+use crate::store::guards::Rule;
 
 /// The `OpCode` of a failure.
 pub fn op_code(failure: &Failure) -> i32 {
@@ -51,8 +51,8 @@ pub fn error_text(failure: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynamo::StoreError;
-    use crate::guards::Refusal;
+    use crate::store::dynamo::StoreError;
+    use crate::store::guards::Refusal;
 
     #[test]
     fn when_a_failure_is_answered_should_carry_cognitos_op_code() {

@@ -14,8 +14,8 @@ use super::service::Signup;
 use super::store::User;
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::idempotency::Door;
-use crate::metrics::{Family, Operation, Outcome, Record};
+use crate::ops::metrics::{Family, Operation, Outcome, Record};
+use crate::store::idempotency::Door;
 
 /// `POST /CognitoSendConfirmCodeRequest` (with an optional format suffix): a send, or a
 /// confirmation when the request carries a code.

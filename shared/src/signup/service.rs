@@ -10,17 +10,18 @@ use super::SignupConfig;
 use super::model::{Attributes, CognitoUser, Settings, UserPool};
 use super::request::SignupRequest;
 use super::store::{NewCode, OutstandingCode, SendOutcome, SignupStore, User};
-use crate::caller::Caller;
-use crate::clock::Clock;
+use crate::aws::ses::{Email, EmailSender};
 use crate::config::ConfigError;
-use crate::dynamo::Plan;
+use crate::domain::caller::Caller;
+use crate::domain::clock::Clock;
+use crate::domain::email::{EmailAddress, html_escape};
+use crate::domain::{codes, mask};
 use crate::edge::Failure;
-use crate::email::{Email, EmailAddress, EmailSender, html_escape};
-use crate::guards::Guard;
-use crate::idempotency::Idempotency;
-use crate::schema::{UserStatus, WindowKind};
-use crate::startup::Seams;
-use crate::{codes, mask};
+use crate::ops::startup::Seams;
+use crate::store::dynamo::Plan;
+use crate::store::guards::Guard;
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::{UserStatus, WindowKind};
 
 const CODE_LENGTH: usize = 6;
 /// Sends tried before answering busy: one more for a user stored under another id, and the
@@ -33,7 +34,7 @@ pub struct Signup {
     pub email: Arc<dyn EmailSender>,
     pub clock: Arc<dyn Clock>,
     /// Where the handlers' metric lines go (stdout in a Lambda).
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::ops::metrics::Metrics,
 }
 
 /// "24 hours", "1 hour", "90 minutes".
@@ -134,7 +135,7 @@ impl Signup {
 
     /// One transaction decides new user, resend or already confirmed, by conditions on the
     /// user item (no read first), then the e-mail.
-    #[tracing::instrument(name = "signup_send", skip_all, fields(email = %crate::mask::email(address.as_str())))]
+    #[tracing::instrument(name = "signup_send", skip_all, fields(email = %crate::domain::mask::email(address.as_str())))]
     pub async fn send(
         &self,
         address: &EmailAddress,
@@ -240,13 +241,13 @@ impl Signup {
     }
 }
 
-pub(super) fn refused(guard: &Guard, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
+pub(super) fn refused(guard: &Guard, item: Option<crate::store::dynamo::Item>, now: u64) -> Failure {
     let refusal = guard.refusal(item.as_ref(), now);
     tracing::warn!(rule = ?refusal.rule, "sign-up request refused: {refusal}");
     Failure::Refused(refusal)
 }
 
-pub(super) fn gated(gate: Option<&Guard>, item: Option<crate::dynamo::Item>, now: u64) -> Failure {
+pub(super) fn gated(gate: Option<&Guard>, item: Option<crate::store::dynamo::Item>, now: u64) -> Failure {
     gate.map_or(Failure::TooManyAttempts, |gate| refused(gate, item, now))
 }
 

@@ -9,11 +9,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
-use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
-use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::guards::{Guard, Refusal};
-use crate::idempotency::Idempotency;
-use crate::schema::{
+use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
+use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::guards::{Guard, Refusal};
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::{
     CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, HASH_BINDING,
     HASH_BINDS_ADDRESS, KEY_VERSION, PK, PREVIOUS_CODE_ATTEMPTS, PREVIOUS_CODE_EXPIRES_AT, PREVIOUS_CODE_ID,
     PREVIOUS_CODE_MAX_ATTEMPTS, PREVIOUS_HASH, PREVIOUS_HASH_BINDING, PREVIOUS_KEY_VERSION, SIGNUP_WINDOW_PREFIX,

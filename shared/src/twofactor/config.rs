@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use crate::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::config::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
-use crate::sms_text::{Autofill, check_one_segment};
+use crate::domain::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
+use crate::domain::sms_text::{Autofill, check_one_segment};
 
 /// Profiles shipped with the service; `TWO_FACTOR_PROFILES` replaces them.
 pub(crate) const DEFAULT_PROFILES: &str = include_str!("../../../config/two-factor-profiles.json");

@@ -44,8 +44,8 @@ pub fn message(failure: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynamo::StoreError;
-    use crate::guards::{Refusal, Rule};
+    use crate::store::dynamo::StoreError;
+    use crate::store::guards::{Refusal, Rule};
 
     #[test]
     fn when_a_failure_is_answered_should_carry_the_legacy_code() {
@@ -72,7 +72,8 @@ mod tests {
         for (failure, expected) in cases {
             assert_eq!(code(&failure), expected, "{failure:?}");
             // Bad input is exactly what the legacy API answered as invalid or unconfigured.
-            let bad_input = failure.outcome() == crate::metrics::Outcome::Refused(crate::metrics::Rule::BadInput);
+            let bad_input =
+                failure.outcome() == crate::ops::metrics::Outcome::Refused(crate::ops::metrics::Rule::BadInput);
             assert_eq!(
                 bad_input,
                 matches!(expected, Code::InvalidRequest | Code::TwoFactorConfigurationNotFound)

@@ -13,8 +13,8 @@ use super::service::{Created, TwoFactor, Verified};
 use crate::edge::dotnet_body::Syntax;
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
-use crate::idempotency::Door;
-use crate::metrics::{Country, Family, Operation, Outcome, Record};
+use crate::ops::metrics::{Country, Family, Operation, Outcome, Record};
+use crate::store::idempotency::Door;
 
 /// The verify function's path; the template also routes the family's unknown paths to that
 /// function (`route`).

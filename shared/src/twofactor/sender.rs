@@ -17,10 +17,10 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 
 use super::service::{TwoFactor, sms_text};
 use super::store::{DeliveryEnd, Finishing, StoredOtp, otp_pk, watched_otp};
-use crate::dynamo::{Item, StoreError};
-use crate::mask;
-use crate::metrics::{Country, Family, Operation, Outcome, Record};
-use crate::schema::{DeliveryState, PK, SEALED_CODE};
+use crate::domain::mask;
+use crate::ops::metrics::{Country, Family, Operation, Outcome, Record};
+use crate::store::dynamo::{Item, StoreError};
+use crate::store::schema::{DeliveryState, PK, SEALED_CODE};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Delivery {
@@ -82,7 +82,7 @@ enum DeliveryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Sms(#[from] crate::sms::SmsError),
+    Sms(#[from] crate::aws::sns::SmsError),
 }
 
 /// `country`: the destination's, once the record is known to be a pending OTP (for the
@@ -126,7 +126,7 @@ async fn deliver(
     };
     let text = sms_text(profile, &otp.language, &code, &otp.reference);
     if let Err(err) = app.sms.send(&otp.phone, &text, &profile.sender_id).await {
-        let err = crate::sms::SmsError(mask::redact(&err.0, &otp.phone, &code));
+        let err = crate::aws::sns::SmsError(mask::redact(&err.0, &otp.phone, &code));
         return match app.store.count_failed_send(&otp.id).await? {
             Some(failed) if failed >= app.config.sms_delivery_attempts => {
                 tracing::error!(otp = %otp.id, failed, error = %err, "SMS delivery given up");
@@ -146,7 +146,7 @@ async fn deliver(
 async fn sweep(app: &TwoFactor, record: &EventRecord) -> Result<Delivery, DeliveryError> {
     const WHY: &str = "expired undelivered (swept)";
     let keys: Item = record.change.keys.clone().into();
-    let Some(id) = crate::dynamo::get_s(&keys, PK).and_then(watched_otp) else { return Ok(Delivery::Skipped) };
+    let Some(id) = crate::store::dynamo::get_s(&keys, PK).and_then(watched_otp) else { return Ok(Delivery::Skipped) };
     if app.store.finish_delivery(&id, DeliveryEnd::Failed { why: WHY }, Finishing::IfPending).await? {
         return Ok(Delivery::Abandoned(WHY));
     }

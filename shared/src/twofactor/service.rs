@@ -9,18 +9,18 @@ use super::PURPOSE;
 use super::request::{CreateRequest, VerifyRequest};
 use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, otp_pk};
 use super::{TwoFactorConfig, TwoFactorProfile};
-use crate::clock::Clock;
+use crate::aws::sns::SmsSender;
 use crate::config::ConfigError;
-use crate::dynamo::Window;
+use crate::domain::clock::Clock;
+use crate::domain::ids::{self, OtpIdPlain};
+use crate::domain::phone::Phone;
+use crate::domain::{codes, mask};
 use crate::edge::Failure;
-use crate::guards::Guard;
-use crate::idempotency::Idempotency;
-use crate::ids::{self, OtpIdPlain};
-use crate::phone::Phone;
-use crate::schema::DeliveryState;
-use crate::sms::SmsSender;
-use crate::startup::Seams;
-use crate::{codes, mask};
+use crate::ops::startup::Seams;
+use crate::store::dynamo::Window;
+use crate::store::guards::Guard;
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::DeliveryState;
 
 /// Upper bounds of the request's own limits (API.md: the interval at most one day).
 const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
@@ -61,7 +61,7 @@ pub struct TwoFactor {
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
     /// Where the handlers' metric lines go (stdout in a Lambda).
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::ops::metrics::Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +177,7 @@ impl TwoFactor {
     #[tracing::instrument(
         name = "two_factor_create",
         skip_all,
-        fields(phone = %crate::mask::phone(&request.gsm_number), configuration = request.configuration_id)
+        fields(phone = %crate::domain::mask::phone(&request.gsm_number), configuration = request.configuration_id)
     )]
     pub async fn create_with_ids(
         &self,
@@ -219,7 +219,7 @@ impl TwoFactor {
             self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
             self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
         ];
-        let (table, budget) = (self.store.table(), crate::guards::Budget::TwoFactor);
+        let (table, budget) = (self.store.table(), crate::store::guards::Budget::TwoFactor);
         let guards = self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None);
         let lock = &self.config.common.failure_lock;
         let lock = self.store.failure_lock(phone.as_str(), lock.limit, lock.window_ms());

@@ -6,11 +6,11 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
-use crate::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::guards::Guard;
-use crate::idempotency::Idempotency;
-use crate::schema::{
+use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
+use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::guards::Guard;
+use crate::store::idempotency::Idempotency;
+use crate::store::schema::{
     ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
     ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
     REFERENCE, SEALED_CODE, SOURCE, TTL, TWO_FACTOR_WINDOW_PREFIX, USER_ID, VERIFIED_AT, WATCH_PREFIX, WATCH_SK,
@@ -376,7 +376,7 @@ impl TwoFactorStore {
 
     /// Counts a wrong code on the OTP and on the number's lock, in one transaction.
     pub async fn count_failure(&self, otp_id: &Uuid, lock: &Guard, now_ms: u64) -> Result<FailureCount, StoreError> {
-        let attempt = crate::attempts::failed_attempt(&self.table, key(&otp_pk(otp_id), OTP_SK))?;
+        let attempt = crate::store::attempts::failed_attempt(&self.table, key(&otp_pk(otp_id), OTP_SK))?;
         let mut plan = Plan::new();
         plan.push(Verify::Otp, dynamo::update_item(attempt))
             .push(Verify::Lock, dynamo::update_item(lock.count_update(now_ms)?));

@@ -22,12 +22,12 @@ use super::PURPOSE;
 use super::request::VerifyRequest;
 use super::service::{TwoFactor, Verified};
 use super::store::{Acceptance, FailureCount, StoredOtp, Verifying};
-use crate::attempts::{SubmittedHash, submitted_hashes};
-use crate::dynamo::backoff;
+use crate::domain::ids::{self, OtpIdPlain};
+use crate::domain::mask;
 use crate::edge::Failure;
-use crate::guards::Guard;
-use crate::ids::{self, OtpIdPlain};
-use crate::mask;
+use crate::store::attempts::{SubmittedHash, submitted_hashes};
+use crate::store::dynamo::backoff;
+use crate::store::guards::Guard;
 
 /// Rounds of "verify, then count a wrong code" before answering busy: each round that does
 /// not end lost a race to another request on the same OTP or lock, and 8 in a row means
@@ -108,7 +108,7 @@ impl TwoFactor {
         let mut below = lock.with_max(lock.max.saturating_sub(1).max(1));
         let acceptance =
             Acceptance { otp_id: &request.otp_id, user_id: &request.user_id, plain: target.plain, hashes, now_ms: now };
-        let budget = crate::guards::Budget::TwoFactor;
+        let budget = crate::store::guards::Budget::TwoFactor;
         let block = self.config.common.guards.number_block(self.store.table(), budget, &target.phone, None);
         for _ in 0..ROUNDS {
             match self.store.verify(&acceptance, &below, &block, target.created_ms).await? {

@@ -51,7 +51,7 @@ fn app_hashes(message: &str) -> Vec<String> {
 }
 
 fn one_segment(message: &str) -> bool {
-    let (used, room) = shared::sms_text::segment_use(message);
+    let (used, room) = shared::domain::sms_text::segment_use(message);
     used <= room
 }
 

@@ -5,7 +5,7 @@ use crate::helpers;
 use std::path::PathBuf;
 
 use aws_lambda_events::event::dynamodb::Event;
-use shared::dynamo::Item;
+use shared::store::dynamo::Item;
 use shared::twofactor::{handler, sender};
 use uuid::Uuid;
 
@@ -75,7 +75,7 @@ async fn seed_verify_otp(h: &helpers::Harness) {
     h.seed_legacy_otp(id, 2_147_400_001, "+905551112233", true).await;
 }
 
-use shared::clock::Clock;
+use shared::domain::clock::Clock;
 
 #[tokio::test]
 async fn when_http_events_are_handled_should_answer_as_documented() {
@@ -107,7 +107,7 @@ async fn put_image(h: &helpers::Harness, event: &Event) {
 
 fn created_ms(event: &Event) -> u64 {
     let image: Item = event.records[0].change.new_image.clone().into();
-    shared::dynamo::get_n(&image, "cat").unwrap()
+    shared::store::dynamo::get_n(&image, "cat").unwrap()
 }
 
 #[tokio::test]
@@ -239,7 +239,7 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
         // the legacy path (a read first).
         id_plain: None,
     };
-    h.app.store.create(&code, &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
+    h.app.store.create(&code, &[], &[], shared::store::dynamo::Plan::new(), now).await.unwrap();
 
     for (name, status) in PREREGISTRATION_EVENTS {
         let request = http_request(name);

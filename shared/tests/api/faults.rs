@@ -587,9 +587,9 @@ mod family_c_async {
         (id, event)
     }
 
-    async fn raw(h: &Harness, pk: &str, sk: &str) -> Option<shared::dynamo::Item> {
+    async fn raw(h: &Harness, pk: &str, sk: &str) -> Option<shared::store::dynamo::Item> {
         let out = h.app.store.client().get_item().table_name(testkit::TABLE);
-        let out = out.set_key(Some(shared::dynamo::key(pk, sk))).consistent_read(true).send().await.unwrap();
+        let out = out.set_key(Some(shared::store::dynamo::key(pk, sk))).consistent_read(true).send().await.unwrap();
         out.item().cloned()
     }
 
@@ -666,8 +666,12 @@ mod family_c_async {
         let (stuck, _) = pending(&h, &testkit::unique_phone()).await;
         let watch = raw(&h, &format!("OTPW#{stuck}"), "WATCH").await.expect("a watch item");
         let expires_ms: u64 =
-            shared::dynamo::get_n(&raw(&h, &format!("OTP#{stuck}"), "OTP").await.unwrap(), "exp").unwrap();
-        assert_eq!(shared::dynamo::get_n::<u64>(&watch, "ttl"), Some(expires_ms.div_ceil(1000)), "TTL at expiry");
+            shared::store::dynamo::get_n(&raw(&h, &format!("OTP#{stuck}"), "OTP").await.unwrap(), "exp").unwrap();
+        assert_eq!(
+            shared::store::dynamo::get_n::<u64>(&watch, "ttl"),
+            Some(expires_ms.div_ceil(1000)),
+            "TTL at expiry"
+        );
 
         let response = sender::handle(&h.app, ttl_removal(&stuck)).await;
         assert!(response.batch_item_failures.is_empty());

@@ -1,4 +1,4 @@
-//! The guards against SMS pumping and probing (`shared::guards`), through the handlers against
+//! The guards against SMS pumping and probing (`shared::store::guards`), through the handlers against
 //! moto, with real concurrent requests: per-caller limits, SMS ceilings, the number-block
 //! breaker, SNS's maximum price, and family A's answer for unknown addresses.
 //!
@@ -308,7 +308,7 @@ async fn when_12_sends_race_to_a_block_without_verifications_should_send_exactly
 
 #[tokio::test]
 async fn when_an_sms_is_sent_should_carry_the_maximum_price() {
-    use shared::sms::SmsSender;
+    use shared::aws::sns::SmsSender;
     let fake = testkit::fake_aws::FakeAws::default();
     let env = |name: &str| {
         let value = match name {
@@ -323,7 +323,7 @@ async fn when_an_sms_is_sent_should_carry_the_maximum_price() {
         aws_sdk_dynamodb::config::SharedHttpClient::new(fake.clone())
     })
     .unwrap();
-    let sender = shared::sms::SnsSmsSender::new(&sdk, "0.25");
+    let sender = shared::aws::sns::SnsSmsSender::new(&sdk, "0.25");
     sender.send("+905321234567", "text", "VERIFY").await.unwrap();
     let attributes = fake.last_message().unwrap().attributes;
     assert!(

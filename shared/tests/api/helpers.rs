@@ -7,9 +7,9 @@ use aws_config::SdkConfig;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
-use shared::sms::{SendFuture, SmsError, SmsSender};
-use shared::startup::Seams;
+use shared::aws::sns::{SendFuture, SmsError, SmsSender};
+use shared::domain::clock::ManualClock;
+use shared::ops::startup::Seams;
 use shared::twofactor::TwoFactor;
 use shared::twofactor::TwoFactorConfig;
 
@@ -38,10 +38,10 @@ pub fn harness_on(sdk: &SdkConfig, overrides: &[(&str, &str)], sms: Option<Arc<d
 
 /// A clock the test moves, and no metric lines; everything else real (against moto).
 pub fn seams() -> (Seams, ManualClock) {
-    let clock = ManualClock::at(shared::clock::Clock::now_ms(&shared::clock::SystemClock));
+    let clock = ManualClock::at(shared::domain::clock::Clock::now_ms(&shared::domain::clock::SystemClock));
     let seams = Seams {
         clock: Some(Arc::new(clock.clone())),
-        metrics: Some(shared::metrics::Metrics::off()),
+        metrics: Some(shared::ops::metrics::Metrics::off()),
         ..Seams::default()
     };
     (seams, clock)
@@ -82,7 +82,7 @@ impl Harness {
     /// Stores an OTP with the code 123456 as OTPs were stored before opaque ids: a v4 id (no
     /// `lk`), verified by the legacy path (a read first). `rate`: with a rate window.
     pub async fn seed_legacy_otp(&self, id: uuid::Uuid, numeric_id: u64, phone: &str, rate: bool) {
-        let now = shared::clock::Clock::now_ms(&self.clock);
+        let now = shared::domain::clock::Clock::now_ms(&self.clock);
         let keys = &self.app.config.common.keys;
         let otp = shared::twofactor::store::NewOtp {
             id,
@@ -103,7 +103,7 @@ impl Harness {
         };
         let windows: Vec<_> = rate.then(|| self.app.store.rate_window(phone, 5, 300_000)).into_iter().collect();
         let lock = self.app.store.failure_lock(phone, 20, 86_400_000);
-        self.app.store.create(&otp, &windows, &lock, shared::dynamo::Plan::new(), now).await.unwrap();
+        self.app.store.create(&otp, &windows, &lock, shared::store::dynamo::Plan::new(), now).await.unwrap();
     }
 
     pub async fn create(&self, body: &str) -> (StatusCode, Value) {
@@ -136,11 +136,11 @@ pub mod signup {
     use aws_config::SdkConfig;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
-    use shared::clock::ManualClock;
-    use shared::email::{Email, EmailError, EmailSender, SendFuture};
+    use shared::aws::ses::{Email, EmailError, EmailSender, SendFuture};
+    use shared::domain::clock::ManualClock;
+    use shared::ops::startup::Seams;
     use shared::signup::Signup;
     use shared::signup::SignupConfig;
-    use shared::startup::Seams;
 
     pub struct Harness {
         pub app: Arc<Signup>,
@@ -219,7 +219,7 @@ pub mod signup {
         /// its own id, no binding marker (the stored format, spelled on purpose).
         pub async fn seed_legacy_user(&self, address: &str, user_id: &str, code: &str) {
             use aws_sdk_dynamodb::types::AttributeValue::{B, N, S};
-            let now = shared::clock::Clock::now_ms(&self.clock);
+            let now = shared::domain::clock::Clock::now_ms(&self.clock);
             let code_id = uuid::Uuid::new_v4().to_string();
             let keys = &self.app.config.common.keys;
             let hash = keys.hash(keys.current_version(), shared::signup::PURPOSE, &code_id, code).expect("a hash");
@@ -262,11 +262,11 @@ pub mod preregistration {
     use base64::Engine;
     use lambda_http::http::StatusCode;
     use serde_json::Value;
-    use shared::clock::ManualClock;
+    use shared::aws::sns::SmsSender;
+    use shared::domain::clock::ManualClock;
+    use shared::ops::startup::Seams;
     use shared::preregistration::Preregistration;
     use shared::preregistration::PreregistrationConfig;
-    use shared::sms::SmsSender;
-    use shared::startup::Seams;
 
     pub const KEY: &str = "bG9jYWwtZGVtby1rZXktMzItYnl0ZXMtbG9uZyEhISE=";
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-const IN_FLIGHT_MS: u64 = shared::idempotency::IN_FLIGHT_MS;
+const IN_FLIGHT_MS: u64 = shared::store::idempotency::IN_FLIGHT_MS;
 
 fn with_key(key: &str, body: &str) -> Request {
     let mut request = helpers::post(body);
@@ -199,7 +199,7 @@ async fn when_another_caller_squats_a_public_key_should_leave_the_victims_sends_
 
 #[tokio::test]
 async fn when_a_public_key_is_too_short_to_be_random_should_answer_400_in_the_familys_shape() {
-    let short = "k".repeat(shared::idempotency::MIN_PUBLIC_KEY_LENGTH - 1);
+    let short = "k".repeat(shared::store::idempotency::MIN_PUBLIC_KEY_LENGTH - 1);
     let b = helpers::preregistration::harness(&[], None).await;
     let body = json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()}).to_string();
     let (status, answer) = read(shared::preregistration::handler::generate(&b.app, with_key(&short, &body)).await);
@@ -241,10 +241,10 @@ async fn when_keys_rotate_between_a_send_and_its_retry_should_replay_the_first_a
 
     // WHEN version 2 becomes current and the clients retry with the same keys
     let after = helpers::harness(&[("OTP_KEYS", RING_SWAPPED)]).await;
-    after.clock.set_ms(shared::clock::Clock::now_ms(&before.clock) + IN_FLIGHT_MS);
+    after.clock.set_ms(shared::domain::clock::Clock::now_ms(&before.clock) + IN_FLIGHT_MS);
     let replay = read(shared::twofactor::handler::create(&after.app, with_key(&key, &body)).await);
     let b_after = helpers::preregistration::harness(&[("OTP_KEYS", RING_SWAPPED)], None).await;
-    b_after.clock.set_ms(shared::clock::Clock::now_ms(&b_before.clock) + IN_FLIGHT_MS);
+    b_after.clock.set_ms(shared::domain::clock::Clock::now_ms(&b_before.clock) + IN_FLIGHT_MS);
     let b_replay = read(shared::preregistration::handler::generate(&b_after.app, with_key(&key, &generate)).await);
 
     // THEN each gets its first answer again, and nothing is sent twice
@@ -294,7 +294,7 @@ async fn when_a_key_is_reused_around_its_windows_should_409_then_replay_then_for
     h.clock.advance_ms(1);
     assert_eq!(again().await, first);
     // 1 ms before 24 h the replay still; at 24 h the key is forgotten: a new send
-    h.clock.advance_ms(shared::idempotency::RETENTION_MS - IN_FLIGHT_MS - 1);
+    h.clock.advance_ms(shared::store::idempotency::RETENTION_MS - IN_FLIGHT_MS - 1);
     assert_eq!(again().await, first);
     assert_eq!(testkit::sms_to(&phone).await.len(), 1);
     h.clock.advance_ms(1);

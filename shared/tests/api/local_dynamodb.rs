@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
-use shared::dynamo::{get_n, key, n, s};
+use shared::store::dynamo::{get_n, key, n, s};
 
 #[tokio::test]
 async fn when_a_transaction_is_cancelled_should_leave_no_write_behind() {

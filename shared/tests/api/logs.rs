@@ -43,7 +43,7 @@ fn captured() -> &'static Captured {
             "AWS_LAMBDA_LOG_LEVEL" => Some("TRACE".to_string()),
             _ => None,
         };
-        tracing::subscriber::set_global_default(shared::logging::subscriber(env, captured.clone()))
+        tracing::subscriber::set_global_default(shared::ops::logging::subscriber(env, captured.clone()))
             .expect("no other subscriber in this binary");
         captured
     })
@@ -77,10 +77,10 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     let logged = |span: &str, field: &str, value: &str| {
         lines.iter().any(|l| l["span"]["name"] == span && l["span"][field] == value)
     };
-    assert!(logged("two_factor_create", "phone", &shared::mask::phone(&phone)), "create");
+    assert!(logged("two_factor_create", "phone", &shared::domain::mask::phone(&phone)), "create");
     assert!(logged("two_factor_verify", "otp", &otp_id), "verify");
     for name in ["signup_send", "signup_confirm"] {
-        assert!(logged(name, "email", &shared::mask::email(&address)), "{name}");
+        assert!(logged(name, "email", &shared::domain::mask::email(&address)), "{name}");
     }
     for name in ["preregistration_generate", "preregistration_validate"] {
         assert!(logged(name, "application", "demo"), "{name}");
@@ -93,7 +93,7 @@ async fn when_requests_are_served_should_log_one_span_per_operation_with_masked_
     let ours: Vec<String> = lines
         .iter()
         .filter(|l| {
-            [shared::mask::phone(&phone), otp_id.clone(), shared::mask::email(&address)]
+            [shared::domain::mask::phone(&phone), otp_id.clone(), shared::domain::mask::email(&address)]
                 .iter()
                 .any(|v| ["phone", "otp", "email"].iter().any(|field| l["span"][field] == v.as_str()))
         })
@@ -160,7 +160,7 @@ async fn when_a_number_is_refused_or_served_should_log_at_most_6_of_its_digits_i
         for number in &numbers {
             let (longest, total) = digits_of(number, line);
             assert!(longest <= 6 && total <= 6, "{number}: {longest} digits in a row, {total} in all: {line}");
-            seen += usize::from(line.contains(&shared::mask::phone(number)));
+            seen += usize::from(line.contains(&shared::domain::mask::phone(number)));
         }
     }
     assert!(seen >= 3, "the refusals were logged (masked): {seen} lines");

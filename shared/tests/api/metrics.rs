@@ -6,7 +6,7 @@ use crate::helpers;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use shared::metrics::{Country, Metrics, Operation, Outcome, Record, Rule, Sink};
+use shared::ops::metrics::{Country, Metrics, Operation, Outcome, Record, Rule, Sink};
 
 /// Keeps every record and checks each line as CloudWatch would read it.
 #[derive(Default)]
@@ -64,7 +64,7 @@ async fn when_family_c_sends_and_verifies_should_record_each_outcome_with_the_co
 
 #[tokio::test]
 async fn when_family_c_cannot_deliver_should_record_a_delivery_failure() {
-    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(helpers::FailingSms::default());
+    let failing: Arc<dyn shared::aws::sns::SmsSender> = Arc::new(helpers::FailingSms::default());
     let mut h = helpers::harness_with(&[], Some(failing)).await;
     let (kept, metrics) = kept();
     Arc::get_mut(&mut h.app).unwrap().metrics = metrics;
@@ -137,9 +137,9 @@ async fn when_the_sender_acts_on_a_stream_record_should_record_each_attempt_with
         &std::fs::read_to_string(testkit::workspace_root().join("events/two-factor-sms-sender-insert.json")).unwrap(),
     )
     .unwrap();
-    let image: shared::dynamo::Item = event.records[0].change.new_image.clone().into();
-    let created: u64 = shared::dynamo::get_n(&image, "cat").unwrap();
-    let failing: Arc<dyn shared::sms::SmsSender> = Arc::new(helpers::FailingSms::default());
+    let image: shared::store::dynamo::Item = event.records[0].change.new_image.clone().into();
+    let created: u64 = shared::store::dynamo::get_n(&image, "cat").unwrap();
+    let failing: Arc<dyn shared::aws::sns::SmsSender> = Arc::new(helpers::FailingSms::default());
     let (mut refusing, mut h) = (helpers::harness_with(&[], Some(failing)).await, helpers::harness(&[]).await);
     h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image)).send().await.unwrap();
     let (kept, metrics) = kept();
@@ -182,11 +182,11 @@ async fn when_a_code_goes_by_sms_and_email_should_credit_sms_conversion_only_for
         json!({"applicationId": "demo", "internationalPrefix": "54", "mobileNumber": mobile, "emailAddress": address});
     let block_credits = || async {
         // The number's block in the hour of the sends (family B's own breaker).
-        let bucket = shared::clock::Clock::now_ms(&h.clock) / 3_600_000;
-        let key = shared::dynamo::key(&format!("CNF#BLOCK#{}#{bucket}", &e164[..e164.len() - 3]), "WINDOW");
+        let bucket = shared::domain::clock::Clock::now_ms(&h.clock) / 3_600_000;
+        let key = shared::store::dynamo::key(&format!("CNF#BLOCK#{}#{bucket}", &e164[..e164.len() - 3]), "WINDOW");
         let out = h.app.store.client().get_item().table_name(testkit::TABLE).set_key(Some(key));
         let item = out.consistent_read(true).send().await.unwrap().item;
-        item.and_then(|i| shared::dynamo::get_n::<u64>(&i, "vh")).unwrap_or(0)
+        item.and_then(|i| shared::store::dynamo::get_n::<u64>(&i, "vh")).unwrap_or(0)
     };
 
     // WHEN a pumper validates a code from the e-mail (a catch-all address of its own)
@@ -201,7 +201,7 @@ async fn when_a_code_goes_by_sms_and_email_should_credit_sms_conversion_only_for
     assert_eq!(status, 200, "{body}");
     // THEN nothing proves the SMS arrived: no credit to the block, no SMS conversion by country
     assert_eq!(block_credits().await, 0, "the e-mail code credits no block");
-    assert_eq!(kept_channels(), [(Outcome::Verified, None, Some(shared::metrics::Channel::Email))]);
+    assert_eq!(kept_channels(), [(Outcome::Verified, None, Some(shared::ops::metrics::Channel::Email))]);
     // AND the code is used: the SMS's code of the same send no longer validates
     assert_eq!(h.validate(&validate(&sms_code)).await.0, 409);
     kept_channels();
@@ -216,5 +216,5 @@ async fn when_a_code_goes_by_sms_and_email_should_credit_sms_conversion_only_for
     assert_eq!(status, 200, "{body}");
     // THEN it is the SMS's conversion
     assert_eq!(block_credits().await, 100, "one verification x 100");
-    assert_eq!(kept_channels(), [(Outcome::Verified, Country::new("AR"), Some(shared::metrics::Channel::Sms))]);
+    assert_eq!(kept_channels(), [(Outcome::Verified, Country::new("AR"), Some(shared::ops::metrics::Channel::Sms))]);
 }

@@ -241,7 +241,7 @@ async fn family_c() -> [(&'static str, BTreeSet<Use>); 3] {
     for _ in 0..2 {
         let keyed = from_caller(post(&create_body(&phone, json!({}))), Some(&key));
         assert_eq!(create(&creates.app, keyed).await.status(), 200);
-        creates.clock.advance_ms(shared::idempotency::IN_FLIGHT_MS);
+        creates.clock.advance_ms(shared::store::idempotency::IN_FLIGHT_MS);
     }
     let (status, pending) =
         read(create(&creates.app, post(&create_body(&phone, json!({"IsSync": false})))).await).await;
@@ -288,7 +288,7 @@ fn verify_body(id: &str, code: &str) -> String {
 /// The stream's INSERT of an OTP as stored (read with a client that records nothing).
 async fn insert_of(id: &uuid::Uuid) -> Event {
     let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
-    let key = shared::dynamo::key(&format!("OTP#{id}"), "OTP");
+    let key = shared::store::dynamo::key(&format!("OTP#{id}"), "OTP");
     let got = client.get_item().table_name(testkit::TABLE).set_key(Some(key)).consistent_read(true).send().await;
     let mut record = EventRecord::default();
     record.event_name = "INSERT".into();
@@ -331,7 +331,7 @@ async fn family_b() -> [(&'static str, BTreeSet<Use>); 2] {
     for _ in 0..2 {
         let (status, answer) = call(Family::Generate, &generates.app, &body, Some(&key)).await;
         assert_eq!(status, 200, "{answer}");
-        generates.clock.advance_ms(shared::idempotency::IN_FLIGHT_MS);
+        generates.clock.advance_ms(shared::store::idempotency::IN_FLIGHT_MS);
     }
     let (status, answer) = call(Family::Generate, &generates.app, &body, None).await;
     assert_eq!(status, 200, "{answer}");
@@ -402,7 +402,7 @@ async fn family_a() -> (&'static str, BTreeSet<Use>) {
     let key = fresh_key();
     for _ in 0..2 {
         assert_eq!(call(h.app.clone(), send.clone(), Some(key.clone())).await, 200);
-        h.clock.advance_ms(shared::idempotency::IN_FLIGHT_MS);
+        h.clock.advance_ms(shared::store::idempotency::IN_FLIGHT_MS);
     }
     assert_eq!(call(failing.app.clone(), send.clone(), Some(fresh_key())).await, 502);
     assert_eq!(call(h.app.clone(), send.clone(), None).await, 200);

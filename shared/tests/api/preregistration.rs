@@ -340,14 +340,14 @@ async fn when_legacy_client_speaks_xml_should_accept_the_seed_form_and_answer_xm
 
 /// SNS, until told to refuse.
 struct Switchable {
-    sns: shared::sms::SnsSmsSender,
+    sns: shared::aws::sns::SnsSmsSender,
     refuse: std::sync::atomic::AtomicBool,
 }
 
-impl shared::sms::SmsSender for Switchable {
-    fn send<'a>(&'a self, to: &'a str, text: &'a str, sender: &'a str) -> shared::sms::SendFuture<'a> {
+impl shared::aws::sns::SmsSender for Switchable {
+    fn send<'a>(&'a self, to: &'a str, text: &'a str, sender: &'a str) -> shared::aws::sns::SendFuture<'a> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(shared::sms::SmsError("carrier unavailable".into())) });
+            return Box::pin(async { Err(shared::aws::sns::SmsError("carrier unavailable".into())) });
         }
         self.sns.send(to, text, sender)
     }
@@ -356,7 +356,7 @@ impl shared::sms::SmsSender for Switchable {
 #[tokio::test]
 async fn when_a_resend_cannot_be_delivered_should_validate_by_destination_against_the_last_delivered_code() {
     let sdk = testkit::sdk_config().await;
-    let sms = Arc::new(Switchable { sns: shared::sms::SnsSmsSender::new(&sdk, "0.50"), refuse: false.into() });
+    let sms = Arc::new(Switchable { sns: shared::aws::sns::SnsSmsSender::new(&sdk, "0.50"), refuse: false.into() });
     let h = harness(&[("CNF_RESEND_GAP_SECONDS", "0")], Some(sms.clone())).await;
     let mobile = unique_mobile();
     let e164 = format!("+54{mobile}");
@@ -454,8 +454,8 @@ async fn when_xml_answers_validation_or_encrypted_data_should_name_contracts_as_
 /// A window bucket's count as stored (0 when there is none).
 async fn bucket_count(h: &helpers::preregistration::Harness, pk: &str) -> u64 {
     let out = h.app.store.client().get_item().table_name(testkit::TABLE);
-    let out = out.set_key(Some(shared::dynamo::key(pk, "WINDOW"))).consistent_read(true).send().await.unwrap();
-    out.item().and_then(|item| shared::dynamo::get_n::<u64>(item, "cnt")).unwrap_or(0)
+    let out = out.set_key(Some(shared::store::dynamo::key(pk, "WINDOW"))).consistent_read(true).send().await.unwrap();
+    out.item().and_then(|item| shared::store::dynamo::get_n::<u64>(item, "cnt")).unwrap_or(0)
 }
 
 #[tokio::test]
@@ -493,7 +493,8 @@ async fn when_wrong_codes_hit_an_addresss_codes_should_lock_the_address_across_c
     // The lock is keyed by the address's tag (which the ids carry), never by the address.
     let keys = &h.app.config.common.keys;
     let tag = keys.email_tag(keys.current_version(), &address).unwrap();
-    let bucket = shared::clock::Clock::now_ms(&h.clock) / (h.app.config.common.failure_lock.window_seconds * 1000);
+    let bucket =
+        shared::domain::clock::Clock::now_ms(&h.clock) / (h.app.config.common.failure_lock.window_seconds * 1000);
     assert_eq!(bucket_count(&h, &format!("CNF#FAIL#~{tag:010x}#{bucket}")).await, 3);
     assert_eq!(bucket_count(&h, &format!("CNF#FAIL#{address}#{bucket}")).await, 0);
     // Another address is not locked.
@@ -507,7 +508,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
     let h = harness(NO_GAP, None).await;
     let (mobile, address) = (format!("+54{}", unique_mobile()), unique_address());
     let keys = &h.app.config.common.keys;
-    let now = shared::clock::Clock::now_ms(&h.clock);
+    let now = shared::domain::clock::Clock::now_ms(&h.clock);
     let seed = |id: uuid::Uuid| shared::preregistration::store::NewCode {
         id,
         application: "demo".into(),
@@ -524,7 +525,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
         id_plain: None,
     };
     let first = uuid::Uuid::new_v4();
-    h.app.store.create(&seed(first), &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
+    h.app.store.create(&seed(first), &[], &[], shared::store::dynamo::Plan::new(), now).await.unwrap();
     let by_id =
         |code: &str| json!({"applicationId": "demo", "confirmationId": first.to_string(), "confirmationCode": code});
     // WHEN a wrong code, then the right one, then the right one again are submitted
@@ -542,7 +543,7 @@ async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destinat
 
     // A newer legacy code is found by destination too.
     let second = uuid::Uuid::new_v4();
-    h.app.store.create(&seed(second), &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
+    h.app.store.create(&seed(second), &[], &[], shared::store::dynamo::Plan::new(), now).await.unwrap();
     let by_email = json!({"applicationId": "demo", "emailAddress": address, "confirmationCode": "123456"});
     let (status, body) = h.validate(&by_email).await;
     assert_eq!(
@@ -563,7 +564,7 @@ async fn when_the_stored_id_plaintext_differs_should_not_accept_the_right_code()
     let (_, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
     let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
     let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
-    let key = shared::dynamo::key(&format!("CNF#{id}"), "CNF");
+    let key = shared::store::dynamo::key(&format!("CNF#{id}"), "CNF");
     let update = h.app.store.client().update_item().table_name(testkit::TABLE).set_key(Some(key));
     let other_plain =
         aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![7u8; 16]));

@@ -107,9 +107,9 @@ async fn family_c_stream_sender() {
     let path = testkit::workspace_root().join("events/two-factor-sms-sender-insert.json");
     let insert: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let image: shared::dynamo::Item = insert.records[0].change.new_image.clone().into();
+    let image: shared::store::dynamo::Item = insert.records[0].change.new_image.clone().into();
     h.app.store.client().put_item().table_name(testkit::TABLE).set_item(Some(image.clone())).send().await.unwrap();
-    h.clock.set_ms(shared::dynamo::get_n::<u64>(&image, "cat").unwrap() + 1_000);
+    h.clock.set_ms(shared::store::dynamo::get_n::<u64>(&image, "cat").unwrap() + 1_000);
     c.reset();
 
     let response = shared::twofactor::sender::handle(&h.app, insert).await;
@@ -195,7 +195,7 @@ async fn family_b_generate_and_validate() {
 async fn family_b_legacy_id_and_caller() {
     let (sdk, c) = counted().await;
     let h = helpers::preregistration::harness_on(&sdk, &[], None);
-    let now = shared::clock::Clock::now_ms(&h.clock);
+    let now = shared::domain::clock::Clock::now_ms(&h.clock);
     let id = uuid::Uuid::new_v4();
     let keys = &h.app.config.common.keys;
     let code = shared::preregistration::store::NewCode {
@@ -213,7 +213,7 @@ async fn family_b_legacy_id_and_caller() {
         max_attempts: 5,
         id_plain: None,
     };
-    h.app.store.create(&code, &[], &[], shared::dynamo::Plan::new(), now).await.unwrap();
+    h.app.store.create(&code, &[], &[], shared::store::dynamo::Plan::new(), now).await.unwrap();
     c.take();
     let validate =
         |code: &str| json!({"applicationId": "demo", "confirmationId": id.to_string(), "confirmationCode": code});
@@ -278,7 +278,7 @@ async fn family_a_send_and_confirm() {
 
     h.clock.advance_ms(h.app.config.send.resend_gap_seconds * 1000);
     let other_container = helpers::signup::harness_on(&sdk, &[], None);
-    other_container.clock.set_ms(shared::clock::Clock::now_ms(&h.clock));
+    other_container.clock.set_ms(shared::domain::clock::Clock::now_ms(&h.clock));
     assert_eq!(other_container.send(&address).await.0, 200);
     // One transaction from a process that has never seen the address (windows counted in one
     // write whatever their state; the user's conditions pass for an unconfirmed user with the

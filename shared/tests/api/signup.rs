@@ -312,14 +312,14 @@ async fn when_20_sends_race_for_a_new_address_should_send_exactly_the_limit_to_o
 
 /// SES, until told to refuse.
 struct Switchable {
-    ses: shared::email::SesEmailSender,
+    ses: shared::aws::ses::SesEmailSender,
     refuse: std::sync::atomic::AtomicBool,
 }
 
-impl shared::email::EmailSender for Switchable {
-    fn send<'a>(&'a self, email: &'a shared::email::Email) -> shared::email::SendFuture<'a> {
+impl shared::aws::ses::EmailSender for Switchable {
+    fn send<'a>(&'a self, email: &'a shared::aws::ses::Email) -> shared::aws::ses::SendFuture<'a> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(shared::email::EmailError("SES unavailable".into())) });
+            return Box::pin(async { Err(shared::aws::ses::EmailError("SES unavailable".into())) });
         }
         self.ses.send(email)
     }
@@ -329,7 +329,7 @@ impl shared::email::EmailSender for Switchable {
 async fn when_a_resend_cannot_be_emailed_should_keep_the_code_the_user_already_has() {
     let sdk = testkit::sdk_config().await;
     let email = Arc::new(Switchable {
-        ses: shared::email::SesEmailSender::new(&sdk, "no-reply@example.com"),
+        ses: shared::aws::ses::SesEmailSender::new(&sdk, "no-reply@example.com"),
         refuse: false.into(),
     });
     let h = harness(NO_GAP, Some(email.clone())).await;
@@ -355,7 +355,7 @@ async fn when_a_user_stays_unconfirmed_should_expire_and_once_confirmed_never() 
         let out = h.app.store.client().get_item().table_name(testkit::TABLE).set_key(Some(key)).send().await.unwrap();
         out.item.unwrap().get("ttl").map(|v| v.as_n().unwrap().parse::<u64>().unwrap())
     };
-    let now_s = shared::clock::Clock::now_ms(&h.clock) / 1000;
+    let now_s = shared::domain::clock::Clock::now_ms(&h.clock) / 1000;
     assert_eq!(ttl().await, Some(now_s + 7 * 86_400));
     assert_eq!(h.confirm(&address, &code).await.0, 200);
     assert_eq!(ttl().await, None, "a confirmed user is kept");
@@ -365,7 +365,7 @@ async fn when_a_user_stays_unconfirmed_should_expire_and_once_confirmed_never() 
 async fn when_a_user_was_stored_before_codes_bound_the_address_should_confirm_it_and_keep_its_id() {
     let sdk = testkit::sdk_config().await;
     let email = Arc::new(Switchable {
-        ses: shared::email::SesEmailSender::new(&sdk, "no-reply@example.com"),
+        ses: shared::aws::ses::SesEmailSender::new(&sdk, "no-reply@example.com"),
         refuse: true.into(),
     });
     let h = harness(NO_GAP, Some(email.clone())).await;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use serde_json::{Value, json};
-use shared::clock::Clock;
+use shared::domain::clock::Clock;
 
 const S: u64 = 1000;
 const HOUR: u64 = 3_600_000;
@@ -20,7 +20,7 @@ const DAY: u64 = 86_400_000;
 
 /// The clock every harness of this test is set to.
 fn t0() -> u64 {
-    (shared::clock::SystemClock.now_ms() / DAY + 47) * DAY + 30 * 60 * S + 1234
+    (shared::domain::clock::SystemClock.now_ms() / DAY + 47) * DAY + 30 * 60 * S + 1234
 }
 
 /// The end of the bucket of `interval` that `t` falls in, in seconds.
@@ -40,10 +40,10 @@ fn from_caller(body: &Value, ip: &str, key: &str) -> lambda_http::Request {
 /// The `ttl` of the item `pk` (sk as the table holds it), read consistently.
 async fn ttl(client: &aws_sdk_dynamodb::Client, pk: &str) -> Option<u64> {
     for sk in ["OTP", "WATCH", "WINDOW", "CNF", "USER", "IDEM"] {
-        let key = shared::dynamo::key(pk, sk);
+        let key = shared::store::dynamo::key(pk, sk);
         let got = client.get_item().table_name(testkit::TABLE).set_key(Some(key)).consistent_read(true).send().await;
         if let Some(item) = got.unwrap().item {
-            return shared::dynamo::get_n(&item, "ttl");
+            return shared::store::dynamo::get_n(&item, "ttl");
         }
     }
     None
@@ -61,7 +61,7 @@ async fn idempotency_ttls(client: &aws_sdk_dynamodb::Client, t: u64) -> Vec<u64>
     let mut ttls = Vec::new();
     let mut pages = scan.into_paginator().send();
     while let Some(page) = pages.next().await {
-        ttls.extend(page.unwrap().items().iter().filter_map(|i| shared::dynamo::get_n::<u64>(i, "ttl")));
+        ttls.extend(page.unwrap().items().iter().filter_map(|i| shared::store::dynamo::get_n::<u64>(i, "ttl")));
     }
     ttls
 }

@@ -86,7 +86,7 @@ async fn when_send_limit_is_reached_should_refuse_until_the_window_ends() {
     let phone = unique_phone();
     let body = create_body(&phone, json!({"MaxSMSCount": 2, "MaxSMSInterval": 60}));
     // The window is the fixed minute the SMS falls in: start at one's beginning.
-    h.clock.advance_ms(60_000 - shared::clock::Clock::now_ms(&h.clock) % 60_000);
+    h.clock.advance_ms(60_000 - shared::domain::clock::Clock::now_ms(&h.clock) % 60_000);
     assert_eq!(h.create(&body).await.0, 200);
     h.clock.advance_ms(30_000);
     assert_eq!(h.create(&body).await.0, 200);

@@ -5,7 +5,7 @@
 use crate::helpers;
 
 use serde_json::json;
-use shared::clock::Clock;
+use shared::domain::clock::Clock;
 
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 86_400_000;

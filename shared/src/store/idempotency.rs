@@ -22,9 +22,9 @@ use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::crypto::KeyRing;
-use crate::dynamo::{Item, Plan, Slot, StoreError, get_n, get_s, key, n, s};
-use crate::schema::{
+use crate::domain::crypto::KeyRing;
+use crate::store::dynamo::{Item, Plan, Slot, StoreError, get_n, get_s, key, n, s};
+use crate::store::schema::{
     ANSWER, FINGERPRINT, IDEMPOTENCY_FAILED, IDEMPOTENCY_PREFIX, IDEMPOTENCY_SK, PK, RECORDED_AT, STATUS, TTL,
     expression,
 };
@@ -130,7 +130,7 @@ impl Idempotency {
                          UUID): a shorter one can be guessed"
                     ));
                 }
-                let caller = crate::caller::Caller::of(request);
+                let caller = crate::domain::caller::Caller::of(request);
                 let caller = caller.as_ref().map_or("", |c| c.as_str());
                 format!("{endpoint}\n{caller}\n{}", application.unwrap_or(""))
             }
@@ -228,7 +228,7 @@ impl Idempotency {
             .update_expression(expression!("SET {STATUS} = :failed"))
             .condition_expression(expression!("attribute_exists({PK})"))
             .expression_attribute_values(":failed", s(IDEMPOTENCY_FAILED));
-        crate::dynamo::update_unless_refused(request).await.map(|_| ())
+        crate::store::dynamo::update_unless_refused(request).await.map(|_| ())
     }
 }
 

@@ -17,9 +17,9 @@ mod refusal;
 pub use counter::Guard;
 pub use refusal::Refusal;
 
-use crate::caller::Caller;
 pub use crate::config::Guards;
-use crate::schema::{
+use crate::domain::caller::Caller;
+use crate::store::schema::{
     CALLER_FAILURES_PREFIX, CALLER_SENDS_PREFIX, CODE_BLOCK_PREFIX, CODE_CEILING_PK, TWO_FACTOR_BLOCK_PREFIX,
     TWO_FACTOR_CEILING_PK,
 };
@@ -137,7 +137,7 @@ pub enum Rule {
 }
 
 /// The metrics' name of each guard's rule.
-impl From<Rule> for crate::metrics::Rule {
+impl From<Rule> for crate::ops::metrics::Rule {
     fn from(rule: Rule) -> Self {
         use Rule as Guard;
         match rule {
@@ -171,7 +171,7 @@ mod tests {
 
     use super::refusal::period;
     use super::*;
-    use crate::dynamo::n;
+    use crate::store::dynamo::n;
 
     fn guards(pairs: &[(&str, &str)]) -> Result<Guards, crate::config::ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -209,7 +209,7 @@ mod tests {
         let g = guards(&[]).unwrap();
         let block = g.number_block("t", Budget::TwoFactor, "+905321234567", None);
         // The bucket of the hour: 10 h and 30 min after the epoch is bucket 10.
-        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("2FA#BLOCK#+905321234#10"));
+        assert_eq!(block.key(37_800_000)["pk"], crate::store::dynamo::s("2FA#BLOCK#+905321234#10"));
         let stored = |cnt: u32, verified: u32| {
             HashMap::from([
                 ("cnt".to_string(), n(cnt)),
@@ -257,7 +257,7 @@ mod tests {
         let g = guards(&[]).unwrap();
         let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
         let block = g.number_block("t", Budget::Preregistration, "+905321234567", Some(&caller));
-        assert_eq!(block.key(37_800_000)["pk"], crate::dynamo::s("CNF#BLOCK#+905321234#10"), "its own budget");
+        assert_eq!(block.key(37_800_000)["pk"], crate::store::dynamo::s("CNF#BLOCK#+905321234#10"), "its own budget");
         let stored = |cnt: u32, callers: &[&str]| {
             let callers = callers.iter().map(|c| c.to_string()).collect();
             HashMap::from([
@@ -333,7 +333,7 @@ mod tests {
             let start = 7_200_000 * 12;
             assert_eq!(guard.key(start)["pk"], guard.key(start + 7_199_999)["pk"], "{:?}: one window", guard.rule);
             assert_ne!(guard.key(start)["pk"], guard.key(start + 7_200_000)["pk"], "{:?}: the next one", guard.rule);
-            assert_eq!(guard.key(start)["pk"], crate::dynamo::s(format!("{}#12", guard.pk)));
+            assert_eq!(guard.key(start)["pk"], crate::store::dynamo::s(format!("{}#12", guard.pk)));
         }
     }
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::clock::{Clock, SystemClock};
-use crate::email::{EmailSender, SesEmailSender};
-use crate::metrics::Metrics;
-use crate::sms::{SmsSender, SnsSmsSender};
+use crate::aws::ses::{EmailSender, SesEmailSender};
+use crate::aws::sns::{SmsSender, SnsSmsSender};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::ops::metrics::Metrics;
 
 /// What to use instead of the real thing; `None` is SNS, SES v2, the system clock and metric
 /// lines on stdout.

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use crate::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, bucket_pk, expression};
+use crate::store::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, bucket_pk, expression};
 
 pub type Item = HashMap<String, AttributeValue>;
 

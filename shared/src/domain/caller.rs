@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn when_the_request_context_has_a_source_ip_should_use_it_and_nothing_else() {
-        let event = include_str!("../../events/generate-cnf-code-not-user.json");
+        let event = include_str!("../../../events/generate-cnf-code-not-user.json");
         let request = lambda_http::request::from_str(event).expect("event");
         let caller = Caller::of(&request).expect("the sample event has a source address");
         let expected = serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["http"]["sourceIp"]
@@ -74,7 +74,7 @@ mod tests {
     fn when_a_rest_api_v1_delivers_the_request_should_read_its_source_address() {
         // Behind a REST API (payload v1) the caller is `requestContext.identity.sourceIp`:
         // without that arm the per-caller limits would count nothing there.
-        let event = include_str!("../../events/create-two-factor-sms-otp-rest-v1.json");
+        let event = include_str!("../../../events/create-two-factor-sms-otp-rest-v1.json");
         let request = lambda_http::request::from_str(event).expect("event");
         let expected =
             serde_json::from_str::<serde_json::Value>(event).unwrap()["requestContext"]["identity"]["sourceIp"]

@@ -1,5 +1,8 @@
 //! AWS SDK configuration, built once per cold start.
 
+pub mod ses;
+pub mod sns;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 
 /// The roots of Amazon Trust Services (Amazon Root CA 1-4 and the Starfield Services root
 /// that cross-signs them), which issue the certificates of every AWS service endpoint.
-const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
 
 /// The SDKs' HTTP client: rustls with ring, trusting Amazon's roots only. The SDK's
 /// default reads the system's whole trust store (4 ms of a cold start here) for endpoints

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{Conversion, Refusal, Rule, caller_member};
-use crate::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
-use crate::schema::{
+use crate::store::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
+use crate::store::schema::{
     BLOCK_CALLERS, COUNT, COUNTRY_COUNT_PREFIX, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, WINDOW_SK, bucket_pk,
     expression,
 };
@@ -103,7 +103,7 @@ impl Guard {
 
     /// Counts one event now, refused (with the bucket as stored) when the guard is full.
     pub fn count(&self, now_ms: u64) -> Result<TransactWriteItem, StoreError> {
-        Ok(crate::dynamo::update_item(self.count_update(now_ms)?))
+        Ok(crate::store::dynamo::update_item(self.count_update(now_ms)?))
     }
 
     /// The counts of a request's guards, each in its named slot (`Slot::Guard(index)`).
@@ -197,14 +197,14 @@ impl Guard {
         now_ms: u64,
     ) -> Result<Option<Refusal>, StoreError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            match crate::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
+            match crate::store::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
                 None => return Ok(None),
                 Some(reasons) => {
-                    crate::dynamo::fail_on_other(&reasons)?;
-                    if let Some(Some(crate::dynamo::Refusal::Condition(item))) = reasons.first() {
+                    crate::store::dynamo::fail_on_other(&reasons)?;
+                    if let Some(Some(crate::store::dynamo::Refusal::Condition(item))) = reasons.first() {
                         return Ok(Some(self.refusal(item.as_ref(), now_ms)));
                     }
-                    crate::dynamo::backoff().await;
+                    crate::store::dynamo::backoff().await;
                 }
             }
         }

@@ -15,7 +15,7 @@ use rand::rngs::OsRng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::ids::IdCipher;
+use crate::domain::ids::IdCipher;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -186,7 +186,7 @@ impl Country {
 
     /// The country of an E.164 number (as libphonenumber assigns it).
     pub fn of_phone(e164: &str) -> Option<Self> {
-        crate::phone::region_of(e164).and_then(Self::new)
+        crate::domain::phone::region_of(e164).and_then(Self::new)
     }
 
     pub fn as_str(&self) -> &str {

@@ -258,7 +258,7 @@ mod tests {
 
     /// The `Pattern`s of the sender's `FilterCriteria` in template.yaml, as JSON.
     fn stream_filters() -> Vec<Value> {
-        let template = include_str!("../../template.yaml");
+        let template = include_str!("../../../template.yaml");
         let criteria = template.split_once("FilterCriteria:").expect("the sender's FilterCriteria").1;
         criteria
             .lines()

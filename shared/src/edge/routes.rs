@@ -3,7 +3,7 @@
 //! against it: Cargo.toml's `cargo lambda watch` router, template.yaml's events (and family C's
 //! authorized paths), openapi.yaml's paths and the handlers' `PATH` constants.
 
-use crate::metrics::Family;
+use crate::ops::metrics::Family;
 
 /// API Gateway's greedy path variable: a route ending in it takes every path under its prefix.
 pub const PROXY: &str = "{proxy+}";

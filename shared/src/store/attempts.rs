@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
-use crate::crypto::{KeyRing, MAX_KEY_VERSIONS};
-use crate::dynamo::{Item, StoreError, n};
-use crate::schema::{ATTEMPTS, EMAIL_HASH, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
+use crate::domain::crypto::{KeyRing, MAX_KEY_VERSIONS};
+use crate::store::dynamo::{Item, StoreError, n};
+use crate::store::schema::{ATTEMPTS, EMAIL_HASH, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
 
 /// A submitted code's keyed hash under one key version.
 pub type SubmittedHash = (u32, [u8; 32]);
