@@ -12,7 +12,7 @@ use super::channels::{self, CodeChannel};
 use super::model_binding::model_error;
 use super::request::GenerateRequest;
 use super::response::{Channel, GenerateResponse, ValidateResponse};
-use super::store::{NewCode, PreregistrationStore, StoreOutcome};
+use super::store::{NewCode, PreregistrationStore};
 use super::{Language, PURPOSE, texts};
 use crate::aws::ses::{Email, EmailSender};
 use crate::aws::sns::SmsSender;
@@ -25,7 +25,7 @@ use crate::domain::phone::{self, Phone, PhoneError};
 use crate::domain::{codes, mask};
 use crate::edge::Failure;
 use crate::ops::startup::Seams;
-use crate::store::dynamo::Window;
+use crate::store::dynamo::{Sending, Window};
 use crate::store::guards::Guard;
 use crate::store::idempotency::Idempotency;
 use crate::store::schema::{WindowKind, email_tag_subject};
@@ -368,10 +368,10 @@ impl Preregistration {
             checks.append(idempotency.plan(&answer, now)?);
         }
         let refused = match self.store.create(&draft.new, &send.windows, &send.locks, checks, now).await? {
-            StoreOutcome::Stored => return Ok(Stored::Written),
-            StoreOutcome::IdTaken => return Ok(Stored::IdTaken),
-            StoreOutcome::RateLimited => Failure::DestinationLimit,
-            StoreOutcome::KeyTaken { item } => {
+            Sending::Written => return Ok(Stored::Written),
+            Sending::Taken { .. } => return Ok(Stored::IdTaken),
+            Sending::WindowFull => Failure::DestinationLimit,
+            Sending::KeyTaken { item } => {
                 let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
                 let answer = idempotency.replayed(item.as_ref(), now)?;
                 // A replay: nothing was delivered this time.
@@ -379,12 +379,12 @@ impl Preregistration {
                 let sent = payload.map(|payload| Sent { payload, sms_country: None, by_sms: false, by_email: false });
                 return Ok(Stored::Answered(sent));
             }
-            StoreOutcome::Guarded { guard, item } => {
+            Sending::Guarded { guard, item } => {
                 let refusal = send.guards[guard].refusal(item.as_ref(), now);
                 tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");
                 Failure::Refused(refusal)
             }
-            StoreOutcome::Locked => Failure::TooManyAttempts,
+            Sending::Locked => Failure::TooManyAttempts,
         };
         Ok(Stored::Answered(Err(refused)))
     }

@@ -3,14 +3,14 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::channels::CodeChannel;
-use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes, failed_attempt};
-use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::store::guards::{Guard, Refusal};
-use crate::store::idempotency::Idempotency;
+use crate::store::Table;
+use crate::store::attempts::{AcceptCondition, SubmittedHash, accepting, failed_attempt};
+use crate::store::dynamo::{self, Item, Plan, Sending, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::guards::Guard;
 use crate::store::schema::{
     APPLICATION, ATTEMPTS, AUDIT, CODE_ID, CODE_PREFIX, CODE_SK, CODE_WINDOW_PREFIX, CREATED_AT, DELIVERY,
     DeliveryState, EMAIL_ADDRESS, EMAIL_HASH, EXPIRES_AT, HASH, ID_PLAIN, KEY_VERSION, LANGUAGE, LATEST_CODE_PREFIX,
@@ -167,27 +167,17 @@ pub struct Acceptance<'a> {
     pub now_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreOutcome {
-    Stored,
-    RateLimited,
-    /// The request's guard at this index refused (with its bucket as stored).
-    Guarded {
-        guard: usize,
-        item: Option<Item>,
-    },
-    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
-    KeyTaken {
-        item: Option<Item>,
-    },
-    Locked,
-    IdTaken,
-}
-
 #[derive(Clone)]
 pub struct PreregistrationStore {
-    client: Client,
-    table: String,
+    table: Table,
+}
+
+impl std::ops::Deref for PreregistrationStore {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.table
+    }
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -201,37 +191,18 @@ fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
 
 impl PreregistrationStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
-    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
-        key.failed(&self.client).await
-    }
-
-    /// Counts one event alone on `guard` (a failure that touched no code): its refusal when it
-    /// is already full.
-    pub async fn count_alone(&self, guard: &Guard, now_ms: u64) -> Result<Option<Refusal>, StoreError> {
-        guard.count_alone(&self.client, now_ms).await
+        Self { table: Table::new(client, table) }
     }
 
     pub fn window(&self, kind: WindowKind, destination: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, window_pk(CODE_WINDOW_PREFIX, kind, destination), max, interval_ms)
+        Window::new(self.table(), window_pk(CODE_WINDOW_PREFIX, kind, destination), max, interval_ms)
     }
 
     /// Failed validations of a destination, per fixed bucket (`CNF#FAIL#<subject>#<n>`): the
     /// subject is the mobile number, or an e-mail address's keyed tag
     /// (`schema::email_tag_subject`), both of which a confirmation id carries.
     pub fn failure_lock(&self, subject: &str, max: u32, interval_ms: u64) -> Guard {
-        Guard::lock(&self.table, window_pk(CODE_WINDOW_PREFIX, WindowKind::Fail, subject), max, interval_ms)
+        Guard::lock(self.table(), window_pk(CODE_WINDOW_PREFIX, WindowKind::Fail, subject), max, interval_ms)
     }
 
     /// Stores the code and makes it the latest of each destination, counting one send in
@@ -244,7 +215,7 @@ impl PreregistrationStore {
         locks: &[Guard],
         checks: Plan<Slot>,
         now_ms: u64,
-    ) -> Result<StoreOutcome, StoreError> {
+    ) -> Result<Sending, StoreError> {
         let ttl = code.expires_ms / 1000 + RETENTION_AFTER_EXPIRY_S;
         let mut item = key(&code_pk(&code.id), CODE_SK);
         item.extend([
@@ -276,12 +247,12 @@ impl PreregistrationStore {
         for lock in locks {
             plan.push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?));
         }
-        plan.push(Slot::Record, put_new(&self.table, item)?);
+        plan.push(Slot::Record, put_new(self.table(), item)?);
         for destination in code.destinations() {
             // The previous code id keeps the code this one replaces, for `mark_undelivered` if
             // this one is never delivered ("" when there was none).
             let pointer = Update::builder()
-                .table_name(&self.table)
+                .table_name(self.table())
                 .set_key(Some(key(&latest_pk(&code.application, destination), CODE_SK)))
                 .update_expression(expression!(
                     "SET {PREVIOUS_CODE_ID} = if_not_exists({CODE_ID}, :none), {CODE_ID} = :cid, #ttl = :ttl"
@@ -294,14 +265,7 @@ impl PreregistrationStore {
             plan.push(Slot::Pointer, dynamo::update_item(pointer));
         }
         plan.append(checks);
-        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
-            Counted::Written => StoreOutcome::Stored,
-            Counted::WindowFull(_) => StoreOutcome::RateLimited,
-            Counted::Refused { slot: Slot::Lock, .. } => StoreOutcome::Locked,
-            Counted::Refused { slot: Slot::Record | Slot::Reservation | Slot::Pointer, .. } => StoreOutcome::IdTaken,
-            Counted::Refused { slot: Slot::Guard(guard), item } => StoreOutcome::Guarded { guard, item },
-            Counted::Refused { slot: Slot::Idempotency, item } => StoreOutcome::KeyTaken { item },
-        })
+        Ok(dynamo::transact_counting(self.client(), windows, &plan, now_ms).await?.into())
     }
 
     /// Validates in one transaction: marks the code verified if `acceptance` holds, no lock
@@ -329,7 +293,7 @@ impl PreregistrationStore {
         for credit in credits {
             plan.push(Validate::Credit, dynamo::update_item(credit.credit(sent_ms)?));
         }
-        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
             return Ok(Validating::Validated);
         };
         if let Some(item) = cancellation.refused(Validate::Gate) {
@@ -351,20 +315,12 @@ impl PreregistrationStore {
     /// Marks the code verified, if the code's keyed hash is the stored one and the code is
     /// this application's, usable, and the one the id names.
     fn accept(&self, acceptance: &Acceptance<'_>) -> Result<Update, StoreError> {
-        let hashes = acceptance.hashes;
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&code_pk(acceptance.id), CODE_SK)))
-            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(accept_condition(acceptance.plain.is_some(), acceptance.channel, hashes.len()))
+        let condition = accept_condition(acceptance.plain.is_some(), acceptance.channel, acceptance.hashes.len());
+        let item_key = key(&code_pk(acceptance.id), CODE_SK);
+        accepting(self.table(), item_key, condition, acceptance.plain, acceptance.hashes, acceptance.now_ms)
             .expression_attribute_values(":app", s(acceptance.application))
-            .expression_attribute_values(":now", n(acceptance.now_ms))
-            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(plain) = acceptance.plain {
-            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
-        }
-        bind_hashes(update, hashes).build().map_err(StoreError::Build)
+            .build()
+            .map_err(StoreError::Build)
     }
 
     /// Counts a wrong code on the code, on each lock (at the limit the caller chose) and on
@@ -377,14 +333,14 @@ impl PreregistrationStore {
         now_ms: u64,
     ) -> Result<FailureCount, StoreError> {
         let mut plan = Plan::new();
-        plan.push(Validate::Code, dynamo::update_item(failed_attempt(&self.table, key(&code_pk(id), CODE_SK))?));
+        plan.push(Validate::Code, dynamo::update_item(failed_attempt(self.table(), key(&code_pk(id), CODE_SK))?));
         for (i, lock) in locks.iter().enumerate() {
             plan.push(Validate::Lock(i), dynamo::update_item(lock.count_update(now_ms)?));
         }
         if let Some(gate) = gate {
             plan.push(Validate::Gate, dynamo::update_item(gate.count_update(now_ms)?));
         }
-        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
             return Ok(FailureCount::Counted);
         };
         if cancellation.refused(Validate::Code).is_some() {
@@ -404,9 +360,9 @@ impl PreregistrationStore {
     /// The code's item as stored (consistent read).
     pub async fn get_item(&self, id: &Uuid) -> Result<Option<Item>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&code_pk(id), CODE_SK)))
             .consistent_read(true)
             .send()
@@ -418,9 +374,9 @@ impl PreregistrationStore {
     /// The id of the latest code sent to `destination` for `app`.
     pub async fn latest(&self, app: &str, destination: &str) -> Result<Option<Uuid>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&latest_pk(app, destination), CODE_SK)))
             .consistent_read(true)
             .send()
@@ -434,9 +390,9 @@ impl PreregistrationStore {
     /// replaced it since.
     pub async fn mark_undelivered(&self, code: &NewCode) -> Result<(), StoreError> {
         dynamo::retry_conflicts(|| async {
-            self.client
+            self.client()
                 .update_item()
-                .table_name(&self.table)
+                .table_name(self.table())
                 .set_key(Some(key(&code_pk(&code.id), CODE_SK)))
                 .update_expression(expression!("SET {DELIVERY} = :failed"))
                 .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
@@ -447,9 +403,9 @@ impl PreregistrationStore {
         .await?;
         for destination in code.destinations() {
             let restore = self
-                .client
+                .client()
                 .update_item()
-                .table_name(&self.table)
+                .table_name(self.table())
                 .set_key(Some(key(&latest_pk(&code.application, destination), CODE_SK)))
                 .update_expression(expression!("SET {CODE_ID} = {PREVIOUS_CODE_ID}"))
                 .condition_expression(expression!("{CODE_ID} = :cid"))

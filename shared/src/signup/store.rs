@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
+use crate::store::Table;
 use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
-use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
-use crate::store::guards::{Guard, Refusal};
-use crate::store::idempotency::Idempotency;
+use crate::store::dynamo::{self, Item, Plan, Sending, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::guards::Guard;
 use crate::store::schema::{
     CODE_ATTEMPTS, CODE_EXPIRES_AT, CODE_ID, CODE_MAX_ATTEMPTS, CREATED_AT, EMAIL, EMAIL_VERIFIED, HASH, HASH_BINDING,
     HASH_BINDS_ADDRESS, KEY_VERSION, PK, PREVIOUS_CODE_ATTEMPTS, PREVIOUS_CODE_EXPIRES_AT, PREVIOUS_CODE_ID,
@@ -186,42 +186,30 @@ fn confirm_condition(versions: usize) -> &'static str {
 
 #[derive(Clone)]
 pub struct SignupStore {
-    client: Client,
-    table: String,
+    table: Table,
+}
+
+impl std::ops::Deref for SignupStore {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.table
+    }
 }
 
 impl SignupStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
-    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
-        key.failed(&self.client).await
-    }
-
-    /// Counts one event alone on `guard` (a failure that touched no code): its refusal when it
-    /// is already full.
-    pub async fn count_alone(&self, guard: &Guard, now_ms: u64) -> Result<Option<Refusal>, StoreError> {
-        guard.count_alone(&self.client, now_ms).await
+        Self { table: Table::new(client, table) }
     }
 
     pub fn window(&self, kind: WindowKind, address: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, window_pk(SIGNUP_WINDOW_PREFIX, kind, address), max, interval_ms)
+        Window::new(self.table(), window_pk(SIGNUP_WINDOW_PREFIX, kind, address), max, interval_ms)
     }
 
     /// Failed confirmations of an address, per fixed bucket: a confirmation checks it with no
     /// guess about whether a window is open (see `confirm`).
     pub fn failure_lock(&self, address: &str, max: u32, interval_ms: u64) -> Guard {
-        Guard::lock(&self.table, window_pk(SIGNUP_WINDOW_PREFIX, WindowKind::Fail, address), max, interval_ms)
+        Guard::lock(self.table(), window_pk(SIGNUP_WINDOW_PREFIX, WindowKind::Fail, address), max, interval_ms)
     }
 
     /// Creates the user if new, or replaces the code of an unconfirmed user with this id,
@@ -240,7 +228,7 @@ impl SignupStore {
         // AWS reads every operand from the item as it was; moto applies the actions in the
         // order written: the copies of the replaced code come first, for both.
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&user_pk(new.email), USER_SK)))
             .update_expression(expression!(
                 "SET {PREVIOUS_CODE_ID} = if_not_exists({CODE_ID}, :none), {PREVIOUS_HASH} = if_not_exists({HASH}, :h), \
@@ -280,12 +268,14 @@ impl SignupStore {
         let mut plan = checks;
         plan.push(Slot::Record, dynamo::update_item(update))
             .push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?));
-        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
-            Counted::Written => SendOutcome::Stored,
-            Counted::WindowFull(_) => SendOutcome::LimitExceeded,
-            Counted::Refused { slot: Slot::Guard(guard), item } => SendOutcome::Guarded { guard, item },
-            Counted::Refused { slot: Slot::Idempotency, item } => SendOutcome::KeyTaken { item },
-            Counted::Refused { slot: Slot::Record, item } => {
+        Ok(match Sending::from(dynamo::transact_counting(self.client(), windows, &plan, now_ms).await?) {
+            Sending::Written => SendOutcome::Stored,
+            Sending::WindowFull => SendOutcome::LimitExceeded,
+            Sending::Guarded { guard, item } => SendOutcome::Guarded { guard, item },
+            Sending::KeyTaken { item } => SendOutcome::KeyTaken { item },
+            Sending::Locked => SendOutcome::Locked,
+            // The user (the plan's only record) refused: as it was, it says why.
+            Sending::Taken { item, .. } => {
                 let stored = item.as_ref().map(User::from_item).transpose()?;
                 match stored {
                     Some(user) if user.status == UserStatus::Confirmed => SendOutcome::AlreadyConfirmed,
@@ -293,9 +283,6 @@ impl SignupStore {
                     _ => SendOutcome::Changed,
                 }
             }
-            Counted::Refused { slot: Slot::Lock, .. } => SendOutcome::Locked,
-            // Not in this plan.
-            Counted::Refused { slot: Slot::Reservation | Slot::Pointer, .. } => SendOutcome::Changed,
         })
     }
 
@@ -304,9 +291,9 @@ impl SignupStore {
     /// the new one; either only while the new code is still the outstanding one.
     pub async fn undo_code(&self, address: &str, code_id: &str, now_ms: u64) -> Result<(), StoreError> {
         let request = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&user_pk(address), USER_SK)))
             .expression_attribute_values(":cid", s(code_id));
         let restore = request
@@ -385,7 +372,7 @@ impl SignupStore {
     }
 
     async fn refused(&self, plan: &Plan<Confirm>) -> Result<Option<Refused>, StoreError> {
-        let Some(cancellation) = dynamo::transact_plan(&self.client, plan).await? else { return Ok(None) };
+        let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else { return Ok(None) };
         let user = match cancellation.refused(Confirm::User) {
             Some(item) => Some(item.map(User::from_item).transpose()?),
             None => None,
@@ -431,7 +418,7 @@ impl SignupStore {
 
     fn consuming(&self, address: &str, now_ms: u64) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&user_pk(address), USER_SK)))
             // A confirmed user is the only copy of the account: it never expires.
             .update_expression(expression!(
@@ -453,7 +440,7 @@ impl SignupStore {
     /// replaced, consumed or used up.
     fn failed_attempt(&self, address: &str, code_id: &str) -> Result<Update, StoreError> {
         Ok(Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&user_pk(address), USER_SK)))
             .update_expression(expression!("SET {CODE_ATTEMPTS} = {CODE_ATTEMPTS} + :one"))
             .condition_expression(expression!("{CODE_ID} = :cid AND {CODE_ATTEMPTS} < {CODE_MAX_ATTEMPTS}"))

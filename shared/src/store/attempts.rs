@@ -12,11 +12,13 @@ use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use crate::domain::crypto::{KeyRing, MAX_KEY_VERSIONS};
-use crate::store::dynamo::{Item, StoreError, n};
-use crate::store::schema::{ATTEMPTS, EMAIL_HASH, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression};
+use crate::store::dynamo::{Item, StoreError, n, s};
+use crate::store::schema::{
+    ATTEMPTS, DeliveryState, EMAIL_HASH, HASH, KEY_VERSION, MAX_ATTEMPTS, PK, VERIFIED_AT, expression,
+};
 
 /// A submitted code's keyed hash under one key version.
 pub type SubmittedHash = (u32, [u8; 32]);
@@ -94,6 +96,32 @@ pub fn bind_hashes(mut update: UpdateBuilder, hashes: &[SubmittedHash]) -> Updat
 
 /// The update that counts one failed attempt on a code of the shared shape: refused once the
 /// code is verified or used up (the attempt limit is exact under races: it is the condition).
+/// The accepting write of a stored code of families B and C: marks it verified if `condition`
+/// (`AcceptCondition`) holds, with the values every such condition uses bound (`:now`,
+/// `:failed`, the id's plaintext `:lk` when it has one, the hash terms); the family binds its
+/// own (`:uid`, `:app`). Refused, DynamoDB returns the code as it was.
+pub fn accepting(
+    table: &str,
+    item_key: Item,
+    condition: &str,
+    plain: Option<[u8; 16]>,
+    hashes: &[SubmittedHash],
+    now_ms: u64,
+) -> UpdateBuilder {
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key))
+        .update_expression(expression!("SET {VERIFIED_AT} = :now"))
+        .condition_expression(condition)
+        .expression_attribute_values(":now", n(now_ms))
+        .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    if let Some(plain) = plain {
+        update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
+    }
+    bind_hashes(update, hashes)
+}
+
 pub fn failed_attempt(table: &str, item_key: Item) -> Result<Update, StoreError> {
     Update::builder()
         .table_name(table)

@@ -387,6 +387,47 @@ pub enum Counted<S> {
     },
 }
 
+/// What a send's counting transaction means, whichever family sent: the same slots refuse
+/// for the same reasons.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sending {
+    Written,
+    /// A destination's send window is full.
+    WindowFull,
+    /// A destination is locked by failed verifications.
+    Locked,
+    /// The request's guard at this index refused (with its bucket as stored).
+    Guarded {
+        guard: usize,
+        item: Option<Item>,
+    },
+    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
+    KeyTaken {
+        item: Option<Item>,
+    },
+    /// The record, a reservation or a pointer refused (as it was): for an OTP or a code, its
+    /// id is taken (draw new ones); a user says why itself.
+    Taken {
+        slot: Slot,
+        item: Option<Item>,
+    },
+}
+
+impl From<Counted<Slot>> for Sending {
+    fn from(counted: Counted<Slot>) -> Self {
+        match counted {
+            Counted::Written => Self::Written,
+            Counted::WindowFull(_) => Self::WindowFull,
+            Counted::Refused { slot: Slot::Lock, .. } => Self::Locked,
+            Counted::Refused { slot: Slot::Guard(guard), item } => Self::Guarded { guard, item },
+            Counted::Refused { slot: Slot::Idempotency, item } => Self::KeyTaken { item },
+            Counted::Refused { slot: slot @ (Slot::Record | Slot::Reservation | Slot::Pointer), item } => {
+                Self::Taken { slot, item }
+            }
+        }
+    }
+}
+
 /// What a counting transaction's item is: a window's count, or an item of the plan.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Counting<S> {

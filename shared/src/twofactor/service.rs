@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::PURPOSE;
 use super::request::{CreateRequest, VerifyRequest};
-use super::store::{CreateOutcome, DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, otp_pk};
+use super::store::{DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, otp_pk};
 use super::{TwoFactorConfig, TwoFactorProfile};
 use crate::aws::sns::SmsSender;
 use crate::config::ConfigError;
@@ -17,7 +17,7 @@ use crate::domain::phone::Phone;
 use crate::domain::{codes, mask};
 use crate::edge::Failure;
 use crate::ops::startup::Seams;
-use crate::store::dynamo::Window;
+use crate::store::dynamo::{Sending, Window};
 use crate::store::guards::Guard;
 use crate::store::idempotency::Idempotency;
 use crate::store::schema::DeliveryState;
@@ -277,23 +277,23 @@ impl TwoFactor {
             checks.append(idempotency.plan(&draft.created.to_answer(), now)?);
         }
         let refused = match self.store.create(&draft.otp, &send.windows, &send.lock, checks, now).await? {
-            CreateOutcome::Created => return Ok(Stored::Written),
-            CreateOutcome::IdTaken => return Ok(Stored::IdTaken),
-            CreateOutcome::RateLimited => {
+            Sending::Written => return Ok(Stored::Written),
+            Sending::Taken { .. } => return Ok(Stored::IdTaken),
+            Sending::WindowFull => {
                 tracing::info!(phone = %mask::phone(phone), "OTP refused: send limit reached");
                 Failure::DestinationLimit
             }
-            CreateOutcome::KeyTaken { item } => {
+            Sending::KeyTaken { item } => {
                 let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
                 let answer = idempotency.replayed(item.as_ref(), now)?;
                 return Ok(Stored::Answered(Created::from_answer(&answer).ok_or(Failure::Internal)));
             }
-            CreateOutcome::Guarded { guard, item } => {
+            Sending::Guarded { guard, item } => {
                 let refusal = send.guards[guard].refusal(item.as_ref(), now);
                 tracing::warn!(phone = %mask::phone(phone), rule = ?refusal.rule, "OTP refused: {refusal}");
                 Failure::Refused(refusal)
             }
-            CreateOutcome::DestinationLocked => {
+            Sending::Locked => {
                 tracing::warn!(phone = %mask::phone(phone), "OTP refused: number locked by failed verifications");
                 Failure::TooManyAttempts
             }

@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use crate::store::attempts::{AcceptCondition, SubmittedHash, bind_hashes};
-use crate::store::dynamo::{self, Counted, Item, Plan, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
+use crate::store::Table;
+use crate::store::attempts::{AcceptCondition, SubmittedHash, accepting};
+use crate::store::dynamo::{self, Item, Plan, Sending, Slot, StoreError, Window, get_b, get_n, get_s, key, n, s};
 use crate::store::guards::Guard;
-use crate::store::idempotency::Idempotency;
 use crate::store::schema::{
     ATTEMPTS, CREATED_AT, DELIVERY, DELIVERY_FAILURE, DESTINATION, DeliveryState, EXPIRES_AT, FAILED_SENDS, HASH,
     ID_PLAIN, KEY_VERSION, LANGUAGE, MAX_ATTEMPTS, NUMERIC_ID, OTP_ID_PREFIX, OTP_PREFIX, OTP_SK, PK, PROFILE,
@@ -108,25 +108,6 @@ impl StoredOtp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum CreateOutcome {
-    Created,
-    RateLimited,
-    /// The request's guard at this index refused (with its bucket as stored).
-    Guarded {
-        guard: usize,
-        item: Option<Item>,
-    },
-    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
-    KeyTaken {
-        item: Option<Item>,
-    },
-    DestinationLocked,
-    /// The numeric id is taken (rare: 2^31 values), or the random OTP id (astronomically
-    /// rare): draw new ones.
-    IdTaken,
-}
-
 /// What an OTP's verifying transaction found (`TwoFactorStore::verify`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verifying {
@@ -194,27 +175,34 @@ pub enum Finishing {
 
 #[derive(Clone)]
 pub struct TwoFactorStore {
-    client: Client,
-    table: String,
+    table: Table,
+}
+
+impl std::ops::Deref for TwoFactorStore {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.table
+    }
 }
 
 impl TwoFactorStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { table: Table::new(client, table) }
     }
 
     pub fn rate_window(&self, phone: &str, max: u32, interval_ms: u64) -> Window {
-        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Rate, phone), max, interval_ms)
+        Window::new(self.table(), window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Rate, phone), max, interval_ms)
     }
 
     pub fn daily_window(&self, phone: &str, max: u32) -> Window {
-        Window::new(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Day, phone), max, DAY_MS)
+        Window::new(self.table(), window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Day, phone), max, DAY_MS)
     }
 
     /// Failed verifications of a number, per fixed bucket: the verifying call checks it
     /// without a guess about whether a window is open (see `verify`).
     pub fn failure_lock(&self, phone: &str, max: u32, interval_ms: u64) -> Guard {
-        Guard::lock(&self.table, window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Fail, phone), max, interval_ms)
+        Guard::lock(self.table(), window_pk(TWO_FACTOR_WINDOW_PREFIX, WindowKind::Fail, phone), max, interval_ms)
     }
 
     fn otp_item(&self, otp: &NewOtp) -> Item {
@@ -271,7 +259,7 @@ impl TwoFactorStore {
 
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_item(Some(item))
             .condition_expression(expression!("attribute_not_exists({PK})"))
             .build()?;
@@ -288,7 +276,7 @@ impl TwoFactorStore {
         lock: &Guard,
         checks: Plan<Slot>,
         now_ms: u64,
-    ) -> Result<CreateOutcome, StoreError> {
+    ) -> Result<Sending, StoreError> {
         let mut plan = Plan::new();
         plan.push(Slot::Lock, dynamo::check_item(lock.not_full(now_ms)?))
             .push(Slot::Record, self.put_new(self.otp_item(otp))?)
@@ -297,14 +285,7 @@ impl TwoFactorStore {
             plan.push(Slot::Reservation, self.put_new(self.watch(otp))?);
         }
         plan.append(checks);
-        Ok(match dynamo::transact_counting(&self.client, windows, &plan, now_ms).await? {
-            Counted::Written => CreateOutcome::Created,
-            Counted::WindowFull(_) => CreateOutcome::RateLimited,
-            Counted::Refused { slot: Slot::Lock, .. } => CreateOutcome::DestinationLocked,
-            Counted::Refused { slot: Slot::Record | Slot::Reservation | Slot::Pointer, .. } => CreateOutcome::IdTaken,
-            Counted::Refused { slot: Slot::Guard(guard), item } => CreateOutcome::Guarded { guard, item },
-            Counted::Refused { slot: Slot::Idempotency, item } => CreateOutcome::KeyTaken { item },
-        })
+        Ok(dynamo::transact_counting(self.client(), windows, &plan, now_ms).await?.into())
     }
 
     /// Verifies in one transaction: marks the OTP verified if `acceptance` holds and `lock`
@@ -322,7 +303,7 @@ impl TwoFactorStore {
         plan.push(Verify::Otp, dynamo::update_item(self.accept(acceptance)?))
             .push(Verify::Lock, dynamo::check_item(lock.not_full(acceptance.now_ms)?))
             .push(Verify::Block, dynamo::update_item(block.credit(sent_ms)?));
-        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
             return Ok(Verifying::Verified);
         };
         Ok(match (cancellation.refused(Verify::Otp), cancellation.refused(Verify::Lock)) {
@@ -359,28 +340,20 @@ impl TwoFactorStore {
                 hashes.len(),
             ),
         };
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&otp_pk(acceptance.otp_id), OTP_SK)))
-            .update_expression(expression!("SET {VERIFIED_AT} = :now"))
-            .condition_expression(condition)
+        let item_key = key(&otp_pk(acceptance.otp_id), OTP_SK);
+        accepting(self.table(), item_key, condition, acceptance.plain, hashes, acceptance.now_ms)
             .expression_attribute_values(":uid", s(acceptance.user_id.to_string()))
-            .expression_attribute_values(":now", n(acceptance.now_ms))
-            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(plain) = acceptance.plain {
-            update = update.expression_attribute_values(":lk", AttributeValue::B(Blob::new(plain.to_vec())));
-        }
-        bind_hashes(update, hashes).build().map_err(StoreError::Build)
+            .build()
+            .map_err(StoreError::Build)
     }
 
     /// Counts a wrong code on the OTP and on the number's lock, in one transaction.
     pub async fn count_failure(&self, otp_id: &Uuid, lock: &Guard, now_ms: u64) -> Result<FailureCount, StoreError> {
-        let attempt = crate::store::attempts::failed_attempt(&self.table, key(&otp_pk(otp_id), OTP_SK))?;
+        let attempt = crate::store::attempts::failed_attempt(self.table(), key(&otp_pk(otp_id), OTP_SK))?;
         let mut plan = Plan::new();
         plan.push(Verify::Otp, dynamo::update_item(attempt))
             .push(Verify::Lock, dynamo::update_item(lock.count_update(now_ms)?));
-        let Some(cancellation) = dynamo::transact_plan(&self.client, &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
             return Ok(FailureCount::Counted);
         };
         Ok(if cancellation.refused(Verify::Otp).is_some() {
@@ -394,9 +367,9 @@ impl TwoFactorStore {
 
     pub async fn get(&self, id: &Uuid) -> Result<Option<StoredOtp>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&otp_pk(id), OTP_SK)))
             .consistent_read(true)
             .send()
@@ -414,9 +387,9 @@ impl TwoFactorStore {
         finishing: Finishing,
     ) -> Result<bool, StoreError> {
         let request = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_key(Some(key(&otp_pk(id), OTP_SK)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
         let request = match end {
@@ -444,9 +417,9 @@ impl TwoFactorStore {
     pub async fn count_failed_send(&self, id: &Uuid) -> Result<Option<u32>, StoreError> {
         dynamo::retry_conflicts(|| async {
             let result = self
-                .client
+                .client()
                 .update_item()
-                .table_name(&self.table)
+                .table_name(self.table())
                 .set_key(Some(key(&otp_pk(id), OTP_SK)))
                 .update_expression(expression!("SET {FAILED_SENDS} = if_not_exists({FAILED_SENDS}, :zero) + :one"))
                 .condition_expression(expression!("{DELIVERY} = :pending"))
@@ -463,18 +436,5 @@ impl TwoFactorStore {
             }
         })
         .await
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// The send under `key` delivered nothing: a retry with this key answers the failure again.
-    pub async fn key_failed(&self, key: &Idempotency) -> Result<(), StoreError> {
-        key.failed(&self.client).await
     }
 }
