@@ -293,7 +293,7 @@ impl PreregistrationStore {
         for credit in credits {
             plan.push(Validate::Credit, dynamo::update_item(credit.credit(sent_ms)?));
         }
-        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else {
             return Ok(Validating::Validated);
         };
         if let Some(item) = cancellation.refused(Validate::Gate) {
@@ -340,7 +340,7 @@ impl PreregistrationStore {
         if let Some(gate) = gate {
             plan.push(Validate::Gate, dynamo::update_item(gate.count_update(now_ms)?));
         }
-        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else {
             return Ok(FailureCount::Counted);
         };
         if cancellation.refused(Validate::Code).is_some() {

@@ -346,7 +346,7 @@ impl SignupStore {
         if let Some(sends) = sends {
             plan.push(Confirm::Credit, dynamo::update_item(sends.credit(now_ms)?));
         }
-        self.refused(&plan).await
+        self.refused(plan).await
     }
 
     /// Counts a wrong code on the user's code (`code_id`; none for an unknown address), on
@@ -368,10 +368,10 @@ impl SignupStore {
         if let Some(gate) = gate {
             plan.push(Confirm::Gate, dynamo::update_item(gate.count_update(now_ms)?));
         }
-        self.refused(&plan).await
+        self.refused(plan).await
     }
 
-    async fn refused(&self, plan: &Plan<Confirm>) -> Result<Option<Refused>, StoreError> {
+    async fn refused(&self, plan: Plan<Confirm>) -> Result<Option<Refused>, StoreError> {
         let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else { return Ok(None) };
         let user = match cancellation.refused(Confirm::User) {
             Some(item) => Some(item.map(User::from_item).transpose()?),

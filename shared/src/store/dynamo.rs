@@ -309,12 +309,10 @@ impl<S: Copy + PartialEq> Plan<S> {
         self.items.is_empty()
     }
 
-    fn slots(&self) -> impl Iterator<Item = S> + '_ {
-        self.items.iter().map(|(slot, _)| *slot)
-    }
-
-    fn items(&self) -> impl Iterator<Item = TransactWriteItem> + '_ {
-        self.items.iter().map(|(_, item)| item.clone())
+    /// The slots, and the items as the SDK takes them: moved, not copied (an item holds maps
+    /// of attribute values, and a request copies them once already, into its plan).
+    fn split(self) -> (Vec<S>, Vec<TransactWriteItem>) {
+        self.items.into_iter().unzip()
     }
 }
 
@@ -364,12 +362,12 @@ impl<S: Copy + PartialEq> Cancellation<S> {
 /// Writes a planned transaction: `Ok(None)` when written, else what refused it, by slot.
 pub async fn transact_plan<S: Copy + PartialEq>(
     client: &Client,
-    plan: &Plan<S>,
+    plan: Plan<S>,
 ) -> Result<Option<Cancellation<S>>, StoreError> {
-    let items = plan.items().collect();
+    let (slots, items) = plan.split();
     match reasons_of(client.transact_write_items().set_transact_items(Some(items)).send().await)? {
         None => Ok(None),
-        Some(reasons) => Cancellation::read(plan.slots(), reasons).map(Some),
+        Some(reasons) => Cancellation::read(slots.into_iter(), reasons).map(Some),
     }
 }
 
@@ -451,7 +449,7 @@ pub async fn transact_counting<S: Copy + PartialEq>(
             counting.push(Counting::Window(i), update_item(window.count(now_ms)?));
         }
         counting.push_all_planned(plan);
-        let Some(cancellation) = transact_plan(client, &counting).await? else {
+        let Some(cancellation) = transact_plan(client, counting).await? else {
             return Ok(Counted::Written);
         };
         if let Some(outcome) = counted(&cancellation) {

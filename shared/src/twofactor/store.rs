@@ -303,7 +303,7 @@ impl TwoFactorStore {
         plan.push(Verify::Otp, dynamo::update_item(self.accept(acceptance)?))
             .push(Verify::Lock, dynamo::check_item(lock.not_full(acceptance.now_ms)?))
             .push(Verify::Block, dynamo::update_item(block.credit(sent_ms)?));
-        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else {
             return Ok(Verifying::Verified);
         };
         Ok(match (cancellation.refused(Verify::Otp), cancellation.refused(Verify::Lock)) {
@@ -353,7 +353,7 @@ impl TwoFactorStore {
         let mut plan = Plan::new();
         plan.push(Verify::Otp, dynamo::update_item(attempt))
             .push(Verify::Lock, dynamo::update_item(lock.count_update(now_ms)?));
-        let Some(cancellation) = dynamo::transact_plan(self.client(), &plan).await? else {
+        let Some(cancellation) = dynamo::transact_plan(self.client(), plan).await? else {
             return Ok(FailureCount::Counted);
         };
         Ok(if cancellation.refused(Verify::Otp).is_some() {
