@@ -7,6 +7,7 @@
 pub mod dotnet_body;
 pub mod failure;
 pub mod http;
+pub mod request;
 pub mod routes;
 pub mod xml;
 
@@ -103,7 +104,7 @@ pub async fn serve<E: Endpoint>(endpoint: &E, request: Request) -> Response<Body
     let outcome = match input {
         Ok(input) => match key_of(endpoint, &request, &input, &edge) {
             Ok(key) => {
-                let call = Call { caller: Caller::of(&request), key };
+                let call = Call { caller: request::caller_of(&request), key };
                 http::within(edge.deadline, endpoint.run(input, call)).await.unwrap_or(Err(Failure::Busy))
             }
             Err(failure) => Err(failure),
@@ -155,6 +156,6 @@ fn key_of<E: Endpoint>(
     edge: &Edge<'_>,
 ) -> Result<Option<Idempotency>, Failure> {
     let Some((scope, door)) = endpoint.door(input) else { return Ok(None) };
-    Idempotency::of(request, scope, door, edge.keys, edge.table)
+    request::idempotency_of(request, scope, door, edge.keys, edge.table)
         .map_err(|reason| Failure::Invalid(problem("Idempotency-Key", reason)))
 }

@@ -17,8 +17,6 @@
 //! between its transaction and the message, the replay reports a send that never left.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -92,37 +90,28 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Who is calling, when API Gateway authenticated them (family C: an IAM principal or a JWT
-/// subject), so two backends' keys never meet.
-fn authenticated(request: &Request) -> String {
-    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else { return String::new() };
-    let Some(authorizer) = &context.authorizer else { return String::new() };
-    if let Some(arn) = authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone()) {
-        return arn;
-    }
-    let claims = authorizer.jwt.as_ref().map(|jwt| &jwt.claims);
-    claims.and_then(|c| c.get("client_id").or_else(|| c.get("sub")).cloned()).unwrap_or_default()
-}
-
 impl Idempotency {
-    /// The request's key for `endpoint`, if it sent one; `Err` with the reason when the
-    /// header is not a key (1 to 255 visible ASCII characters, quoted as a structured-field
-    /// string or bare).
-    pub fn of(
-        request: &Request,
+    /// The key `header` (the `Idempotency-Key` header's value) sent to `endpoint` by `who`
+    /// (`Door::Backend`: the principal API Gateway authenticated; `Door::Public`: the caller's
+    /// source address, `caller::Caller`), for the request body `body`; `Err` with the reason
+    /// when the header is not a key (1 to 255 visible ASCII characters, quoted as a
+    /// structured-field string or bare; at least `MIN_PUBLIC_KEY_LENGTH` on a public door).
+    pub fn new(
+        header: &[u8],
         endpoint: &str,
         door: Door<'_>,
+        who: &str,
+        body: &[u8],
         keys: &KeyRing,
         table: &str,
-    ) -> Result<Option<Self>, String> {
-        let Some(value) = request.headers().get(HEADER) else { return Ok(None) };
-        let text = value.to_str().map_err(|_| "Idempotency-Key must be visible ASCII".to_string())?.trim();
+    ) -> Result<Self, String> {
+        let text = std::str::from_utf8(header).map_err(|_| "Idempotency-Key must be visible ASCII".to_string())?.trim();
         let key = text.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(text);
         if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(format!("Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"));
         }
         let scope = match door {
-            Door::Backend => format!("{endpoint}\n{}", authenticated(request)),
+            Door::Backend => format!("{endpoint}\n{who}"),
             Door::Public { application } => {
                 if key.len() < MIN_PUBLIC_KEY_LENGTH {
                     return Err(format!(
@@ -130,22 +119,19 @@ impl Idempotency {
                          UUID): a shorter one can be guessed"
                     ));
                 }
-                let caller = crate::domain::caller::Caller::of(request);
-                let caller = caller.as_ref().map_or("", |c| c.as_str());
-                format!("{endpoint}\n{caller}\n{}", application.unwrap_or(""))
+                format!("{endpoint}\n{who}\n{}", application.unwrap_or(""))
             }
         };
         let pk = |version| {
             keys.hash(version, PURPOSE, &scope, key).map(|hash| format!("{IDEMPOTENCY_PREFIX}{}", hex(&hash)))
         };
         let mut pks = keys.versions().map(pk).collect::<Option<Vec<_>>>().ok_or("no key")?.into_iter();
-        let body: &[u8] = request.body().as_ref();
-        Ok(Some(Self {
+        Ok(Self {
             table: table.to_string(),
             pk: pks.next().ok_or("no current key")?,
             earlier: pks.collect(),
             fingerprint: hex(&Sha256::digest(body)),
-        }))
+        })
     }
 
     /// The record, written with the send, and a check of it under every other active key
@@ -236,7 +222,8 @@ impl Idempotency {
 mod tests {
     use std::collections::HashMap;
 
-    use lambda_http::Body;
+    use lambda_http::request::RequestContext;
+    use lambda_http::{Body, Request, RequestExt};
     use serde_json::json;
 
     use super::*;
@@ -254,7 +241,7 @@ mod tests {
     }
 
     fn of(key: Option<&str>, body: &str, endpoint: &str) -> Result<Option<Idempotency>, String> {
-        Idempotency::of(&request(key, body), endpoint, Door::Backend, &keys(), "t")
+        crate::edge::request::idempotency_of(&request(key, body), endpoint, Door::Backend, &keys(), "t")
     }
 
     fn from(ip: &str, request: Request) -> Request {
@@ -265,7 +252,7 @@ mod tests {
     }
 
     fn public(request: &Request, application: Option<&str>) -> Result<Option<Idempotency>, String> {
-        Idempotency::of(request, "/a", Door::Public { application }, &keys(), "t")
+        crate::edge::request::idempotency_of(request, "/a", Door::Public { application }, &keys(), "t")
     }
 
     const KEY: &str = "8e03978e-40d5-43e8-bc93-6894a57f9324";
@@ -300,7 +287,7 @@ mod tests {
             let mut context = ApiGatewayV2httpRequestContext::default();
             context.authorizer = Some(authorizer);
             let request = request(Some(KEY), "{}").with_request_context(RequestContext::ApiGatewayV2(context));
-            Idempotency::of(&request, "/a", Door::Backend, &keys(), "t").unwrap().unwrap().pk
+            crate::edge::request::idempotency_of(&request, "/a", Door::Backend, &keys(), "t").unwrap().unwrap().pk
         };
         let a = as_principal("arn:aws:iam::123456789012:role/backend-a");
         assert_eq!(a, as_principal("arn:aws:iam::123456789012:role/backend-a"));
