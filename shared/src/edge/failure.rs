@@ -248,6 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn when_a_failure_is_logged_should_say_how_grave_its_store_cause_is() {
+        let logged = |failure: Failure| crate::ops::logging::capture::logged(|| failure.log("verify"));
+        // Contention is expected under load: the refusal's line only.
+        let contention = logged(Failure::Store(StoreError::Contention));
+        assert!(contention.contains("verify refused: the service is busy") && contention.contains("status=503"));
+        assert!(!contention.contains("WARN") && !contention.contains("ERROR"), "{contention}");
+        // An unavailable store may pass: a warning; anything else is ours to fix: an error.
+        let unavailable = logged(Failure::Store(StoreError::Unavailable("throttled".into())));
+        assert!(unavailable.contains("WARN") && unavailable.contains("store unavailable"), "{unavailable}");
+        assert!(!unavailable.contains("ERROR"), "{unavailable}");
+        let broken = logged(Failure::Store(StoreError::Aws("no such table".into())));
+        assert!(broken.contains("ERROR") && broken.contains("store failure"), "{broken}");
+        let expired = logged(Failure::Expired);
+        assert!(expired.contains("INFO") && expired.contains("verify refused: the code has expired"), "{expired}");
+        assert!(expired.contains("status=410") && !expired.contains("WARN") && !expired.contains("ERROR"), "{expired}");
+    }
+
+    #[test]
     fn when_problems_are_worded_should_join_them_in_key_order() {
         let mut problems = problem("request.b", "second.");
         problems.insert("request.a".into(), vec!["first.".into()]);

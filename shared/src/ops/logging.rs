@@ -66,15 +66,22 @@ where
     lambda_http::tracing::subscriber::registry().with(filter).with(cap).with(json_layer).with(text_layer)
 }
 
+/// What a test logs, as the functions' subscriber writes it.
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
+pub(crate) mod capture {
     use std::sync::{Arc, Mutex};
 
-    use super::*;
+    use super::MakeWriter;
 
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            let bytes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -95,6 +102,21 @@ mod tests {
         }
     }
 
+    /// The lines `log` writes under the functions' subscriber at its default level (INFO).
+    pub(crate) fn logged(log: impl FnOnce()) -> String {
+        let captured = Captured::default();
+        tracing::subscriber::with_default(super::subscriber(|_| None, captured.clone()), log);
+        captured.text()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::capture::Captured;
+    use super::*;
+
     /// Logs what the runtime, the SDK and our own code log at every level, under `env`.
     fn logged(env: &[(&str, &str)]) -> String {
         let map: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -111,8 +133,7 @@ mod tests {
             tracing::debug!(target: "shared::twofactor", "own debug");
             tracing::info!(target: "shared::twofactor", "own info");
         });
-        let bytes = captured.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        String::from_utf8(bytes).unwrap_or_default()
+        captured.text()
     }
 
     #[test]

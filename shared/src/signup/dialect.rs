@@ -74,6 +74,26 @@ mod tests {
         for (failure, expected) in cases {
             assert_eq!(op_code(&failure), expected, "{failure:?}");
         }
+        // Cognito's words where Cognito has them: the legacy clients match on them.
+        let worded = [
+            (Mismatch { remaining: None }, "Invalid verification code provided, please try again."),
+            (Expired, "Invalid code provided, please request a code again."),
+            (TooManyAttempts, "Too many failed attempts; request a new code later."),
+            (DestinationLimit, "Attempt limit exceeded, please try after some time."),
+            (NotFound, "User does not exist."),
+            (AlreadyUsed, "User is already confirmed."),
+            (DeliveryFailed, "The confirmation code could not be e-mailed."),
+            (KeyInFlight, "A request with this Idempotency-Key may still be in progress; retry later."),
+            (KeyReused, "This Idempotency-Key was used with another request body."),
+            (Busy, "The service is busy; try again."),
+            (Internal, "Internal error."),
+        ];
+        for (failure, text) in worded {
+            assert_eq!(error_text(&failure), text, "{failure:?}");
+        }
+        let refused = Refused(Refusal { retry_after_seconds: 42, ..Refusal::sample(Rule::CallerSends) });
+        assert!(error_text(&refused).starts_with("Attempt limit exceeded: "), "{}", error_text(&refused));
+        assert!(error_text(&refused).ends_with("42 s"), "{}", error_text(&refused));
         assert_eq!(error_text(&Store(StoreError::Contention)), "The service is busy; try again.");
         assert_eq!(error_text(&Store(StoreError::Malformed("ttl"))), "Internal error.");
         assert_eq!(error_text(&Failure::invalid("EmailAddress is required.")), "EmailAddress is required.");

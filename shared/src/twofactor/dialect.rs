@@ -82,6 +82,19 @@ mod tests {
             );
         }
         assert_eq!(message(&Store(StoreError::Contention)), "the service is busy; try again");
-        assert_eq!(message(&Mismatch { remaining: Some(1) }), "OTP code does not match");
+        // The legacy API's words.
+        let worded = [
+            (DestinationLimit, "too many OTP requests for this number; try again later"),
+            (NotFound, "OTP not found"),
+            (Expired, "OTP has expired; request a new one"),
+            (Mismatch { remaining: Some(1) }, "OTP code does not match"),
+            (TooManyAttempts, "too many failed attempts; request a new OTP later"),
+            (AlreadyUsed, "OTP has already been verified"),
+            (DeliveryFailed, "the SMS could not be sent"),
+            (UnknownConfiguration(9), "TwoFactorConfigurationId 9 is not configured"),
+        ];
+        for (failure, text) in worded {
+            assert_eq!(message(&failure), text, "{failure:?}");
+        }
     }
 }
