@@ -103,8 +103,8 @@ pub async fn serve<E: Endpoint>(endpoint: &E, request: Request) -> Response<Body
     let operation = endpoint.operation(input.as_ref().ok());
     let outcome = match input {
         Ok(input) => match key_of(endpoint, &request, &input, &edge) {
-            Ok(key) => {
-                let call = Call { caller: request::caller_of(&request), key };
+            Ok((caller, key)) => {
+                let call = Call { caller, key };
                 http::within(edge.deadline, endpoint.run(input, call)).await.unwrap_or(Err(Failure::Busy))
             }
             Err(failure) => Err(failure),
@@ -149,13 +149,17 @@ fn body_of<'r>(request: &'r Request, path: Option<&str>) -> Result<&'r str, Fail
     })
 }
 
+/// The caller (read once: a public key's scope and the endpoint's limits both use it) and the
+/// request's `Idempotency-Key`, if the endpoint takes one.
 fn key_of<E: Endpoint>(
     endpoint: &E,
     request: &Request,
     input: &E::Input,
     edge: &Edge<'_>,
-) -> Result<Option<Idempotency>, Failure> {
-    let Some((scope, door)) = endpoint.door(input) else { return Ok(None) };
-    request::idempotency_of(request, scope, door, edge.keys, edge.table)
-        .map_err(|reason| Failure::Invalid(problem("Idempotency-Key", reason)))
+) -> Result<(Option<Caller>, Option<Idempotency>), Failure> {
+    let caller = request::caller_of(request);
+    let Some((scope, door)) = endpoint.door(input) else { return Ok((caller, None)) };
+    let key = request::idempotency_of(request, caller.as_ref(), scope, door, edge.keys, edge.table)
+        .map_err(|reason| Failure::Invalid(problem("Idempotency-Key", reason)))?;
+    Ok((caller, key))
 }

@@ -36,10 +36,11 @@ fn principal_of(request: &Request) -> String {
 }
 
 /// The request's `Idempotency-Key` for `endpoint`, if it sent one, scoped by `door` (the
-/// authenticated principal, or the caller's address and the application); `Err` with the
-/// reason when the header is not a key.
+/// authenticated principal, or `caller`, the request's `caller_of`, and the application);
+/// `Err` with the reason when the header is not a key.
 pub fn idempotency_of(
     request: &Request,
+    caller: Option<&Caller>,
     endpoint: &str,
     door: Door<'_>,
     keys: &KeyRing,
@@ -48,7 +49,7 @@ pub fn idempotency_of(
     let Some(header) = request.headers().get(HEADER) else { return Ok(None) };
     let who = match door {
         Door::Backend => principal_of(request),
-        Door::Public { .. } => caller_of(request).map(|c| c.as_str().to_string()).unwrap_or_default(),
+        Door::Public { .. } => caller.map(|c| c.as_str().to_string()).unwrap_or_default(),
     };
     Idempotency::new(header.as_bytes(), endpoint, door, &who, request.body().as_ref(), keys, table).map(Some)
 }

@@ -301,14 +301,6 @@ impl<S: Copy + PartialEq> Plan<S> {
         self
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// The slots, and the items as the SDK takes them: moved, not copied (an item holds maps
     /// of attribute values, and a request copies them once already, into its plan).
     fn split(self) -> (Vec<S>, Vec<TransactWriteItem>) {
@@ -330,14 +322,6 @@ impl<S: Copy + PartialEq> Cancellation<S> {
         fail_on_other(&reasons)?;
         let reasons = slots.zip(reasons).filter_map(|(slot, reason)| reason.map(|r| (slot, r))).collect();
         Ok(Self { reasons })
-    }
-
-    /// The first item whose condition was false, with the item as it was.
-    pub fn first_refused(&self) -> Option<(S, Option<&Item>)> {
-        self.reasons.iter().find_map(|(slot, reason)| match reason {
-            Refusal::Condition(item) => Some((*slot, item.as_ref())),
-            _ => None,
-        })
     }
 
     /// Whether the condition of (an item of) `slot` was false; `Some(item as it was)` then.

@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn of(key: Option<&str>, body: &str, endpoint: &str) -> Result<Option<Idempotency>, String> {
-        crate::edge::request::idempotency_of(&request(key, body), endpoint, Door::Backend, &keys(), "t")
+        crate::edge::request::idempotency_of(&request(key, body), None, endpoint, Door::Backend, &keys(), "t")
     }
 
     fn from(ip: &str, request: Request) -> Request {
@@ -252,7 +252,8 @@ mod tests {
     }
 
     fn public(request: &Request, application: Option<&str>) -> Result<Option<Idempotency>, String> {
-        crate::edge::request::idempotency_of(request, "/a", Door::Public { application }, &keys(), "t")
+        let caller = crate::edge::request::caller_of(request);
+        crate::edge::request::idempotency_of(request, caller.as_ref(), "/a", Door::Public { application }, &keys(), "t")
     }
 
     const KEY: &str = "8e03978e-40d5-43e8-bc93-6894a57f9324";
@@ -287,7 +288,7 @@ mod tests {
             let mut context = ApiGatewayV2httpRequestContext::default();
             context.authorizer = Some(authorizer);
             let request = request(Some(KEY), "{}").with_request_context(RequestContext::ApiGatewayV2(context));
-            crate::edge::request::idempotency_of(&request, "/a", Door::Backend, &keys(), "t").unwrap().unwrap().pk
+            crate::edge::request::idempotency_of(&request, None, "/a", Door::Backend, &keys(), "t").unwrap().unwrap().pk
         };
         let a = as_principal("arn:aws:iam::123456789012:role/backend-a");
         assert_eq!(a, as_principal("arn:aws:iam::123456789012:role/backend-a"));
