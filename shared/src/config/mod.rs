@@ -4,6 +4,7 @@
 //! invalid variable fails the cold start with a message naming it.
 
 mod guards;
+pub mod test_destinations;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

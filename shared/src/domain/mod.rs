@@ -6,6 +6,7 @@ pub mod clock;
 pub mod codes;
 pub mod crypto;
 pub mod email;
+pub mod fiction;
 pub mod ids;
 pub mod mask;
 pub mod phone;

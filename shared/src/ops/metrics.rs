@@ -19,7 +19,9 @@
 //!   family B's also `VerifiedBySms` / `VerifiedByEmail`: which channel's code was used) by
 //!   `[Family, Operation]`, `[]` and, when the request had an SMS destination, `[Country]`;
 //!   (`EmailsDelivered` never by country: it has none);
-//! - on a refusal, `Refusals` by `[Rule]` and `[Family, Rule]`.
+//! - on a refusal, `Refusals` by `[Rule]` and `[Family, Rule]`;
+//! - on a test destination's use, `TestDestinationUses` and `TestDestinationOverLimit` (a
+//!   destination past its `dailyUses` today: alarmed on) by `[Family]` and `[]`.
 //!
 //! No metric name appears in two directives, and each line's directives name only the
 //! dimensions that line carries.
@@ -76,6 +78,9 @@ pub enum Outcome {
     DeliveryFailed,
     /// Busy or internal: 500 / 503.
     Error,
+    /// A test destination's code issued (nothing sent) or verified: never `CodesSent` or
+    /// `Verified`, so conversion ratios hold only real people.
+    Test,
 }
 
 /// Every rule that refuses a request.
@@ -147,6 +152,7 @@ impl Outcome {
             Self::Refused(_) => "Refused",
             Self::DeliveryFailed => "DeliveryFailed",
             Self::Error => "Error",
+            Self::Test => "Test",
         }
     }
 
@@ -246,6 +252,8 @@ pub struct Record {
     pub emails_delivered: u32,
     /// Family B: the channel whose code verified.
     pub channel: Option<Channel>,
+    /// A test destination used more than its `dailyUses` today (alarmed on).
+    pub test_over_limit: bool,
     pub latency: Duration,
 }
 
@@ -259,6 +267,7 @@ impl Record {
             sms_delivered: 0,
             emails_delivered: 0,
             channel: None,
+            test_over_limit: false,
             latency: Duration::ZERO,
         }
     }
@@ -275,6 +284,11 @@ impl Record {
     /// The channel whose code verified.
     pub fn verified_by(self, channel: Channel) -> Self {
         Self { channel: Some(channel), ..self }
+    }
+
+    /// A test destination's use, past its daily uses or not.
+    pub fn test_use(self, over_limit: bool) -> Self {
+        Self { outcome: Outcome::Test, test_over_limit: over_limit, ..self }
     }
 
     pub fn took(self, latency: Duration) -> Self {
@@ -333,6 +347,12 @@ impl Record {
                 r#",{{"Namespace":{namespace},"Dimensions":[["Rule"],["Family","Rule"]],"Metrics":[{{"Name":"Refusals","Unit":"Count"}}]}}"#
             )?;
         }
+        if self.outcome == Outcome::Test {
+            write!(
+                out,
+                r#",{{"Namespace":{namespace},"Dimensions":[["Family"],[]],"Metrics":[{{"Name":"TestDestinationUses","Unit":"Count"}},{{"Name":"TestDestinationOverLimit","Unit":"Count"}}]}}"#
+            )?;
+        }
         write!(
             out,
             r#"]}},"Family":"{}","Operation":"{}","Outcome":"{}""#,
@@ -345,6 +365,9 @@ impl Record {
         }
         if let Some(country) = self.country {
             write!(out, r#","Country":"{}""#, country.as_str())?;
+        }
+        if self.outcome == Outcome::Test {
+            write!(out, r#","TestDestinationUses":1,"TestDestinationOverLimit":{}"#, u8::from(self.test_over_limit))?;
         }
         let micros = self.latency.as_micros();
         write!(
@@ -538,6 +561,26 @@ mod tests {
     }
 
     #[test]
+    fn when_a_test_destination_is_used_should_count_it_apart_and_its_overuse() {
+        let within = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent).country(tr()).test_use(false);
+        let flat_within = flat(&extract(&within.emf("NS", 1)).unwrap());
+        for expected in ["TestDestinationUses{Family=C}=1", "TestDestinationUses{}=1", "TestDestinationOverLimit{}=0"] {
+            assert!(flat_within.contains(&expected.to_string()), "{expected} not in {flat_within:#?}");
+        }
+        assert!(flat_within.contains(&"CodesSent{}=0".to_string()), "a test code is no code sent");
+        assert!(flat_within.contains(&"Requests{Family=C,Operation=Create,Outcome=Test}=1".to_string()));
+        let over = Record::new(Family::Signup, Operation::Send, Outcome::Sent).test_use(true);
+        let flat_over = flat(&extract(&over.emf("NS", 1)).unwrap());
+        assert!(flat_over.contains(&"TestDestinationOverLimit{}=1".to_string()), "{flat_over:#?}");
+        assert!(flat_over.contains(&"TestDestinationOverLimit{Family=A}=1".to_string()));
+        let verified = Record::new(Family::Preregistration, Operation::Validate, Outcome::Verified).test_use(false);
+        let flat_verified = flat(&extract(&verified.emf("NS", 1)).unwrap());
+        assert!(flat_verified.contains(&"Verified{}=0".to_string()), "never a conversion: {flat_verified:#?}");
+        let real = Record::new(Family::TwoFactor, Operation::Create, Outcome::Sent);
+        assert!(!real.emf("NS", 1).contains("TestDestination"));
+    }
+
+    #[test]
     fn when_every_record_is_rendered_should_stay_within_emf_limits_and_bounded_dimensions() {
         let operations = [
             (Family::TwoFactor, Operation::Create),
@@ -568,6 +611,7 @@ mod tests {
             Outcome::AlreadyUsed,
             Outcome::DeliveryFailed,
             Outcome::Error,
+            Outcome::Test,
         ];
         outcomes.extend(rules.map(Outcome::Refused));
         for (family, operation) in operations {

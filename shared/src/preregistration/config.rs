@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::apps::Applications;
 use super::{CODE_LENGTH, Language, texts};
+use crate::config::test_destinations::{Allowed, CODE_VARIABLE, TestDestinations};
 use crate::config::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, sms_allowed_countries};
+use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::sms_text::{Autofill, check_one_segment};
 
 #[derive(Debug)]
@@ -20,6 +22,41 @@ pub struct PreregistrationConfig {
     pub send: SendPolicy,
     /// Each application's autofill (`CNF_APP_AUTOFILL`); none for an application not named.
     pub autofill: BTreeMap<String, Autofill>,
+    /// Each application's test numbers (`CNF_TEST_DESTINATIONS`, `config::test_destinations`).
+    pub test_destinations: BTreeMap<String, TestDestinations>,
+}
+
+impl PreregistrationConfig {
+    /// `application`'s test destinations holding `e164` now, if it is one.
+    pub fn test_number(&self, application: &str, e164: &str, now_ms: u64) -> Option<&TestDestinations> {
+        self.test_destinations.get(application).filter(|test| test.has_number(e164, now_ms))
+    }
+}
+
+/// `CNF_TEST_DESTINATIONS`: `{"<application>": <a list of test destinations>}`. Numbers only:
+/// a validation knows an e-mail address by its keyed tag alone, so it could not tell a test
+/// address's code from a real one's without a read.
+fn test_destinations(
+    get: &impl Lookup,
+    applications: &Applications,
+) -> Result<BTreeMap<String, TestDestinations>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "CNF_TEST_DESTINATIONS", reason };
+    let raw = get("CNF_TEST_DESTINATIONS").filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "{}".into());
+    let lists: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&raw).map_err(|e| invalid(format!("not the documented JSON: {e}")))?;
+    let (code, now) = (get(CODE_VARIABLE), SystemClock.now_ms());
+    let allowed = Allowed { numbers: true, email: false, code_length: CODE_LENGTH };
+    let mut out = BTreeMap::new();
+    for (app, list) in lists {
+        if applications.get(&app).is_none() {
+            return Err(invalid(format!("'{app}' is not in CNF_APPLICATIONS")));
+        }
+        let test = TestDestinations::parse(&list, code.as_deref(), allowed, now)
+            .map_err(|why| invalid(format!("{app}: {why}")))?;
+        test.log(&format!("CNF_TEST_DESTINATIONS {app}"));
+        out.insert(app, test);
+    }
+    Ok(out)
 }
 
 /// One application's entry of `CNF_APP_AUTOFILL`.
@@ -92,6 +129,7 @@ impl PreregistrationConfig {
         Ok(Self {
             sms_allowed_countries: sms_allowed_countries(get)?,
             autofill: autofill(get, &applications, send.code_ttl_seconds)?,
+            test_destinations: test_destinations(get, &applications)?,
             applications,
             email_from: email_from(get)?,
             send,

@@ -12,6 +12,7 @@ use super::channels::CodeChannel;
 use super::request::{GenerateRequest, ValidateRequest};
 use super::response::{GenericResult, HttpError, Payload, ValidateResponse};
 use super::service::{Preregistration, Sent, Validated};
+use crate::config::test_destinations::TestUse;
 use crate::edge::dotnet_body::{Members, Syntax};
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
@@ -91,9 +92,11 @@ impl Endpoint for Generate<'_> {
     }
 
     fn record(&self, (_, sent): &(String, Sent), operation: Operation) -> Record {
-        Record::new(Family::Preregistration, operation, Outcome::Sent)
-            .country(sent.sms_country)
-            .delivered(u32::from(sent.by_sms), u32::from(sent.by_email))
+        let record = Record::new(Family::Preregistration, operation, Outcome::Sent).country(sent.sms_country);
+        match sent.test_use {
+            Some(test_use) => record.test_use(test_use == TestUse::OverDailyUses),
+            None => record.delivered(u32::from(sent.by_sms), u32::from(sent.by_email)),
+        }
     }
 
     fn answer(
@@ -145,9 +148,8 @@ impl Endpoint for Validate<'_> {
             CodeChannel::Sms => Channel::Sms,
             CodeChannel::Email => Channel::Email,
         };
-        Record::new(Family::Preregistration, operation, Outcome::Verified)
-            .country(validated.sms_country)
-            .verified_by(channel)
+        let record = Record::new(Family::Preregistration, operation, Outcome::Verified).country(validated.sms_country);
+        if validated.test { record.test_use(false) } else { record.verified_by(channel) }
     }
 
     fn answer(

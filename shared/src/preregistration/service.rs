@@ -17,6 +17,7 @@ use super::{Language, PURPOSE, texts};
 use crate::aws::ses::{Email, EmailSender};
 use crate::aws::sns::SmsSender;
 use crate::config::ConfigError;
+use crate::config::test_destinations::{TestDestinations, TestUse};
 use crate::domain::caller::Caller;
 use crate::domain::clock::Clock;
 use crate::domain::email::EmailAddress;
@@ -28,7 +29,7 @@ use crate::ops::startup::Seams;
 use crate::store::dynamo::{Sending, Window};
 use crate::store::guards::Guard;
 use crate::store::idempotency::Idempotency;
-use crate::store::schema::{WindowKind, email_tag_subject};
+use crate::store::schema::{CODE_TEST_PREFIX, WindowKind, email_tag_subject};
 
 use super::CODE_LENGTH;
 /// Ids drawn before a generate answers busy: a taken id (12 random bits per number and second
@@ -38,7 +39,7 @@ const GENERATE_ATTEMPTS: usize = 3;
 const SMS_SENDER_ID: &str = "VERIFY";
 
 /// What a generate decided before drawing a code (`Preregistration::prepare`).
-struct Prepared {
+struct Prepared<'a> {
     language: Language,
     phone: Option<Phone>,
     email: Option<EmailAddress>,
@@ -48,6 +49,10 @@ struct Prepared {
     guards: Vec<Guard>,
     locks: Vec<Guard>,
     audit: String,
+    /// The test destinations the number is one of: its code is theirs, nothing is sent.
+    test: Option<&'a TestDestinations>,
+    /// Past its `dailyUses` today (counted again without the limit).
+    over_test_limit: bool,
 }
 
 /// One drawn code: as stored, as answered, and its codes (`Preregistration::draft`).
@@ -66,6 +71,8 @@ enum Stored {
     IdTaken,
     /// The request's answer: a refusal, or the first answer of a reused key.
     Answered(Result<Sent, Failure>),
+    /// A test number's uses today are past its `dailyUses`: count it anyway.
+    OverTestLimit,
 }
 
 /// The request's audit fields, stored with the code as the legacy service kept them.
@@ -107,6 +114,8 @@ pub struct Sent {
     pub sms_country: Option<crate::ops::metrics::Country>,
     pub by_sms: bool,
     pub by_email: bool,
+    /// For a test number: nothing was sent, and whether it is past its daily uses.
+    pub test_use: Option<TestUse>,
 }
 
 /// A code validated: the answer, and the country of the SMS it was sent by, if any (the
@@ -118,6 +127,8 @@ pub struct Validated {
     /// conversion is credited only on that proof).
     pub sms_country: Option<crate::ops::metrics::Country>,
     pub channel: CodeChannel,
+    /// A test number's code (no conversion credited).
+    pub test: bool,
 }
 
 fn invalid(field: &str, message: String) -> Failure {
@@ -144,30 +155,34 @@ pub fn mask_mobile(e164: &str) -> String {
     if country.is_empty() { masked } else { format!("{country} {masked}") }
 }
 
-/// The request's destinations, normalised: (mobile, e-mail).
+/// The request's destinations, normalised: (mobile, e-mail). A test number of `application`
+/// is taken as configured (no SMS goes to it: no allowlist applies).
 pub(super) fn destinations(
     config: &PreregistrationConfig,
-    prefix: &Option<String>,
-    mobile: &Option<String>,
-    email: &Option<String>,
+    application: &str,
+    now_ms: u64,
+    (prefix, mobile, email): (&Option<String>, &Option<String>, &Option<String>),
 ) -> Result<(Option<Phone>, Option<EmailAddress>), Failure> {
     let mobile = match mobile.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(number) => {
             let full = format!("+{}{number}", prefix.as_deref().unwrap_or_default());
-            let parsed = Phone::parse_for_sms(&full, &config.sms_allowed_countries).map_err(|e| {
-                invalid(
-                    "mobileNumber",
-                    match e {
-                        PhoneError::CountryNotAllowed(region) => {
-                            format!("SMS cannot be sent to numbers of {region}.")
-                        }
-                        _ => {
-                            "The fields internationalPrefix and mobileNumber do not form a valid mobile number.".into()
-                        }
-                    },
-                )
-            })?;
+            let test = |e164: &str| config.test_number(application, e164, now_ms).is_some();
+            let parsed = Phone::listed(&full, test)
+                .map(Ok)
+                .unwrap_or_else(|| Phone::parse_for_sms(&full, &config.sms_allowed_countries))
+                .map_err(|e| {
+                    invalid(
+                        "mobileNumber",
+                        match e {
+                            PhoneError::CountryNotAllowed(region) => {
+                                format!("SMS cannot be sent to numbers of {region}.")
+                            }
+                            _ => "The fields internationalPrefix and mobileNumber do not form a valid mobile number."
+                                .into(),
+                        },
+                    )
+                })?;
             Some(parsed)
         }
     };
@@ -238,7 +253,7 @@ impl Preregistration {
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
     ) -> Result<Sent, Failure> {
-        let send = self.prepare(&request, caller)?;
+        let mut send = self.prepare(&request, caller)?;
         for _ in 0..GENERATE_ATTEMPTS {
             let now = self.clock.now_ms();
             let draft = self.draft(&request, &send, now)?;
@@ -246,6 +261,18 @@ impl Preregistration {
                 Stored::Written => {}
                 Stored::IdTaken => continue,
                 Stored::Answered(answer) => return answer,
+                Stored::OverTestLimit => {
+                    send.over_test_limit = true;
+                    send.guards = send.guards.iter().map(|uses| uses.with_max(u32::MAX)).collect();
+                    continue;
+                }
+            }
+            if send.test.is_some() {
+                let over_limit = send.over_test_limit;
+                tracing::warn!(code_id = %draft.new.id, over_limit, "test destination: confirmation code stored, nothing sent");
+                let test_use = Some(if over_limit { TestUse::OverDailyUses } else { TestUse::Within });
+                let sms_country = send.phone.as_ref().and_then(|p| crate::ops::metrics::Country::new(p.region()));
+                return Ok(Sent { payload: draft.payload, sms_country, by_sms: false, by_email: false, test_use });
             }
             if let Err(err) = self.deliver(&draft.new, &draft.code, draft.email_code.as_deref(), send.language).await {
                 if let Some(idempotency) = idempotency {
@@ -260,6 +287,7 @@ impl Preregistration {
                 sms_country: send.phone.as_ref().and_then(|p| crate::ops::metrics::Country::new(p.region())),
                 by_sms: send.phone.is_some(),
                 by_email: send.email.is_some(),
+                test_use: None,
             });
         }
         Err(Failure::Busy)
@@ -267,12 +295,38 @@ impl Preregistration {
 
     /// Everything a generate decides before drawing a code: the application, the language,
     /// the destinations, the counters its transaction checks and the audit record.
-    fn prepare(&self, request: &GenerateRequest, caller: Option<&Caller>) -> Result<Prepared, Failure> {
+    fn prepare(&self, request: &GenerateRequest, caller: Option<&Caller>) -> Result<Prepared<'_>, Failure> {
         let config = &self.config;
         self.application(&request.application_id)?;
         let language = Language::pick(request.language.as_deref());
-        let (phone, email) =
-            destinations(config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
+        let now = self.clock.now_ms();
+        let fields = (&request.international_prefix, &request.mobile_number, &request.email_address);
+        let (phone, email) = destinations(config, &request.application_id, now, fields)?;
+        let test = phone.as_ref().and_then(|p| config.test_number(&request.application_id, p.as_str(), now));
+        if test.is_some() && email.is_some() {
+            return Err(invalid("emailAddress", "A test number takes no e-mail address in the same request.".into()));
+        }
+        if let (Some(test), Some(phone)) = (test, &phone) {
+            // Nothing is sent, so no window, ceiling, breaker or caller count holds it (its
+            // failure lock and attempt limits still do); its uses today are counted.
+            let table = self.store.table();
+            let uses = Guard::test_uses(table, CODE_TEST_PREFIX, phone.as_str(), test.daily_uses);
+            let locks = self.locks(Some(phone.as_str()), None);
+            let audit = audit_json(request);
+            let prepared = Prepared {
+                language,
+                phone: Some(phone.clone()),
+                email: None,
+                email_tag: None,
+                windows: vec![],
+                guards: vec![uses],
+                locks,
+                audit,
+                test: Some(test),
+                over_test_limit: false,
+            };
+            return Ok(prepared);
+        }
         let targets: Vec<&str> =
             phone.iter().map(Phone::as_str).chain(email.iter().map(EmailAddress::as_str)).collect();
         let mut windows = Vec::new();
@@ -300,16 +354,28 @@ impl Preregistration {
         };
         let locks = self.locks(phone.as_ref().map(Phone::as_str), email_tag);
         let audit = audit_json(request);
-        Ok(Prepared { language, phone, email, email_tag, windows, guards, locks, audit })
+        Ok(Prepared {
+            language,
+            phone,
+            email,
+            email_tag,
+            windows,
+            guards,
+            locks,
+            audit,
+            test: None,
+            over_test_limit: false,
+        })
     }
 
     /// A new code (one per channel when both are used, `channels`): as stored and as answered.
-    fn draft(&self, request: &GenerateRequest, send: &Prepared, now: u64) -> Result<Draft, Failure> {
+    fn draft(&self, request: &GenerateRequest, send: &Prepared<'_>, now: u64) -> Result<Draft, Failure> {
         let (config, keys) = (&self.config, &self.config.common.keys);
         let (phone, email) = (&send.phone, &send.email);
         let (id, id_plain) = self.new_id(phone.as_ref().map(Phone::as_str), send.email_tag, now)?;
         let id_text = id.to_string();
         let (code, email_code) = match (phone, email) {
+            _ if send.test.is_some() => (send.test.map(|t| t.code().to_string()).unwrap_or_default(), None),
             (Some(_), Some(_)) => (
                 channels::code_for(CodeChannel::Sms, &id_text, CODE_LENGTH),
                 Some(channels::code_for(CodeChannel::Email, &id_text, CODE_LENGTH)),
@@ -357,7 +423,7 @@ impl Preregistration {
     /// the guards and the key's record; a refusal is the request's answer.
     async fn store_code(
         &self,
-        send: &Prepared,
+        send: &Prepared<'_>,
         draft: &Draft,
         idempotency: Option<&Idempotency>,
         now: u64,
@@ -376,9 +442,16 @@ impl Preregistration {
                 let answer = idempotency.replayed(item.as_ref(), now)?;
                 // A replay: nothing was delivered this time.
                 let payload = serde_json::from_value(answer).map_err(|_| Failure::Internal);
-                let sent = payload.map(|payload| Sent { payload, sms_country: None, by_sms: false, by_email: false });
+                let sent = payload.map(|payload| Sent {
+                    payload,
+                    sms_country: None,
+                    by_sms: false,
+                    by_email: false,
+                    test_use: None,
+                });
                 return Ok(Stored::Answered(sent));
             }
+            Sending::Guarded { .. } if send.test.is_some() => return Ok(Stored::OverTestLimit),
             Sending::Guarded { guard, item } => {
                 let refusal = send.guards[guard].refusal(item.as_ref(), now);
                 tracing::warn!(rule = ?refusal.rule, "confirmation code refused: {refusal}");

@@ -121,8 +121,8 @@ impl Preregistration {
         if let Some(id) = &request.confirmation_id {
             return Uuid::parse_str(id).map_err(|_| Failure::NotFound);
         }
-        let (mobile, email) =
-            destinations(&self.config, &request.international_prefix, &request.mobile_number, &request.email_address)?;
+        let fields = (&request.international_prefix, &request.mobile_number, &request.email_address);
+        let (mobile, email) = destinations(&self.config, &request.application_id, self.clock.now_ms(), fields)?;
         let destination = match (&mobile, &email) {
             (Some(phone), _) => phone.as_str(),
             (None, Some(address)) => address.as_str(),
@@ -216,13 +216,18 @@ impl Preregistration {
             }
             _ => None,
         };
-        // The caller's codes convert: its send budget is credited (in the send's bucket).
-        let credits: Vec<&Guard> = block.iter().chain(sends).collect();
+        // The caller's codes convert: its send budget is credited (in the send's bucket). A
+        // test number's code is no conversion: it credits nothing (its send counted nothing).
+        let test = target
+            .mobile
+            .as_deref()
+            .is_some_and(|m| self.config.test_number(&request.application_id, m, now).is_some());
+        let credits: Vec<&Guard> = if test { vec![] } else { block.iter().chain(sends).collect() };
         for _ in 0..ROUNDS {
             let checked: Vec<Guard> = locks.iter().map(|lock| lock.with_max(check_max)).collect();
             match self.store.validate(&acceptance, &checked, gate, &credits, target.created_ms).await? {
                 Validating::Validated => {
-                    tracing::info!(code_id = %id, "confirmation code validated");
+                    tracing::info!(code_id = %id, test, "confirmation code validated");
                     return Ok(Round::Answer(Ok(Validated {
                         payload: ValidateResponse { confirmation_id: id_text.to_string(), valid: true },
                         sms_country: target
@@ -231,6 +236,7 @@ impl Preregistration {
                             .filter(|_| channel == CodeChannel::Sms)
                             .and_then(crate::ops::metrics::Country::of_phone),
                         channel,
+                        test,
                     })));
                 }
                 // A caller over its limit is refused whatever the code, and nothing is counted.

@@ -1,7 +1,9 @@
 //! Family A's section: the user pool it answers for, the sender of its e-mail, the send
 //! policy (`SIGNUP_*`) and how long unconfirmed users are kept.
 
+use crate::config::test_destinations::{Allowed, CODE_VARIABLE, TestDestinations};
 use crate::config::{Common, ConfigError, Lookup, SendPolicy, SendPolicyVariables, email_from, number};
+use crate::domain::clock::{Clock, SystemClock};
 
 #[derive(Debug)]
 pub struct SignupConfig {
@@ -13,6 +15,9 @@ pub struct SignupConfig {
     pub send: SendPolicy,
     /// An UNCONFIRMED user is removed (DynamoDB TTL) this long after its last code.
     pub unconfirmed_user_ttl_days: u64,
+    /// Test addresses: every address on one domain (`SIGNUP_TEST_DESTINATIONS`, see
+    /// `config::test_destinations`).
+    pub test: Option<TestDestinations>,
 }
 
 impl SignupConfig {
@@ -39,6 +44,26 @@ impl SignupConfig {
             email_from: email_from(get)?,
             send,
             unconfirmed_user_ttl_days: number(get, "UNCONFIRMED_USER_TTL_DAYS", 30, 1..=3650)?,
+            test: test_destinations(get)?,
         })
     }
+
+    /// The test destinations holding `address` (lower-cased) now, if it is one.
+    pub fn test_address(&self, address: &str, now_ms: u64) -> Option<&TestDestinations> {
+        self.test.as_ref().filter(|test| test.has_address(address, now_ms))
+    }
+}
+
+/// `SIGNUP_TEST_DESTINATIONS`: `{"expires": "YYYY-MM-DD", "emailDomain": "review.example.com"}`:
+/// every address on the domain is a test address (a user confirmed once stays confirmed, so
+/// monitoring signs up as a new address each time: `probe-<time>@review.example.com`).
+fn test_destinations(get: &impl Lookup) -> Result<Option<TestDestinations>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "SIGNUP_TEST_DESTINATIONS", reason };
+    let Some(raw) = get("SIGNUP_TEST_DESTINATIONS").filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    let list: serde_json::Value = serde_json::from_str(&raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let allowed = Allowed { numbers: false, email: true, code_length: super::service::CODE_LENGTH };
+    let test = TestDestinations::parse(&list, get(CODE_VARIABLE).as_deref(), allowed, SystemClock.now_ms())
+        .map_err(invalid)?;
+    test.log("SIGNUP_TEST_DESTINATIONS");
+    Ok(Some(test))
 }

@@ -10,8 +10,8 @@ use super::dialect;
 use super::format::{self, Format};
 use super::model::{Envelope, iso_time, timespan};
 use super::request::SignupRequest;
-use super::service::Signup;
-use super::store::User;
+use super::service::{Answered, Signup};
+use crate::config::test_destinations::TestUse;
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
 use crate::ops::metrics::{Family, Operation, Outcome, Record};
@@ -32,7 +32,7 @@ pub struct Dialect {
 
 impl Endpoint for SendOrConfirm<'_> {
     type Input = SignupRequest;
-    type Output = User;
+    type Output = Answered;
     type Dialect = Dialect;
 
     const FAMILY: Family = Family::Signup;
@@ -74,21 +74,25 @@ impl Endpoint for SendOrConfirm<'_> {
         Some(("signup-send", Door::Public { application: None }))
     }
 
-    async fn run(&self, input: SignupRequest, call: Call) -> Result<User, Failure> {
+    async fn run(&self, input: SignupRequest, call: Call) -> Result<Answered, Failure> {
         self.0.handle(input, call.caller.as_ref(), call.key.as_ref()).await
     }
 
-    fn record(&self, _: &User, operation: Operation) -> Record {
-        match operation {
+    fn record(&self, answered: &Answered, operation: Operation) -> Record {
+        let record = match operation {
             Operation::Confirm => Record::new(Family::Signup, operation, Outcome::Verified),
             _ => Record::new(Family::Signup, operation, Outcome::Sent).delivered(0, 1),
+        };
+        match answered.test_use {
+            Some(test_use) => record.delivered(0, 0).test_use(test_use == TestUse::OverDailyUses),
+            None => record,
         }
     }
 
-    fn answer(&self, dialect: Dialect, outcome: Result<User, Failure>, started: Instant) -> Response<Body> {
+    fn answer(&self, dialect: Dialect, outcome: Result<Answered, Failure>, started: Instant) -> Response<Body> {
         let app = self.0;
         let (status, envelope) = match outcome {
-            Ok(user) => (
+            Ok(Answered { user, .. }) => (
                 StatusCode::OK,
                 Envelope {
                     total: 1,

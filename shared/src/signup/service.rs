@@ -12,6 +12,7 @@ use super::request::SignupRequest;
 use super::store::{NewCode, OutstandingCode, SendOutcome, SignupStore, User};
 use crate::aws::ses::{Email, EmailSender};
 use crate::config::ConfigError;
+use crate::config::test_destinations::TestUse;
 use crate::domain::caller::Caller;
 use crate::domain::clock::Clock;
 use crate::domain::email::{EmailAddress, html_escape};
@@ -21,12 +22,20 @@ use crate::ops::startup::Seams;
 use crate::store::dynamo::Plan;
 use crate::store::guards::Guard;
 use crate::store::idempotency::Idempotency;
-use crate::store::schema::{UserStatus, WindowKind};
+use crate::store::schema::{SIGNUP_TEST_PREFIX, UserStatus, WindowKind};
 
-const CODE_LENGTH: usize = 6;
+pub(super) const CODE_LENGTH: usize = 6;
 /// Sends tried before answering busy: one more for a user stored under another id, and the
 /// rest for races with other requests on the same user (each retry means one lost).
 const SEND_ATTEMPTS: usize = 5;
+
+/// What a send or a confirmation answers: the user, and for a test address how its use
+/// counted (nothing was sent; no caller count or conversion).
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub user: User,
+    pub test_use: Option<TestUse>,
+}
 
 pub struct Signup {
     pub config: Arc<SignupConfig>,
@@ -115,7 +124,7 @@ impl Signup {
         request: SignupRequest,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<User, Failure> {
+    ) -> Result<Answered, Failure> {
         let raw = request.email_address.as_deref().unwrap_or_default();
         if raw.trim().is_empty() {
             return Err(Failure::invalid("EmailAddress is required."));
@@ -128,7 +137,9 @@ impl Signup {
                 if !(code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit())) {
                     return Err(Failure::invalid("ConfirmationCode must be digits only."));
                 }
-                self.confirm(&address, code, caller).await
+                let test = self.config.test_address(address.as_str(), self.clock.now_ms()).is_some();
+                let user = self.confirm(&address, code, caller, test).await?;
+                Ok(Answered { user, test_use: test.then_some(TestUse::Within) })
             }
         }
     }
@@ -141,15 +152,23 @@ impl Signup {
         address: &EmailAddress,
         caller: Option<&Caller>,
         idempotency: Option<&Idempotency>,
-    ) -> Result<User, Failure> {
+    ) -> Result<Answered, Failure> {
         let address = address.as_str();
         let config = &self.config;
+        let test = config.test_address(address, self.clock.now_ms());
         let mut windows =
             vec![self.store.window(WindowKind::Rate, address, config.send.limit, config.send.window_seconds * 1000)];
         if config.send.resend_gap_seconds > 0 {
             windows.push(self.store.window(WindowKind::Gap, address, 1, config.send.resend_gap_seconds * 1000));
         }
-        let guard = caller.map(|c| config.common.guards.caller_sends(self.store.table(), c));
+        let mut guard = caller.map(|c| config.common.guards.caller_sends(self.store.table(), c));
+        if let Some(test) = test {
+            // Nothing is sent: no window or caller count holds a test address (its failure
+            // lock and attempt limits still do); its uses today are counted.
+            windows.clear();
+            guard = Some(Guard::test_uses(self.store.table(), SIGNUP_TEST_PREFIX, address, test.daily_uses));
+        }
+        let mut over_test_limit = false;
         let lock = self.lock(address);
         let keys = &config.common.keys;
         let version = keys.current_version();
@@ -157,7 +176,10 @@ impl Signup {
         let mut user_id = keys.user_id(version, address).ok_or(Failure::Internal)?.to_string();
         for _ in 0..SEND_ATTEMPTS {
             let now = self.clock.now_ms();
-            let code = codes::numeric_code(CODE_LENGTH);
+            let code = match test {
+                Some(test) => test.code().to_string(),
+                None => codes::numeric_code(CODE_LENGTH),
+            };
             let outstanding = OutstandingCode {
                 hash: keys.hash(version, PURPOSE, address, &code).ok_or(Failure::Internal)?.to_vec(),
                 id: Uuid::new_v4().to_string(),
@@ -198,16 +220,29 @@ impl Signup {
                 // The transaction counted nothing: the caller pays for this answer as for a
                 // send (one more call), so probing who is confirmed costs the send budget.
                 SendOutcome::AlreadyConfirmed => {
-                    return Err(self.failed(Failure::AlreadyUsed, guard.as_ref(), now).await);
+                    let gate = guard.as_ref().filter(|_| test.is_none());
+                    return Err(self.failed(Failure::AlreadyUsed, gate, now).await);
                 }
                 SendOutcome::LimitExceeded => return Err(Failure::DestinationLimit),
                 SendOutcome::KeyTaken { item } => {
                     let idempotency = idempotency.ok_or(Failure::KeyInFlight)?;
                     let answer = idempotency.replayed(item.as_ref(), now)?;
-                    return User::from_answer(&answer).ok_or(Failure::Internal);
+                    let user = User::from_answer(&answer).ok_or(Failure::Internal)?;
+                    return Ok(Answered { user, test_use: None });
+                }
+                SendOutcome::Guarded { .. } if test.is_some() => {
+                    over_test_limit = true;
+                    guard = guard.map(|uses| uses.with_max(u32::MAX));
+                    continue;
                 }
                 SendOutcome::Guarded { item, .. } => return Err(gated(guard.as_ref(), item, now)),
                 SendOutcome::Locked => return Err(Failure::TooManyAttempts),
+            }
+            if test.is_some() {
+                let over_limit = over_test_limit;
+                tracing::warn!(email = %mask::email(address), over_limit, "test address: confirmation code stored, nothing sent");
+                let test_use = Some(if over_limit { TestUse::OverDailyUses } else { TestUse::Within });
+                return Ok(Answered { user: User { code: Some(outstanding), ..user }, test_use });
             }
             let email = confirmation_email(address, &code, config.send.code_ttl_seconds);
             if let Err(err) = self.email.send(&email).await {
@@ -220,7 +255,7 @@ impl Signup {
                 return Err(Failure::DeliveryFailed);
             }
             tracing::info!(email = %mask::email(address), "confirmation code sent");
-            return Ok(User { code: Some(outstanding), ..user });
+            return Ok(Answered { user: User { code: Some(outstanding), ..user }, test_use: None });
         }
         Err(Failure::Busy)
     }

@@ -135,6 +135,11 @@ pub const CODE_BLOCK_PREFIX: &str = "CNF#BLOCK#";
 pub const CODE_CEILING_PK: &str = "CNF#CEIL";
 /// The distinct callers (a byte of a hash of each) that sent into a family B block's bucket.
 pub const BLOCK_CALLERS: &str = "cs";
+/// A test destination's uses per UTC day, by family (`config::test_destinations`): counted
+/// for the alarm, never a refusal. Each under its family's prefix, which its role may write.
+pub const TWO_FACTOR_TEST_PREFIX: &str = "2FA#TEST#";
+pub const CODE_TEST_PREFIX: &str = "CNF#TEST#";
+pub const SIGNUP_TEST_PREFIX: &str = "SIGNUP#TEST#";
 pub const IDEMPOTENCY_PREFIX: &str = "IDEM#";
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use crate::config::test_destinations::{Allowed, CODE_VARIABLE, TestDestinations};
 use crate::config::{Common, ConfigError, Lookup, flag, number, sms_allowed_countries};
+use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::codes::{MAX_CODE_LENGTH, MIN_CODE_LENGTH};
 use crate::domain::sms_text::{Autofill, check_one_segment};
 
@@ -38,8 +40,12 @@ impl TwoFactorConfig {
             serde_json::from_str(profiles_json.as_deref().unwrap_or(DEFAULT_PROFILES))
                 .map_err(|e| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason: e.to_string() })?;
         let mut by_id = BTreeMap::new();
+        let test_code = get(CODE_VARIABLE);
+        let now = SystemClock.now_ms();
         for mut profile in profiles {
-            profile.check().map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
+            profile
+                .check(test_code.as_deref(), now)
+                .map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
             by_id.insert(profile.id, profile);
         }
         let return_otp_code = flag(get, "RETURN_OTP_CODE")?;
@@ -57,6 +63,14 @@ impl TwoFactorConfig {
             sms_daily_limit_per_number: number(get, "SMS_DAILY_LIMIT_PER_NUMBER", 20, 1..=10_000)? as u32,
             sms_delivery_attempts: number(get, "SMS_DELIVERY_ATTEMPTS", 4, 1..=100)? as u32,
         })
+    }
+}
+
+impl TwoFactorConfig {
+    /// Whether `e164` is a test destination of any profile now: its verification credits no
+    /// block (the OTP's profile is not read on the one-call path).
+    pub fn is_test_number(&self, e164: &str, now_ms: u64) -> bool {
+        self.profiles.values().any(|profile| profile.test_number(e164, now_ms).is_some())
     }
 }
 
@@ -87,12 +101,17 @@ pub struct TwoFactorProfile {
     /// Made of the three above by `check`.
     #[serde(skip)]
     pub autofill: Autofill,
+    /// Test destinations (`config::test_destinations`), as written; `test` once checked.
+    #[serde(default)]
+    pub test_destinations: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub test: Option<TestDestinations>,
 }
 
 impl TwoFactorProfile {
     /// Refuses a profile that could not work, and makes its `autofill`: every message, with
     /// the longest code and reference and the autofill lines, must fit one SMS segment.
-    fn check(&mut self) -> Result<(), String> {
+    fn check(&mut self, test_code: Option<&str>, now_ms: u64) -> Result<(), String> {
         let id = self.id;
         if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
             return Err(format!("profile {id}: codeLength must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"));
@@ -124,7 +143,19 @@ impl TwoFactorProfile {
             let text = self.autofill.render(&message.replace("{code}", &code).replace("{ref}", &reference), &code);
             check_one_segment(&text).map_err(|why| format!("profile {id}, message '{language}': {why}"))?;
         }
+        if let Some(list) = &self.test_destinations {
+            let allowed = Allowed { numbers: true, email: false, code_length: self.code_length };
+            let test = TestDestinations::parse(list, test_code, allowed, now_ms)
+                .map_err(|why| format!("profile {id}: {why}"))?;
+            test.log(&format!("TWO_FACTOR_PROFILES profile {id}"));
+            self.test = Some(test);
+        }
         Ok(())
+    }
+
+    /// The profile's test destinations holding `e164` now, if it is one.
+    pub fn test_number(&self, e164: &str, now_ms: u64) -> Option<&TestDestinations> {
+        self.test.as_ref().filter(|test| test.has_number(e164, now_ms))
     }
 
     /// The message text for an `Accept-Language` value, else the profile's default language.

@@ -10,6 +10,7 @@ use super::Code;
 use super::request::{CreateRequest, VerifyRequest};
 use super::response::{CreateResponse, VerifyResponse};
 use super::service::{Created, TwoFactor, Verified};
+use crate::config::test_destinations::TestUse;
 use crate::edge::dotnet_body::Syntax;
 use crate::edge::http;
 use crate::edge::{self, Call, Edge, Endpoint, Failure};
@@ -87,9 +88,12 @@ impl Endpoint for Create<'_> {
     }
 
     fn record(&self, (created, sync): &(Created, bool), operation: Operation) -> Record {
-        Record::new(Family::TwoFactor, operation, Outcome::Sent)
-            .country(Country::of_phone(&created.phone))
-            .delivered(u32::from(*sync), 0)
+        let record =
+            Record::new(Family::TwoFactor, operation, Outcome::Sent).country(Country::of_phone(&created.phone));
+        match created.test_use {
+            Some(test_use) => record.test_use(test_use == TestUse::OverDailyUses),
+            None => record.delivered(u32::from(*sync), 0),
+        }
     }
 
     fn answer(&self, syntax: Syntax, outcome: Result<(Created, bool), Failure>, _: Instant) -> Response<Body> {
@@ -150,7 +154,9 @@ impl Endpoint for Verify<'_> {
     }
 
     fn record(&self, verified: &Verified, operation: Operation) -> Record {
-        Record::new(Family::TwoFactor, operation, Outcome::Verified).country(Country::of_phone(&verified.phone))
+        let record =
+            Record::new(Family::TwoFactor, operation, Outcome::Verified).country(Country::of_phone(&verified.phone));
+        if verified.test { record.test_use(false) } else { record }
     }
 
     fn answer(

@@ -11,6 +11,7 @@ use super::store::{DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, ot
 use super::{TwoFactorConfig, TwoFactorProfile};
 use crate::aws::sns::SmsSender;
 use crate::config::ConfigError;
+use crate::config::test_destinations::{TestDestinations, TestUse};
 use crate::domain::clock::Clock;
 use crate::domain::ids::{self, OtpIdPlain};
 use crate::domain::phone::Phone;
@@ -20,7 +21,7 @@ use crate::ops::startup::Seams;
 use crate::store::dynamo::{Sending, Window};
 use crate::store::guards::Guard;
 use crate::store::idempotency::Idempotency;
-use crate::store::schema::DeliveryState;
+use crate::store::schema::{DeliveryState, TWO_FACTOR_TEST_PREFIX};
 
 /// Upper bounds of the request's own limits (API.md: the interval at most one day).
 const MAX_SMS_INTERVAL_SECONDS: i64 = 86_400;
@@ -34,9 +35,15 @@ struct Prepared<'a> {
     limits: Limits,
     phone: Phone,
     language: String,
-    windows: [Window; 2],
+    /// The number's send windows: none for a test destination.
+    windows: Vec<Window>,
+    /// The guards: a test destination's only one is its count of uses today.
     guards: Vec<Guard>,
     lock: Guard,
+    /// The test destinations `phone` is one of: its code is theirs and nothing is sent.
+    test: Option<&'a TestDestinations>,
+    /// A test destination used past its `dailyUses` today (counted again without the limit).
+    over_test_limit: bool,
 }
 
 /// One drawn OTP: as stored, as answered, and its code (`TwoFactor::draft`).
@@ -53,6 +60,8 @@ enum Stored {
     IdTaken,
     /// The request's answer: a refusal, or the first answer of a reused key.
     Answered(Result<Created, Failure>),
+    /// A test destination's uses today are past its `dailyUses`: count it anyway.
+    OverTestLimit,
 }
 
 pub struct TwoFactor {
@@ -73,6 +82,8 @@ pub struct Created {
     pub code: Option<String>,
     pub expires_in_seconds: u64,
     pub phone: String,
+    /// For a test destination: nothing was sent, and whether it is past its daily uses.
+    pub test_use: Option<TestUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +92,8 @@ pub struct Verified {
     pub remaining_attempts: u32,
     /// Where the code was sent: the backend checks it is the number it has on file.
     pub phone: String,
+    /// A test destination's code (no conversion credited).
+    pub test: bool,
 }
 
 impl Created {
@@ -100,6 +113,7 @@ impl Created {
             code: None,
             expires_in_seconds: answer["exp"].as_u64()?,
             phone: answer["phone"].as_str()?.to_string(),
+            test_use: None,
         })
     }
 }
@@ -186,7 +200,7 @@ impl TwoFactor {
         idempotency: Option<&Idempotency>,
         mut next_id: impl FnMut() -> u64,
     ) -> Result<Created, Failure> {
-        let send = self.prepare(&request, accept_language)?;
+        let mut send = self.prepare(&request, accept_language)?;
         // Ids are drawn from 2^31 values, so a taken one is rare but not astronomically so
         // (one in 700 with 3 million OTPs retained); five draws make a refusal negligible.
         for _ in 0..CREATE_ATTEMPTS {
@@ -196,11 +210,22 @@ impl TwoFactor {
                 Stored::Written => {}
                 Stored::IdTaken => continue,
                 Stored::Answered(answer) => return answer,
+                Stored::OverTestLimit => {
+                    send.over_test_limit = true;
+                    send.guards = send.guards.iter().map(|uses| uses.with_max(u32::MAX)).collect();
+                    continue;
+                }
+            }
+            let (phone, otp) = (send.phone.as_str(), draft.otp.id);
+            if send.test.is_some() {
+                let over_limit = send.over_test_limit;
+                tracing::warn!(phone = %mask::phone(phone), otp = %otp, over_limit, "test destination: OTP created, nothing sent");
+                let test_use = Some(if over_limit { TestUse::OverDailyUses } else { TestUse::Within });
+                return Ok(Created { test_use, ..draft.created });
             }
             if request.is_sync {
                 self.deliver(&send, &draft, idempotency).await?;
             }
-            let (phone, otp) = (send.phone.as_str(), draft.otp.id);
             tracing::info!(phone = %mask::phone(phone), otp = %otp, sync = request.is_sync, "OTP created");
             return Ok(Created { code: self.config.return_otp_code.then_some(draft.code), ..draft.created });
         }
@@ -212,18 +237,33 @@ impl TwoFactor {
     fn prepare(&self, request: &CreateRequest, accept_language: Option<&str>) -> Result<Prepared<'_>, Failure> {
         let profile = self.profile(request.configuration_id)?;
         let limits = limits(request, profile)?;
-        let phone = Phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
-            .map_err(|e| Failure::invalid(format!("GsmNumber {e}")))?;
+        let now = self.clock.now_ms();
+        // A test number is taken as configured (no SMS goes to it, so no allowlist applies).
+        let phone = match Phone::listed(&request.gsm_number, |e164| profile.test_number(e164, now).is_some()) {
+            Some(phone) => phone,
+            None => Phone::parse_for_sms(&request.gsm_number, &self.config.sms_allowed_countries)
+                .map_err(|e| Failure::invalid(format!("GsmNumber {e}")))?,
+        };
         let language = profile.message(accept_language).0.to_string();
-        let windows = [
-            self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
-            self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
-        ];
-        let (table, budget) = (self.store.table(), crate::store::guards::Budget::TwoFactor);
-        let guards = self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None);
         let lock = &self.config.common.failure_lock;
         let lock = self.store.failure_lock(phone.as_str(), lock.limit, lock.window_ms());
-        Ok(Prepared { profile, limits, phone, language, windows, guards, lock })
+        let (table, budget) = (self.store.table(), crate::store::guards::Budget::TwoFactor);
+        // A test destination costs nothing and reaches nobody: no window, ceiling or breaker
+        // counts it (its failure lock and attempt limits still hold).
+        let test = profile.test_number(phone.as_str(), now);
+        let (windows, guards) = match test {
+            Some(test) => {
+                (vec![], vec![Guard::test_uses(table, TWO_FACTOR_TEST_PREFIX, phone.as_str(), test.daily_uses)])
+            }
+            None => (
+                vec![
+                    self.store.rate_window(phone.as_str(), limits.max_sms_count, limits.interval_seconds * 1000),
+                    self.store.daily_window(phone.as_str(), self.config.sms_daily_limit_per_number),
+                ],
+                self.config.common.guards.sms(table, budget, phone.as_str(), phone.region(), None),
+            ),
+        };
+        Ok(Prepared { profile, limits, phone, language, windows, guards, lock, test, over_test_limit: false })
     }
 
     /// A new OTP: its ids, code and reference, as stored and as answered.
@@ -231,7 +271,10 @@ impl TwoFactor {
         let keys = &self.config.common.keys;
         let (profile, phone) = (send.profile, send.phone.as_str());
         let (id, id_plain) = self.new_id(phone, now)?;
-        let code = codes::numeric_code(profile.code_length);
+        let code = match send.test {
+            Some(test) => test.code().to_string(),
+            None => codes::numeric_code(profile.code_length),
+        };
         let reference = codes::reference_code(profile.reference_length);
         let pk = otp_pk(&id);
         let otp = NewOtp {
@@ -248,7 +291,8 @@ impl TwoFactor {
             created_ms: now,
             expires_ms: now + send.limits.expiration_seconds * 1000,
             max_attempts: self.config.common.max_verify_attempts,
-            sealed_code: (!request.is_sync).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
+            // A test destination's code is never sent, so never sealed for the sender.
+            sealed_code: (!request.is_sync && send.test.is_none()).then(|| keys.seal(code.as_bytes(), pk.as_bytes())),
             id_plain: Some(id_plain),
         };
         let created = Created {
@@ -258,6 +302,7 @@ impl TwoFactor {
             code: None,
             expires_in_seconds: send.limits.expiration_seconds,
             phone: phone.to_string(),
+            test_use: None,
         };
         Ok(Draft { otp, created, code })
     }
@@ -288,6 +333,7 @@ impl TwoFactor {
                 let answer = idempotency.replayed(item.as_ref(), now)?;
                 return Ok(Stored::Answered(Created::from_answer(&answer).ok_or(Failure::Internal)));
             }
+            Sending::Guarded { .. } if send.test.is_some() => return Ok(Stored::OverTestLimit),
             Sending::Guarded { guard, item } => {
                 let refusal = send.guards[guard].refusal(item.as_ref(), now);
                 tracing::warn!(phone = %mask::phone(phone), rule = ?refusal.rule, "OTP refused: {refusal}");

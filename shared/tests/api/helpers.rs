@@ -315,3 +315,37 @@ pub mod preregistration {
         }
     }
 }
+
+/// Test destinations (`config::test_destinations`): their fixed code, numbers in the North
+/// American range reserved for fiction (555-0100..0199) unique per call, and the lists.
+pub mod test_destinations {
+    use serde_json::{Value, json};
+
+    pub const CODE: &str = "135790";
+
+    /// A number no other test uses, from 10 area codes x 100 fictional lines.
+    pub fn unique_number() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let area = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212][(n / 100 % 10) as usize];
+        format!("+1{area}5550{:03}", 100 + n % 100)
+    }
+
+    /// The day after today (UTC), as a list's `expires`: valid for this run.
+    pub fn tomorrow() -> String {
+        (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string()
+    }
+
+    pub fn list(numbers: &[&str], daily_uses: u32) -> Value {
+        json!({"expires": tomorrow(), "numbers": numbers, "dailyUses": daily_uses})
+    }
+
+    /// Family C's shipped profiles, profile 1 with `list` as its test destinations.
+    pub fn profiles(list: Value) -> String {
+        let mut profiles: Value =
+            serde_json::from_str(include_str!("../../../config/two-factor-profiles.json")).unwrap();
+        profiles[0]["testDestinations"] = list;
+        profiles.to_string()
+    }
+}

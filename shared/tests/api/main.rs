@@ -19,6 +19,7 @@ mod preregistration;
 mod races;
 mod round_trips;
 mod signup;
+mod test_destinations;
 mod ttl;
 mod two_factor;
 mod windows;

@@ -248,6 +248,23 @@ async fn family_c() -> [(&'static str, BTreeSet<Use>); 3] {
     assert_eq!(status, 200, "{pending}");
     let keyed = from_caller(post(&create_body(&phone, json!({}))), Some(&fresh_key()));
     assert_eq!(create(&failing_creates.app, keyed).await.status(), 502);
+    // A test number's OTP (its uses counted under 2FA#TEST#), verified with the fixed code.
+    let test_number = helpers::test_destinations::unique_number();
+    let test_env = [
+        (
+            "TWO_FACTOR_PROFILES",
+            helpers::test_destinations::profiles(helpers::test_destinations::list(&[&test_number], 50)),
+        ),
+        ("TEST_DESTINATION_CODE", helpers::test_destinations::CODE.to_string()),
+    ];
+    let test_env: Vec<(&str, &str)> = test_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let test_creates = harness_on(&create_sdk, &test_env, None);
+    let (status, test_otp) = read(create(&test_creates.app, post(&create_body(&test_number, json!({})))).await).await;
+    assert_eq!(status, 200, "{test_otp}");
+    let test_verifies = harness_on(&verify_sdk, &test_env, None);
+    let test_id = test_otp["OtpIdReference"].as_str().unwrap();
+    let test_verify = verify(&test_verifies.app, post(&verify_body(test_id, helpers::test_destinations::CODE))).await;
+    assert_eq!(test_verify.status(), 200);
 
     // Verify: a wrong code, the right one, a used one; an OTP stored under a v4 id (read first).
     let check = |id: String, code: String| {
@@ -395,6 +412,17 @@ async fn family_a() -> (&'static str, BTreeSet<Use>) {
         shared::signup::handler::handle(&app, request).await.status().as_u16()
     };
     let send = json!({"EmailAddress": address});
+
+    // A test address (its uses counted under SIGNUP#TEST#), confirmed with the fixed code.
+    let test_list = json!({"expires": helpers::test_destinations::tomorrow(), "emailDomain": "review.example.test"});
+    let test_list = test_list.to_string();
+    let test_env =
+        [("SIGNUP_TEST_DESTINATIONS", test_list.as_str()), ("TEST_DESTINATION_CODE", helpers::test_destinations::CODE)];
+    let tests = harness_on(&sdk, &test_env, None);
+    let test_address = format!("tour-{}@review.example.test", std::process::id());
+    assert_eq!(call(tests.app.clone(), json!({"EmailAddress": test_address}), None).await, 200);
+    let confirm = json!({"EmailAddress": test_address, "ConfirmationCode": helpers::test_destinations::CODE});
+    assert_eq!(call(tests.app.clone(), confirm, None).await, 200);
 
     // Send: a new user (with a resend gap), an Idempotency-Key (and its replay), one
     // undelivered, a resend.

@@ -112,6 +112,16 @@ impl Guards {
     }
 }
 
+impl Guard {
+    /// A test destination's uses in the UTC day (`config::test_destinations`), under the
+    /// family's `prefix`: full past `daily_uses`, which never refuses the request but is what
+    /// the `TestDestinationOverLimit` alarm counts.
+    pub fn test_uses(table: &str, prefix: &str, destination: &str, daily_uses: u32) -> Guard {
+        Guard::new(table, format!("{prefix}{destination}"), daily_uses, DAY_MS, None)
+            .about(Rule::DailyCeiling, "test destination")
+    }
+}
+
 /// Which of 256 members a caller is in a block's set of callers: a byte of a hash of its
 /// address, so the set stays small (at most 256 numbers, ~1 KB) however many callers send;
 /// two callers sharing a byte only make a block harder to trip. A request with no caller (a
