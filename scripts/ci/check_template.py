@@ -413,6 +413,7 @@ def check_functions(cfn, stage, returns_code):
         if "demo" in json.dumps(env).lower():
             errors.append(f"{fid}: a demo application in its environment")
         errors += check_otp_keys(cfn, fid, env.get("OTP_KEYS"))
+        errors += check_test_destinations(fid, env)
         errors += check_logging(fid, fn, env)
     return errors
 
@@ -478,6 +479,23 @@ def check_otp_keys(cfn, fid, value):
             errors.append(f"{fid}: OTP_KEYS version {version} reads {secret}, not the secret OtpKeyV{version}Secret")
     if len(set(versions)) != len(versions) or len(set(used)) != len(used):
         errors.append(f"{fid}: OTP_KEYS repeats a version or a secret: {value['Fn::Sub']}")
+    return errors
+
+
+TEST_CODE = {"Fn::Sub": "{{resolve:secretsmanager:${TestDestinationCodeSecret}:SecretString}}"}
+TEST_LISTS = ("CNF_TEST_DESTINATIONS", "SIGNUP_TEST_DESTINATIONS")
+
+
+def check_test_destinations(fid, env):
+    """The fixed code of test destinations comes from its secret, never the template's text, and
+    every function given a list of them has it."""
+    errors = []
+    code = env.get("TEST_DESTINATION_CODE")
+    if code is not None and code != TEST_CODE:
+        errors.append(f"{fid}: TEST_DESTINATION_CODE is not the secret reference {TEST_CODE}: {code!r}")
+    for name in TEST_LISTS:
+        if name in env and code is None:
+            errors.append(f"{fid}: {name} without TEST_DESTINATION_CODE")
     return errors
 
 
@@ -584,6 +602,35 @@ def check_local_only(template):
     return errors
 
 
+TEST_DESTINATIONS = {
+    "TestDestinationCodeSecret": "verification/test-destination-code",
+    "CnfTestDestinations": '{"mobile-app":{"expires":"2027-06-30","numbers":["+12025550123"]}}',
+    "SignupTestDestinations": '{"expires":"2027-06-30","emailDomain":"review.example.com"}',
+}
+
+
+def check_test_code_wiring(cfn, configured):
+    """With test destinations, every function has the code (family C's verify reads the profiles'
+    lists too) and the lists reach family B's two functions and family A's; without, none has."""
+    errors = []
+    functions = of_type(cfn, FUNCTION)
+    for fid, fn in functions.items():
+        env = fn.get("Environment", {}).get("Variables", {})
+        if ("TEST_DESTINATION_CODE" in env) != configured:
+            errors.append(f"{fid}: TEST_DESTINATION_CODE {'missing' if configured else 'set with no secret named'}")
+    variables = {fid: fn.get("Environment", {}).get("Variables", {}) for fid, fn in functions.items()}
+    lists = {name: sorted(fid for fid, env in variables.items() if name in env) for name in TEST_LISTS}
+    expected = {
+        "CNF_TEST_DESTINATIONS": ["GenerateCnfCodeNotUserFunction", "ValidateCnfCodeNotUserFunction"],
+        "SIGNUP_TEST_DESTINATIONS": ["CognitoSendConfirmCodeRequestFunction"],
+    }
+    for name, fids in lists.items():
+        want = expected[name] if configured else []
+        if fids != want:
+            errors.append(f"{name} reaches {fids}, not {want}")
+    return errors
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
     template = load_template(path)
@@ -602,10 +649,12 @@ def main():
         ("no watched country", {"WatchedCountries": ""}, "IAM", "prod", False),
         ("one watched country", {"WatchedCountries": "TR"}, "IAM", "prod", False),
         ("four watched countries", {"WatchedCountries": "AR,BR,MX,TR"}, "IAM", "prod", False),
+        ("test destinations", TEST_DESTINATIONS, "IAM", "prod", False),
     ]
     for name, overrides, auth, stage, returns_code in cases:
         cfn = translate(template, overrides)
-        found = check_doors(cfn, auth) + check_functions(cfn, stage, returns_code)
+        found = check_test_code_wiring(cfn, name == "test destinations")
+        found += check_doors(cfn, auth) + check_functions(cfn, stage, returns_code)
         found += [f"{name} in the translated template" for name in LOCAL_ONLY if name in json.dumps(cfn)]
         if name == "defaults":
             found += check_access_logs(cfn) + check_alarms(cfn) + check_keys(cfn) + check_sms_delivery_attempts(cfn)

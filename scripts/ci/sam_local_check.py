@@ -256,6 +256,17 @@ def b_generated(answer, messages, mobile, email, encrypted):
     return payload, codes, problems
 
 
+def b_test_number(answer, messages, masked):
+    """A test number's code: stored under the fixed code, sent by no channel (docs/configuration.md)."""
+    body = answer.json()
+    problems = content_type(answer, JSON) + members(body, ["encryptedData", "response"])
+    payload = body.get("response") or {}
+    problems += members(payload, B_GENERATED, "payload")
+    if payload.get("channels") != ["SMS"] or payload.get("maskedMobileNumber") != masked:
+        problems.append(f"channels {payload.get('channels')}, masked {payload.get('maskedMobileNumber')!r}")
+    return problems + (["a test number was sent a message"] if messages else [])
+
+
 def stream_ok(answer, messages):
     return no_message(answer, messages)
 
@@ -287,6 +298,8 @@ EVENTS = {
         200, lambda a, m: b_generated(a, m, "+5491123456789", "ana.gomez@tienda.online", encrypted=True)[2]),
     "generate-cnf-code-not-user-seed-sample.json": (400, b_error("The request is invalid.", model_state=True)),
     "generate-cnf-code-not-user-malformed.json": (400, b_error("The request is invalid.", model_state=True)),
+    # A test number of `demo` (local/sam-env.json): answered, nothing sent.
+    "generate-cnf-code-not-user-test-number.json": (200, lambda a, m: b_test_number(a, m, "+44 7*** ****00")),
     "validate-cnf-code-not-user.json": (404, b_error()),
     "validate-cnf-code-not-user-malformed.json": (400, b_error("The request is invalid.", model_state=True)),
     # The OTP they name is not in the table: nothing to send, no failure to report.

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
 set -a; . local/local.env; set +a
+# make run's test destinations (JSON: not in local.env, which shells source).
+# shellcheck source=scripts/lib/test-destinations.sh
+. scripts/lib/test-destinations.sh
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done; }
@@ -18,6 +21,10 @@ moto="http://127.0.0.1:${ready#MOTO_READY port=}"
 
 # cargo lambda's env-file parser refuses a value ending in "=" (base64) unless quoted.
 envfile=$(mktemp); grep -E '^[A-Z0-9_]+=' local/local.env | sed -E "s/^([A-Z0-9_]+)=(.*)$/\1='\2'/" >"$envfile"
+# The test destinations are JSON (commas: `--env-var` would split them), single-quoted here too.
+for name in TEST_DESTINATION_CODE CNF_TEST_DESTINATIONS SIGNUP_TEST_DESTINATIONS; do
+  printf "%s='%s'\n" "$name" "${!name}" >>"$envfile"
+done
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setsid cargo lambda watch --ignore-changes -P "$port" \
   --env-file "$envfile" --env-var "AWS_ENDPOINT_URL=$moto" >/tmp/smoke-watch.log 2>&1 &
@@ -47,6 +54,7 @@ declare -A expected=(
   [generate-cnf-code-not-user.json]=200
   [generate-cnf-code-not-user-seed-sample.json]=400
   [generate-cnf-code-not-user-malformed.json]=400
+  [generate-cnf-code-not-user-test-number.json]=200  # a test number (run-local.sh's lists): nothing sent
   [validate-cnf-code-not-user.json]=404
   [validate-cnf-code-not-user-malformed.json]=400
   [two-factor-sms-sender-insert.json]=stream

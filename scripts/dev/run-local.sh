@@ -10,6 +10,11 @@ while IFS= read -r line; do
   [[ $line =~ ^([A-Z0-9_]+)=(.*)$ ]] || continue
   [[ -n ${!BASH_REMATCH[1]+set} ]] || export "${BASH_REMATCH[1]}=${BASH_REMATCH[2]}"
 done <local/local.env
+# A configured test application (docs/configuration.md, Test destinations): family B's `demo`
+# answers +44 7700 900100 and +1 202 555 0100 with the code 135790, and family A every address
+# on review.example.test, sending nothing. The environment wins here too.
+# shellcheck source=scripts/lib/test-destinations.sh
+. scripts/lib/test-destinations.sh
 MOTO_PORT=${MOTO_PORT:-5000}
 PORT=${PORT:-3000}
 export PORT AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT}"

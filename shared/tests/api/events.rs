@@ -48,6 +48,8 @@ const PREREGISTRATION_EVENTS: &[(&str, u16)] = &[
     ("generate-cnf-code-not-user.json", 200),
     ("generate-cnf-code-not-user-seed-sample.json", 400),
     ("generate-cnf-code-not-user-malformed.json", 400),
+    // A test number of `demo` (as make run configures it): answered, nothing sent.
+    ("generate-cnf-code-not-user-test-number.json", 200),
     ("validate-cnf-code-not-user.json", 200),
     ("validate-cnf-code-not-user-malformed.json", 400),
 ];
@@ -218,7 +220,9 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
 
 #[tokio::test]
 async fn when_preregistration_events_are_handled_should_answer_as_documented() {
-    let h = helpers::preregistration::harness(&[], None).await;
+    let lists = r#"{"demo":{"expires":"2099-12-31","numbers":["+447700900100"]}}"#;
+    let test = [("CNF_TEST_DESTINATIONS", lists), ("TEST_DESTINATION_CODE", "135790")];
+    let h = helpers::preregistration::harness(&test, None).await;
     // Seed the code the validate event validates (123456, application demo).
     let id = Uuid::parse_str("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f").unwrap();
     let now = h.clock.now_ms();
@@ -258,4 +262,5 @@ async fn when_preregistration_events_are_handled_should_answer_as_documented() {
     let emails = helpers::signup::emails_to("ana.gomez@tienda.online").await;
     let (sms_code, email_code) = (testkit::digits(&sms[0], 6).unwrap(), testkit::digits(&emails[0], 6).unwrap());
     assert_ne!(sms_code, email_code, "a code per channel (docs/api.md, family B)");
+    assert!(testkit::sms_to("+447700900100").await.is_empty(), "a test number is sent nothing");
 }
