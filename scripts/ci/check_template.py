@@ -231,6 +231,9 @@ def check_access_logs(cfn):
     return errors
 
 
+TABLE_METRICS = "AWS/DynamoDB"
+
+
 def check_alarms(cfn):
     errors = []
     topics = set(of_type(cfn, "AWS::SNS::Topic"))
@@ -260,6 +263,15 @@ def check_alarms(cfn):
             a.get("MetricName") == "Errors"
             and dimension(a).get("FunctionName") == {"Ref": sender[0] if sender else None}
         ),
+        "the table's transaction conflicts": lambda a: (
+            a.get("Namespace") == "AWS/DynamoDB"
+            and a.get("MetricName") == "TransactionConflict"
+            and dimension(a).get("TableName") == {"Ref": "CodesTable"}
+        ),
+        "the table's throttled reads and writes": lambda a: sorted(
+            (ns, name, d.get("TableName", {}).get("Ref")) for ns, name, d, _ in metric_stats(a)
+        )
+        == [(TABLE_METRICS, name, "CodesTable") for name in ("ReadThrottleEvents", "WriteThrottleEvents")],
     }
     for name, matches in wanted.items():
         found = [aid for aid, a in alarms.items() if matches(a)]
@@ -332,6 +344,18 @@ def check_metrics(cfn):
             and "/ requests" in (expression(a) or "")
             and isinstance(a.get("Threshold"), dict)
         ),
+    )
+    find(
+        "contention retries per request",
+        lambda a, m: (
+            ours(m)
+            and sorted(n for _, n, d, _ in m if not d) == ["ContentionRetries", "Requests"]
+            and "/ requests" in (expression(a) or "")
+        ),
+    )
+    find(
+        "test destinations past their daily uses",
+        lambda a, m: ours(m) and [(n, d) for _, n, d, _ in m] == [("TestDestinationOverLimit", {})],
     )
     find("p99 latency", lambda a, m: ours(m) and m and m[0][1] == "Latency" and m[0][3] == "p99" and not m[0][2])
     watched = [c for c in params["WatchedCountries"].split(",") if c]

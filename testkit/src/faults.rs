@@ -31,6 +31,10 @@ pub enum Fault {
     ThrottlingException,
     /// A 5xx with the service's internal-error body, before taking effect.
     ServerError(u16),
+    /// DynamoDB `TransactWriteItems` cancelled before taking effect because another
+    /// transaction held its first item (`TransactionConflict` there, `None` at the others), as
+    /// DynamoDB answers two overlapping transactions on one item.
+    TransactionConflict,
     /// The call reaches moto and takes effect; the answer is then replaced by a 500.
     FailAfterEffect,
     /// The call reaches moto and takes effect; the answer never comes.
@@ -151,6 +155,12 @@ impl HttpConnector for FaultyConnector {
             Fault::Throttle | Fault::ThrottlingException | Fault::ServerError(_) => {
                 HttpConnectorFuture::ready(Ok(error_response(&service, fault)))
             }
+            Fault::TransactionConflict => {
+                let items =
+                    request.body().bytes().and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok());
+                let count = items.as_ref().and_then(|b| b["TransactItems"].as_array()).map_or(1, Vec::len);
+                HttpConnectorFuture::ready(Ok(conflict_response(count)))
+            }
             Fault::FailAfterEffect | Fault::DropAfterEffect => {
                 // Spawned: the call completes in moto even when the SDK's timeout drops
                 // this attempt first, as a request already in AWS would.
@@ -203,6 +213,23 @@ fn error_response(service: &str, fault: Fault) -> HttpResponse {
     if let Some(error_type) = error_type {
         response.headers_mut().insert("x-amzn-errortype", error_type);
     }
+    response
+}
+
+/// DynamoDB's cancellation of a transaction of `items` items whose first met another
+/// transaction (its reasons in item order).
+fn conflict_response(items: usize) -> HttpResponse {
+    let mut reasons =
+        vec![serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})];
+    reasons.extend((1..items).map(|_| serde_json::json!({"Code": "None"})));
+    let codes: Vec<&str> = reasons.iter().map(|r| r["Code"].as_str().unwrap_or("None")).collect();
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+        "CancellationReasons": reasons,
+    });
+    let mut response = HttpResponse::new(400u16.try_into().expect("a valid status"), SdkBody::from(body.to_string()));
+    response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
     response
 }
 

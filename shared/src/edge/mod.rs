@@ -12,6 +12,7 @@ pub mod routes;
 pub mod xml;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use lambda_http::http::Method;
@@ -22,6 +23,7 @@ pub use failure::{Failure, Problems, problem};
 use crate::domain::caller::Caller;
 use crate::domain::crypto::KeyRing;
 use crate::ops::metrics::{Family, Metrics, Operation, Record};
+use crate::store::backoff;
 use crate::store::idempotency::{Door, Idempotency};
 use http::BodyError;
 
@@ -101,15 +103,20 @@ pub async fn serve<E: Endpoint>(endpoint: &E, request: Request) -> Response<Body
     };
     let dialect = endpoint.dialect(&request, body, input.as_ref().ok());
     let operation = endpoint.operation(input.as_ref().ok());
-    let outcome = match input {
+    let (outcome, retries) = match input {
         Ok(input) => match key_of(endpoint, &request, &input, &edge) {
             Ok((caller, key)) => {
                 let call = Call { caller, key };
-                http::within(edge.deadline, endpoint.run(input, call)).await.unwrap_or(Err(Failure::Busy))
+                // Boxed: the endpoint's future behind one pointer keeps every function's future
+                // within the compiler's layout depth (family A's overflowed it), for one
+                // allocation a request.
+                let run: Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(endpoint.run(input, call));
+                let (ran, retries) = backoff::counting(http::within(edge.deadline, run)).await;
+                (ran.unwrap_or(Err(Failure::Busy)), retries)
             }
-            Err(failure) => Err(failure),
+            Err(failure) => (Err(failure), 0),
         },
-        Err(failure) => Err(failure),
+        Err(failure) => (Err(failure), 0),
     };
     let (record, retry_after) = match &outcome {
         Ok(output) => (endpoint.record(output, operation), None),
@@ -119,7 +126,7 @@ pub async fn serve<E: Endpoint>(endpoint: &E, request: Request) -> Response<Body
         }
     };
     let response = http::with_retry_after(endpoint.answer(dialect, outcome, started), retry_after);
-    edge.metrics.emit(&record.took(started.elapsed()));
+    edge.metrics.emit(&record.retried(retries).took(started.elapsed()));
     response
 }
 

@@ -14,7 +14,8 @@
 //! dimension sets that answer a question and no others (every extra set is one more billed
 //! metric per value):
 //! - `Requests` by `[Family, Operation]`, `[Family, Operation, Outcome]` and `[]` (all);
-//! - `Latency`, `ServerErrors` and the operation's own counts (`CodesSent`, `SmsDelivered`,
+//! - `Latency`, `ServerErrors`, `ContentionRetries` (pauses after lost races on an item,
+//!   `store::backoff`) and the operation's own counts (`CodesSent`, `SmsDelivered`,
 //!   `EmailsDelivered`, `DeliveryFailures` for sends; `Verified` for verifications, and for
 //!   family B's also `VerifiedBySms` / `VerifiedByEmail`: which channel's code was used) by
 //!   `[Family, Operation]`, `[]` and, when the request had an SMS destination, `[Country]`;
@@ -254,6 +255,8 @@ pub struct Record {
     pub channel: Option<Channel>,
     /// A test destination used more than its `dailyUses` today (alarmed on).
     pub test_over_limit: bool,
+    /// Pauses after lost races on an item (`store::backoff`): contention, per request.
+    pub contention_retries: u32,
     pub latency: Duration,
 }
 
@@ -268,6 +271,7 @@ impl Record {
             emails_delivered: 0,
             channel: None,
             test_over_limit: false,
+            contention_retries: 0,
             latency: Duration::ZERO,
         }
     }
@@ -289,6 +293,11 @@ impl Record {
     /// A test destination's use, past its daily uses or not.
     pub fn test_use(self, over_limit: bool) -> Self {
         Self { outcome: Outcome::Test, test_over_limit: over_limit, ..self }
+    }
+
+    /// The pauses the request took after losing races on its items.
+    pub fn retried(self, contention_retries: u32) -> Self {
+        Self { contention_retries, ..self }
     }
 
     pub fn took(self, latency: Duration) -> Self {
@@ -328,7 +337,9 @@ impl Record {
         if self.country.is_some() {
             out.push_str(r#",["Country"]"#);
         }
-        out.push_str(r#"],"Metrics":[{"Name":"Latency","Unit":"Milliseconds"},{"Name":"ServerErrors","Unit":"Count"}"#);
+        out.push_str(
+            r#"],"Metrics":[{"Name":"Latency","Unit":"Milliseconds"},{"Name":"ServerErrors","Unit":"Count"},{"Name":"ContentionRetries","Unit":"Count"}"#,
+        );
         // E-mails have no country: by the SMS destination's they would only be billed noise.
         let by_country = |count: &&Count| self.country.is_none() || **count != Count::EmailsDelivered;
         for count in self.operation.counts().iter().filter(by_country) {
@@ -372,10 +383,11 @@ impl Record {
         let micros = self.latency.as_micros();
         write!(
             out,
-            r#","Requests":1,"Latency":{}.{:03},"ServerErrors":{}"#,
+            r#","Requests":1,"Latency":{}.{:03},"ServerErrors":{},"ContentionRetries":{}"#,
             micros / 1000,
             micros % 1000,
-            u8::from(self.outcome.is_server_error())
+            u8::from(self.outcome.is_server_error()),
+            self.contention_retries
         )?;
         for count in self.operation.counts() {
             write!(out, r#","{}":{}"#, count.name(), self.count(*count))?;

@@ -32,7 +32,7 @@ use crate::domain::caller::Caller;
 use crate::domain::ids::{self, CnfIdPlain};
 use crate::edge::Failure;
 use crate::store::attempts::{SubmittedHash, submitted_hashes};
-use crate::store::dynamo::backoff;
+use crate::store::backoff::Backoff;
 use crate::store::guards::Guard;
 
 /// Rounds of "validate, then count a wrong code" before answering busy: each round that does
@@ -223,6 +223,7 @@ impl Preregistration {
             .as_deref()
             .is_some_and(|m| self.config.test_number(&request.application_id, m, now).is_some());
         let credits: Vec<&Guard> = if test { vec![] } else { block.iter().chain(sends).collect() };
+        let backoff = Backoff::new();
         for _ in 0..ROUNDS {
             let checked: Vec<Guard> = locks.iter().map(|lock| lock.with_max(check_max)).collect();
             match self.store.validate(&acceptance, &checked, gate, &credits, target.created_ms).await? {
@@ -256,7 +257,7 @@ impl Preregistration {
                     }
                     check_max = limit;
                 }
-                Validating::Conflict => backoff().await,
+                Validating::Conflict => backoff.wait().await,
             }
         }
         Err(Failure::Busy)
@@ -336,6 +337,7 @@ impl Preregistration {
         let mut steps: Vec<u32> = (0..locks.len())
             .map(|i| if refused_locks.get(i).copied().unwrap_or(false) { u32::MAX } else { below })
             .collect();
+        let backoff = Backoff::new();
         for _ in 0..ROUNDS {
             let counted: Vec<Guard> = locks.iter().zip(&steps).map(|(lock, max)| lock.with_max(*max)).collect();
             match self.store.count_failure(&code.id, &counted, gate, now).await? {
@@ -358,7 +360,7 @@ impl Preregistration {
                         }
                     }
                 }
-                FailureCount::Conflict => backoff().await,
+                FailureCount::Conflict => backoff.wait().await,
             }
         }
         Err(Failure::Busy)

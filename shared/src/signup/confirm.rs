@@ -23,7 +23,8 @@ use crate::domain::email::EmailAddress;
 use crate::domain::mask;
 use crate::edge::Failure;
 use crate::store::attempts::submitted_hashes;
-use crate::store::dynamo::{Item, backoff};
+use crate::store::backoff::Backoff;
+use crate::store::dynamo::Item;
 use crate::store::guards::Guard;
 use crate::store::schema::UserStatus;
 
@@ -44,6 +45,8 @@ struct Attempt<'a> {
     gate: Option<Guard>,
     /// The caller's sends, credited by a confirmation (its codes convert).
     sends: Option<Guard>,
+    /// The pauses of this confirmation's writes (its steps take turns on the same items).
+    backoff: Backoff,
 }
 
 impl Signup {
@@ -69,6 +72,7 @@ impl Signup {
             lock: self.lock(address),
             gate: caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c)),
             sends: caller.filter(|_| !test).map(|c| self.config.common.guards.caller_sends(self.store.table(), c)),
+            backoff: Backoff::new(),
         };
         let lock = &attempt.lock;
         // "Below the limit minus one": a wrong code then does not lock the address, so the
@@ -88,7 +92,7 @@ impl Signup {
             match first_call(cancelled, lock.max) {
                 First::Gated(item) => match &attempt.gate {
                     Some(gate) => return Err(refused(gate, item, now)),
-                    None => backoff().await,
+                    None => attempt.backoff.wait().await,
                 },
                 First::UserRefused { old, lock_refused } => {
                     match self.refused_confirm(&attempt, old, lock_refused, now).await? {
@@ -102,7 +106,7 @@ impl Signup {
                     return Err(self.failed(Failure::TooManyAttempts, gate, now).await);
                 }
                 First::AtLimit => below = lock.with_max(lock.max),
-                First::Retry => backoff().await,
+                First::Retry => attempt.backoff.wait().await,
             }
         }
         Err(Failure::Busy)
@@ -181,7 +185,7 @@ impl Signup {
                 return Ok(Round::Answer(Err(self.failed(Failure::TooManyAttempts, gate, now).await)));
             }
             Checked::Changed => {}
-            Checked::Conflict => backoff().await,
+            Checked::Conflict => attempt.backoff.wait().await,
         }
         // Changed since (confirmed, replaced, used up), or a conflict: confirm again.
         Ok(Round::Again)
@@ -217,10 +221,10 @@ impl Signup {
                 Counting::Changed => return Ok(Round::Again),
                 Counting::Gated(item) => match gate {
                     Some(gate) => return Ok(Round::Answer(Err(refused(gate, item, now)))),
-                    None => backoff().await,
+                    None => attempt.backoff.wait().await,
                 },
                 Counting::Past => step = lock.with_max(u32::MAX),
-                Counting::Conflict => backoff().await,
+                Counting::Conflict => attempt.backoff.wait().await,
             }
         }
         Err(Failure::Busy)

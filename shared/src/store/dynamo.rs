@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
+use crate::store::backoff::Backoff;
 use crate::store::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, bucket_pk, expression};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -25,8 +26,9 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many times a write is tried while it collides with concurrent writes to its items or
 /// guessed a window wrong (one more try per window): enough for a few concurrent writers on
-/// one item to take turns, and 8 back-offs of at most 40 ms stay far inside the function's
-/// deadline. Past it, `Contention` (503): the caller's retry is the better back-off.
+/// one item to take turns; the pauses grow with full jitter (`backoff`: ~0.75 s for all 8 at
+/// most), far inside the request's deadline. Past it, `Contention` (503): the caller's retry
+/// is the better back-off.
 pub const MAX_WRITE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
@@ -427,6 +429,7 @@ pub async fn transact_counting<S: Copy + PartialEq>(
     plan: &Plan<S>,
     now_ms: u64,
 ) -> Result<Counted<S>, StoreError> {
+    let backoff = Backoff::new();
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let mut counting = Plan::new();
         for (i, window) in windows.iter().enumerate() {
@@ -439,7 +442,7 @@ pub async fn transact_counting<S: Copy + PartialEq>(
         if let Some(outcome) = counted(&cancellation) {
             return Ok(outcome);
         }
-        backoff().await;
+        backoff.wait().await;
     }
     Err(StoreError::Contention)
 }
@@ -464,13 +467,6 @@ fn counted<S: Copy + PartialEq>(cancellation: &Cancellation<Counting<S>>) -> Opt
     refused(true).or_else(|| refused(false))
 }
 
-/// A short random pause before retrying a conflicting transaction.
-pub async fn backoff() {
-    use rand::Rng;
-    let ms = rand::rng().random_range(5..40);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
-
 /// Runs a single-item write again while it collides with a transaction on the same item
 /// (`TransactionConflictException`, which the SDK does not retry by itself).
 pub async fn retry_conflicts<T, F, Fut>(mut write: F) -> Result<T, StoreError>
@@ -478,10 +474,11 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<UpdateItemError, HttpResponse>>>,
 {
+    let backoff = Backoff::new();
     for _ in 0..MAX_WRITE_ATTEMPTS {
         match write().await {
             Ok(value) => return Ok(value),
-            Err(err) if conflicted(&err) => backoff().await,
+            Err(err) if conflicted(&err) => backoff.wait().await,
             Err(other) => return Err(StoreError::sdk(other)),
         }
     }
@@ -495,11 +492,12 @@ where
 pub async fn update_unless_refused(
     request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
 ) -> Result<bool, StoreError> {
+    let backoff = Backoff::new();
     for _ in 0..MAX_WRITE_ATTEMPTS {
         match request.clone().send().await {
             Ok(_) => return Ok(true),
             Err(err) if condition_failed(&err) => return Ok(false),
-            Err(err) if conflicted(&err) => backoff().await,
+            Err(err) if conflicted(&err) => backoff.wait().await,
             Err(err) => return Err(StoreError::sdk(err)),
         }
     }

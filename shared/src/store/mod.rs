@@ -4,6 +4,7 @@
 //! (`idempotency`). Each family's own items are its `store.rs`.
 
 pub mod attempts;
+pub mod backoff;
 pub mod dynamo;
 pub mod guards;
 pub mod idempotency;

@@ -26,7 +26,7 @@ use crate::domain::ids::{self, OtpIdPlain};
 use crate::domain::mask;
 use crate::edge::Failure;
 use crate::store::attempts::{SubmittedHash, submitted_hashes};
-use crate::store::dynamo::backoff;
+use crate::store::backoff::Backoff;
 use crate::store::guards::Guard;
 
 /// Rounds of "verify, then count a wrong code" before answering busy: each round that does
@@ -114,6 +114,7 @@ impl TwoFactor {
         // fixed code launder the real numbers beside it.
         let test = self.config.is_test_number(&target.phone, now);
         let credit = (!test).then_some(&block);
+        let backoff = Backoff::new();
         for _ in 0..ROUNDS {
             match self.store.verify(&acceptance, &below, credit, target.created_ms).await? {
                 Verifying::Verified => {
@@ -133,7 +134,7 @@ impl TwoFactor {
                     }
                     below = lock.with_max(lock.max);
                 }
-                Verifying::Conflict => backoff().await,
+                Verifying::Conflict => backoff.wait().await,
             }
         }
         Err(Failure::Busy)
@@ -167,6 +168,7 @@ impl TwoFactor {
             false if lock.max <= 1 => lock.with_max(u32::MAX),
             false => lock.with_max(lock.max - 1),
         };
+        let backoff = Backoff::new();
         for _ in 0..ROUNDS {
             match self.store.count_failure(&otp.id, &locks, now).await? {
                 FailureCount::Counted => {}
@@ -177,7 +179,7 @@ impl TwoFactor {
                     continue;
                 }
                 FailureCount::Conflict => {
-                    backoff().await;
+                    backoff.wait().await;
                     continue;
                 }
             }

@@ -196,6 +196,7 @@ impl Guard {
         client: &aws_sdk_dynamodb::Client,
         now_ms: u64,
     ) -> Result<Option<Refusal>, StoreError> {
+        let backoff = crate::store::backoff::Backoff::new();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             match crate::store::dynamo::transact(client, vec![self.count(now_ms)?]).await? {
                 None => return Ok(None),
@@ -204,7 +205,7 @@ impl Guard {
                     if let Some(Some(crate::store::dynamo::Refusal::Condition(item))) = reasons.first() {
                         return Ok(Some(self.refusal(item.as_ref(), now_ms)));
                     }
-                    crate::store::dynamo::backoff().await;
+                    backoff.wait().await;
                 }
             }
         }
