@@ -29,6 +29,9 @@ pub enum Fault {
     Throttle,
     /// DynamoDB's other throttling answer, `ThrottlingException` (elsewhere as `Throttle`).
     ThrottlingException,
+    /// Refused for good before taking effect: SNS `InvalidParameter` (a number the carrier
+    /// will not take), unlike `Throttle`, which a later try may pass.
+    Refuse,
     /// A 5xx with the service's internal-error body, before taking effect.
     ServerError(u16),
     /// DynamoDB `TransactWriteItems` cancelled before taking effect because another
@@ -152,7 +155,7 @@ impl HttpConnector for FaultyConnector {
         let Some(fault) = self.faults.meet(&operation) else { return self.inner.call(request) };
         match fault {
             Fault::Stall => never(),
-            Fault::Throttle | Fault::ThrottlingException | Fault::ServerError(_) => {
+            Fault::Throttle | Fault::ThrottlingException | Fault::Refuse | Fault::ServerError(_) => {
                 HttpConnectorFuture::ready(Ok(error_response(&service, fault)))
             }
             Fault::TransactionConflict => {
@@ -201,6 +204,7 @@ fn error_response(service: &str, fault: Fault) -> HttpResponse {
                 .to_string(),
         ),
         ("sns", Fault::ServerError(status)) => (status, "text/xml", None, sns_error("Receiver", "InternalError")),
+        ("sns", Fault::Refuse) => (400, "text/xml", None, sns_error("Sender", "InvalidParameter")),
         ("sns", _) => (400, "text/xml", None, sns_error("Sender", "Throttling")),
         ("sesv2", Fault::ServerError(status)) => {
             (status, "application/json", Some("InternalFailure"), r#"{"message":"internal failure"}"#.to_string())

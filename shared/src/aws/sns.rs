@@ -9,8 +9,59 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use crate::aws::OnFirstUse;
 
 #[derive(Debug, thiserror::Error)]
-#[error("SMS delivery failed: {0}")]
-pub struct SmsError(pub String);
+#[error("SMS delivery failed: {message}")]
+pub struct SmsError {
+    pub message: String,
+    /// SNS refused the SMS before taking it for its rate (per account, origination number or
+    /// country): nothing was sent, so trying again later cannot text the code twice.
+    pub throttled: bool,
+}
+
+impl SmsError {
+    /// Refused or failed: it may have been handed to the carrier, so never sent again.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { message: message.into(), throttled: false }
+    }
+
+    pub fn throttled(message: impl Into<String>) -> Self {
+        Self { message: message.into(), throttled: true }
+    }
+
+    /// The same error with `message` (e.g. masked for a log).
+    pub fn reworded(self, message: String) -> Self {
+        Self { message, ..self }
+    }
+}
+
+/// Tries of a throttled SMS on a request's path (families B and C, `IsSync: true`): up to ~0.75 s
+/// of pauses (`store::backoff`), within the request's deadline, before the code is given up.
+pub const SYNC_ATTEMPTS: usize = 8;
+/// Tries of a throttled SMS in the stream-fed sender, which has no caller waiting: up to ~2.25 s
+/// of pauses, then the record goes back to Lambda (not counted as a refused send).
+pub const STREAM_ATTEMPTS: usize = 12;
+
+/// The error codes SNS answers a throttled `Publish` with (its own and the query protocol's).
+const THROTTLING_CODES: [&str; 3] = ["Throttling", "Throttled", "ThrottlingException"];
+
+/// Hands an SMS to `sms`, again while it answers throttled (`SmsError::throttled`: nothing was
+/// sent), after growing pauses with full jitter (`store::backoff`, counted as the request's
+/// retries), `attempts` times at most. Any other failure is final: a `Publish` that failed
+/// otherwise may have reached the carrier.
+pub async fn send_patiently(
+    sms: &dyn SmsSender,
+    (to, text, sender_id): (&str, &str, &str),
+    attempts: usize,
+) -> Result<(), SmsError> {
+    let backoff = crate::store::backoff::Backoff::new();
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match sms.send(to, text, sender_id).await {
+            Err(err) if err.throttled && tried < attempts => backoff.wait().await,
+            sent => return sent,
+        }
+    }
+}
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SmsError>> + Send + 'a>>;
 
@@ -57,11 +108,12 @@ impl SmsSender for SnsSmsSender {
                     request = request.message_attributes("AWS.SNS.SMS.SenderID", sender);
                 }
             }
-            request
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| SmsError(aws_sdk_sns::error::DisplayErrorContext(&e).to_string()))
+            request.send().await.map(|_| ()).map_err(|e| {
+                use aws_sdk_sns::error::ProvideErrorMetadata;
+                let throttled = e.code().is_some_and(|code| THROTTLING_CODES.contains(&code));
+                let message = aws_sdk_sns::error::DisplayErrorContext(&e).to_string();
+                if throttled { SmsError::throttled(message) } else { SmsError::failed(message) }
+            })
         })
     }
 }

@@ -15,7 +15,7 @@ use super::response::{Channel, GenerateResponse, ValidateResponse};
 use super::store::{NewCode, PreregistrationStore};
 use super::{Language, PURPOSE, texts};
 use crate::aws::ses::{Email, EmailSender};
-use crate::aws::sns::SmsSender;
+use crate::aws::sns::{SYNC_ATTEMPTS, SmsSender, send_patiently};
 use crate::config::ConfigError;
 use crate::config::test_destinations::{TestDestinations, TestUse};
 use crate::domain::caller::Caller;
@@ -491,8 +491,9 @@ impl Preregistration {
         };
         let mut failure = None;
         if let Some(mobile) = &new.mobile {
-            if let Err(err) = self.sms.send(mobile, &sms, SMS_SENDER_ID).await {
-                failure = Some(mask::redact(&err.0, mobile, code));
+            let sent = send_patiently(&*self.sms, (mobile, sms.as_str(), SMS_SENDER_ID), SYNC_ATTEMPTS).await;
+            if let Err(err) = sent {
+                failure = Some(mask::redact(&err.message, mobile, code));
             }
         }
         if let (None, Some(address)) = (&failure, &new.email) {

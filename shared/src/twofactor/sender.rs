@@ -17,6 +17,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 
 use super::service::{TwoFactor, sms_text};
 use super::store::{DeliveryEnd, Finishing, StoredOtp, otp_pk, watched_otp};
+use crate::aws::sns::{STREAM_ATTEMPTS, send_patiently};
 use crate::domain::mask;
 use crate::ops::metrics::{Country, Family, Operation, Outcome, Record};
 use crate::store::dynamo::{Item, StoreError};
@@ -31,13 +32,43 @@ enum Delivery {
     Abandoned(&'static str),
 }
 
+/// A batch's records, the records of one item (the stream's key) in their order, and the
+/// items at once: an SMS waits on SNS for tens of milliseconds, so one record after another
+/// would cap a shard's batch at a few dozen SMS a second. Two records of one OTP (a repeat, a
+/// later change) never overlap; records of different OTPs touch different items.
 #[tracing::instrument(name = "two_factor_send", skip_all, fields(records = event.records.len()))]
 pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
-    let mut failures = Vec::new();
+    let mut items: Vec<(Item, Vec<EventRecord>)> = Vec::new();
+    for record in event.records {
+        let key: Item = record.change.keys.clone().into();
+        match items.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, records)) => records.push(record),
+            None => items.push((key, vec![record])),
+        }
+    }
+    let failed = futures_util::future::join_all(items.into_iter().map(|(_, records)| handle_item(app, records))).await;
+    let mut response = DynamoDbEventResponse::default();
+    // Lambda retries the batch from the lowest failed sequence number on: the records after it
+    // come again, and each finds its OTP no longer pending (nothing is sent twice).
+    response.batch_item_failures = failed
+        .into_iter()
+        .flatten()
+        .map(|sequence_number| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = sequence_number;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The records of one item, in order, up to the first that failed (its sequence number: the
+/// later ones would run again after it anyway).
+async fn handle_item(app: &TwoFactor, records: Vec<EventRecord>) -> Option<Option<String>> {
     // No deadline cuts a record once started: cut between its SMS and the write recording it,
     // a retry would text it again. A batch is bounded by the SDK's timeouts instead; one that
     // still outlives the function is retried whole, its finished records skipped.
-    for record in event.records {
+    for record in records {
         let started = std::time::Instant::now();
         let mut country = None;
         let delivery = match record.event_name.as_str() {
@@ -64,17 +95,11 @@ pub async fn handle(app: &TwoFactor, event: Event) -> DynamoDbEventResponse {
             Ok(Delivery::Abandoned(why)) => tracing::warn!(event = %record.event_id, why, "SMS abandoned"),
             Err(err) => {
                 tracing::error!(event = %record.event_id, error = %err, "SMS delivery failed; will retry");
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = record.change.sequence_number.clone();
-                failures.push(failure);
-                // Lambda retries from the first failure on; later records would repeat.
-                break;
+                return Some(record.change.sequence_number.clone());
             }
         }
     }
-    let mut response = DynamoDbEventResponse::default();
-    response.batch_item_failures = failures;
-    response
+    None
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +150,16 @@ async fn deliver(
         Err(_) => return abandon("sealed code cannot be opened").await,
     };
     let text = sms_text(profile, &otp.language, &code, &otp.reference);
-    if let Err(err) = app.sms.send(&otp.phone, &text, &profile.sender_id).await {
-        let err = crate::aws::sns::SmsError(mask::redact(&err.0, &otp.phone, &code));
+    let sms = (otp.phone.as_str(), text.as_str(), profile.sender_id.as_str());
+    if let Err(err) = send_patiently(&*app.sms, sms, STREAM_ATTEMPTS).await {
+        let masked = mask::redact(&err.message, &otp.phone, &code);
+        let err = err.reworded(masked);
+        if err.throttled {
+            // SNS's rate, not a refusal of this SMS: Lambda tries the record again later, and
+            // it does not count towards giving the OTP up.
+            tracing::warn!(otp = %otp.id, error = %err, "SMS throttled; will retry");
+            return Err(err.into());
+        }
         return match app.store.count_failed_send(&otp.id).await? {
             Some(failed) if failed >= app.config.sms_delivery_attempts => {
                 tracing::error!(otp = %otp.id, failed, error = %err, "SMS delivery given up");

@@ -9,7 +9,7 @@ use super::PURPOSE;
 use super::request::{CreateRequest, VerifyRequest};
 use super::store::{DeliveryEnd, Finishing, NewOtp, StoredOtp, TwoFactorStore, otp_pk};
 use super::{TwoFactorConfig, TwoFactorProfile};
-use crate::aws::sns::SmsSender;
+use crate::aws::sns::{SYNC_ATTEMPTS, SmsSender, send_patiently};
 use crate::config::ConfigError;
 use crate::config::test_destinations::{TestDestinations, TestUse};
 use crate::domain::clock::Clock;
@@ -360,7 +360,8 @@ impl TwoFactor {
     ) -> Result<(), Failure> {
         let (profile, phone, id) = (send.profile, send.phone.as_str(), draft.otp.id);
         let text = sms_text(profile, &send.language, &draft.code, &draft.otp.reference);
-        let Err(err) = self.sms.send(phone, &text, &profile.sender_id).await else { return Ok(()) };
+        let sms = (phone, text.as_str(), profile.sender_id.as_str());
+        let Err(err) = send_patiently(&*self.sms, sms, SYNC_ATTEMPTS).await else { return Ok(()) };
         let error = mask::redact(&err.to_string(), phone, &draft.code);
         tracing::error!(phone = %mask::phone(phone), otp = %id, error, "SMS send failed");
         let end = DeliveryEnd::Failed { why: "SMS send failed" };

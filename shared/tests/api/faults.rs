@@ -123,9 +123,32 @@ mod family_c {
     }
 
     #[tokio::test]
+    async fn when_sns_throttles_a_sync_sms_should_try_it_again_within_the_deadline() {
+        // SNS refuses a throttled Publish before taking it: trying again cannot text twice.
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        faults.inject_times(PUBLISH, Fault::Throttle, 5);
+        let a = create(&h, &phone, json!({})).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(faults.injected(PUBLISH), 5);
+        assert_eq!(sms(&phone).await.len(), 1, "sent once, on the 6th try");
+
+        // Throttled on every try: given up after SYNC_ATTEMPTS, in well under the deadline.
+        let phone = testkit::unique_phone();
+        faults.reset_counts();
+        faults.inject(PUBLISH, Fault::Throttle);
+        let started = Instant::now();
+        let a = create(&h, &phone, json!({})).await;
+        assert_eq!((a.status, a.body["Code"].as_u64()), (502, Some(5000)), "{}", a.body);
+        assert_eq!(faults.injected(PUBLISH), shared::aws::sns::SYNC_ATTEMPTS);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(sms(&phone).await.is_empty());
+    }
+
+    #[tokio::test]
     async fn when_sns_refuses_or_fails_a_sync_sms_should_answer_5000_502_and_drop_the_code() {
         let (h, faults) = setup(&[("RETURN_OTP_CODE", "true")]).await;
-        for fault in [Fault::Throttle, Fault::ServerError(500), Fault::FailAfterEffect] {
+        for fault in [Fault::Refuse, Fault::ServerError(500), Fault::FailAfterEffect] {
             let phone = testkit::unique_phone();
             faults.inject(PUBLISH, fault);
             let a = create(&h, &phone, json!({})).await;
@@ -324,7 +347,7 @@ mod family_b {
             (SEND_EMAIL, Fault::Throttle, (1, 0)),
             (SEND_EMAIL, Fault::ServerError(500), (1, 0)),
             (SEND_EMAIL, Fault::FailAfterEffect, (1, 1)),
-            (PUBLISH, Fault::Throttle, (0, 0)),
+            (PUBLISH, Fault::Refuse, (0, 0)),
             (PUBLISH, Fault::FailAfterEffect, (1, 0)),
         ] {
             let (mobile, address) = (mobile(), address());
@@ -560,6 +583,7 @@ mod family_a {
 mod family_c_async {
     use aws_lambda_events::event::dynamodb::{Event, EventRecord};
     use shared::twofactor::sender;
+    use std::sync::Arc;
     use uuid::Uuid;
 
     use super::*;
@@ -581,6 +605,10 @@ mod family_c_async {
         record.event_name = "INSERT".into();
         record.event_id = id.to_string();
         record.change.sequence_number = Some("1".into());
+        // As DynamoDB writes a stream record: the item's key, and its new image.
+        let key: shared::store::dynamo::Item =
+            item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
+        record.change.keys = key.into();
         record.change.new_image = item.into();
         let mut event = Event::default();
         event.records = vec![record];
@@ -602,7 +630,7 @@ mod family_c_async {
         let (h, faults) = setup(&[]).await;
         let phone = testkit::unique_phone();
         let (id, insert) = pending(&h, &phone).await;
-        faults.inject(PUBLISH, Fault::Throttle);
+        faults.inject(PUBLISH, Fault::Refuse);
         // The mapping's first try and its 3 retries (MaximumRetryAttempts in template.yaml).
         for attempt in 1..=3 {
             let response = sender::handle(&h.app, insert.clone()).await;
@@ -623,6 +651,101 @@ mod family_c_async {
         assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
         assert!(testkit::sms_to(&phone).await.is_empty());
         assert_eq!(stored(&h, &id).await.failed_sends, 4);
+    }
+
+    /// Sends nothing; holds each SMS 100 ms and keeps how many were in flight at once, in
+    /// all and to one number.
+    #[derive(Default)]
+    struct Overlap {
+        now: std::sync::Mutex<(usize, std::collections::BTreeMap<String, usize>)>,
+        most: std::sync::Mutex<(usize, usize)>,
+        sent: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl shared::aws::sns::SmsSender for Overlap {
+        fn send<'a>(&'a self, to: &'a str, _: &'a str, _: &'a str) -> shared::aws::sns::SendFuture<'a> {
+            Box::pin(async move {
+                {
+                    let mut now = self.now.lock().unwrap();
+                    now.0 += 1;
+                    let to_one = {
+                        let count = now.1.entry(to.to_string()).or_default();
+                        *count += 1;
+                        *count
+                    };
+                    let mut most = self.most.lock().unwrap();
+                    *most = (most.0.max(now.0), most.1.max(to_one));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut now = self.now.lock().unwrap();
+                now.0 -= 1;
+                *now.1.get_mut(to).unwrap() -= 1;
+                self.sent.lock().unwrap().push(to.to_string());
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_batch_holds_several_otps_should_send_them_at_once_and_one_otps_records_in_order() {
+        // GIVEN 4 pending OTPs, and a batch with each one's INSERT and the first's again
+        let (sdk, _) = faulty_sdk_config().await;
+        let overlap = Arc::new(Overlap::default());
+        let h = harness_on(&sdk, &[], Some(overlap.clone()));
+        let mut batch = Event::default();
+        let mut phones = vec![];
+        for n in 0..4 {
+            let phone = testkit::unique_phone();
+            let (_, event) = pending(&h, &phone).await;
+            let mut record = event.records[0].clone();
+            record.change.sequence_number = Some(format!("{}", 10 + n));
+            batch.records.push(record);
+            phones.push(phone);
+        }
+        let mut again = batch.records[0].clone();
+        again.change.sequence_number = Some("20".into());
+        batch.records.push(again);
+
+        // WHEN the sender handles the batch
+        let response = sender::handle(&h.app, batch).await;
+
+        // THEN the 4 SMS were in flight together, never two for one OTP, each sent once
+        assert!(response.batch_item_failures.is_empty());
+        let (in_all, to_one) = *overlap.most.lock().unwrap();
+        assert_eq!((in_all, to_one), (4, 1), "4 OTPs at once; one OTP's records one after another");
+        let mut sent = overlap.sent.lock().unwrap().clone();
+        sent.sort();
+        phones.sort();
+        assert_eq!(sent, phones, "the repeated record found its OTP sent and sent nothing");
+    }
+
+    #[tokio::test]
+    async fn when_sns_throttles_the_sender_should_wait_and_hand_the_record_back_without_counting_a_refusal() {
+        let (h, faults) = setup(&[]).await;
+        let phone = testkit::unique_phone();
+        let (id, insert) = pending(&h, &phone).await;
+        // Throttled a few times: the sender waits them out in the same invocation.
+        faults.inject_times(PUBLISH, Fault::Throttle, 4);
+        assert!(sender::handle(&h.app, insert.clone()).await.batch_item_failures.is_empty());
+        assert_eq!(testkit::sms_to(&phone).await.len(), 1);
+        assert_eq!((stored(&h, &id).await.delivery.as_str(), stored(&h, &id).await.failed_sends), ("sent", 0));
+
+        // Throttled past its patience, every time: back to Lambda, never counted towards
+        // giving the OTP up (a refusal is; SNS's rate is not).
+        let phone = testkit::unique_phone();
+        let (id, insert) = pending(&h, &phone).await;
+        faults.reset_counts();
+        faults.inject(PUBLISH, Fault::Throttle);
+        for attempt in 1..=5 {
+            let response = sender::handle(&h.app, insert.clone()).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "attempt {attempt}: retried");
+            let otp = stored(&h, &id).await;
+            assert_eq!((otp.delivery.as_str(), otp.failed_sends), ("pending", 0), "attempt {attempt}");
+        }
+        assert_eq!(faults.injected(PUBLISH), 5 * shared::aws::sns::STREAM_ATTEMPTS);
+        faults.clear();
+        assert!(sender::handle(&h.app, insert).await.batch_item_failures.is_empty());
+        assert_eq!(testkit::sms_to(&phone).await.len(), 1, "sent once the rate allows");
     }
 
     #[tokio::test]

@@ -54,7 +54,7 @@ pub struct FailingSms(pub Mutex<Vec<String>>);
 impl SmsSender for FailingSms {
     fn send<'a>(&'a self, _to: &'a str, text: &'a str, _sender: &'a str) -> SendFuture<'a> {
         self.0.lock().expect("lock").push(text.to_string());
-        Box::pin(async { Err(SmsError("carrier unavailable".into())) })
+        Box::pin(async { Err(SmsError::failed("carrier unavailable")) })
     }
 }
 

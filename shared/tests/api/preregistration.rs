@@ -347,7 +347,7 @@ struct Switchable {
 impl shared::aws::sns::SmsSender for Switchable {
     fn send<'a>(&'a self, to: &'a str, text: &'a str, sender: &'a str) -> shared::aws::sns::SendFuture<'a> {
         if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(shared::aws::sns::SmsError("carrier unavailable".into())) });
+            return Box::pin(async { Err(shared::aws::sns::SmsError::failed("carrier unavailable")) });
         }
         self.sns.send(to, text, sender)
     }
