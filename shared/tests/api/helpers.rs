@@ -47,6 +47,17 @@ pub fn seams() -> (Seams, ManualClock) {
     (seams, clock)
 }
 
+/// Keeps every metric record, each line checked as CloudWatch would read it.
+#[derive(Default)]
+pub struct Kept(pub Mutex<Vec<shared::ops::metrics::Record>>);
+
+impl shared::ops::metrics::Sink for Kept {
+    fn emit(&self, record: &shared::ops::metrics::Record, line: &str) {
+        testkit::emf::extract(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        self.0.lock().expect("lock").push(*record);
+    }
+}
+
 /// Refuses every SMS but remembers its text, so a test can try the code that never left.
 #[derive(Default)]
 pub struct FailingSms(pub Mutex<Vec<String>>);

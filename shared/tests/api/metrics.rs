@@ -3,23 +3,18 @@
 //! real store on moto: every path an operator's dashboard counts.
 use crate::helpers;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::json;
-use shared::ops::metrics::{Country, Metrics, Operation, Outcome, Record, Rule, Sink};
+use shared::ops::metrics::{Country, Metrics, Operation, Outcome, Rule};
 
-/// Keeps every record and checks each line as CloudWatch would read it.
-#[derive(Default)]
-struct Kept(Mutex<Vec<Record>>);
+use helpers::Kept;
 
-impl Sink for Kept {
-    fn emit(&self, record: &Record, line: &str) {
-        testkit::emf::extract(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        self.0.lock().unwrap().push(*record);
-    }
+trait Summary {
+    fn take(&self) -> Vec<(Operation, Outcome, Option<Country>, u32, u32)>;
 }
 
-impl Kept {
+impl Summary for Kept {
     /// (operation, outcome, country, SMS, e-mails) of each record so far, then forgets them.
     fn take(&self) -> Vec<(Operation, Outcome, Option<Country>, u32, u32)> {
         let records = std::mem::take(&mut *self.0.lock().unwrap());

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::aws::sns::{SendFuture, SmsSender};
 use shared::domain::clock::Clock;
-use shared::ops::metrics::{Metrics, Outcome, Record, Sink};
+use shared::ops::metrics::{Metrics, Outcome};
 
 /// Remembers every SMS it is asked to send (and sends none).
 #[derive(Default)]
@@ -24,15 +24,7 @@ impl SmsSender for Outbox {
     }
 }
 
-#[derive(Default)]
-struct Kept(Mutex<Vec<Record>>);
-
-impl Sink for Kept {
-    fn emit(&self, record: &Record, line: &str) {
-        testkit::emf::extract(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        self.0.lock().unwrap().push(*record);
-    }
-}
+use helpers::Kept;
 
 fn env_for(list: Value) -> Vec<(&'static str, String)> {
     vec![("TWO_FACTOR_PROFILES", profiles(list)), ("TEST_DESTINATION_CODE", CODE.to_string())]
