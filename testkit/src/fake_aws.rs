@@ -73,6 +73,11 @@ impl FakeAws {
         self.0.lock().expect("fake AWS state")
     }
 
+    /// The answer to one call, as the connector gives it (the load stand-in's commit).
+    pub(crate) fn answer_request(&self, request: &HttpRequest) -> HttpResponse {
+        self.answer(request)
+    }
+
     fn answer(&self, request: &HttpRequest) -> HttpResponse {
         let operation = operation(request);
         let body = request.body().bytes().unwrap_or_default();
@@ -293,6 +298,17 @@ fn apply(item: &mut Item, input: &Value) -> Vec<String> {
                 }
             }
             "REMOVE" => body.split(',').for_each(|n| drop(item.remove(&name(n.trim())))),
+            // `ADD a :n, b :m` on numbers: a counter that starts at 0.
+            "ADD" => {
+                let number = |v: &Value| v["N"].as_str().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+                for part in split_top_level(&body) {
+                    let Some((target, operand)) = part.trim().split_once(' ') else { continue };
+                    let target = name(target.trim());
+                    let sum = item.get(&target).map_or(0, number) + number(&value(item, operand.trim()));
+                    item.insert(target.clone(), json!({ "N": sum.to_string() }));
+                    set.push(target);
+                }
+            }
             _ => {}
         }
     }
@@ -372,6 +388,11 @@ mod tests {
         });
         let set = super::apply(item.as_object_mut().expect("an object"), &input);
         assert_eq!(set, ["st", "cat", "ev", "catt", "ttl"]);
+        let mut counter = json!({"pk": {"S": "C"}, "cnt": {"N": "4"}});
+        let add = json!({"UpdateExpression": "SET #t = :t ADD cnt :one, #c :one", "ExpressionAttributeNames": {"#t": "ttl", "#c": "cTR"},
+            "ExpressionAttributeValues": {":t": {"N": "7"}, ":one": {"N": "1"}}});
+        super::apply(counter.as_object_mut().expect("an object"), &add);
+        assert_eq!(counter, json!({"pk": {"S": "C"}, "cnt": {"N": "5"}, "cTR": {"N": "1"}, "ttl": {"N": "7"}}));
         assert_eq!(
             item,
             json!({"pk": {"S": "U"}, "st": {"S": "NEW"}, "cat": {"N": "5"}, "ev": {"S": "false"}, "catt": {"N": "2"}, "ttl": {"N": "7"}})

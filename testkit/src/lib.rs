@@ -16,6 +16,7 @@ pub mod emf;
 pub mod fake_aws;
 pub mod faults;
 pub mod lambda;
+pub mod load;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
