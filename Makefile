@@ -1,4 +1,4 @@
-.PHONY: run test ci bench load sam-local mutants
+.PHONY: run test ci bench load sam-local mutants scale
 # Run the service locally against moto: http://127.0.0.1:$${PORT:-3000}
 run:
 	scripts/dev/run-local.sh
@@ -16,6 +16,10 @@ bench:
 # (LOAD_CLIENTS, LOAD_SECONDS). Not part of `make test`.
 load:
 	scripts/dev/load.sh
+# Family C's sends at fixed offered rates through testkit's DynamoDB-under-load stand-in, 60
+# simulated seconds each (docs/scale.md; SCALE_RATES, SCALE_SECONDS). Not part of `make test`.
+scale:
+	cargo run --release -q -p shared --example scale
 # `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through
 # every route, in Lambda containers (arm64 under qemu) against moto. Root: installs Docker,
 # mmdebstrap and qemu from apt if missing and starts its own dockerd (docs/deploy.md, SAM local).
