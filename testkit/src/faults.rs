@@ -36,7 +36,8 @@ pub enum Fault {
     ServerError(u16),
     /// DynamoDB `TransactWriteItems` cancelled before taking effect because another
     /// transaction held its first item (`TransactionConflict` there, `None` at the others), as
-    /// DynamoDB answers two overlapping transactions on one item.
+    /// DynamoDB answers two overlapping transactions on one item; a single-item write
+    /// (`UpdateItem`, `PutItem`) to an item a transaction holds: `TransactionConflictException`.
     TransactionConflict,
     /// The call reaches moto and takes effect; the answer is then replaced by a 500.
     FailAfterEffect,
@@ -158,6 +159,9 @@ impl HttpConnector for FaultyConnector {
             Fault::Throttle | Fault::ThrottlingException | Fault::Refuse | Fault::ServerError(_) => {
                 HttpConnectorFuture::ready(Ok(error_response(&service, fault)))
             }
+            Fault::TransactionConflict if operation != "dynamodb:TransactWriteItems" => {
+                HttpConnectorFuture::ready(Ok(error_response(&service, fault)))
+            }
             Fault::TransactionConflict => {
                 let items =
                     request.body().bytes().and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok());
@@ -195,6 +199,12 @@ fn error_response(service: &str, fault: Fault) -> HttpResponse {
             "application/x-amz-json-1.0",
             None,
             r#"{"__type":"com.amazon.coral.availability#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_string(),
+        ),
+        ("dynamodb", Fault::TransactionConflict) => (
+            400,
+            "application/x-amz-json-1.0",
+            None,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#.to_string(),
         ),
         ("dynamodb", Fault::ServerError(status)) => (
             status,

@@ -112,3 +112,42 @@ async fn when_conflicts_outlast_the_attempts_should_answer_busy_after_growing_pa
     assert_eq!(kept.last(), (Outcome::Error, 8));
     assert!(started.elapsed() < std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
 }
+
+const UPDATE: &str = "dynamodb:UpdateItem";
+
+#[tokio::test]
+async fn when_a_single_item_write_meets_a_transaction_should_try_it_again_and_nothing_else() {
+    // GIVEN a pending (IsSync: false) OTP, on an SDK whose single-item writes meet faults
+    let (sdk, faults) = faulty_sdk_config().await;
+    let h = helpers::harness_on(&sdk, &[], None);
+    let (status, body) = h.create(&helpers::create_body(&testkit::unique_phone(), json!({"IsSync": false}))).await;
+    assert_eq!(status, 200, "{body}");
+    let id = uuid::Uuid::parse_str(body["OtpIdReference"].as_str().unwrap()).unwrap();
+    let store = &h.app.store;
+
+    // WHEN a count of a refused send meets a transaction on the OTP twice, THEN it is tried
+    // again until it passes (TransactionConflictException: the SDK does not retry it)
+    faults.inject_times(UPDATE, Fault::TransactionConflict, 2);
+    assert_eq!(store.count_failed_send(&id).await.unwrap(), Some(1));
+    assert_eq!(faults.calls(UPDATE), 3);
+    // AND a failure that is no conflict is not tried again here (the SDK's 3 attempts only)
+    faults.reset_counts();
+    faults.inject(UPDATE, Fault::ServerError(500));
+    assert!(store.count_failed_send(&id).await.is_err());
+    assert_eq!(faults.calls(UPDATE), 3, "the SDK's attempts, not 8 rounds of them");
+    faults.clear();
+
+    // The conditional write that records a delivery: the same, and a refused condition is an
+    // answer ("not pending any more"), not an error.
+    use shared::twofactor::store::{DeliveryEnd, Finishing};
+    faults.reset_counts();
+    faults.inject(UPDATE, Fault::ServerError(500));
+    assert!(store.finish_delivery(&id, DeliveryEnd::Sent, Finishing::IfPending).await.is_err());
+    assert_eq!(faults.calls(UPDATE), 3);
+    faults.clear();
+    faults.reset_counts();
+    faults.inject_times(UPDATE, Fault::TransactionConflict, 2);
+    assert!(store.finish_delivery(&id, DeliveryEnd::Sent, Finishing::IfPending).await.unwrap());
+    assert_eq!(faults.calls(UPDATE), 3);
+    assert!(!store.finish_delivery(&id, DeliveryEnd::Sent, Finishing::IfPending).await.unwrap(), "no longer pending");
+}
