@@ -33,19 +33,20 @@ impl SmsError {
     }
 }
 
-/// Tries of a throttled SMS on a request's path (families B and C, `IsSync: true`): up to ~0.75 s
-/// of pauses (`store::backoff`), within the request's deadline, before the code is given up.
+/// Tries of a throttled SMS on a request's path (families B and C, `IsSync: true`): 7 pauses of
+/// at most 4..250 ms (`store::backoff`), ~0.5 s in all at most, within the request's deadline,
+/// before the code is given up.
 pub const SYNC_ATTEMPTS: usize = 8;
-/// Tries of a throttled SMS in the stream-fed sender, which has no caller waiting: up to ~2.25 s
-/// of pauses, then the record goes back to Lambda (not counted as a refused send).
+/// Tries of a throttled SMS in the stream-fed sender, which has no caller waiting: 11 pauses,
+/// ~1.5 s at most, then the record goes back to Lambda (not counted as a refused send).
 pub const STREAM_ATTEMPTS: usize = 12;
 
 /// The error codes SNS answers a throttled `Publish` with (its own and the query protocol's).
 const THROTTLING_CODES: [&str; 3] = ["Throttling", "Throttled", "ThrottlingException"];
 
 /// Hands an SMS to `sms`, again while it answers throttled (`SmsError::throttled`: nothing was
-/// sent), after growing pauses with full jitter (`store::backoff`, counted as the request's
-/// retries), `attempts` times at most. Any other failure is final: a `Publish` that failed
+/// sent), after growing pauses with full jitter (`store::backoff`'s; not counted in
+/// `ContentionRetries`, which is DynamoDB's contention), `attempts` times at most. Any other failure is final: a `Publish` that failed
 /// otherwise may have reached the carrier.
 pub async fn send_patiently(
     sms: &dyn SmsSender,
@@ -57,7 +58,7 @@ pub async fn send_patiently(
     loop {
         tried += 1;
         match sms.send(to, text, sender_id).await {
-            Err(err) if err.throttled && tried < attempts => backoff.wait().await,
+            Err(err) if err.throttled && tried < attempts => tokio::time::sleep(backoff.next_pause()).await,
             sent => return sent,
         }
     }

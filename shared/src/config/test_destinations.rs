@@ -24,6 +24,11 @@ use crate::domain::phone::Phone;
 pub const CODE_VARIABLE: &str = "TEST_DESTINATION_CODE";
 
 const DAY_MS: u64 = 86_400_000;
+/// A list lives at most this long past a start: a back door nobody reviews stays open forever.
+const MAX_DAYS_AHEAD: u64 = 366;
+/// Starts log a warning this close to a list's end: past it, every cold start of the family
+/// fails until the list is renewed or removed.
+const WARN_DAYS_AHEAD: u64 = 14;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -67,6 +72,9 @@ pub struct Allowed {
     pub email: bool,
     /// The code length of the codes these destinations stand in for.
     pub code_length: usize,
+    /// A local run (`ALLOW_LOCAL_SECRETS`): its lists may expire any day (fictional numbers on
+    /// a developer's machine are no back door; `make run`'s must not expire under it).
+    pub local: bool,
 }
 
 /// One checked list: its numbers (E.164, each with why it may be one), its e-mail domain,
@@ -107,6 +115,12 @@ impl TestDestinations {
             .ok_or("test destinations: expires is out of range")?;
         if expires_ms <= now_ms {
             return Err(format!("test destinations expired on {} (renew or remove them)", spec.expires));
+        }
+        if !allowed.local && expires_ms > now_ms + (MAX_DAYS_AHEAD + 1) * DAY_MS {
+            return Err(format!(
+                "test destinations expire on {}, more than {MAX_DAYS_AHEAD} days ahead (review them at least yearly)",
+                spec.expires
+            ));
         }
         let code = code
             .map(str::trim)
@@ -180,8 +194,9 @@ impl TestDestinations {
     }
 
     /// Logs what is configured (every start, as the issue of real numbers asks): masked
-    /// numbers, each with its range or acknowledgement, the domain and the last day.
-    pub fn log(&self, setting: &str) {
+    /// numbers, each with its range or acknowledgement, the domain and the last day; a warning
+    /// when the list ends within two weeks of `now_ms`.
+    pub fn log(&self, setting: &str, now_ms: u64) {
         let expires_day = chrono::DateTime::from_timestamp_millis(self.expires_ms.saturating_sub(DAY_MS) as i64)
             .map(|t| t.date_naive().to_string())
             .unwrap_or_default();
@@ -196,6 +211,9 @@ impl TestDestinations {
         if let Some(domain) = &self.email_domain {
             tracing::info!(setting, domain, expires = %expires_day, "test e-mail domain");
         }
+        if self.expires_ms <= now_ms + WARN_DAYS_AHEAD * DAY_MS {
+            tracing::warn!(setting, expires = %expires_day, "test destinations expire soon: after that day every start fails until they are renewed or removed");
+        }
     }
 }
 
@@ -205,7 +223,7 @@ mod tests {
     use serde_json::json;
 
     const NOW: u64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
-    const PHONES: Allowed = Allowed { numbers: true, email: false, code_length: 6 };
+    const PHONES: Allowed = Allowed { numbers: true, email: false, code_length: 6, local: false };
 
     fn parse(json: serde_json::Value) -> Result<TestDestinations, String> {
         TestDestinations::parse(&json, Some("123456"), PHONES, NOW)
@@ -254,7 +272,7 @@ mod tests {
 
     #[test]
     fn when_a_family_has_no_such_channel_should_refuse_it() {
-        let emails = Allowed { numbers: false, email: true, code_length: 6 };
+        let emails = Allowed { numbers: false, email: true, code_length: 6, local: false };
         let numbers = json!({"expires": "2026-01-01", "numbers": ["+12025550123"]});
         assert!(TestDestinations::parse(&numbers, Some("123456"), emails, NOW).is_err());
         assert!(parse(json!({"expires": "2026-01-01", "emailDomain": "example.com"})).is_err());
@@ -267,6 +285,16 @@ mod tests {
         assert!(TestDestinations::parse(&bad, Some("123456"), emails, NOW).is_err());
         assert!(parse(json!({"expires": "2026-01-01", "dailyUses": 0})).is_err());
         assert!(parse(json!({"expires": "2026-01-01", "unknown": 1})).is_err());
+    }
+
+    #[test]
+    fn when_a_list_expires_more_than_a_year_ahead_should_be_refused() {
+        assert!(parse(json!({"expires": "2026-12-02"})).is_ok(), "366 days ahead");
+        let far = parse(json!({"expires": "2026-12-03"})).unwrap_err();
+        assert!(far.contains("more than 366 days ahead"), "{far}");
+        assert!(parse(json!({"expires": "9999-12-31"})).is_err());
+        let local = Allowed { local: true, ..PHONES };
+        assert!(TestDestinations::parse(&json!({"expires": "2099-12-31"}), Some("123456"), local, NOW).is_ok());
     }
 
     #[test]

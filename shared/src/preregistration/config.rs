@@ -39,13 +39,14 @@ impl PreregistrationConfig {
 fn test_destinations(
     get: &impl Lookup,
     applications: &Applications,
+    local: bool,
 ) -> Result<BTreeMap<String, TestDestinations>, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid { name: "CNF_TEST_DESTINATIONS", reason };
     let raw = get("CNF_TEST_DESTINATIONS").filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "{}".into());
     let lists: BTreeMap<String, serde_json::Value> =
         serde_json::from_str(&raw).map_err(|e| invalid(format!("not the documented JSON: {e}")))?;
     let (code, now) = (get(CODE_VARIABLE), SystemClock.now_ms());
-    let allowed = Allowed { numbers: true, email: false, code_length: CODE_LENGTH };
+    let allowed = Allowed { numbers: true, email: false, code_length: CODE_LENGTH, local };
     let mut out = BTreeMap::new();
     for (app, list) in lists {
         if applications.get(&app).is_none() {
@@ -53,7 +54,7 @@ fn test_destinations(
         }
         let test = TestDestinations::parse(&list, code.as_deref(), allowed, now)
             .map_err(|why| invalid(format!("{app}: {why}")))?;
-        test.log(&format!("CNF_TEST_DESTINATIONS {app}"));
+        test.log(&format!("CNF_TEST_DESTINATIONS {app}"), now);
         out.insert(app, test);
     }
     Ok(out)
@@ -129,7 +130,7 @@ impl PreregistrationConfig {
         Ok(Self {
             sms_allowed_countries: sms_allowed_countries(get)?,
             autofill: autofill(get, &applications, send.code_ttl_seconds)?,
-            test_destinations: test_destinations(get, &applications)?,
+            test_destinations: test_destinations(get, &applications, common.allow_local_secrets)?,
             applications,
             email_from: email_from(get)?,
             send,

@@ -218,10 +218,11 @@ impl Preregistration {
         };
         // The caller's codes convert: its send budget is credited (in the send's bucket). A
         // test number's code is no conversion: it credits nothing (its send counted nothing).
+        // Judged when the code was sent (the id says when), as the send was.
         let test = target
             .mobile
             .as_deref()
-            .is_some_and(|m| self.config.test_number(&request.application_id, m, now).is_some());
+            .is_some_and(|m| self.config.test_number(&request.application_id, m, target.created_ms).is_some());
         let credits: Vec<&Guard> = if test { vec![] } else { block.iter().chain(sends).collect() };
         let backoff = Backoff::new();
         for _ in 0..ROUNDS {

@@ -37,14 +37,16 @@ impl SignupConfig {
                 ttl_range: 60..=7 * 86_400,
             },
         )?;
+        let common = Common::from_lookup(get)?;
+        let test = test_destinations(get, common.allow_local_secrets)?;
         Ok(Self {
-            common: Common::from_lookup(get)?,
+            common,
             user_pool_id: get("USER_POOL_ID").unwrap_or_else(|| "us-east-1_LocalPool".to_string()),
             user_pool_client_id: get("USER_POOL_CLIENT_ID").unwrap_or_else(|| "local-client".to_string()),
             email_from: email_from(get)?,
             send,
             unconfirmed_user_ttl_days: number(get, "UNCONFIRMED_USER_TTL_DAYS", 30, 1..=3650)?,
-            test: test_destinations(get)?,
+            test,
         })
     }
 
@@ -57,13 +59,13 @@ impl SignupConfig {
 /// `SIGNUP_TEST_DESTINATIONS`: `{"expires": "YYYY-MM-DD", "emailDomain": "review.example.com"}`:
 /// every address on the domain is a test address (a user confirmed once stays confirmed, so
 /// monitoring signs up as a new address each time: `probe-<time>@review.example.com`).
-fn test_destinations(get: &impl Lookup) -> Result<Option<TestDestinations>, ConfigError> {
+fn test_destinations(get: &impl Lookup, local: bool) -> Result<Option<TestDestinations>, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid { name: "SIGNUP_TEST_DESTINATIONS", reason };
     let Some(raw) = get("SIGNUP_TEST_DESTINATIONS").filter(|v| !v.trim().is_empty()) else { return Ok(None) };
     let list: serde_json::Value = serde_json::from_str(&raw).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let allowed = Allowed { numbers: false, email: true, code_length: super::service::CODE_LENGTH };
-    let test = TestDestinations::parse(&list, get(CODE_VARIABLE).as_deref(), allowed, SystemClock.now_ms())
-        .map_err(invalid)?;
-    test.log("SIGNUP_TEST_DESTINATIONS");
+    let allowed = Allowed { numbers: false, email: true, code_length: super::service::CODE_LENGTH, local };
+    let now = SystemClock.now_ms();
+    let test = TestDestinations::parse(&list, get(CODE_VARIABLE).as_deref(), allowed, now).map_err(invalid)?;
+    test.log("SIGNUP_TEST_DESTINATIONS", now);
     Ok(Some(test))
 }

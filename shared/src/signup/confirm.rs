@@ -69,7 +69,7 @@ impl Signup {
         let attempt = Attempt {
             address,
             code,
-            lock: self.lock(address),
+            lock: self.lock(address, test),
             gate: caller.map(|c| self.config.common.guards.caller_failures(self.store.table(), c)),
             sends: caller.filter(|_| !test).map(|c| self.config.common.guards.caller_sends(self.store.table(), c)),
             backoff: Backoff::new(),

@@ -109,9 +109,16 @@ impl Signup {
         }
     }
 
-    pub(super) fn lock(&self, address: &str) -> Guard {
+    /// The failure lock a send checks and a confirmation counts in: the address's own, or for
+    /// a test address its domain's one lock (`*@<domain>`), so wrong guesses at the shared
+    /// fixed code add up in one place however many test addresses they are spread over.
+    pub(super) fn lock(&self, address: &str, test: bool) -> Guard {
         let lock = &self.config.common.failure_lock;
-        self.store.failure_lock(address, lock.limit, lock.window_ms())
+        let subject = match (test, address.rsplit_once('@')) {
+            (true, Some((_, domain))) => format!("*@{domain}"),
+            _ => address.to_string(),
+        };
+        self.store.failure_lock(&subject, lock.limit, lock.window_ms())
     }
 
     /// Send or confirm, as the request asks. `caller`: the source address API Gateway saw,
@@ -166,10 +173,12 @@ impl Signup {
             // Nothing is sent: no window or caller count holds a test address (its failure
             // lock and attempt limits still do); its uses today are counted.
             windows.clear();
-            guard = Some(Guard::test_uses(self.store.table(), SIGNUP_TEST_PREFIX, address, test.daily_uses));
+            // One count for the whole domain: its daily uses are what the alarm watches.
+            let domain = address.rsplit_once('@').map_or(address, |(_, domain)| domain);
+            guard = Some(Guard::test_uses(self.store.table(), SIGNUP_TEST_PREFIX, domain, test.daily_uses));
         }
         let mut over_test_limit = false;
-        let lock = self.lock(address);
+        let lock = self.lock(address, test.is_some());
         let keys = &config.common.keys;
         let version = keys.current_version();
         // A new user's id; an unconfirmed user made before ids were derived keeps its own.

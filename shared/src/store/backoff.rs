@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// The first pause's ceiling; each further one doubles it, up to `CAP_MS`.
 pub const BASE_MS: u64 = 4;
-/// The largest ceiling: 8 attempts wait at most 4+8+16+32+64+128+250+250 ms (~0.75 s), ~0.38 s
+/// The largest ceiling: 8 pauses wait at most 4+8+16+32+64+128+250+250 ms (~0.75 s), ~0.38 s
 /// on average, far inside the 8 s deadline.
 pub const CAP_MS: u64 = 250;
 

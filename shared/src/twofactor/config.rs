@@ -44,7 +44,7 @@ impl TwoFactorConfig {
         let now = SystemClock.now_ms();
         for mut profile in profiles {
             profile
-                .check(test_code.as_deref(), now)
+                .check(test_code.as_deref(), now, common.allow_local_secrets)
                 .map_err(|reason| ConfigError::Invalid { name: "TWO_FACTOR_PROFILES", reason })?;
             by_id.insert(profile.id, profile);
         }
@@ -111,7 +111,7 @@ pub struct TwoFactorProfile {
 impl TwoFactorProfile {
     /// Refuses a profile that could not work, and makes its `autofill`: every message, with
     /// the longest code and reference and the autofill lines, must fit one SMS segment.
-    fn check(&mut self, test_code: Option<&str>, now_ms: u64) -> Result<(), String> {
+    fn check(&mut self, test_code: Option<&str>, now_ms: u64, local: bool) -> Result<(), String> {
         let id = self.id;
         if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
             return Err(format!("profile {id}: codeLength must be {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"));
@@ -144,10 +144,10 @@ impl TwoFactorProfile {
             check_one_segment(&text).map_err(|why| format!("profile {id}, message '{language}': {why}"))?;
         }
         if let Some(list) = &self.test_destinations {
-            let allowed = Allowed { numbers: true, email: false, code_length: self.code_length };
+            let allowed = Allowed { numbers: true, email: false, code_length: self.code_length, local };
             let test = TestDestinations::parse(list, test_code, allowed, now_ms)
                 .map_err(|why| format!("profile {id}: {why}"))?;
-            test.log(&format!("TWO_FACTOR_PROFILES profile {id}"));
+            test.log(&format!("TWO_FACTOR_PROFILES profile {id}"), now_ms);
             self.test = Some(test);
         }
         Ok(())

@@ -111,8 +111,9 @@ impl TwoFactor {
         let budget = crate::store::guards::Budget::TwoFactor;
         let block = self.config.common.guards.number_block(self.store.table(), budget, &target.phone, None);
         // A test destination's verification is no conversion: crediting its block would let a
-        // fixed code launder the real numbers beside it.
-        let test = self.config.is_test_number(&target.phone, now);
+        // fixed code launder the real numbers beside it. Judged when the OTP was sent (the id
+        // says when): a test code verified after its list expired is still no conversion.
+        let test = self.config.is_test_number(&target.phone, target.created_ms);
         let credit = (!test).then_some(&block);
         let backoff = Backoff::new();
         for _ in 0..ROUNDS {

@@ -106,11 +106,12 @@ async fn when_conflicts_outlast_the_attempts_should_answer_busy_after_growing_pa
     let (status, body) = h.create(&helpers::create_body(&testkit::unique_phone(), json!({}))).await;
 
     // THEN 503 after its 8 attempts (7 pauses between them, then the 8th's: growing ceilings
-    // 4..250 ms, so well under a second however the jitter falls), each counted
+    // 4..250 ms, ~0.75 s at most however the jitter falls; the bound leaves room for a busy
+    // machine), each counted
     assert_eq!(status, 503, "{body}");
     assert_eq!(faults.injected(TRANSACT), 8);
     assert_eq!(kept.last(), (Outcome::Error, 8));
-    assert!(started.elapsed() < std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 const UPDATE: &str = "dynamodb:UpdateItem";

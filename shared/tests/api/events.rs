@@ -220,8 +220,8 @@ async fn when_signup_events_are_handled_should_answer_as_documented() {
 
 #[tokio::test]
 async fn when_preregistration_events_are_handled_should_answer_as_documented() {
-    let lists = r#"{"demo":{"expires":"2099-12-31","numbers":["+447700900100"]}}"#;
-    let test = [("CNF_TEST_DESTINATIONS", lists), ("TEST_DESTINATION_CODE", "135790")];
+    let lists = serde_json::json!({"demo": helpers::test_destinations::list(&["+447700900100"], 50)}).to_string();
+    let test = [("CNF_TEST_DESTINATIONS", lists.as_str()), ("TEST_DESTINATION_CODE", "135790")];
     let h = helpers::preregistration::harness(&test, None).await;
     // Seed the code the validate event validates (123456, application demo).
     let id = Uuid::parse_str("6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f").unwrap();

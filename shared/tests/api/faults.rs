@@ -653,8 +653,8 @@ mod family_c_async {
         assert_eq!(stored(&h, &id).await.failed_sends, 4);
     }
 
-    /// Sends nothing; holds each SMS 100 ms and keeps how many were in flight at once, in
-    /// all and to one number.
+    /// Sends nothing; holds each SMS until 4 are in flight (or 2 s have passed) and keeps how
+    /// many were in flight at once, in all and to one number.
     #[derive(Default)]
     struct Overlap {
         now: std::sync::Mutex<(usize, std::collections::BTreeMap<String, usize>)>,
@@ -676,7 +676,10 @@ mod family_c_async {
                     let mut most = self.most.lock().unwrap();
                     *most = (most.0.max(now.0), most.1.max(to_one));
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                let waited = Instant::now();
+                while self.now.lock().unwrap().0 < 4 && waited.elapsed() < Duration::from_secs(2) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 let mut now = self.now.lock().unwrap();
                 now.0 -= 1;
                 *now.1.get_mut(to).unwrap() -= 1;

@@ -109,20 +109,26 @@ async fn when_a_test_number_is_used_should_count_in_no_window_ceiling_or_breaker
     }
     assert_eq!(h.verify(last["OtpIdReference"].as_str().unwrap(), CODE).await.0, 200);
 
-    // THEN no window, block or ceiling item holds it, and nothing was sent
+    // THEN none of the items a send counts in holds it (a real number's send, the control,
+    // writes each of them), and nothing was sent
+    let real = testkit::unique_phone();
+    let (status, body) = h.create(&helpers::create_body(&real, json!({"MaxSMSCount": 1}))).await;
+    assert_eq!(status, 200, "{body}");
     let now = h.clock.now_ms();
-    let block = shared::store::guards::block_of(&number);
-    for pk in [
-        day_bucket(&format!("2FA#BLOCK#{block}"), now),
-        shared::store::schema::bucket_pk(&format!("2FA#BLOCK#{block}"), config.block_window_seconds * 1000, now, false),
-    ] {
-        assert!(item(&pk, "WINDOW").await.is_none(), "{pk}: the block is neither counted nor credited");
+    let counted = |phone: &str| {
+        let block = format!("2FA#BLOCK#{}", shared::store::guards::block_of(phone));
+        [
+            shared::store::schema::bucket_pk(&block, config.block_window_seconds * 1000, now, false),
+            shared::store::schema::bucket_pk(&format!("2FA#DAY#{phone}"), 86_400_000, now, true),
+            // A window of one SMS: one item that opens with it.
+            format!("2FA#RATE#{phone}"),
+        ]
+    };
+    for (test_pk, real_pk) in counted(&number).into_iter().zip(counted(&real)) {
+        assert!(item(&real_pk, "WINDOW").await.is_some(), "control: a real send writes {real_pk}");
+        assert!(item(&test_pk, "WINDOW").await.is_none(), "{test_pk}: a test number is counted nowhere");
     }
-    for kind in ["RATE", "DAY"] {
-        let pk = format!("2FA#{kind}#{number}");
-        assert!(item(&pk, "WINDOW").await.is_none(), "{pk}");
-    }
-    assert!(outbox.0.lock().unwrap().is_empty());
+    assert_eq!(*outbox.0.lock().unwrap(), std::slice::from_ref(&real), "only the control's SMS");
     // AND its uses today are counted where the alarm's count lives
     let uses = item(&day_bucket(&format!("2FA#TEST#{number}"), now), "WINDOW").await.expect("the day's uses");
     assert_eq!(uses["cnt"], AttributeValue::N("3".into()));
@@ -275,6 +281,14 @@ async fn when_family_b_generates_for_a_test_number_should_send_nothing_count_no_
     assert!(item(&block, "WINDOW").await.is_none(), "{block}");
     let outcomes: Vec<Outcome> = kept.0.lock().unwrap().iter().map(|r| r.outcome).collect();
     assert_eq!(outcomes, [Outcome::Test, Outcome::Test]);
+    // (The control: a real code from another caller is counted under the same key shape.)
+    let other = "198.51.100.179";
+    let real = json!({"applicationId": "demo", "emailAddress": helpers::signup::unique_address()});
+    let (status, _) =
+        helpers::read(shared::preregistration::handler::generate(&h.app, from_caller(&real, other)).await).await;
+    assert_eq!(status, 200);
+    let counted = caller.replace(ip, other);
+    assert!(item(&counted, "WINDOW").await.is_some(), "control: {counted}");
     let uses = item(&day_bucket(&format!("CNF#TEST#{number}"), now), "WINDOW").await.expect("the day's uses");
     assert_eq!(uses["cnt"], AttributeValue::N("1".into()));
 
@@ -360,12 +374,51 @@ async fn when_family_a_sends_to_a_test_domain_should_send_nothing_count_no_calle
     assert!(item(&caller, "WINDOW").await.is_none(), "{caller}");
     let outcomes: Vec<Outcome> = kept.0.lock().unwrap().iter().map(|r| r.outcome).collect();
     assert_eq!(outcomes, [Outcome::Test, Outcome::Test, Outcome::Test]);
-    let uses = item(&day_bucket(&format!("SIGNUP#TEST#{address}"), now), "WINDOW").await.expect("the day's uses");
-    assert_eq!(uses["cnt"], AttributeValue::N("2".into()));
+    // One count of uses for the whole domain (the alarm's), whatever the address.
+    let uses = item(&day_bucket("SIGNUP#TEST#review.example.test", now), "WINDOW").await.expect("the day's uses");
+    assert!(uses["cnt"].as_n().unwrap().parse::<u32>().unwrap() >= 2);
+    // (The control: a real send from another caller is counted under the same key shape.)
+    let other = "198.51.100.180";
+    let real = json!({"EmailAddress": helpers::signup::unique_address()});
+    let (status, _) = helpers::read(shared::signup::handler::handle(&h.app, from_caller(&real, other)).await).await;
+    assert_eq!(status, 200);
+    let counted = caller.replace(ip, other);
+    assert!(item(&counted, "WINDOW").await.is_some(), "control: {counted}");
 
     // AND an address on another domain is sent its e-mail as ever
     assert_eq!(h.send(&helpers::signup::unique_address()).await.0, 200);
-    assert_eq!(mailbox.0.lock().unwrap().len(), 1);
+    assert_eq!(mailbox.0.lock().unwrap().len(), 2, "the control's and this one");
+}
+
+#[tokio::test]
+async fn when_wrong_codes_are_spread_over_test_addresses_should_lock_the_whole_test_domain() {
+    // GIVEN family A's test domain (a domain no other test uses) and 3 failures per lock
+    let domain = format!("lock{}.example.test", std::process::id());
+    let list = json!({"expires": helpers::test_destinations::tomorrow(), "emailDomain": domain}).to_string();
+    let env = [
+        ("SIGNUP_TEST_DESTINATIONS", list.as_str()),
+        ("TEST_DESTINATION_CODE", CODE),
+        ("SIGNUP_RESEND_GAP_SECONDS", "0"),
+        ("DESTINATION_FAILURE_LIMIT", "3"),
+    ];
+    let h = helpers::signup::harness(&env, Some(Arc::new(Mailbox::default()))).await;
+
+    // WHEN a guesser spreads 3 wrong codes over 3 test addresses (each its own attempts)
+    let mut statuses = vec![];
+    for n in 0..3 {
+        let address = format!("guess{n}@{domain}");
+        assert_eq!(h.send(&address).await.0, 200);
+        statuses.push(h.confirm(&address, "000000").await.0.as_u16());
+    }
+    // (The third wrong code fills the lock: it answers as the lock does.)
+    assert_eq!(statuses, [400, 400, 429], "one lock for the domain, counted across addresses");
+
+    // THEN every test address is locked, even with the right code: the shared fixed code's
+    // guesses add up in the domain's one lock, not in one lock per address
+    let fresh = format!("fresh@{domain}");
+    let (status, body) = h.send(&fresh).await;
+    assert_eq!(status, 429, "a send to the locked domain: {body}");
+    assert_eq!(h.confirm(&format!("guess0@{domain}"), CODE).await.0, 429);
 }
 
 #[tokio::test]
