@@ -286,6 +286,11 @@ mod tests {
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(ring.open(&flipped, b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_eq!(ring.open(&sealed[..10], b"OTP#a").unwrap_err(), SealError::Invalid);
+        // The shortest sealed value (version, nonce, tag: an empty plaintext) still opens; one
+        // byte less is refused before decrypting.
+        let empty = ring.seal(b"", b"OTP#a");
+        assert_eq!((empty.len(), ring.open(&empty, b"OTP#a")), (4 + NONCE_LEN + 16, Ok(Vec::new())));
+        assert_eq!(ring.open(&empty[..empty.len() - 1], b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_ne!(ring.seal(b"123456", b"OTP#a"), sealed, "nonce must be fresh");
     }
 
