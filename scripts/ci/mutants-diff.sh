@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # CI's mutation testing (`make mutants DIFF=1` runs the same): cargo-mutants over the lines of
 # the security core (.cargo/mutants-core.txt) changed since the commit in .cargo/mutants-base
-# (`--in-diff`), committed or not. Fails on any survivor that .cargo/mutants-accepted.txt does
-# not list and on any timeout, so a change to the core cannot land with new survivors.
+# (`--in-diff`), committed or not. Fails on any survivor or timeout that
+# .cargo/mutants-accepted.txt does not list, so a change to the core cannot land with new survivors.
 #
-# Bounded: with no change to the core it says so and stops (a `git diff`, no install, ~1 s);
+# Bounded: with no change to the core it says so and stops (a `git diff`, no install, ~0.1 s);
 # with more mutants than fit CI's ~10 minutes (MUTANTS_DIFF_MAX) it refuses, and the author
 # runs them locally: `make mutants-bump` (BUMP=1) runs them however many, and on a pass moves
 # the base to HEAD, to be committed with the change.
@@ -13,15 +13,16 @@ cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$HOME/.cargo/bin:$PATH"
 # shellcheck source=scripts/lib/mutants.sh
 . scripts/lib/mutants.sh
-# ~50 s a mutant on CI's 2 cores, after ~2 min for cargo-mutants' own build and baseline test
-# (docs/development.md, Mutation testing): 8 mutants are ~10 minutes.
+# On 2 cores: ~3 min for cargo-mutants' own build of the tree and its unmutated test run, then
+# ~50 s a mutant that survives (~12 s one a unit test catches) (docs/development.md, Mutation
+# testing): 8 mutants are at most ~10 minutes.
 max=${MUTANTS_DIFF_MAX:-8}
 bump=${BUMP:-}
 
 base=$(grep -v '^#' .cargo/mutants-base | tr -d '[:space:]')
 if ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
-  echo "mutants: the base commit $base (.cargo/mutants-base) is not in this clone; a shallow clone needs" \
-    "its history (git fetch --unshallow)"
+  echo "mutants: the base commit $base (.cargo/mutants-base) is not in this clone: a shallow clone needs" \
+    "its history (git fetch --unshallow); after a squash or a rebase, set it to a commit of this history"
   exit 1
 fi
 mutants_core
