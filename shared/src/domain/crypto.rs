@@ -232,6 +232,12 @@ mod tests {
         assert_ne!(ring.email_tag(1, "ana@example.org"), Some(tag));
         assert_ne!(ring.email_tag(2, "ana@example.com"), Some(tag), "a rotation changes the tags");
         assert_eq!(ring.email_tag(3, "ana@example.com"), None);
+        // All 40 bits are the keyed hash's first 5 bytes, big endian.
+        let key = derive(b"0123456789abcdef0123456789abcdef", b"cnf-email-tag-v1");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
+        mac.update(b"ana@example.com");
+        let digest = mac.finalize().into_bytes();
+        assert_eq!(tag, u64::from_be_bytes([0, 0, 0, digest[0], digest[1], digest[2], digest[3], digest[4]]));
     }
 
     #[test]
@@ -280,6 +286,11 @@ mod tests {
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(ring.open(&flipped, b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_eq!(ring.open(&sealed[..10], b"OTP#a").unwrap_err(), SealError::Invalid);
+        // The shortest sealed value (version, nonce, tag: an empty plaintext) still opens; one
+        // byte less is refused before decrypting.
+        let empty = ring.seal(b"", b"OTP#a");
+        assert_eq!((empty.len(), ring.open(&empty, b"OTP#a")), (4 + NONCE_LEN + 16, Ok(Vec::new())));
+        assert_eq!(ring.open(&empty[..empty.len() - 1], b"OTP#a").unwrap_err(), SealError::Invalid);
         assert_ne!(ring.seal(b"123456", b"OTP#a"), sealed, "nonce must be fresh");
     }
 
@@ -296,9 +307,30 @@ mod tests {
     }
 
     #[test]
+    fn when_an_id_cipher_is_asked_for_should_be_each_versions_own_and_none_for_an_unknown_one() {
+        let ring = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
+        let (one, two) = (ring.id_cipher(1).unwrap(), ring.id_cipher(2).unwrap());
+        let plain = 0xc1_u128 << 120 | 42;
+        assert_eq!(one.decrypt(one.encrypt(plain)), plain);
+        assert_ne!(one.encrypt(plain), two.encrypt(plain), "each version its own key");
+        assert_ne!(
+            one.encrypt(plain),
+            IdCipher::new(&derive(b"0123456789abcdef0123456789abcdef", b"otp-hash-v1")).encrypt(plain)
+        );
+        assert_eq!(
+            one.encrypt(plain),
+            IdCipher::new(&derive(b"0123456789abcdef0123456789abcdef", b"otp-id-v1")).encrypt(plain),
+            "derived with its own label"
+        );
+        assert!(ring.id_cipher(3).is_none());
+    }
+
+    #[test]
     fn when_key_ring_is_debug_printed_should_not_show_secrets() {
-        let ring = KeyRing::parse(K1).unwrap();
+        let ring = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
         let printed = format!("{ring:?}");
-        assert!(!printed.contains("0123456789abcdef"));
+        assert!(!printed.contains("0123456789abcdef") && !printed.contains("fedcba9876543210"));
+        // What an operator needs instead: which version is current and which are active.
+        assert_eq!(printed, "KeyRing { current: 2, versions: [1, 2] }");
     }
 }

@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    fn when_random_bits_are_drawn_should_fill_exactly_the_bits_asked_for() {
+        // Ids of one destination in one second differ only by these bits: each draw must fit
+        // its field and vary within it.
+        for bits in [8, CNF_RANDOM_BITS, RANDOM_BITS] {
+            let draws: Vec<u64> = (0..64).map(|_| random_bits(bits)).collect();
+            assert!(draws.iter().all(|d| *d < 1 << bits), "{bits} bits: {draws:?}");
+            assert!(draws.iter().any(|d| *d >= 1 << (bits - 1)), "{bits} bits: the top one is used");
+            assert!(draws.iter().collect::<std::collections::HashSet<_>>().len() > 8, "{bits} bits: {draws:?}");
+        }
+        assert_eq!((mask(0), mask(12), mask(64)), (0, 0xfff, u64::MAX));
+    }
+
+    #[test]
     fn when_an_otp_id_is_sealed_should_open_to_the_same_number_and_time() {
         let c = cipher(1);
         let plain = OtpIdPlain::new("+905321234567", 1_790_000_000_123).unwrap();

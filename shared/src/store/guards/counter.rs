@@ -165,12 +165,16 @@ impl Guard {
             .condition_expression(self.passes())
             .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let check = match self.conversion {
-            None => check,
-            Some(rule) if rule.min_callers > 1 => check
+        let check = match (self.conversion, &self.country) {
+            (None, None) => check,
+            // The day's ceiling checks its country's count too (its expression names both).
+            (None, Some((region, limit))) => check
+                .expression_attribute_names("#c", country_count(region))
+                .expression_attribute_values(":cmax", n(limit)),
+            (Some(rule), _) if rule.min_callers > 1 => check
                 .expression_attribute_values(":min", n(rule.min_events))
                 .expression_attribute_values(":callers", n(rule.min_callers)),
-            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
+            (Some(rule), _) => check.expression_attribute_values(":min", n(rule.min_events)),
         };
         Ok(check.build()?)
     }

@@ -369,6 +369,70 @@ mod tests {
     }
 
     #[test]
+    fn when_a_lock_is_checked_under_another_limit_should_write_that_limit_and_read_the_stored_count() {
+        // The verifying paths check and count a destination's lock under limits of their own
+        // (one below it, or none): the condition must carry that limit, not the lock's.
+        let lock = Guard::lock("t", "2FA#FAIL#+905321234567", 5, 900_000);
+        assert_eq!(written(&lock, 0, ":max"), 5);
+        assert_eq!(written(&lock.with_max(4), 0, ":max"), 4);
+        assert_eq!(written(&lock.with_max(u32::MAX), 0, ":max"), u64::from(u32::MAX));
+        let check = lock.with_max(4).not_full(0).unwrap();
+        assert_eq!(check.expression_attribute_values().unwrap()[":max"], n(4));
+        // A refused lock's count, as the cancellation returned its item.
+        assert_eq!(Guard::count_in(Some(&HashMap::from([("cnt".to_string(), n(7))]))), 7);
+        assert_eq!(Guard::count_in(Some(&HashMap::new())), 0, "an item without a count");
+        assert_eq!(Guard::count_in(None), 0, "no item");
+    }
+
+    /// The `:values` and `#names` an expression uses.
+    fn placeholders(expressions: &[&str], sigil: char) -> std::collections::BTreeSet<String> {
+        let mut found = std::collections::BTreeSet::new();
+        for expression in expressions {
+            for (at, _) in expression.match_indices(sigil) {
+                let name: String =
+                    expression[at + 1..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                found.insert(format!("{sigil}{name}"));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn when_a_guard_builds_its_writes_should_give_exactly_the_values_and_names_its_expressions_use() {
+        // DynamoDB refuses a request with a value or name its expressions do not use (and one
+        // they use but lack): every guard's count, check and credit must match theirs exactly.
+        let g = guards(&[]).unwrap();
+        let caller = Caller::from_ip("203.0.113.7".parse().unwrap());
+        let mut all = vec![
+            g.caller_sends("t", &caller),
+            g.caller_failures("t", &caller),
+            g.number_block("t", Budget::TwoFactor, "+905321234567", None),
+            g.number_block("t", Budget::Preregistration, "+905321234567", Some(&caller)),
+            Guard::lock("t", "2FA#FAIL#+905321234567", 5, 900_000),
+        ];
+        all.extend(g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None));
+        let keys = |map: Option<&HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
+            map.map(|m| m.keys().cloned().collect::<std::collections::BTreeSet<_>>()).unwrap_or_default()
+        };
+        let names = |map: Option<&HashMap<String, String>>| {
+            map.map(|m| m.keys().cloned().collect::<std::collections::BTreeSet<_>>()).unwrap_or_default()
+        };
+        for guard in &all {
+            let update = guard.count_update(1).unwrap();
+            let used = [update.update_expression(), update.condition_expression().unwrap()];
+            assert_eq!(keys(update.expression_attribute_values()), placeholders(&used, ':'), "count {:?}", guard.rule);
+            assert_eq!(names(update.expression_attribute_names()), placeholders(&used, '#'), "count {:?}", guard.rule);
+            let check = guard.not_full(1).unwrap();
+            let used = [check.condition_expression()];
+            assert_eq!(keys(check.expression_attribute_values()), placeholders(&used, ':'), "check {:?}", guard.rule);
+            assert_eq!(names(check.expression_attribute_names()), placeholders(&used, '#'), "check {:?}", guard.rule);
+            let credit = guard.credit(1).unwrap();
+            let used = [credit.update_expression()];
+            assert_eq!(keys(credit.expression_attribute_values()), placeholders(&used, ':'), "credit {:?}", guard.rule);
+        }
+    }
+
+    #[test]
     fn when_a_window_is_whole_hours_or_not_should_say_so() {
         assert_eq!(period(3600), "hour");
         assert_eq!(period(7200), "2 hours");
