@@ -256,6 +256,14 @@ mod tests {
         {
             assert_eq!(CnfIdPlain::unpack(p.pack()), Some(p));
         }
+        // A mobile flag with digits no E.164 number has (from a foreign key's decryption) is
+        // no plaintext; the shortest number is.
+        let mobile = |digits: u64| {
+            (CNF_LAYOUT << 120) | (CNF_MOBILE_FLAG << CNF_FLAGS_SHIFT) | (u128::from(digits) << CNF_MOBILE_SHIFT)
+        };
+        assert_eq!(CnfIdPlain::unpack(mobile(MIN_DIGITS - 1)), None);
+        assert_eq!(CnfIdPlain::unpack(mobile(0)), None);
+        assert_eq!(CnfIdPlain::unpack(mobile(MIN_DIGITS)).unwrap().mobile_digits, Some(MIN_DIGITS));
     }
 
     #[test]
