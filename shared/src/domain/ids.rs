@@ -244,6 +244,29 @@ mod tests {
     }
 
     #[test]
+    fn when_a_confirmation_id_is_packed_or_redrawn_should_keep_every_field_but_the_redrawn_random_bits() {
+        // seal redraws a plaintext whose id looks legacy: the same plaintext again would loop.
+        let plain = CnfIdPlain::new(Some("+905321234567"), Some(0xab_cdef_0123), 1_790_000_000_123).unwrap();
+        let redrawn: Vec<CnfIdPlain> = (0..8).map(|_| plain.redrawn()).collect();
+        assert!(redrawn.iter().all(|r| CnfIdPlain { random: plain.random, ..*r } == plain));
+        assert!(redrawn.iter().any(|r| r.random != plain.random), "{redrawn:?}");
+        // Every field comes back as it went in, the random bits too.
+        for p in
+            [plain, CnfIdPlain::new(None, Some(1), 0).unwrap(), CnfIdPlain::new(Some("+12025550123"), None, 5).unwrap()]
+        {
+            assert_eq!(CnfIdPlain::unpack(p.pack()), Some(p));
+        }
+        // A mobile flag with digits no E.164 number has (from a foreign key's decryption) is
+        // no plaintext; the shortest number is.
+        let mobile = |digits: u64| {
+            (CNF_LAYOUT << 120) | (CNF_MOBILE_FLAG << CNF_FLAGS_SHIFT) | (u128::from(digits) << CNF_MOBILE_SHIFT)
+        };
+        assert_eq!(CnfIdPlain::unpack(mobile(MIN_DIGITS - 1)), None);
+        assert_eq!(CnfIdPlain::unpack(mobile(0)), None);
+        assert_eq!(CnfIdPlain::unpack(mobile(MIN_DIGITS)).unwrap().mobile_digits, Some(MIN_DIGITS));
+    }
+
+    #[test]
     fn when_an_otp_id_is_sealed_should_open_to_the_same_number_and_time() {
         let c = cipher(1);
         let plain = OtpIdPlain::new("+905321234567", 1_790_000_000_123).unwrap();
