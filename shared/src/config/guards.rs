@@ -7,9 +7,11 @@ use super::{ConfigError, Lookup};
 
 const DEFAULT_SMS_DAILY_LIMIT: u64 = 10_000;
 const DEFAULT_MAX_PRICE_USD: &str = "0.50";
+/// Enough for 5,000 SMS a second with few conflicts (`docs/scale.md`, "How many shards").
+const DEFAULT_CEILING_SHARDS: u64 = 512;
 
 /// The guards' settings (`CALLER_*`, `SMS_DAILY_LIMIT`, `SMS_COUNTRY_DAILY_LIMITS`,
-/// `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
+/// `SMS_CEILING_SHARDS`, `SMS_MAX_PRICE_USD`, `SMS_BLOCK_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guards {
     /// Sends a caller may ask for before its codes must convert (`caller_min_conversion_percent`
@@ -24,6 +26,9 @@ pub struct Guards {
     /// Ceiling of SMS per 24 h for all countries together, and for each country not listed.
     pub sms_daily_limit: u32,
     pub sms_country_daily_limits: BTreeMap<String, u32>,
+    /// How many items each day's ceiling is kept in (`SMS_CEILING_SHARDS`): each takes its
+    /// share of the limit, so no item is written by every SMS (`docs/scale.md`).
+    pub sms_ceiling_shards: u32,
     /// Sent as SNS's `AWS.SNS.SMS.MaxPrice` with every SMS: SNS drops a message that would
     /// cost more (premium routes are where pumped traffic earns).
     pub sms_max_price_usd: String,
@@ -72,6 +77,7 @@ impl Guards {
             caller_window_seconds: number("CALLER_WINDOW_SECONDS", 3600, 60..=86_400)?,
             sms_daily_limit,
             sms_country_daily_limits,
+            sms_ceiling_shards: number("SMS_CEILING_SHARDS", DEFAULT_CEILING_SHARDS, 1..=4096)? as u32,
             sms_max_price_usd,
             block_min_sends: number("SMS_BLOCK_MIN_SENDS", 10, 1..=1_000_000)? as u32,
             block_window_seconds: number("SMS_BLOCK_WINDOW_SECONDS", 3600, 60..=86_400)?,

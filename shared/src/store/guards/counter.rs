@@ -6,10 +6,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{Conversion, Refusal, Rule, caller_member};
-use crate::store::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Slot, StoreError, get_n, key, n};
+use crate::store::dynamo::{Item, MAX_WRITE_ATTEMPTS, Plan, Shards, Slot, StoreError, get_n, key, n, share};
 use crate::store::schema::{
-    BLOCK_CALLERS, COUNT, COUNTRY_COUNT_PREFIX, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, WINDOW_SK, bucket_pk,
-    expression,
+    BLOCK_CALLERS, COUNT, SCALED_CONVERSIONS, SCALED_EVENTS, TTL, WINDOW_SK, bucket_pk, expression,
 };
 
 /// One guard: a counter per time bucket (`<pk>#<bucket>`, see `docs/table.md`), the rule it
@@ -21,8 +20,11 @@ pub struct Guard {
     pub max: u32,
     pub interval_ms: u64,
     pub conversion: Option<Conversion>,
-    /// A second ceiling in the same item: a country's SMS and its limit.
-    pub country: Option<(String, u32)>,
+    /// How many items the count is kept in (`dynamo::Shards`; 1: one item): a count every
+    /// request shares, as a day's SMS ceiling, would make one item hot.
+    pub shards: u32,
+    /// Which of the shards this is (`in_shard`), with its share of the limit as `max`.
+    pub shard: Option<u32>,
     /// The sending caller's member of the bucket's set of callers (`caller_member`), counted
     /// with each event when the guard needs several callers.
     pub caller: Option<u32>,
@@ -32,11 +34,6 @@ pub struct Guard {
 
 /// A bucket stays a day past its end, for the credits of late verifications and for audit.
 const RETENTION_AFTER_BUCKET_S: u64 = 86_400;
-
-/// The attribute that counts a country's SMS in the day's bucket.
-fn country_count(region: &str) -> String {
-    format!("{COUNTRY_COUNT_PREFIX}{region}")
-}
 
 impl Guard {
     pub(super) fn new(
@@ -48,7 +45,20 @@ impl Guard {
     ) -> Self {
         let (rule, subject) = (Rule::DailyCeiling, String::new());
         let pk = pk.into();
-        Self { table: table.to_string(), pk, max, interval_ms, conversion, country: None, caller: None, rule, subject }
+        let (shards, shard, caller) = (1, None, None);
+        Self { table: table.to_string(), pk, max, interval_ms, conversion, shards, shard, caller, rule, subject }
+    }
+
+    /// The same count kept in `shards` items, each allowing its share of `max` (never more
+    /// shards than `max`: each share is at least 1).
+    pub fn sharded(self, shards: u32) -> Self {
+        Self { shards: shards.clamp(1, self.max.max(1)), ..self }
+    }
+
+    /// Shard `shard` of a sharded count: its own item, its share of the limit.
+    pub fn in_shard(&self, shard: u32) -> Self {
+        let max = share(self.max, self.shards, shard);
+        Self { max, shards: 1, shard: Some(shard), ..self.clone() }
     }
 
     /// A destination's failure lock: its failed verifications counted per bucket.
@@ -70,9 +80,21 @@ impl Guard {
         Self { rule, subject: subject.to_string(), ..self }
     }
 
-    /// The key of the bucket `at_ms` falls in.
+    /// The key of the bucket `at_ms` falls in (of the shard's, for a shard).
     pub fn key(&self, at_ms: u64) -> Item {
-        key(&bucket_pk(&self.pk, self.interval_ms, at_ms, false), WINDOW_SK)
+        let bucket = bucket_pk(&self.pk, self.interval_ms, at_ms, false);
+        match self.shard {
+            Some(shard) => key(&format!("{bucket}#{shard}"), WINDOW_SK),
+            None => key(&bucket, WINDOW_SK),
+        }
+    }
+
+    /// A sharded count's shards in the bucket `now_ms` falls in, for a plan.
+    pub fn shards_at(&self, now_ms: u64) -> Shards {
+        let bucket = bucket_pk(&self.pk, self.interval_ms, now_ms, false);
+        let identity = format!("{}|{bucket}|{}/{}", self.table, self.max, self.shards);
+        let guard = self.clone();
+        Shards::new(identity, self.shards, move |shard| guard.in_shard(shard).count(now_ms))
     }
 
     fn bucket_end(&self, at_ms: u64) -> u64 {
@@ -84,20 +106,17 @@ impl Guard {
     }
 
     fn passes(&self) -> &'static str {
-        match (self.conversion, &self.country) {
-            (Some(rule), _) if rule.min_callers > 1 => expression!(
+        match self.conversion {
+            Some(rule) if rule.min_callers > 1 => expression!(
                 "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
                  {SCALED_CONVERSIONS} >= {SCALED_EVENTS} OR attribute_not_exists({BLOCK_CALLERS}) OR \
                  size({BLOCK_CALLERS}) < :callers))"
             ),
-            (Some(_), _) => expression!(
+            Some(_) => expression!(
                 "attribute_not_exists({COUNT}) OR ({COUNT} < :max AND ({COUNT} < :min OR \
                  {SCALED_CONVERSIONS} >= {SCALED_EVENTS}))"
             ),
-            (None, Some(_)) => expression!(
-                "(attribute_not_exists({COUNT}) OR {COUNT} < :max) AND (attribute_not_exists(#c) OR #c < :cmax)"
-            ),
-            (None, None) => expression!("attribute_not_exists({COUNT}) OR {COUNT} < :max"),
+            None => expression!("attribute_not_exists({COUNT}) OR {COUNT} < :max"),
         }
     }
 
@@ -106,11 +125,16 @@ impl Guard {
         Ok(crate::store::dynamo::update_item(self.count_update(now_ms)?))
     }
 
-    /// The counts of a request's guards, each in its named slot (`Slot::Guard(index)`).
+    /// The counts of a request's guards, each in its named slot (`Slot::Guard(index)`); a
+    /// sharded one in the shard the transaction picks.
     pub fn plan(guards: &[Guard], now_ms: u64) -> Result<Plan<Slot>, StoreError> {
         let mut plan = Plan::new();
         for (index, guard) in guards.iter().enumerate() {
-            plan.push(Slot::Guard(index), guard.count(now_ms)?);
+            if guard.shards > 1 {
+                plan.push_sharded(Slot::Guard(index), guard.shards_at(now_ms));
+            } else {
+                plan.push(Slot::Guard(index), guard.count(now_ms)?);
+            }
         }
         Ok(plan)
     }
@@ -125,15 +149,9 @@ impl Guard {
             .expression_attribute_values(":ttl", n(self.ttl(now_ms)))
             .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let update = match (self.conversion, &self.country) {
-            (None, Some((region, limit))) => update
-                .update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one, #c :one"))
-                .expression_attribute_names("#c", country_count(region))
-                .expression_attribute_values(":cmax", n(limit)),
-            (None, None) => {
-                update.update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one"))
-            }
-            (Some(rule), _) => {
+        let update = match self.conversion {
+            None => update.update_expression(expression!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {COUNT} :one")),
+            Some(rule) => {
                 let update = update
                     .expression_attribute_values(":min", n(rule.min_events))
                     .expression_attribute_values(":pct", n(rule.percent));
@@ -165,16 +183,12 @@ impl Guard {
             .condition_expression(self.passes())
             .expression_attribute_values(":max", n(self.max))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let check = match (self.conversion, &self.country) {
-            (None, None) => check,
-            // The day's ceiling checks its country's count too (its expression names both).
-            (None, Some((region, limit))) => check
-                .expression_attribute_names("#c", country_count(region))
-                .expression_attribute_values(":cmax", n(limit)),
-            (Some(rule), _) if rule.min_callers > 1 => check
+        let check = match self.conversion {
+            None => check,
+            Some(rule) if rule.min_callers > 1 => check
                 .expression_attribute_values(":min", n(rule.min_events))
                 .expression_attribute_values(":callers", n(rule.min_callers)),
-            (Some(rule), _) => check.expression_attribute_values(":min", n(rule.min_events)),
+            Some(rule) => check.expression_attribute_values(":min", n(rule.min_events)),
         };
         Ok(check.build()?)
     }
@@ -219,35 +233,23 @@ impl Guard {
     /// Whether a bucket, as stored, refuses the next event.
     pub fn is_full(&self, item: &Item) -> bool {
         let figure = |name: &str| get_n::<u64>(item, name).unwrap_or(0);
-        match (self.conversion, &self.country) {
-            (Some(rule), _) => {
+        match self.conversion {
+            Some(rule) => {
                 let callers = item.get(BLOCK_CALLERS).and_then(|c| c.as_ns().ok()).map_or(0, Vec::len);
                 figure(COUNT) >= u64::from(self.max)
                     || figure(COUNT) >= u64::from(rule.min_events)
                         && figure(SCALED_CONVERSIONS) < figure(SCALED_EVENTS)
                         && (rule.min_callers <= 1 || callers >= rule.min_callers as usize)
             }
-            (None, country) => {
-                figure(COUNT) >= u64::from(self.max)
-                    || country
-                        .as_ref()
-                        .is_some_and(|(region, limit)| figure(&country_count(region)) >= u64::from(*limit))
-            }
+            None => figure(COUNT) >= u64::from(self.max),
         }
     }
 
-    /// The refusal, with the figures of the bucket as the refused transaction returned it.
+    /// The refusal, with the figures of the bucket as the refused transaction returned it. A
+    /// sharded count is refused only once every shard is full: its count is then its limit.
     pub fn refusal(&self, item: Option<&Item>, now_ms: u64) -> Refusal {
         let figure = |name: &str| item.and_then(|i| get_n::<u64>(i, name)).unwrap_or(0);
-        // The day's item refuses for its country when that count is the one at its limit.
-        if let Some((region, limit)) = &self.country {
-            let count = figure(&country_count(region));
-            if count >= u64::from(*limit) {
-                let country = Self { country: None, max: *limit, ..self.clone() }.about(Rule::CountryCeiling, region);
-                return Refusal { count, ..country.refusal(None, now_ms) };
-            }
-        }
-        let count = figure(COUNT);
+        let count = if self.shards > 1 { u64::from(self.max) } else { figure(COUNT) };
         // Refused by its conversion rule, or by its plain maximum (a conversion guard's ceiling).
         let by_conversion = self.conversion.filter(|_| count < u64::from(self.max)).map(|r| u64::from(r.percent));
         Refusal {

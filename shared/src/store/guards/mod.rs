@@ -98,17 +98,24 @@ impl Guards {
         Guard { caller: (min_callers > 1).then(|| caller_member(caller)), ..guard }
     }
 
-    /// Every guard one SMS of `budget` to `e164` (in `region`) passes: its block, and the
-    /// day's ceilings, of all countries and of its country, counted in one item (a count in
-    /// all and one per country: one transaction item fewer than a counter per country, each
-    /// costing ~3 µs of a request).
+    /// Every guard one SMS of `budget` to `e164` (in `region`) passes: its block, the day's
+    /// ceiling of all countries, and its country's when `SMS_COUNTRY_DAILY_LIMITS` lists it (an
+    /// unlisted country's limit is the day's own, which the first ceiling already holds). Each
+    /// ceiling is counted in `sms_ceiling_shards` items (`dynamo::Shards`): every SMS of the
+    /// family shares it, and one item would cap the family near 100 SMS a second.
     pub fn sms(&self, table: &str, budget: Budget, e164: &str, region: &str, caller: Option<&Caller>) -> Vec<Guard> {
-        let country_limit = self.sms_country_daily_limits.get(region).copied().unwrap_or(self.sms_daily_limit);
-        let day = Guard {
-            country: Some((region.to_string(), country_limit)),
-            ..Guard::new(table, budget.ceiling_pk(), self.sms_daily_limit, DAY_MS, None).about(Rule::DailyCeiling, "")
+        let ceiling = |pk: String, limit: u32, rule: Rule, subject: &str| {
+            Guard::new(table, pk, limit, DAY_MS, None).about(rule, subject).sharded(self.sms_ceiling_shards)
         };
-        vec![self.number_block(table, budget, e164, caller), day]
+        let mut guards = vec![
+            self.number_block(table, budget, e164, caller),
+            ceiling(budget.ceiling_pk().to_string(), self.sms_daily_limit, Rule::DailyCeiling, ""),
+        ];
+        if let Some(limit) = self.sms_country_daily_limits.get(region) {
+            let pk = format!("{}#{region}", budget.ceiling_pk());
+            guards.push(ceiling(pk, *limit, Rule::CountryCeiling, region));
+        }
+        guards
     }
 }
 
@@ -196,15 +203,28 @@ mod tests {
         assert_eq!((g.sms_daily_limit, g.sms_max_price_usd.as_str()), (10_000, "0.50"));
         assert_eq!((g.block_min_sends, g.block_window_seconds, g.block_min_conversion_percent), (10, 3600, 20));
         assert!(g.sms_country_daily_limits.is_empty());
+        assert_eq!(g.sms_ceiling_shards, 512);
     }
 
     #[test]
     fn when_country_limits_are_given_should_apply_them_and_the_default_elsewhere() {
         let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "tr:2000, US:5000"), ("SMS_DAILY_LIMIT", "7000")]).unwrap();
-        let limits =
-            |region| g.sms("t", Budget::TwoFactor, "+905321234567", region, None)[1].country.clone().unwrap().1;
-        assert_eq!((limits("TR"), limits("US"), limits("AR")), (2000, 5000, 7000));
-        assert_eq!(g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1].max, 7000, "all countries together");
+        let sms = |region| g.sms("t", Budget::TwoFactor, "+905321234567", region, None);
+        let country = |region| sms(region).get(2).map(|guard| (guard.max, guard.rule, guard.subject.clone()));
+        assert_eq!(country("TR"), Some((2000, Rule::CountryCeiling, "TR".into())));
+        assert_eq!(country("US").map(|c| c.0), Some(5000));
+        assert_eq!(country("AR"), None, "an unlisted country: the day's ceiling is its limit");
+        assert_eq!((sms("TR")[1].max, sms("TR")[1].rule), (7000, Rule::DailyCeiling), "all countries together");
+        // Each ceiling in its own shards (512 by default, never more than its limit).
+        assert_eq!((sms("TR")[1].shards, sms("TR")[2].shards), (512, 512));
+        let few = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "TR:3"), ("SMS_CEILING_SHARDS", "8")]).unwrap();
+        let tr = few.sms("t", Budget::TwoFactor, "+905321234567", "TR", None);
+        assert_eq!((tr[1].shards, tr[2].shards), (8, 3));
+        assert_eq!(tr[2].in_shard(2).key(1)["pk"], crate::store::dynamo::s("2FA#CEIL#TR#0#2"), "a country's own items");
+        assert_eq!(tr[1].in_shard(7).key(1)["pk"], crate::store::dynamo::s("2FA#CEIL#0#7"));
+        for bad in ["0", "4097", "x"] {
+            assert!(guards(&[("SMS_CEILING_SHARDS", bad)]).is_err(), "{bad}");
+        }
         for bad in ["TR", "TR:0", "TUR:5", "TR:x"] {
             let err = guards(&[("SMS_COUNTRY_DAILY_LIMITS", bad)]).unwrap_err();
             assert!(err.to_string().contains("SMS_COUNTRY_DAILY_LIMITS"), "{bad}: {err}");
@@ -308,22 +328,26 @@ mod tests {
              again in 3000 s"
         );
         let g = guards(&[("SMS_COUNTRY_DAILY_LIMITS", "TR:2000")]).unwrap();
-        let day = &g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1];
+        let sms = g.sms("t", Budget::TwoFactor, "+905321234567", "TR", None);
+        let (day, country) = (&sms[1], &sms[2]);
         let now = 5 * 86_400_000 + 3_600_000;
-        let stored = HashMap::from([("cnt".into(), n(2500)), ("cTR".into(), n(2000))]);
-        assert!(day.is_full(&stored));
-        let refusal = day.refusal(Some(&stored), now);
+        // A shard is full at its share; the ceiling refuses once all are, so its count is its limit.
+        let shard = country.in_shard(0);
+        assert_eq!(shard.max, 4, "2000 over 512 shards: the first 464 take 4, the rest 3");
+        assert_eq!(country.in_shard(511).max, 3);
+        assert!(shard.is_full(&HashMap::from([("cnt".into(), n(4))])));
+        assert!(!shard.is_full(&HashMap::from([("cnt".into(), n(3))])));
+        let refusal = country.refusal(Some(&HashMap::from([("cnt".into(), n(4))])), now);
         assert!(refusal.to_string().starts_with("daily SMS ceiling for TR reached: 2000 sent"), "{refusal}");
         assert_eq!(refusal.retry_after_seconds, 23 * 3600, "until the end of the UTC day");
-        let stored = HashMap::from([("cnt".into(), n(10_000)), ("cTR".into(), n(5))]);
-        assert!(day.refusal(Some(&stored), now).to_string().starts_with("daily SMS ceiling reached: 10000 sent"));
-        assert!(!day.is_full(&HashMap::from([("cnt".into(), n(9_999)), ("cTR".into(), n(1_999))])));
         assert_eq!(refusal.public_reason(), "the day's SMS capacity for TR is used up; try again in 82800 s");
-        let by_country = day.refusal(Some(&HashMap::from([("cnt".into(), n(2000)), ("cTR".into(), n(2000))])), now);
-        assert_eq!(
-            (by_country.rule, by_country.subject.as_str(), by_country.limit),
-            (Rule::CountryCeiling, "TR", 2000)
-        );
+        assert_eq!((refusal.rule, refusal.subject.as_str(), refusal.limit), (Rule::CountryCeiling, "TR", 2000));
+        assert!(day.refusal(None, now).to_string().starts_with("daily SMS ceiling reached: 10000 sent"));
+        // One item, unsharded (SMS_CEILING_SHARDS=1): the figures as stored.
+        let one = guards(&[("SMS_CEILING_SHARDS", "1")]).unwrap();
+        let day = &one.sms("t", Budget::TwoFactor, "+905321234567", "TR", None)[1];
+        assert_eq!(day.key(now)["pk"], crate::store::dynamo::s("2FA#CEIL#5"), "today's single item");
+        assert!(day.refusal(Some(&HashMap::from([("cnt".into(), n(9_999))])), now).to_string().contains("9999 sent"));
     }
 
     /// The value a guard's count writes for `name` (`:ttl`, `:max`).

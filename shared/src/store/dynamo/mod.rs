@@ -16,7 +16,13 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::store::backoff::Backoff;
+
+mod counting;
+mod shards;
+
 use crate::store::schema::{COUNT, PK, SK, TTL, WINDOW_SK, WINDOW_START, bucket_pk, expression};
+pub use counting::{Counted, Sending, transact_counting};
+pub use shards::{Shards, share};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -269,15 +275,17 @@ pub enum Slot {
     Idempotency,
 }
 
-/// The items of one transaction, each with what it is there for.
+/// The items of one transaction, each with what it is there for, and the counts kept in
+/// shards (`shards`): one item of each, picked when the transaction is written.
 #[derive(Debug, Clone)]
 pub struct Plan<S> {
     items: Vec<(S, TransactWriteItem)>,
+    sharded: Vec<(S, Shards)>,
 }
 
 impl<S> Default for Plan<S> {
     fn default() -> Self {
-        Self { items: Vec::new() }
+        Self { items: Vec::new(), sharded: Vec::new() }
     }
 }
 
@@ -297,16 +305,28 @@ impl<S: Copy + PartialEq> Plan<S> {
         self
     }
 
+    /// A count kept in shards: each attempt writes one of them (`counting`).
+    pub fn push_sharded(&mut self, slot: S, shards: Shards) -> &mut Self {
+        self.sharded.push((slot, shards));
+        self
+    }
+
     /// This plan's items, then `other`'s.
     pub fn append(&mut self, other: Plan<S>) -> &mut Self {
         self.items.extend(other.items);
+        self.sharded.extend(other.sharded);
         self
     }
 
     /// The slots, and the items as the SDK takes them: moved, not copied (an item holds maps
-    /// of attribute values, and a request copies them once already, into its plan).
-    fn split(self) -> (Vec<S>, Vec<TransactWriteItem>) {
-        self.items.into_iter().unzip()
+    /// of attribute values, and a request copies them once already, into its plan). A
+    /// sharded count outside a counting transaction gets one try, at a shard picked at random.
+    fn split(self) -> Result<(Vec<S>, Vec<TransactWriteItem>), StoreError> {
+        let mut items = self.items;
+        for (slot, shards) in self.sharded {
+            items.push((slot, shards.count_in(shards.pick(None).unwrap_or(0))?));
+        }
+        Ok(items.into_iter().unzip())
     }
 }
 
@@ -350,121 +370,11 @@ pub async fn transact_plan<S: Copy + PartialEq>(
     client: &Client,
     plan: Plan<S>,
 ) -> Result<Option<Cancellation<S>>, StoreError> {
-    let (slots, items) = plan.split();
+    let (slots, items) = plan.split()?;
     match reasons_of(client.transact_write_items().set_transact_items(Some(items)).send().await)? {
         None => Ok(None),
         Some(reasons) => Cancellation::read(slots.into_iter(), reasons).map(Some),
     }
-}
-
-/// How a transaction that counts one event in some windows ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Counted<S> {
-    Written,
-    /// The window at this index is full: nothing was written.
-    WindowFull(usize),
-    /// The condition of an item of the plan was false (with the item as it was, when asked
-    /// for): the first such item in the plan's order.
-    Refused {
-        slot: S,
-        item: Option<Item>,
-    },
-}
-
-/// What a send's counting transaction means, whichever family sent: the same slots refuse
-/// for the same reasons.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Sending {
-    Written,
-    /// A destination's send window is full.
-    WindowFull,
-    /// A destination is locked by failed verifications.
-    Locked,
-    /// The request's guard at this index refused (with its bucket as stored).
-    Guarded {
-        guard: usize,
-        item: Option<Item>,
-    },
-    /// The `Idempotency-Key`'s record exists (as stored): the key was used before.
-    KeyTaken {
-        item: Option<Item>,
-    },
-    /// The record, a reservation or a pointer refused (as it was): for an OTP or a code, its
-    /// id is taken (draw new ones); a user says why itself.
-    Taken {
-        slot: Slot,
-        item: Option<Item>,
-    },
-}
-
-impl From<Counted<Slot>> for Sending {
-    fn from(counted: Counted<Slot>) -> Self {
-        match counted {
-            Counted::Written => Self::Written,
-            Counted::WindowFull(_) => Self::WindowFull,
-            Counted::Refused { slot: Slot::Lock, .. } => Self::Locked,
-            Counted::Refused { slot: Slot::Guard(guard), item } => Self::Guarded { guard, item },
-            Counted::Refused { slot: Slot::Idempotency, item } => Self::KeyTaken { item },
-            Counted::Refused { slot: slot @ (Slot::Record | Slot::Reservation | Slot::Pointer), item } => {
-                Self::Taken { slot, item }
-            }
-        }
-    }
-}
-
-/// What a counting transaction's item is: a window's count, or an item of the plan.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Counting<S> {
-    Window(usize),
-    Planned(S),
-}
-
-/// Writes `plan` in one transaction that also counts one event in each window
-/// (`Window::count`: one write per window whatever its state, so no guess and no second
-/// call). The counts are exact under races: each is a condition. A refused item of the plan
-/// is reported before a full window.
-pub async fn transact_counting<S: Copy + PartialEq>(
-    client: &Client,
-    windows: &[Window],
-    plan: &Plan<S>,
-    now_ms: u64,
-) -> Result<Counted<S>, StoreError> {
-    let backoff = Backoff::new();
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let mut counting = Plan::new();
-        for (i, window) in windows.iter().enumerate() {
-            counting.push(Counting::Window(i), update_item(window.count(now_ms)?));
-        }
-        counting.push_all_planned(plan);
-        let Some(cancellation) = transact_plan(client, counting).await? else {
-            return Ok(Counted::Written);
-        };
-        if let Some(outcome) = counted(&cancellation) {
-            return Ok(outcome);
-        }
-        backoff.wait().await;
-    }
-    Err(StoreError::Contention)
-}
-
-impl<S: Copy + PartialEq> Plan<Counting<S>> {
-    fn push_all_planned(&mut self, plan: &Plan<S>) {
-        self.items.extend(plan.items.iter().map(|(slot, item)| (Counting::Planned(*slot), item.clone())));
-    }
-}
-
-/// What a cancelled counting transaction means; `None`: only conflicts, try again.
-fn counted<S: Copy + PartialEq>(cancellation: &Cancellation<Counting<S>>) -> Option<Counted<S>> {
-    let refused = |planned: bool| {
-        cancellation.reasons.iter().find_map(|(slot, reason)| match (slot, reason) {
-            (Counting::Planned(slot), Refusal::Condition(item)) if planned => {
-                Some(Counted::Refused { slot: *slot, item: item.clone() })
-            }
-            (Counting::Window(i), Refusal::Condition(_)) if !planned => Some(Counted::WindowFull(*i)),
-            _ => None,
-        })
-    };
-    refused(true).or_else(|| refused(false))
 }
 
 /// Runs a single-item write again while it collides with a transaction on the same item
@@ -548,39 +458,6 @@ mod tests {
         assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
         let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ValidationError".into()))]);
         assert!(matches!(err, Err(StoreError::Aws(cause)) if cancellation(&cause) == "ValidationError"));
-    }
-
-    #[test]
-    fn when_a_counting_transaction_is_cancelled_should_name_the_refused_slot_not_its_position() {
-        let windows = [Counting::Window(0), Counting::Window(1)];
-        let planned = [Slot::Lock, Slot::Record, Slot::Guard(0), Slot::Guard(1), Slot::Idempotency, Slot::Idempotency];
-        let slots = windows.into_iter().chain(planned.map(Counting::Planned));
-        let condition = || Some(Refusal::Condition(None));
-        let read = |reasons: Vec<Option<Refusal>>| counted(&Cancellation::read(slots.clone(), reasons).unwrap());
-        // The second idempotency item (a check under another key version) is still the key's.
-        let mut reasons = vec![None; 8];
-        reasons[7] = condition();
-        assert_eq!(read(reasons.clone()), Some(Counted::Refused { slot: Slot::Idempotency, item: None }));
-        // A guard before a full window; the first refused planned item wins.
-        reasons[1] = condition();
-        reasons[5] = condition();
-        assert_eq!(read(reasons.clone()), Some(Counted::Refused { slot: Slot::Guard(1), item: None }));
-        // A full window alone.
-        let mut reasons = vec![None; 8];
-        reasons[1] = condition();
-        assert_eq!(read(reasons), Some(Counted::WindowFull(1)));
-        // Conflicts only: try again.
-        let mut reasons = vec![None; 8];
-        reasons[3] = Some(Refusal::Conflict);
-        assert_eq!(read(reasons), None);
-        let cancellation = Cancellation::read(slots.clone(), {
-            let mut reasons = vec![None; 8];
-            reasons[3] = Some(Refusal::Conflict);
-            reasons
-        })
-        .unwrap();
-        assert!(cancellation.conflicted(Counting::Planned(Slot::Record)));
-        assert!(cancellation.refused(Counting::Planned(Slot::Record)).is_none());
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! The day's SMS ceilings kept in shards (issue 24, item 1): exact under concurrent sends
+//! (against moto: the shares add up to the limit, and a request is refused only once every
+//! shard is full), each country's in its own shards, refused without a call once this process
+//! knows them all full; and under DynamoDB's conflict rules (`testkit::load`), a burst that
+//! one ceiling item would turn into 503s is served in full by the shards.
+
+use crate::helpers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use shared::aws::sns::{SendFuture, SmsSender};
+use shared::domain::clock::Clock;
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Spanish mobiles no other test uses (`+34 74…`).
+fn spanish_mobile() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("+3474{}{:06}", std::process::id() % 10, NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+async fn create(app: &Arc<shared::twofactor::TwoFactor>, phone: &str) -> (u16, Value) {
+    let response = shared::twofactor::handler::create(app, helpers::post(&helpers::create_body(phone, json!({}))));
+    let (status, body) = helpers::read(response.await).await;
+    (status.as_u16(), body)
+}
+
+/// Every phone's create at once; the answers in order.
+async fn at_once(app: &Arc<shared::twofactor::TwoFactor>, phones: &[String]) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = phones
+        .iter()
+        .map(|phone| {
+            let (app, phone) = (app.clone(), phone.clone());
+            tokio::spawn(async move { create(&app, &phone).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn count(answers: &[(u16, Value)], status: u16) -> usize {
+    answers.iter().filter(|(s, _)| *s == status).count()
+}
+
+/// The counts of the items under `prefix` (a ceiling's shards), by key.
+async fn shard_counts(prefix: &str) -> HashMap<String, u64> {
+    let client = aws_sdk_dynamodb::Client::new(&testkit::sdk_config().await);
+    let scan = client
+        .scan()
+        .table_name(testkit::TABLE)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", AttributeValue::S(prefix.into()));
+    let mut counts = HashMap::new();
+    let mut pages = scan.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for item in page.unwrap().items() {
+            let pk = item["pk"].as_s().unwrap().clone();
+            counts.insert(pk, shared::store::dynamo::get_n::<u64>(item, "cnt").unwrap());
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_sends_race_past_sharded_ceilings_should_send_exactly_each_limit_then_refuse_without_a_call() {
+    // GIVEN a day's ceiling of 10 in 4 shards (shares 3, 3, 2, 2) and Spain's of 5 in 4 (2, 1,
+    // 1, 1), on a day no other test counts in
+    let settings = [("SMS_DAILY_LIMIT", "10"), ("SMS_CEILING_SHARDS", "4"), ("SMS_COUNTRY_DAILY_LIMITS", "ES:5")];
+    let h = helpers::harness(&settings).await;
+    h.clock.advance_ms(73 * DAY_MS); // a day no other test counts in
+    let day = h.clock.now_ms() / DAY_MS;
+
+    // WHEN 12 Spanish numbers ask at once
+    let spain: Vec<String> = (0..12).map(|_| spanish_mobile()).collect();
+    let answers = at_once(&h.app, &spain).await;
+
+    // THEN exactly Spain's 5 are sent, the rest refused naming Spain's ceiling
+    assert_eq!((count(&answers, 200), count(&answers, 429)), (5, 7), "{answers:?}");
+    let refused = answers.iter().find(|(s, _)| *s == 429).unwrap();
+    let message = refused.1["ExceptionMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("daily SMS ceiling for ES reached: 5 sent in the last 24 hours (limit 5)"),
+        "{message}"
+    );
+
+    // WHEN 12 Turkish numbers ask at once
+    let turkey: Vec<String> = (0..12).map(|_| testkit::unique_phone()).collect();
+    let answers = at_once(&h.app, &turkey).await;
+
+    // THEN exactly the day's remaining 5 are sent, the rest refused naming the day's ceiling
+    assert_eq!((count(&answers, 200), count(&answers, 429)), (5, 7), "{answers:?}");
+    let refused = answers.iter().find(|(s, _)| *s == 429).unwrap();
+    let message = refused.1["ExceptionMessage"].as_str().unwrap();
+    assert!(message.starts_with("daily SMS ceiling reached: 10 sent"), "{message}");
+    let mut sent = 0;
+    for phone in spain.iter().chain(&turkey) {
+        sent += testkit::sms_to(phone).await.len();
+    }
+    assert_eq!(sent, 10, "SMS handed to SNS");
+
+    // AND each shard holds exactly its share: no item took every send
+    let mut all: Vec<u64> = shard_counts(&format!("2FA#CEIL#{day}#")).await.into_values().collect();
+    all.sort_unstable();
+    assert_eq!(all, vec![2, 2, 3, 3]);
+    let mut spain_shards: Vec<u64> = shard_counts(&format!("2FA#CEIL#ES#{day}#")).await.into_values().collect();
+    spain_shards.sort_unstable();
+    assert_eq!(spain_shards, vec![1, 1, 1, 2]);
+
+    // AND once every shard is known full, a send is refused without calling DynamoDB
+    let (sdk, calls) = testkit::aws_calls::counting_sdk_config().await;
+    let counted = helpers::harness_on(&sdk, &settings, None);
+    counted.clock.set_ms(h.clock.now_ms());
+    calls.reset();
+    assert_eq!(create(&counted.app, &testkit::unique_phone()).await.0, 429);
+    assert_eq!(calls.take().get("dynamodb:TransactWriteItems"), None, "no transaction");
+}
+
+/// SNS stand-in for the load test: takes every SMS at once.
+struct Carrier;
+
+impl SmsSender for Carrier {
+    fn send<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> SendFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// 300 sends at the same instant through family C's handler, on DynamoDB's conflict rules
+/// (a transaction holds its items ~10 ms; one touching a held item is cancelled): the
+/// statuses, and the stand-in's figures.
+async fn burst(shards: &str) -> (Vec<u16>, testkit::load::LoadStats) {
+    let stand_in = testkit::load::LoadDynamo::new(testkit::load::LoadRules::default());
+    let sdk = testkit::load::sdk_config(&stand_in).await;
+    let settings = [("SMS_CEILING_SHARDS", shards), ("SMS_DAILY_LIMIT", "1000000")];
+    let h = helpers::harness_on(&sdk, &settings, Some(Arc::new(Carrier)));
+    let phones: Vec<String> = (0..300).map(|i| format!("+90532{:07}", i * 7919)).collect();
+    let answers = at_once(&h.app, &phones).await;
+    (answers.into_iter().map(|(status, _)| status).collect(), stand_in.stats())
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_a_burst_conflicts_on_the_days_ceiling_should_serve_every_send_from_other_shards() {
+    // GIVEN the day's ceiling in 64 shards, WHEN 300 sends arrive at once
+    let (statuses, stats) = burst("64").await;
+
+    // THEN they met conflicts, and every one was sent all the same
+    assert!(stats.conflicts > 0, "{stats:?}");
+    assert!(statuses.iter().all(|s| *s == 200), "{:?}", statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>());
+
+    // AND in one item (SMS_CEILING_SHARDS=1, the design before), the same burst is refused in part
+    let (statuses, stats) = burst("1").await;
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert!(busy > 50, "{busy} of 300 answered 503; {stats:?}");
+}
