@@ -33,7 +33,7 @@ if [ -n "$bump" ] && ! git diff --quiet HEAD -- "${core[@]}"; then
 fi
 diff=target/mutants-diff.patch
 mkdir -p target
-git diff --no-ext-diff --no-color "$base" -- "${core[@]}" >"$diff"
+git diff --find-renames --no-ext-diff --no-color "$base" -- "${core[@]}" >"$diff"
 if [ ! -s "$diff" ]; then
   echo "mutants: no change to the security core since ${base:0:12} (.cargo/mutants-base): nothing to mutate"
   exit 0
