@@ -17,7 +17,7 @@ bench:
 load:
 	scripts/dev/load.sh
 # Family C's sends at fixed offered rates through testkit's DynamoDB-under-load stand-in, 60
-# simulated seconds each (docs/scale.md; SCALE_RATES, SCALE_SECONDS). Not part of `make test`.
+# simulated seconds each (docs/scale.md; SCALE_SECONDS, SCALE_ONLY). Not part of `make test`.
 scale:
 	cargo run --release -q -p shared --example scale
 # `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through

@@ -17,6 +17,7 @@ pub mod fake_aws;
 pub mod faults;
 pub mod lambda;
 pub mod load;
+pub mod scripted;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

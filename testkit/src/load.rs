@@ -61,6 +61,9 @@ pub struct LoadStats {
     pub throttled: u64,
     /// Single-item writes refused with `TransactionConflictException`.
     pub single_conflicts: u64,
+    /// The most write units one item took in one second of the clock (whole seconds from the
+    /// stand-in's start): how hot the hottest item ran.
+    pub peak_item_units: u64,
 }
 
 /// A token bucket of write units, refilled continuously, holding at most a second's worth.
@@ -68,6 +71,9 @@ pub struct LoadStats {
 struct Budget {
     units: f64,
     at: Instant,
+    /// Units taken in the second `second` (for `LoadStats::peak_item_units`).
+    second: u64,
+    used: u64,
 }
 
 impl Budget {
@@ -83,8 +89,11 @@ impl Budget {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
+    start: Instant,
+    /// The item behind `LoadStats::peak_item_units`.
+    hottest: String,
     /// Items held by a transaction in flight: item key -> until.
     held: HashMap<String, Instant>,
     items: HashMap<String, Budget>,
@@ -104,11 +113,24 @@ impl LoadDynamo {
     pub fn new(rules: LoadRules) -> Self {
         let fake = FakeAws::default();
         fake.check_conditions(true);
-        Self { fake, rules, state: Arc::default() }
+        let state = State {
+            start: Instant::now(),
+            hottest: String::new(),
+            held: HashMap::new(),
+            items: HashMap::new(),
+            partitions: HashMap::new(),
+            stats: LoadStats::default(),
+        };
+        Self { fake, rules, state: Arc::new(Mutex::new(state)) }
     }
 
     pub fn stats(&self) -> LoadStats {
         self.state().stats
+    }
+
+    /// The key (`pk|sk`) of the item that took `LoadStats::peak_item_units`.
+    pub fn hottest_item(&self) -> String {
+        self.state().hottest.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -140,12 +162,21 @@ impl LoadDynamo {
 
     /// Takes `units` from the item's and its partition's budgets, both or neither.
     fn charge(&self, state: &mut State, key: &str, units: f64, now: Instant) -> bool {
-        let fresh = Budget { units: WRITE_UNITS_PER_SECOND, at: now };
+        let fresh = Budget { units: WRITE_UNITS_PER_SECOND, at: now, second: 0, used: 0 };
         let mut item = *state.items.get(key).unwrap_or(&fresh);
         let partition = self.partition(key);
         let mut part = *state.partitions.get(&partition).unwrap_or(&fresh);
         if !(item.take(units, now) && part.take(units, now)) {
             return false;
+        }
+        let second = now.duration_since(state.start).as_secs();
+        if item.second != second {
+            (item.second, item.used) = (second, 0);
+        }
+        item.used += units as u64;
+        if item.used > state.stats.peak_item_units {
+            state.stats.peak_item_units = item.used;
+            state.hottest = key.to_string();
         }
         state.items.insert(key.to_string(), item);
         state.partitions.insert(partition, part);
@@ -387,5 +418,8 @@ mod tests {
             client.transact_write_items().transact_items(update("ONE")).send().await.expect("within the budget");
         }
         assert_eq!(stand_in.stats().throttled, 0);
+        // 400 transactional writes a second are 800 units an item-second: the peak says so.
+        assert_eq!(stand_in.stats().peak_item_units, 800);
+        assert!(stand_in.hottest_item().contains(r#""ONE""#), "{}", stand_in.hottest_item());
     }
 }

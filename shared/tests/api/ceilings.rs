@@ -158,3 +158,103 @@ async fn when_a_burst_conflicts_on_the_days_ceiling_should_serve_every_send_from
     let busy = statuses.iter().filter(|s| **s == 503).count();
     assert!(busy > 50, "{busy} of 300 answered 503; {stats:?}");
 }
+
+/// The send's write loop on a scripted DynamoDB (`testkit::scripted`): which shard each attempt
+/// writes, when it pauses, when it gives up. A ceiling of `limit` in 2 shards, and a window,
+/// counted on a table of the test's own (so the memory of full shards is the test's too).
+mod write_loop {
+    use shared::store::dynamo::{Counted, Slot, StoreError, Window, transact_counting};
+    use shared::store::guards::{Budget, Guard, Guards};
+    use testkit::scripted::{Answer, Scripted};
+
+    const NOW: u64 = 1_800_000_000_000;
+    const FULL: Answer = Answer::CancelledAt("2FA#CEIL#", "ConditionalCheckFailed");
+    const HELD: Answer = Answer::CancelledAt("2FA#CEIL#", "TransactionConflict");
+
+    fn guards(table: &str) -> Vec<Guard> {
+        let settings = [("SMS_DAILY_LIMIT", "4"), ("SMS_CEILING_SHARDS", "2")];
+        let lookup = |name: &str| settings.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        Guards::from_lookup(&lookup).unwrap().sms(table, Budget::TwoFactor, "+905321234567", "TR", None)
+    }
+
+    /// One send's transaction on `script`: its outcome, the pauses it took, the keys of each
+    /// call's ceiling shard.
+    async fn send(table: &str, script: &Scripted) -> (Result<Counted<Slot>, StoreError>, u32, Vec<String>) {
+        let client = testkit::scripted::client(script).await;
+        let windows = [Window::new(table, "2FA#RATE#+905321234567", 3, 60_000)];
+        let plan = Guard::plan(&guards(table), NOW).unwrap();
+        let before = script.calls().len();
+        let (outcome, pauses) =
+            shared::store::backoff::counting(transact_counting(&client, &windows, &plan, NOW)).await;
+        let shards = script.calls()[before..]
+            .iter()
+            .map(|keys| keys.iter().find(|k| k.starts_with("2FA#CEIL#")).cloned().unwrap_or_default())
+            .collect();
+        (outcome, pauses, shards)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_a_shard_is_full_should_write_the_other_at_once_and_remember_it() {
+        let script = Scripted::new([FULL]);
+        let (outcome, pauses, shards) = send("full-then-written", &script).await;
+        assert_eq!((outcome.unwrap(), pauses), (Counted::Written, 0), "no pause: a full shard is not contention");
+        assert_eq!(shards.len(), 2);
+        assert_ne!(shards[0], shards[1], "the other shard");
+        // The full one is remembered: the next sends all go to the other.
+        for _ in 0..5 {
+            let (_, _, next) = send("full-then-written", &script).await;
+            assert_eq!(next, vec![shards[1].clone()]);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_shard_is_full_should_refuse_then_refuse_without_a_call() {
+        let script = Scripted::new([FULL, FULL]);
+        let (outcome, pauses, shards) = send("all-full", &script).await;
+        assert!(matches!(outcome.unwrap(), Counted::Refused { slot: Slot::Guard(1), .. }));
+        assert_eq!((pauses, shards.len()), (0, 2));
+        assert_ne!(shards[0], shards[1]);
+        let (outcome, _, shards) = send("all-full", &script).await;
+        assert!(matches!(outcome.unwrap(), Counted::Refused { slot: Slot::Guard(1), item: None }));
+        assert!(shards.is_empty(), "no call once every shard is known full");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_shards_are_held_should_try_the_other_after_a_pause_up_to_16_times() {
+        let script = Scripted::new(vec![HELD; 15]);
+        let (outcome, pauses, shards) = send("held-15", &script).await;
+        assert_eq!((outcome.unwrap(), pauses, shards.len()), (Counted::Written, 15, 16));
+        assert!(shards.windows(2).all(|pair| pair[0] != pair[1]), "each attempt the shard not just held: {shards:?}");
+        let script = Scripted::new(vec![HELD; 16]);
+        let (outcome, pauses, shards) = send("held-16", &script).await;
+        assert!(matches!(outcome, Err(StoreError::Contention)), "{outcome:?}");
+        assert_eq!((pauses, shards.len()), (16, 16));
+        // A throttled shard is another shard's chance too.
+        let script = Scripted::new([Answer::CancelledAt("2FA#CEIL#", "ThrottlingError")]);
+        let (outcome, pauses, shards) = send("throttled-shard", &script).await;
+        assert_eq!((outcome.unwrap(), pauses, shards.len()), (Counted::Written, 1, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_another_item_is_held_or_throttled_should_give_up_after_8_attempts_or_at_once() {
+        let script = Scripted::new(vec![Answer::CancelledAt("2FA#RATE#", "TransactionConflict"); 8]);
+        let (outcome, pauses, shards) = send("window-held", &script).await;
+        assert!(matches!(outcome, Err(StoreError::Contention)), "{outcome:?}");
+        assert_eq!((pauses, shards.len()), (8, 8));
+        // A cancellation that names no item teaches nothing: an attempt spent, never a loop.
+        let script = Scripted::new(vec![Answer::CancelledAt("NOTHING", "ConditionalCheckFailed"); 8]);
+        let (outcome, _, shards) = send("no-reason", &script).await;
+        assert!(matches!(outcome, Err(StoreError::Contention)), "{outcome:?}");
+        assert_eq!(shards.len(), 8);
+        // A throttle anywhere but a shard fails the call: DynamoDB is unavailable.
+        let script = Scripted::new([Answer::CancelledAt("2FA#RATE#", "ThrottlingError")]);
+        let (outcome, _, shards) = send("window-throttled", &script).await;
+        assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{outcome:?}");
+        assert_eq!(shards.len(), 1);
+        // A full window with a full shard: the window's refusal.
+        let script =
+            Scripted::new([Answer::Cancelled(vec!["ConditionalCheckFailed", "None", "ConditionalCheckFailed"])]);
+        let (outcome, _, _) = send("window-full", &script).await;
+        assert_eq!(outcome.unwrap(), Counted::WindowFull(0));
+    }
+}

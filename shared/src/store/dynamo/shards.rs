@@ -44,9 +44,10 @@ pub fn share(limit: u32, shards: u32, shard: u32) -> u32 {
     limit / shards + u32::from(shard < limit % shards)
 }
 
-/// Buckets remembered at most: past it the memory starts afresh (old days' buckets go; the
+/// Counts remembered at most (a family's day, and each listed country's: a few hundred at
+/// most, of at most 4,096 flags each): past it the memory starts afresh (old days' go; the
 /// current ones are learnt again, one cancelled transaction a shard).
-const REMEMBERED_BUCKETS: usize = 64;
+const REMEMBERED_BUCKETS: usize = 1024;
 
 /// The shards this process has seen full, by count (`Shards::identity`).
 fn memory() -> &'static Mutex<HashMap<String, Vec<bool>>> {
@@ -99,11 +100,6 @@ impl Shards {
             *seen = true;
         }
     }
-
-    /// Whether every shard is known full.
-    pub fn all_full(&self) -> bool {
-        self.pick(None).is_none()
-    }
 }
 
 #[cfg(test)]
@@ -142,10 +138,8 @@ mod tests {
         }
         count.mark_full(2);
         assert_eq!(count.pick(Some(0)), Some(0), "the conflicted one when it is the only one left");
-        assert!(!count.all_full());
         count.mark_full(0);
-        assert_eq!(count.pick(None), None);
-        assert!(count.all_full());
+        assert_eq!((count.pick(None), count.pick(Some(2))), (None, None));
         // Another limit on the same bucket: its own shares, its own memory.
         assert!(shards("test|pick|5", 4).pick(None).is_some());
     }
