@@ -16,8 +16,9 @@ bench:
 # (LOAD_CLIENTS, LOAD_SECONDS). Not part of `make test`.
 load:
 	scripts/dev/load.sh
-# Family C's sends at fixed offered rates through testkit's DynamoDB-under-load stand-in, 60
-# simulated seconds each (docs/scale.md; SCALE_SECONDS, SCALE_ONLY). Not part of `make test`.
+# Family C's sends and verifications at fixed offered rates through testkit's DynamoDB-under-load
+# stand-in: the ceiling in one item, then in 512 shards at 5,000 + 20,000 a second, then exactness
+# at a limit (docs/scale.md; SCALE_SECONDS, SCALE_ONLY). ~15 min, ~9 GB. Not part of `make test`.
 scale:
 	cargo run --release -q -p shared --example scale
 # `sam build`, then `sam local invoke` of every sample event and `sam local start-api` through
