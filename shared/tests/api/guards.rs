@@ -2,7 +2,7 @@
 //! moto, with real concurrent requests: per-caller limits, SMS ceilings, the number-block
 //! breaker, SNS's maximum price, and family A's answer for unknown addresses.
 //!
-//! The ceilings are shared by every test in a binary (one `SMS#ALL` counter), so the tests of
+//! The ceilings are shared by every test in a binary (one day's shards per family), so the tests of
 //! this file run one at a time, and those that need a fresh ceiling move their clock days
 //! ahead, where the windows of the others have closed.
 
