@@ -27,16 +27,31 @@ pub enum Answer {
     CancelledAt(&'static str, &'static str),
 }
 
+/// Run before each call is answered (e.g. to make the code under test forget something).
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
 /// The scripted DynamoDB; clones share it. Past the script, every call is written.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Scripted {
     answers: Arc<Mutex<VecDeque<Answer>>>,
     calls: Arc<Mutex<Vec<Vec<String>>>>,
+    hook: Option<Hook>,
+}
+
+impl std::fmt::Debug for Scripted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scripted").field("answers", &self.answers).field("calls", &self.calls).finish()
+    }
 }
 
 impl Scripted {
     pub fn new(answers: impl IntoIterator<Item = Answer>) -> Self {
-        Self { answers: Arc::new(Mutex::new(answers.into_iter().collect())), calls: Arc::default() }
+        Self { answers: Arc::new(Mutex::new(answers.into_iter().collect())), calls: Arc::default(), hook: None }
+    }
+
+    /// Runs `hook` before answering each call.
+    pub fn on_call(self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        Self { hook: Some(Arc::new(hook)), ..self }
     }
 
     /// The keys (`pk`) of each call's items, in order.
@@ -45,6 +60,9 @@ impl Scripted {
     }
 
     fn answer(&self, request: &HttpRequest) -> HttpResponse {
+        if let Some(hook) = &self.hook {
+            hook();
+        }
         let input: Value = serde_json::from_slice(request.body().bytes().unwrap_or_default()).unwrap_or_default();
         let keys: Vec<String> = input["TransactItems"]
             .as_array()
