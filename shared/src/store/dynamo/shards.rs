@@ -140,7 +140,22 @@ mod tests {
         assert_eq!(count.pick(Some(0)), Some(0), "the conflicted one when it is the only one left");
         count.mark_full(0);
         assert_eq!((count.pick(None), count.pick(Some(2))), (None, None));
-        // Another limit on the same bucket: its own shares, its own memory.
-        assert!(shards("test|pick|5", 4).pick(None).is_some());
+        // Another limit on the same bucket: its own shares, its own memory; marking it keeps
+        // what the first count learnt.
+        let other = shards("test|pick|5", 4);
+        assert!(other.pick(None).is_some());
+        other.mark_full(0);
+        assert_eq!(count.pick(None), None, "still known full");
+        assert!(matches!(other.pick(None), Some(1..=3)));
+        // Past 1,024 counts the memory starts afresh (in this one test: the others of this
+        // module do not count on it).
+        let one = shards("test|pick|one", 1);
+        one.mark_full(0);
+        assert_eq!(one.pick(None), None);
+        for i in 0..REMEMBERED_BUCKETS {
+            shards(&format!("test|pick|filler|{i}"), 1).mark_full(0);
+        }
+        assert_eq!(one.pick(None), Some(0), "forgotten: learnt again by one cancelled transaction");
+        assert!(format!("{one:?}").contains(r#"identity: "test|pick|one", count: 1"#), "{one:?}");
     }
 }
