@@ -334,6 +334,9 @@ mod tests {
         // A shard is full at its share; the ceiling refuses once all are, so its count is its limit.
         let shard = country.in_shard(0);
         assert_eq!(shard.max, 4, "2000 over 512 shards: the first 464 take 4, the rest 3");
+        assert_eq!((shard.shards, shard.shard), (1, Some(0)), "a shard is one item");
+        let refusal = shard.refusal(Some(&HashMap::from([("cnt".into(), n(4))])), now);
+        assert_eq!((refusal.count, refusal.limit), (4, 4), "a shard's own figures");
         assert_eq!(country.in_shard(511).max, 3);
         assert!(shard.is_full(&HashMap::from([("cnt".into(), n(4))])));
         assert!(!shard.is_full(&HashMap::from([("cnt".into(), n(3))])));
