@@ -281,7 +281,8 @@ fn error(kind: &str, message: &str) -> HttpResponse {
     respond(400, json!({ "__type": kind, "message": message }))
 }
 
-fn respond(status: u16, body: Value) -> HttpResponse {
+/// A DynamoDB JSON answer (shared with `scripted`).
+pub(crate) fn respond(status: u16, body: Value) -> HttpResponse {
     let mut response = HttpResponse::new(status.try_into().expect("a valid status"), SdkBody::from(body.to_string()));
     response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
     response

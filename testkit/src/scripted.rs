@@ -12,8 +12,9 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
 use serde_json::{Value, json};
+
+use crate::load::respond;
 
 /// One call's answer.
 #[derive(Debug, Clone)]
@@ -99,12 +100,6 @@ impl Scripted {
             }),
         )
     }
-}
-
-fn respond(status: u16, body: Value) -> HttpResponse {
-    let mut response = HttpResponse::new(status.try_into().expect("a valid status"), SdkBody::from(body.to_string()));
-    response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
-    response
 }
 
 impl HttpClient for Scripted {
