@@ -372,3 +372,18 @@ async fn family_a_failure_lock() {
     // Locked, with no caller to count against: one call.
     assert_eq!(c.take(), calls(&[(TRANSACT, 1)]), "right code, address locked");
 }
+
+#[tokio::test]
+async fn family_c_wrong_code_at_a_failure_limit_of_one() {
+    // A number allowed one failed verification: the first wrong code locks it, counted
+    // straight past the limit (no try at the limit that must be refused first).
+    let (sdk, c) = counted().await;
+    let h = helpers::harness_on(&sdk, &[("DESTINATION_FAILURE_LIMIT", "1")], None);
+    let phone = unique_phone();
+    let (otp_id, code) = h.otp(&phone, json!({})).await;
+    c.take();
+    assert_eq!(h.verify(&otp_id, other(&code)).await.0, 429, "the failure that locks the number");
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "the verify, cancelled; the count, which locks the number");
+    // Locked: even the right code is refused now.
+    assert_ne!(h.verify(&otp_id, &code).await.0, 200);
+}
