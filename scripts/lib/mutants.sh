@@ -32,7 +32,11 @@ mutants_run() {
   rm -rf "$out"
   local status=0
   # Each mutant's rebuild is incremental (CI turns incremental builds off for its one-off builds).
-  CARGO_INCREMENTAL=1 cargo mutants --package shared "$@" --output "$out" --timeout-multiplier 3 -- --lib --test api || status=$?
+  # The `api` tests mostly wait (moto, stalls, pauses: ~9 s of CPU in ~40 s on 2 threads), so
+  # they run on 4 threads (~25 s; at 12 one moto is overloaded and tests time out), and
+  # MUTANTS_JOBS=2 tests one mutant while the next builds (each job has its own moto).
+  RUST_TEST_THREADS=${MUTANTS_TEST_THREADS:-4} CARGO_INCREMENTAL=1 cargo mutants --package shared "$@" \
+    --jobs "${MUTANTS_JOBS:-1}" --output "$out" --timeout-multiplier 3 -- --lib --test api || status=$?
   # cargo-mutants exits 2 when mutants survived, 3 on timeouts: judged against the list.
   if [ "$status" -ne 0 ] && [ "$status" -ne 2 ] && [ "$status" -ne 3 ]; then
     echo "cargo mutants failed ($status)"

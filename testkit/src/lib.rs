@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 pub const TABLE: &str = "verification-codes-test";
 pub const LOCAL_KEY: &str = "1:local-development-key-never-use-in-production";
@@ -113,6 +114,19 @@ pub fn env(overrides: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<
         map.insert(k.to_string(), v.to_string());
     }
     move |name: &str| map.get(name).cloned()
+}
+
+/// The items of the test table whose key starts with `prefix`, every page. Through a client
+/// of its own, with the SDK's default timeouts: the table is shared by all the tests of a
+/// binary, and a scan of it under load can outlast the service's tight DynamoDB timeout.
+pub async fn scan_prefix(prefix: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let scan = client
+        .scan()
+        .table_name(TABLE)
+        .filter_expression("begins_with(pk, :p)")
+        .expression_attribute_values(":p", AttributeValue::S(prefix.into()));
+    scan.into_paginator().items().send().collect::<Result<_, _>>().await.expect("scan the test table")
 }
 
 /// Every SMS and e-mail moto has delivered, oldest first (see GET /_local/messages).

@@ -147,7 +147,7 @@ async fn when_sync_sms_fails_should_report_it_and_make_the_code_unusable() {
     let text = failing.0.lock().unwrap().last().cloned().expect("an attempted SMS");
     let code = testkit::digits(&text, 6).unwrap();
     // The id never reached the client, but even someone who had it could not use the code.
-    let items = scan_otps(&h).await;
+    let items = scan_otps().await;
     let otp_id = items
         .iter()
         .filter(|i| i.get("dest").and_then(|v| v.as_s().ok()) == Some(&phone))
@@ -158,17 +158,10 @@ async fn when_sync_sms_fails_should_report_it_and_make_the_code_unusable() {
     assert_eq!((status.as_u16(), body["Code"].as_u64()), (404, Some(4003)), "{body}");
 }
 
-async fn scan_otps(
-    h: &helpers::Harness,
-) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+async fn scan_otps() -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     // Every page: the table is shared by all the tests of this binary, so one page of a scan
     // (1 MB) may not reach this test's items.
-    let pages = h.app.store.client().scan().table_name(testkit::TABLE).into_paginator().items().send();
-    let items: Vec<_> = pages.collect::<Result<_, _>>().await.expect("scan");
-    items
-        .into_iter()
-        .filter(|i| i.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("OTP#")))
-        .collect()
+    testkit::scan_prefix("OTP#").await
 }
 
 #[tokio::test]
@@ -179,7 +172,7 @@ async fn when_codes_are_stored_should_never_store_the_plain_code() {
     let (status, created) = h.create(&create_body(&phone, json!({"IsSync": false}))).await;
     assert_eq!(status, 200, "{created}");
     let async_id = created["OtpIdReference"].as_str().unwrap();
-    for item in scan_otps(&h).await {
+    for item in scan_otps().await {
         let pk = item["pk"].as_s().unwrap();
         if pk.ends_with(&sync_id) {
             assert!(!format!("{item:?}").contains(&sync_code), "plain code stored: {item:?}");
