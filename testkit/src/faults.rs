@@ -7,6 +7,8 @@
 //! error parsing run for real.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
@@ -54,13 +56,29 @@ struct Rule {
     remaining: Option<usize>,
 }
 
-#[derive(Debug, Default)]
+/// Another request's work, run before a chosen call reaches moto (`Faults::before`).
+type Interleaved = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+#[derive(Default)]
 struct State {
     rules: Vec<Rule>,
+    /// By operation: the calls still to pass before the work runs, and the work.
+    interleaved: Vec<(String, usize, Interleaved)>,
     /// Attempts that met a fault, by operation.
     injected: BTreeMap<String, usize>,
     /// Every attempt, by operation.
     calls: BTreeMap<String, usize>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("rules", &self.rules)
+            .field("interleaved", &self.interleaved.len())
+            .field("injected", &self.injected)
+            .field("calls", &self.calls)
+            .finish()
+    }
 }
 
 /// The faults of one SDK configuration. Clones share them.
@@ -80,6 +98,29 @@ impl Faults {
 
     fn push(&self, operation: &str, fault: Fault, remaining: Option<usize>) {
         self.state().rules.push(Rule { operation: operation.to_string(), fault, remaining });
+    }
+
+    /// Runs `work` (another request's writes) once, just before the call of `operation` that
+    /// comes after `skip` others reaches moto: what a concurrent request does between two
+    /// calls of one request, made certain instead of a race.
+    pub fn before<F>(&self, operation: &str, skip: usize, work: impl FnOnce() -> F + Send + 'static)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let work: Interleaved = Box::new(move || Box::pin(work()));
+        self.state().interleaved.push((operation.to_string(), skip, work));
+    }
+
+    /// The work due before this call of `operation`, if any (counting down the others').
+    fn interleaved(&self, operation: &str) -> Option<Interleaved> {
+        let mut state = self.state();
+        let due = state.interleaved.iter().position(|(named, skip, _)| named == operation && *skip == 0);
+        for (named, skip, _) in state.interleaved.iter_mut() {
+            if named == operation && *skip > 0 {
+                *skip -= 1;
+            }
+        }
+        due.map(|i| state.interleaved.remove(i).2)
     }
 
     /// No more faults (the counts stay).
@@ -153,6 +194,15 @@ impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = operation(&request);
         let service = operation.split(':').next().unwrap_or_default().to_string();
+        if let Some(work) = self.faults.interleaved(&operation) {
+            // Counted as a call, but it meets no fault: the work stands in for the other request.
+            *self.faults.state().calls.entry(operation).or_default() += 1;
+            let inner = self.inner.clone();
+            return HttpConnectorFuture::new(async move {
+                work().await;
+                inner.call(request).await
+            });
+        }
         let Some(fault) = self.faults.meet(&operation) else { return self.inner.call(request) };
         match fault {
             Fault::Stall => never(),

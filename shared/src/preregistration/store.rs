@@ -77,10 +77,6 @@ pub struct StoredCode {
 }
 
 impl StoredCode {
-    pub fn destinations(&self) -> Vec<&str> {
-        self.mobile.iter().chain(self.email.iter()).map(String::as_str).collect()
-    }
-
     pub fn from_item(item: &Item) -> Result<Self, StoreError> {
         let num = |name: &'static str| get_n::<u64>(item, name).ok_or(StoreError::Malformed(name));
         Ok(Self {

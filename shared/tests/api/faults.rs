@@ -653,6 +653,28 @@ mod family_c_async {
         assert_eq!(stored(&h, &id).await.failed_sends, 4);
     }
 
+    #[tokio::test]
+    async fn when_sns_refuses_an_otp_another_attempt_has_finished_should_skip_it_not_retry() {
+        use shared::twofactor::store::{DeliveryEnd, Finishing};
+        // GIVEN a pending OTP and SNS refusing it
+        let (h, faults) = setup(&[]).await;
+        let (id, insert) = pending(&h, &testkit::unique_phone()).await;
+        faults.inject(PUBLISH, Fault::Refuse);
+        // WHEN another attempt of its record (a repeat on another batch) finishes it while this
+        // one waits for SNS, before this one counts the refusal
+        faults.before("dynamodb:UpdateItem", 0, move || async move {
+            let other = helpers::harness(&[]).await;
+            let finished = other.app.store.finish_delivery(&id, DeliveryEnd::Sent, Finishing::IfPending);
+            assert!(finished.await.unwrap(), "the other attempt finishes it");
+        });
+        let response = sender::handle(&h.app, insert).await;
+        // THEN this attempt finds it no longer pending: nothing counted, nothing to retry
+        assert!(response.batch_item_failures.is_empty(), "not handed back for a retry");
+        let otp = stored(&h, &id).await;
+        assert_eq!((otp.delivery.as_str(), otp.failed_sends), ("sent", 0));
+        assert_eq!(faults.injected(PUBLISH), 1);
+    }
+
     /// Sends nothing; holds each SMS until 4 are in flight (or 2 s have passed) and keeps how
     /// many were in flight at once, in all and to one number.
     #[derive(Default)]

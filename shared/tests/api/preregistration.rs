@@ -502,6 +502,41 @@ async fn when_wrong_codes_hit_an_addresss_codes_should_lock_the_address_across_c
 }
 
 #[tokio::test]
+async fn when_another_failure_fills_the_lock_between_the_check_and_the_count_should_answer_429() {
+    // GIVEN a failure limit of 3, three e-mail codes of one address, one wrong code counted
+    let limits = [("CNF_RESEND_GAP_SECONDS", "0"), ("DESTINATION_FAILURE_LIMIT", "3")];
+    let (sdk, faults) = testkit::faults::faulty_sdk_config().await;
+    let h = helpers::preregistration::harness_on(&sdk, &limits, None);
+    let address = unique_address();
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+        let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+        codes.push((id, code));
+    }
+    let wrong = |(id, code): &(String, String)| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": other(code)});
+    assert_eq!(h.validate(&wrong(&codes[0])).await.0, 400);
+    // WHEN another request counts a second failure after this validation's check (the lock
+    // below the limit's last step) and before its count
+    let concurrent = wrong(&codes[1]);
+    faults.before("dynamodb:TransactWriteItems", 1, move || async move {
+        let other = harness(&limits, None).await;
+        assert_eq!(other.validate(&concurrent).await.0, 400, "the concurrent failure");
+    });
+    let (status, body) = h.validate(&wrong(&codes[2])).await;
+    // THEN this failure is the third: it locks the address and says so, not "2 attempts left"
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        h.validate(&json!({"applicationId": "demo", "confirmationId": codes[2].0, "confirmationCode": codes[2].1}))
+            .await
+            .0,
+        429
+    );
+}
+
+#[tokio::test]
 async fn when_a_code_has_a_legacy_v4_id_should_validate_it_by_id_and_by_destination() {
     // GIVEN a code stored as before opaque ids: a v4 id and no `lk`
     let h = harness(NO_GAP, None).await;

@@ -387,3 +387,33 @@ async fn family_c_wrong_code_at_a_failure_limit_of_one() {
     // Locked: even the right code is refused now.
     assert_ne!(h.verify(&otp_id, &code).await.0, 200);
 }
+
+#[tokio::test]
+async fn family_a_wrong_code_at_a_failure_limit_of_one() {
+    // As family C's: the first wrong code locks the address, counted straight past the limit.
+    let (sdk, c) = counted().await;
+    let h = helpers::signup::harness_on(&sdk, &[("DESTINATION_FAILURE_LIMIT", "1")], None);
+    let address = helpers::signup::unique_address();
+    let code = h.send_and_read(&address).await;
+    c.reset();
+    assert_eq!(h.confirm(&address, other(&code)).await.0, 429, "the failure that locks the address");
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "the confirm, cancelled; the count, which locks the address");
+    assert_eq!(h.confirm(&address, &code).await.0, 429, "the right code of a locked address");
+}
+
+#[tokio::test]
+async fn family_b_wrong_code_at_a_failure_limit_of_one() {
+    // As family C's: the first wrong code locks the address, counted straight past the limit.
+    let (sdk, c) = counted().await;
+    let h = helpers::preregistration::harness_on(&sdk, &[("DESTINATION_FAILURE_LIMIT", "1")], None);
+    let address = unique_address();
+    let (status, body) = h.generate(&json!({"applicationId": "demo", "emailAddress": address})).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["response"]["confirmationId"].as_str().unwrap().to_string();
+    let code = testkit::digits(helpers::signup::emails_to(&address).await.last().unwrap(), 6).unwrap();
+    let validate = |code: &str| json!({"applicationId": "demo", "confirmationId": id, "confirmationCode": code});
+    c.take();
+    assert_eq!(h.validate(&validate(other(&code))).await.0, 429, "the failure that locks the address");
+    assert_eq!(c.take(), calls(&[(TRANSACT, 2)]), "the validation, cancelled; the count, which locks the address");
+    assert_eq!(h.validate(&validate(&code)).await.0, 429, "the right code of a locked address");
+}

@@ -417,6 +417,28 @@ async fn when_a_user_was_created_under_an_older_key_should_keep_its_id_through_s
 }
 
 #[tokio::test]
+async fn when_another_failure_fills_the_lock_between_the_check_and_the_count_should_answer_1004() {
+    // GIVEN a failure limit of 3 and one wrong code counted on an address
+    let limits = [("DESTINATION_FAILURE_LIMIT", "3")];
+    let (sdk, faults) = testkit::faults::faulty_sdk_config().await;
+    let h = helpers::signup::harness_on(&sdk, &limits, None);
+    let address = unique_address();
+    let code = h.send_and_read(&address).await;
+    assert_eq!(h.confirm(&address, other_code(&code)).await.0, 400);
+    // WHEN another request counts a second failure after this confirmation's check (the lock
+    // below the limit's last step) and before its count
+    let (concurrent, wrong) = (address.clone(), other_code(&code));
+    faults.before("dynamodb:TransactWriteItems", 1, move || async move {
+        let other = harness(&limits, None).await;
+        assert_eq!(other.confirm(&concurrent, wrong).await.0, 400, "the concurrent failure");
+    });
+    let (status, body) = h.confirm(&address, other_code(&code)).await;
+    // THEN this failure is the third: it locks the address and says so, not "wrong code"
+    assert_eq!((status.as_u16(), body["OpCode"].as_i64()), (429, Some(1004)), "{body}");
+    assert_eq!(h.confirm(&address, &code).await.0, 429, "the right code of a locked address");
+}
+
+#[tokio::test]
 async fn when_an_address_reaches_its_failure_limit_should_refuse_even_the_right_code_and_sends() {
     let h = harness(&[("DESTINATION_FAILURE_LIMIT", "3"), ("SIGNUP_RESEND_GAP_SECONDS", "0")], None).await;
     // One below the limit, the right code still confirms (checked again against the limit).

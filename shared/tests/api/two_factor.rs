@@ -367,3 +367,47 @@ async fn when_a_path_of_the_family_has_no_endpoint_should_answer_the_familys_404
     let (status, body) = read(shared::twofactor::handler::route(&h.app, at(path, &verify)).await).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn when_ttl_has_removed_the_otp_should_answer_not_found() {
+    // GIVEN an OTP whose item DynamoDB's TTL has removed (a day after it expired)
+    let h = harness(&[]).await;
+    let (otp_id, code) = h.otp(&unique_phone(), json!({})).await;
+    let pk = format!("{}{otp_id}", shared::store::schema::OTP_PREFIX);
+    let removal = h.app.store.client().delete_item().table_name(testkit::TABLE);
+    removal.set_key(Some(shared::store::dynamo::key(&pk, shared::store::schema::OTP_SK))).send().await.unwrap();
+    // WHEN its right code comes
+    let (status, body) = h.verify(&otp_id, &code).await;
+    // THEN there is no such OTP (the cancellation names the missing item: no retry, no 503)
+    assert_eq!((status.as_u16(), body["Code"].as_u64()), (404, Some(4003)), "{body}");
+}
+
+#[tokio::test]
+async fn when_a_verifying_transaction_is_cancelled_should_read_each_items_reason() {
+    use shared::twofactor::store::{Acceptance, TwoFactorStore, Verifying};
+    use testkit::scripted::{Answer, Scripted};
+    let h = harness(&[]).await;
+    let (id, user) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let hashes = shared::store::attempts::submitted_hashes(
+        &h.app.config.common.keys,
+        shared::twofactor::PURPOSE,
+        &id.to_string(),
+        "123456",
+    );
+    let acceptance = Acceptance { otp_id: &id, user_id: &user, plain: None, hashes: &hashes, now_ms: 1_000 };
+    // The reasons by item: the OTP's, then the number's lock's (no item returned in either).
+    let cases = [
+        (["TransactionConflict", "ConditionalCheckFailed"], Verifying::Conflict),
+        (["None", "ConditionalCheckFailed"], Verifying::LockFull { count: 0 }),
+        (["ConditionalCheckFailed", "None"], Verifying::NotFound),
+        (["TransactionConflict", "None"], Verifying::Conflict),
+    ];
+    for (reasons, expected) in cases {
+        let script = Scripted::new([Answer::Cancelled(reasons.to_vec())]);
+        let store = TwoFactorStore::new(testkit::scripted::client(&script).await, testkit::TABLE);
+        let lock = store.failure_lock("+905320000000", 5, 86_400_000);
+        // The OTP held by another request: whether it would accept the code is unknown, so a
+        // refusal by the lock does not mean "right code, number locked" (LockFull): try again.
+        assert_eq!(store.verify(&acceptance, &lock, None, 0).await.unwrap(), expected, "{reasons:?}");
+    }
+}
