@@ -454,6 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn when_a_cancellation_is_read_should_tell_each_slot_its_own_reason() {
+        // Slots 0..3; item 0 passed, item 1's condition was false, item 2 met another transaction.
+        let reasons = vec![None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)];
+        let read = Cancellation::read([0, 1, 2].into_iter(), reasons).unwrap();
+        assert_eq!(
+            [0, 1, 2].map(|slot| (read.is_clear(slot), read.refused(slot).is_some(), read.conflicted(slot))),
+            [(true, false, false), (false, true, false), (false, false, true)],
+            "a conflict at one slot is not another's, nor is a refusal a conflict"
+        );
+    }
+
+    #[test]
     fn when_a_transaction_is_cancelled_for_another_reason_should_fail_the_call() {
         assert!(fail_on_other(&[None, Some(Refusal::Condition(None)), Some(Refusal::Conflict)]).is_ok());
         let err = fail_on_other(&[Some(Refusal::Condition(None)), Some(Refusal::Other("ValidationError".into()))]);
